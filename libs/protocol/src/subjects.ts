@@ -1,0 +1,64 @@
+/**
+ * Every NATS subject, stream, bucket and queue name Tessera uses, defined once.
+ * Subjects live under `tessera.`; a farm prefix can isolate several farms on one NATS account.
+ */
+
+/** Names derived from one farm prefix (default `tessera`). */
+export interface FarmNames {
+  /** Agents ask for work here (request/reply; coordinators listen in a queue group). */
+  readonly workRequest: string;
+  /** Agents renew a lease here (request/reply). */
+  readonly workRenew: string;
+  /** Agents report a shard's outcome here (request/reply). */
+  readonly workResult: string;
+  /** Agents publish heartbeats here. */
+  readonly heartbeat: string;
+  /** Coordinators publish cancel notices here; agents subscribe. */
+  readonly cancel: string;
+  /** Queue group coordinators share, so each request is handled once. */
+  readonly coordinatorQueue: string;
+  /** KV bucket with job and shard records. */
+  readonly stateBucket: string;
+  /** Object store bucket with inputs, shard outputs and final outputs. */
+  readonly blobBucket: string;
+  /** Subject of the change events of one job. */
+  jobEvents(jobId: string): string;
+  /** Subject of the change events of every job. */
+  readonly allJobEvents: string;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** Builds the names for a farm prefix; the prefix must be one NATS token. */
+export function farmNames(prefix = 'tessera'): FarmNames {
+  if (!TOKEN.test(prefix)) {
+    throw new Error(`farm prefix must match ${TOKEN.source}, got ${JSON.stringify(prefix)}`);
+  }
+  return {
+    workRequest: `${prefix}.work.request`,
+    workRenew: `${prefix}.work.renew`,
+    workResult: `${prefix}.work.result`,
+    heartbeat: `${prefix}.agent.heartbeat`,
+    cancel: `${prefix}.control.cancel`,
+    coordinatorQueue: `${prefix}-coordinators`,
+    stateBucket: `${prefix}-state`,
+    blobBucket: `${prefix}-blobs`,
+    jobEvents: (jobId: string) => `${prefix}.events.job.${assertToken(jobId, 'job id')}`,
+    allJobEvents: `${prefix}.events.job.*`,
+  };
+}
+
+/** Throws unless `value` is usable as one NATS subject token / KV key part. */
+export function assertToken(value: string, what: string): string {
+  if (!TOKEN.test(value)) throw new Error(`${what} must match ${TOKEN.source}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Object-store keys, defined once. */
+export const blobKeys = {
+  jobInput: (jobId: string) => `jobs/${jobId}/input`,
+  shardInput: (jobId: string, shard: number) => `jobs/${jobId}/shards/${shard}/input`,
+  /** Each attempt writes its own key, so a late writer can never overwrite the committed output. */
+  shardOutput: (jobId: string, shard: number, attempt: number) => `jobs/${jobId}/shards/${shard}/out-${attempt}`,
+  jobOutput: (jobId: string) => `jobs/${jobId}/output`,
+};
