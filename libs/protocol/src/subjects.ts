@@ -62,3 +62,14 @@ export const blobKeys = {
   shardOutput: (jobId: string, shard: number, attempt: number) => `jobs/${jobId}/shards/${shard}/out-${attempt}`,
   jobOutput: (jobId: string) => `jobs/${jobId}/output`,
 };
+
+/**
+ * Directory holding the `.proto` sources (for gRPC server reflection). Resolved from this package
+ * inside the repository; `TESSERA_PROTO_DIR` overrides it in images that move files around.
+ */
+export function protoDir(): string {
+  return process.env.TESSERA_PROTO_DIR || decodeURIComponent(new URL('../../../proto/', import.meta.url).pathname);
+}
+
+/** The proto files of the public API, relative to protoDir(). */
+export const PROTO_FILES = ['tessera/v1/types.proto', 'tessera/v1/jobs.proto', 'tessera/v1/agents.proto', 'tessera/v1/wire.proto'];

@@ -1,0 +1,4 @@
+/** @tessera/runtime: what every Tessera service process shares: logging, NATS connection, HTTP probes. */
+export { startHttp, parseHostPort, type HttpHandle } from './http.js';
+export { connectService, type ServiceConnectOptions } from './nats.js';
+export { createLogger, type Logger } from './log.js';

@@ -1,0 +1,44 @@
+/** NATS connection for long-running services: reconnect forever, log and count reconnects. */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+
+export interface ServiceConnectOptions {
+  servers: string;
+  name: string;
+  log: Logger;
+  onReconnect?: () => void;
+  /** Give up connecting at start after this long (ms). Default 30 s. */
+  initialTimeoutMs?: number;
+}
+
+/** Connects with unlimited reconnects and reports status changes to the log. */
+export async function connectService(o: ServiceConnectOptions): Promise<NatsConnection> {
+  const servers = o.servers.split(',').map((s) => s.trim()).filter(Boolean);
+  const deadline = Date.now() + (o.initialTimeoutMs ?? 30_000);
+  let nc: NatsConnection | undefined;
+  let lastErr: unknown;
+  while (!nc) {
+    try {
+      nc = await connect({ servers, name: o.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, pingInterval: 10_000 });
+    } catch (e) {
+      lastErr = e;
+      if (Date.now() > deadline) {
+        throw new Error(`cannot connect to NATS at ${servers.join(', ')}: ${e instanceof Error ? e.message : String(e)}`, { cause: lastErr });
+      }
+      o.log.warn({ servers, err: (e as Error).message }, 'NATS not reachable yet; retrying');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const conn = nc;
+  void (async () => {
+    for await (const s of conn.status()) {
+      if (s.type === 'reconnect') {
+        o.onReconnect?.();
+        o.log.info({ server: conn.getServer() }, 'NATS reconnected');
+      } else if (s.type === 'disconnect') {
+        o.log.warn('NATS disconnected');
+      }
+    }
+  })();
+  return conn;
+}

@@ -1,0 +1,138 @@
+/**
+ * Wiring of an agent process: GPU detection → slots (one per GPU, or one CPU slot) → each slot's
+ * engine host and work loop, heartbeats, metrics. `startAgent(options)` returns a handle whose
+ * `drain()` finishes the current shards and stops.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { jetstream } from '@nats-io/jetstream';
+import { Objm } from '@nats-io/obj';
+import { EngineHost, executionProviders } from '@tessera/engine';
+import { classLabel, loadHardwareTable, usableVramGb, vramClassOf } from '@tessera/hardware';
+import { AgentState, CancelNotice, Heartbeat, farmNames, type AgentAdvert } from '@tessera/protocol';
+import { connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
+import { detectGpus } from './gpu.js';
+import { createAgentMetrics } from './metrics.js';
+import { compileAgentOptions, type AgentOptions } from './options.js';
+import { Slot } from './slot.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface AgentHandle {
+  metricsPort: number;
+  adverts(): AgentAdvert[];
+  /** Stops taking work, finishes and reports current shards, disconnects. */
+  drain(): Promise<void>;
+}
+
+export async function startAgent(raw: AgentOptions, log: Logger = createLogger('agent')): Promise<AgentHandle> {
+  const o = compileAgentOptions(raw, hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'agent');
+  const table = loadHardwareTable(o.hardwareTable);
+  const names = farmNames(o.farm);
+  const detection = await detectGpus();
+  if (!detection.ok) log.info({ reason: detection.reason }, 'no NVIDIA GPU detected; running on the CPU');
+  const cudaInstalled = executionProviders().some((p) => p.name === 'cuda' && p.available);
+  const useCuda = (gpu: boolean) => o.executionProvider === 'cuda' || (o.executionProvider === 'auto' && gpu && cudaInstalled);
+  if (o.executionProvider === 'auto' && detection.gpus.length > 0 && !cudaInstalled) {
+    log.warn('GPUs found but the CUDA execution provider is not installed (reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12); using the CPU');
+  }
+  // One slot per device; --vram-gb overrides the advertised VRAM (one slot when no GPU is found).
+  const devices = detection.gpus.length ? detection.gpus : [undefined];
+  const incarnation = randomBytes(3).toString('hex');
+  const slotSpecs = devices.map((gpu, i) => {
+    const totalGb = o.vramGb ?? gpu?.memoryGb ?? 0;
+    const usable = usableVramGb(table, totalGb);
+    const cuda = useCuda(!!gpu);
+    const name = devices.length > 1 ? `${o.name}-gpu${gpu?.index ?? i}` : o.name;
+    const advert: AgentAdvert = {
+      agentId: `${name}-${incarnation}`,
+      name,
+      hostname: hostname(),
+      deviceIndex: gpu?.index ?? -1,
+      deviceName: gpu?.name ?? 'cpu',
+      vramTotalGb: totalGb,
+      vramUsableGb: usable,
+      vramClass: classLabel(vramClassOf(table, usable)),
+      executionProvider: cuda ? 'cuda' : 'cpu',
+      modelsLoaded: [],
+      version: AGENT_VERSION,
+      state: AgentState.AGENT_STATE_IDLE,
+      shardsCompleted: 0,
+    };
+    const engine = new EngineHost({
+      executionProvider: cuda ? 'cuda' : 'cpu',
+      deviceId: 0,
+      threads: o.threads,
+      cacheDir: o.modelsDir,
+      env: gpu ? { CUDA_VISIBLE_DEVICES: String(gpu.index) } : undefined,
+    });
+    return { advert, engine };
+  });
+  let slots: Slot[] = [];
+  const metrics = createAgentMetrics(() =>
+    slots.map((s) => {
+      const a = s.advert();
+      return { slot: a.name, vramClass: a.vramClass, vramBytes: Math.round(a.vramUsableGb * 1024 ** 3), busy: a.state === AgentState.AGENT_STATE_BUSY };
+    }),
+  );
+  const nc = await connectService({ servers: o.natsUrl, name: `tessera-agent ${o.name}`, log, onReconnect: () => metrics.natsReconnects.inc() });
+  const os = await new Objm(jetstream(nc)).open(names.blobBucket).catch(async () => {
+    // The coordinator creates the bucket; wait for it rather than fail when an agent starts first.
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      try {
+        return await new Objm(jetstream(nc)).open(names.blobBucket);
+      } catch {
+        log.info({ bucket: names.blobBucket }, 'waiting for the coordinator to create the blob bucket');
+      }
+    }
+  });
+  slots = slotSpecs.map(
+    (s) =>
+      new Slot({ nc, os, names, engine: s.engine, log: log.child({ slot: s.advert.name }), metrics, advert: s.advert, waitMs: o.waitMs }),
+  );
+  let seq = 0;
+  const beat = () => {
+    for (const s of slots) {
+      const hb: Heartbeat = { advert: s.advert(), leases: s.leases(), sequence: ++seq };
+      try {
+        nc.publish(names.heartbeat, Heartbeat.encode(hb).finish());
+      } catch {
+        // closed or reconnecting: the next beat goes out once connected
+      }
+    }
+  };
+  beat();
+  const heartbeat = setInterval(beat, o.heartbeatMs);
+  const cancelSub = nc.subscribe(names.cancel, {
+    callback: (_e, m) => {
+      try {
+        const n = CancelNotice.decode(m.data);
+        for (const s of slots) s.cancelJob(n.jobId);
+      } catch {
+        // malformed notice: ignore
+      }
+    },
+  });
+  const stop = new AbortController();
+  const loops = slots.map((s) => s.run(stop.signal));
+  const http = o.metricsAddr ? await startHttp(o.metricsAddr, metrics.registry, () => !nc.isClosed() && !stop.signal.aborted) : undefined;
+  for (const s of slots) {
+    const a = s.advert();
+    log.info({ agent: a.name, id: a.agentId, vramGb: a.vramTotalGb, vramClass: a.vramClass, ep: a.executionProvider, device: a.deviceName }, 'agent slot ready');
+  }
+  return {
+    metricsPort: http?.port ?? 0,
+    adverts: () => slots.map((s) => s.advert()),
+    async drain() {
+      stop.abort();
+      beat();
+      await Promise.all(loops);
+      clearInterval(heartbeat);
+      cancelSub.unsubscribe();
+      await Promise.all(slotSpecs.map((s) => s.engine.close()));
+      await http?.close();
+      await nc.drain().catch(() => undefined);
+    },
+  };
+}

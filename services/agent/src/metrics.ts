@@ -1,0 +1,54 @@
+/** Every metric the agent exports, defined once (`tessera_agent_` process metrics, `tessera_` names). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface AgentMetrics {
+  registry: Registry;
+  shards: Counter<'model' | 'outcome'>;
+  shardSeconds: Histogram<'model'>;
+  vram: Gauge<'slot' | 'vram_class'>;
+  busy: Gauge<'slot'>;
+  natsReconnects: Counter<string>;
+}
+
+export function createAgentMetrics(slots: () => { slot: string; vramClass: string; vramBytes: number; busy: boolean }[]): AgentMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tessera_agent_' });
+  const r = [registry];
+  return {
+    registry,
+    shards: new Counter({
+      name: 'tessera_agent_shards_total',
+      help: 'Shards this agent ran, by model and outcome (committed, failed, abandoned, refused_*).',
+      labelNames: ['model', 'outcome'],
+      registers: r,
+    }),
+    shardSeconds: new Histogram({
+      name: 'tessera_agent_shard_run_seconds',
+      help: 'Engine time per shard on this agent, by model.',
+      labelNames: ['model'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers: r,
+    }),
+    vram: new Gauge({
+      name: 'tessera_agent_vram_bytes',
+      help: 'Usable VRAM of each slot of this agent.',
+      labelNames: ['slot', 'vram_class'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const s of slots()) this.set({ slot: s.slot, vram_class: s.vramClass }, s.vramBytes);
+      },
+    }),
+    busy: new Gauge({
+      name: 'tessera_agent_busy',
+      help: '1 while a slot runs a shard.',
+      labelNames: ['slot'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const s of slots()) this.set({ slot: s.slot }, s.busy ? 1 : 0);
+      },
+    }),
+    natsReconnects: new Counter({ name: 'tessera_agent_nats_reconnects_total', help: 'Reconnections to NATS.', registers: r }),
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * One agent slot (a GPU, or the CPU): asks for work, runs leased shards on its engine host while
+ * renewing the lease, uploads outputs with a checksum and reports the result under the lease's
+ * fencing token. The work loop is `run(signal)`; aborting the signal drains the slot (the current
+ * shard finishes and is reported, no new work is taken).
+ */
+import { createHash } from 'node:crypto';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { ObjectStore } from '@nats-io/obj';
+import { EngineAbortedError, EngineOutOfMemoryError, InvalidImageError, UnknownModelError, type EngineHost } from '@tessera/engine';
+import {
+  AgentState,
+  FailureKind,
+  LeaseRenewal,
+  LeaseRenewalReply,
+  ShardResult,
+  ShardResultReply,
+  WorkGrant,
+  WorkRequest,
+  type AgentAdvert,
+  type FarmNames,
+  type Lease,
+  type LeaseRef,
+} from '@tessera/protocol';
+import type { Logger } from '@tessera/runtime';
+import type { AgentMetrics } from './metrics.js';
+
+export interface SlotDeps {
+  nc: NatsConnection;
+  os: ObjectStore;
+  names: FarmNames;
+  engine: EngineHost;
+  log: Logger;
+  metrics: AgentMetrics;
+  /** The slot's static advert; state, models and counters are filled in per message. */
+  advert: AgentAdvert;
+  /** How long the coordinator may hold a work request. */
+  waitMs: number;
+}
+
+/** A lease the slot is working on. */
+interface Current {
+  lease: Lease;
+  abort: AbortController;
+  progress: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+export class Slot {
+  private current: Current | undefined;
+  private completed = 0;
+  private draining = false;
+
+  constructor(private readonly d: SlotDeps) {}
+
+  /** The advert as it stands now. */
+  advert(): AgentAdvert {
+    return {
+      ...this.d.advert,
+      state: this.draining ? AgentState.AGENT_STATE_DRAINING : this.current ? AgentState.AGENT_STATE_BUSY : AgentState.AGENT_STATE_IDLE,
+      modelsLoaded: this.d.engine.loadedModels(),
+      shardsCompleted: this.completed,
+    };
+  }
+
+  /** Leases in progress, for heartbeats. */
+  leases(): LeaseRef[] {
+    return this.current?.lease.ref ? [this.current.lease.ref] : [];
+  }
+
+  /** Aborts the running shard if it belongs to `jobId` (cancel notice). */
+  cancelJob(jobId: string): void {
+    if (this.current?.lease.ref?.jobId === jobId) this.current.abort.abort(new Error('job cancelled'));
+  }
+
+  /** Works until `signal` aborts; then finishes (and reports) the current shard and returns. */
+  async run(signal: AbortSignal): Promise<void> {
+    signal.addEventListener('abort', () => (this.draining = true), { once: true });
+    let backoff = 250;
+    while (!signal.aborted) {
+      let grant: WorkGrant;
+      try {
+        const req: WorkRequest = { advert: this.advert(), waitMs: this.d.waitMs };
+        const msg = await this.d.nc.request(this.d.names.workRequest, WorkRequest.encode(req).finish(), { timeout: this.d.waitMs + 5000 });
+        grant = WorkGrant.decode(msg.data);
+        backoff = 250;
+      } catch (e) {
+        this.d.log.debug({ err: (e as Error).message }, 'work request failed; retrying');
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
+      if (!grant.lease?.ref || !grant.lease.task) continue;
+      await this.work(grant.lease);
+    }
+  }
+
+  private async work(lease: Lease): Promise<void> {
+    const ref = lease.ref!;
+    const task = lease.task!;
+    const log = this.d.log.child({ job: ref.jobId, shard: ref.shardIndex, token: ref.fencingToken });
+    const cur: Current = { lease, abort: new AbortController(), progress: 0 };
+    this.current = cur;
+    const renewer = this.startRenewing(cur, log);
+    const t0 = performance.now();
+    let result: ShardResult;
+    try {
+      log.debug({ model: task.model, size: `${task.inputWidth}x${task.inputHeight}` }, 'shard started');
+      const input = await this.d.os.getBlob(task.inputKey);
+      if (!input) throw new InvalidImageError(`input ${task.inputKey} is missing from the object store`);
+      if (sha256(input) !== task.inputSha256) throw new Error(`input ${task.inputKey} failed its checksum`);
+      const tEngine = performance.now();
+      const out = await this.d.engine.upscale(
+        task.model,
+        { width: task.inputWidth, height: task.inputHeight, data: input },
+        { signal: cur.abort.signal, onProgress: (f) => (cur.progress = f) },
+      );
+      const runSeconds = (performance.now() - tEngine) / 1000;
+      const digest = sha256(out.data);
+      await this.d.os.putBlob({ name: task.outputKey }, out.data);
+      result = {
+        ref,
+        agentId: this.d.advert.agentId,
+        ok: true,
+        outputKey: task.outputKey,
+        outputWidth: out.width,
+        outputHeight: out.height,
+        outputSha256: digest,
+        outputBytes: out.data.length,
+        runSeconds,
+        failure: FailureKind.FAILURE_KIND_UNSPECIFIED,
+        error: '',
+      };
+      this.d.metrics.shardSeconds.observe({ model: task.model }, runSeconds);
+    } catch (e) {
+      if (e instanceof EngineAbortedError || cur.abort.signal.aborted) {
+        log.warn({ reason: String(cur.abort.signal.reason ?? e) }, 'shard abandoned');
+        this.d.metrics.shards.inc({ model: task.model, outcome: 'abandoned' });
+        clearInterval(renewer);
+        this.current = undefined;
+        return;
+      }
+      const failure =
+        e instanceof EngineOutOfMemoryError
+          ? FailureKind.FAILURE_KIND_OUT_OF_MEMORY
+          : e instanceof UnknownModelError || e instanceof InvalidImageError
+            ? FailureKind.FAILURE_KIND_FATAL
+            : FailureKind.FAILURE_KIND_ERROR;
+      log.error({ err: e }, 'shard failed');
+      result = {
+        ref,
+        agentId: this.d.advert.agentId,
+        ok: false,
+        outputKey: '',
+        outputWidth: 0,
+        outputHeight: 0,
+        outputSha256: '',
+        outputBytes: 0,
+        runSeconds: (performance.now() - t0) / 1000,
+        failure,
+        error: e instanceof Error ? e.message : String(e),
+      };
+    }
+    clearInterval(renewer);
+    const reply = await this.report(result, log);
+    this.current = undefined;
+    if (result.ok && reply?.accepted) this.completed++;
+    this.d.metrics.shards.inc({ model: task.model, outcome: !result.ok ? 'failed' : reply?.accepted ? 'committed' : `refused_${reply?.reason || 'unknown'}` });
+  }
+
+  /** Renews the lease every renewEveryMs; a refusal (superseded, cancelled) aborts the engine. */
+  private startRenewing(cur: Current, log: Logger): NodeJS.Timeout {
+    const ref = cur.lease.ref!;
+    const every = Math.max(50, cur.lease.renewEveryMs || 5000);
+    return setInterval(() => {
+      const body: LeaseRenewal = { ref, agentId: this.d.advert.agentId, progress: cur.progress };
+      this.d.nc
+        .request(this.d.names.workRenew, LeaseRenewal.encode(body).finish(), { timeout: every })
+        .then((m) => {
+          const r = LeaseRenewalReply.decode(m.data);
+          if (!r.ok && (r.reason === 'superseded' || r.reason === 'cancelled' || r.reason === 'unknown')) {
+            log.warn({ reason: r.reason }, 'lease lost; stopping the shard');
+            cur.abort.abort(new Error(`lease ${r.reason}`));
+          }
+        })
+        .catch((e: unknown) => log.debug({ err: (e as Error).message }, 'lease renewal got no answer'));
+    }, every);
+  }
+
+  /** Reports a result until the coordinator answers (it may be restarting). */
+  private async report(result: ShardResult, log: Logger): Promise<ShardResultReply | undefined> {
+    const body = ShardResult.encode(result).finish();
+    let backoff = 250;
+    for (let attempt = 1; attempt <= 120; attempt++) {
+      try {
+        const m = await this.d.nc.request(this.d.names.workResult, body, { timeout: 10_000 });
+        const reply = ShardResultReply.decode(m.data);
+        if (reply.accepted) log.debug({ reason: reply.reason || undefined }, 'result committed');
+        else log.warn({ reason: reply.reason }, 'result refused by the coordinator');
+        return reply;
+      } catch (e) {
+        log.warn({ err: (e as Error).message, attempt }, 'result not acknowledged; retrying');
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+    log.error('giving up reporting the result; the lease will expire and the shard will run again');
+    return undefined;
+  }
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}

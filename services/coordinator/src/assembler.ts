@@ -1,0 +1,55 @@
+/**
+ * Assembly of a tiled upscale: fetches each tile output from the object store (verifying its
+ * checksum), feeds the streaming BandAssembler in tile order, encodes the PNG and stores it.
+ */
+import { BandAssembler, planTiles } from '@tessera/tiling';
+import { blobKeys } from '@tessera/protocol';
+import sharp from 'sharp';
+import { sha256Hex, type BlobStore } from './blobs.js';
+import { ShardOutputCorruptError, type Assemble } from './coordinator.js';
+import type { JobRecord, ShardRecord } from './model.js';
+
+/** Tiles fetched ahead of the one being blended. */
+const PREFETCH = 4;
+
+export function createUpscaleAssembler(blobs: BlobStore): Assemble {
+  return async (job: JobRecord, shards: ShardRecord[]) => {
+    const plan = planTiles({ width: job.inputWidth, height: job.inputHeight, tile: job.tile, overlap: job.overlap });
+    const outW = job.outputWidth;
+    const outH = job.outputHeight;
+    const raw = Buffer.allocUnsafe(outW * outH * 3);
+    let written = 0;
+    const asm = new BandAssembler(plan, {
+      scale: job.scale,
+      margin: job.margin,
+      channels: 3,
+      onRows: (y0, rows) => {
+        raw.set(rows, y0 * outW * 3);
+        written += rows.length;
+      },
+    });
+    const fetchTile = async (s: ShardRecord): Promise<Uint8Array> => {
+      const t = plan.tiles[s.index];
+      const expect = t.input.width * job.scale * t.input.height * job.scale * 3;
+      const data = await blobs.get(s.outputKey).catch((e: unknown) => {
+        throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} unreadable: ${e instanceof Error ? e.message : String(e)}`);
+      });
+      if (!data) throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} is missing`);
+      if (data.length !== expect) throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} has ${data.length} bytes, expected ${expect}`);
+      if (sha256Hex(data) !== s.outputSha256) throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} failed its checksum`);
+      return data;
+    };
+    const ordered = [...shards].sort((a, b) => a.index - b.index);
+    const inflight: Promise<Uint8Array>[] = [];
+    for (let i = 0; i < ordered.length; i++) {
+      while (inflight.length < PREFETCH && i + inflight.length < ordered.length) inflight.push(fetchTile(ordered[i + inflight.length]));
+      const data = await inflight.shift()!;
+      asm.push(ordered[i].index, data);
+    }
+    if (!asm.done || written !== raw.length) throw new Error(`assembly incomplete: ${written} of ${raw.length} bytes`);
+    const png = await sharp(raw, { raw: { width: outW, height: outH, channels: 3 }, limitInputPixels: false }).png().toBuffer();
+    const key = blobKeys.jobOutput(job.id);
+    const info = await blobs.put(key, png);
+    return { key, size: info.size, sha256: info.sha256, contentType: 'image/png' };
+  };
+}

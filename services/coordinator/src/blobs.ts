@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import type { ObjectStore } from '@nats-io/obj';
+
+/** Size and content hash of a stored blob. */
+export interface BlobInfo {
+  size: number;
+  /** Lower-case hex SHA-256 of the bytes. */
+  sha256: string;
+}
+
+/** What the coordinator needs from blob storage (JetStream Object Store in production). */
+export interface BlobStore {
+  put(key: string, data: Uint8Array): Promise<BlobInfo>;
+  putStream(key: string, data: ReadableStream<Uint8Array>): Promise<BlobInfo>;
+  /** The bytes, verified against the stored digest; null when absent. */
+  get(key: string): Promise<Uint8Array | null>;
+  /** A chunk stream; the store verifies the digest when the stream ends. */
+  getStream(key: string): Promise<{ info: BlobInfo; data: ReadableStream<Uint8Array> } | null>;
+  info(key: string): Promise<BlobInfo | null>;
+  delete(key: string): Promise<void>;
+}
+
+/** Hex SHA-256 of bytes. */
+export function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Converts the object store's `SHA-256=<base64url>` digest to hex. */
+export function digestToHex(digest: string): string {
+  const b64 = digest.replace(/^SHA-256=/, '');
+  return Buffer.from(b64, 'base64url').toString('hex');
+}
+
+/** BlobStore over a JetStream Object Store bucket. */
+export class ObjBlobStore implements BlobStore {
+  constructor(private readonly os: ObjectStore) {}
+
+  async put(key: string, data: Uint8Array): Promise<BlobInfo> {
+    const info = await this.os.putBlob({ name: key }, data);
+    return { size: info.size, sha256: digestToHex(info.digest) };
+  }
+
+  async putStream(key: string, data: ReadableStream<Uint8Array>): Promise<BlobInfo> {
+    const info = await this.os.put({ name: key }, data);
+    return { size: info.size, sha256: digestToHex(info.digest) };
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    return this.os.getBlob(key);
+  }
+
+  async getStream(key: string) {
+    const r = await this.os.get(key);
+    if (!r) return null;
+    return { info: { size: r.info.size, sha256: digestToHex(r.info.digest) }, data: r.data };
+  }
+
+  async info(key: string): Promise<BlobInfo | null> {
+    const i = await this.os.info(key);
+    if (!i || i.deleted) return null;
+    return { size: i.size, sha256: digestToHex(i.digest) };
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.os.delete(key).catch(() => undefined);
+  }
+}

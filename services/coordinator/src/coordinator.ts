@@ -1,0 +1,756 @@
+/**
+ * The coordinator's core: job and shard lifecycle, leases with fencing tokens, dispatch to waiting
+ * agents, result commits, requeues, cancellation and the hand-off to assembly.
+ *
+ * Every transition is persisted with a revision check (StateStore) before it counts; the in-memory
+ * maps are a cache of the store, rebuilt by `start()` after a restart.
+ */
+import { randomBytes } from 'node:crypto';
+import type { HardwareTable } from '@tessera/hardware';
+import { classLabel, vramClassOf } from '@tessera/hardware';
+import {
+  AgentState,
+  FailureKind,
+  type AgentAdvert,
+  type Heartbeat,
+  type LeaseRenewal,
+  type LeaseRenewalReply,
+  type ShardResult,
+  type ShardResultReply,
+  type WorkGrant,
+  type WorkRequest,
+  blobKeys,
+} from '@tessera/protocol';
+import type { Logger } from 'pino';
+import type { BlobStore } from './blobs.js';
+import { sha256Hex } from './blobs.js';
+import type { Clock } from './clock.js';
+import { FailedPreconditionError, LimitExceededError, NotFoundError, StaleRevisionError } from './errors.js';
+import type { CoordinatorMetrics } from './metrics.js';
+import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from './model.js';
+import { KeyedMutex } from './mutex.js';
+import type { CompiledCoordinatorOptions } from './options.js';
+import { planUpscale } from './planner.js';
+import { AgentRegistry, type AgentEntry } from './registry.js';
+import { assign, waitingReason, type IdleAgent, type QueuedShard } from './scheduler.js';
+import type { StateStore } from './state/store.js';
+
+/** A decoded RGB8 image. */
+export interface DecodedImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** What the core needs to turn encoded bytes into pixels (sharp in production). */
+export interface ImageCodec {
+  /** Header only: dimensions. Throws on corrupt bytes. */
+  probe(bytes: Uint8Array, maxPixels: number): Promise<{ width: number; height: number }>;
+  decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<DecodedImage>;
+}
+
+/** Blends a finished job's shard outputs into the final output and stores it. */
+export type Assemble = (
+  job: JobRecord,
+  shards: ShardRecord[],
+) => Promise<{ key: string; size: number; sha256: string; contentType: string }>;
+
+/** Raised by Assemble when a shard output is missing or corrupt: that shard must run again. */
+export class ShardOutputCorruptError extends Error {
+  override readonly name = 'ShardOutputCorruptError';
+  constructor(
+    readonly shardIndex: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Change notifications (WatchJob, metrics). */
+export interface CoordinatorEvents {
+  jobChanged(job: JobRecord): void;
+  shardChanged(job: JobRecord, shard: ShardRecord): void;
+}
+
+export interface CoordinatorDeps {
+  store: StateStore;
+  blobs: BlobStore;
+  table: HardwareTable;
+  codec: ImageCodec;
+  assemble: Assemble;
+  clock: Clock;
+  events: CoordinatorEvents;
+  metrics: CoordinatorMetrics;
+  log: Logger;
+  options: CompiledCoordinatorOptions;
+}
+
+interface Held<T> {
+  rec: T;
+  rev: number;
+}
+
+interface Parked extends IdleAgent {
+  advert: AgentAdvert;
+  resolve: (grant: WorkGrant) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Upscale submission, already parsed from the API. */
+export interface UpscaleSubmission {
+  name: string;
+  seed: number;
+  priority: number;
+  maxAttempts: number;
+  image: Uint8Array;
+  model: string;
+  tile: number;
+  overlap: number;
+}
+
+/** A new job id: time-ordered, URL- and subject-safe. */
+export function newJobId(nowMs: number): string {
+  return `j${nowMs.toString(36)}${randomBytes(5).toString('hex')}`;
+}
+
+export class Coordinator {
+  private readonly jobs = new Map<string, Held<JobRecord>>();
+  private readonly shards = new Map<string, Held<ShardRecord>>();
+  private readonly queued = new Set<string>();
+  /** Committed shards per job (derived from the shard records, kept for O(1) progress). */
+  private readonly doneCount = new Map<string, number>();
+  private parked: Parked[] = [];
+  private parkSeq = 0;
+  private readonly locks = new KeyedMutex();
+  private readonly registry: AgentRegistry;
+  private readonly assembling = new Set<string>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private pumpAgain = false;
+  private stopped = false;
+
+  constructor(private readonly d: CoordinatorDeps) {
+    this.registry = new AgentRegistry((a) => vramClassOf(d.table, a.vramUsableGb));
+  }
+
+  // ───────────────────────────── lifecycle ─────────────────────────────
+
+  /** Loads persisted state, resumes jobs, starts the sweeper. */
+  async start(): Promise<void> {
+    const { jobs, shards } = await this.d.store.loadAll();
+    const now = this.d.clock.now();
+    for (const j of jobs) this.jobs.set(j.value.id, { rec: j.value, rev: j.revision });
+    for (const s of shards) {
+      if (!this.jobs.has(s.value.jobId)) continue;
+      const held = { rec: s.value, rev: s.revision };
+      // Leases survive a restart, with a fresh deadline: their agents renew or are found silent.
+      if (held.rec.state === 'leased') held.rec.leaseExpiresMs = now + this.d.options.leaseMs;
+      this.shards.set(shardKey(s.value.jobId, s.value.index), held);
+      if (held.rec.state === 'done') this.doneCount.set(held.rec.jobId, (this.doneCount.get(held.rec.jobId) ?? 0) + 1);
+      if (held.rec.state === 'queued') this.queued.add(shardKey(s.value.jobId, s.value.index));
+    }
+    let resumed = 0;
+    for (const { rec } of this.jobs.values()) {
+      if (FINAL_JOB_STATES.has(rec.state)) continue;
+      resumed++;
+      if (rec.state === 'assembling') this.startAssembly(rec.id);
+    }
+    this.d.log.info({ jobs: this.jobs.size, shards: this.shards.size, resumed }, 'state loaded');
+    this.sweepTimer = setInterval(() => void this.sweep(), this.d.options.sweepEveryMs);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops the sweeper and answers parked work requests with "no work". */
+  stop(): void {
+    this.stopped = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const p of this.parked) {
+      clearTimeout(p.timer);
+      p.resolve({ lease: undefined });
+    }
+    this.parked = [];
+  }
+
+  // ───────────────────────────── public API ─────────────────────────────
+
+  /** Validates, plans and persists an upscale job. */
+  async submitUpscale(sub: UpscaleSubmission): Promise<JobRecord> {
+    const o = this.d.options;
+    if (this.queued.size >= o.maxQueuedShards) {
+      throw new LimitExceededError('job', `the farm has ${this.queued.size} shards queued (limit ${o.maxQueuedShards}); try again later`);
+    }
+    const now = this.d.clock.now();
+    const probe = await this.d.codec.probe(sub.image, o.maxInputPixels);
+    const live = this.registry.live().length;
+    const plan = planUpscale(
+      {
+        jobId: newJobId(now),
+        name: sub.name,
+        model: sub.model,
+        seed: sub.seed,
+        priority: sub.priority,
+        maxAttempts: sub.maxAttempts,
+        width: probe.width,
+        height: probe.height,
+        tile: sub.tile,
+        overlap: sub.overlap,
+        agents: live,
+        nowMs: now,
+      },
+      this.d.table,
+      o,
+    );
+    if (this.queued.size + plan.shards.length > o.maxQueuedShards) {
+      throw new LimitExceededError('job', `${plan.shards.length} shards would exceed the farm's limit of ${o.maxQueuedShards} queued shards`);
+    }
+    const img = await this.d.codec.decodeRgb(sub.image, o.maxInputPixels);
+    const { job, shards } = plan;
+    // Blobs first, then shard records, then the job record: a job record that exists is complete.
+    await mapLimit(shards, 8, async (s) => {
+      const crop = cropRgb(img, s.input);
+      s.inputKey = blobKeys.shardInput(job.id, s.index);
+      s.inputSha256 = sha256Hex(crop);
+      await this.d.blobs.put(s.inputKey, crop);
+    });
+    const revs = await mapLimit(shards, 64, (s) => this.d.store.createShard(s));
+    const jobRev = await this.d.store.createJob(job);
+    this.jobs.set(job.id, { rec: job, rev: jobRev });
+    shards.forEach((s, i) => {
+      const k = shardKey(job.id, s.index);
+      this.shards.set(k, { rec: s, rev: revs[i] });
+      this.queued.add(k);
+    });
+    this.d.metrics.jobsSubmitted.inc({ kind: job.kind });
+    this.d.log.info(
+      { job: job.id, model: job.model, shards: shards.length, tile: job.tile, overlap: job.overlap, input: `${job.inputWidth}x${job.inputHeight}` },
+      'job accepted',
+    );
+    this.d.events.jobChanged(job);
+    this.pump();
+    return job;
+  }
+
+  getJob(id: string): { job: JobRecord; shards: ShardRecord[]; waitingReason: string } {
+    const held = this.jobs.get(id);
+    if (!held) throw new NotFoundError(`job ${JSON.stringify(id)} not found`);
+    return { job: held.rec, shards: this.jobShards(id), waitingReason: this.jobWaitingReason(held.rec) };
+  }
+
+  listJobs(limit: number): JobRecord[] {
+    return [...this.jobs.values()]
+      .map((h) => h.rec)
+      .sort((a, b) => b.createdMs - a.createdMs || (a.id < b.id ? 1 : -1))
+      .slice(0, limit);
+  }
+
+  /** Cancels a job; leased shards learn it at their next renewal (and from the cancel notice). */
+  async cancelJob(id: string): Promise<JobRecord> {
+    const held = this.jobs.get(id);
+    if (!held) throw new NotFoundError(`job ${JSON.stringify(id)} not found`);
+    if (FINAL_JOB_STATES.has(held.rec.state)) return held.rec;
+    await this.finishJob(id, 'cancelled', 'cancelled by request');
+    return this.jobs.get(id)!.rec;
+  }
+
+  agents(includeLost: boolean): { entry: AgentEntry; state: AgentState }[] {
+    return this.registry
+      .all()
+      .filter((a) => includeLost || a.liveness === 'live')
+      .map((entry) => ({
+        entry,
+        state:
+          entry.liveness === 'lost'
+            ? AgentState.AGENT_STATE_LOST
+            : entry.advert.state === AgentState.AGENT_STATE_DRAINING
+              ? AgentState.AGENT_STATE_DRAINING
+              : entry.leases.size > 0
+                ? AgentState.AGENT_STATE_BUSY
+                : AgentState.AGENT_STATE_IDLE,
+      }));
+  }
+
+  /** Number of shards waiting for an agent. */
+  queuedCount(): number {
+    return this.queued.size;
+  }
+
+  /** Queued shards grouped by required class (for metrics). */
+  queuedByClass(): Map<number, number> {
+    const m = new Map<number, number>();
+    for (const k of this.queued) {
+      const s = this.shards.get(k);
+      if (s) m.set(s.rec.requiredClassGb, (m.get(s.rec.requiredClassGb) ?? 0) + 1);
+    }
+    return m;
+  }
+
+  // ───────────────────────────── agent protocol ─────────────────────────────
+
+  /** Heartbeat: liveness, and confirmation of the leases the agent is working on. */
+  heartbeat(hb: Heartbeat): void {
+    if (!hb.advert?.agentId) return;
+    const now = this.d.clock.now();
+    const revived = this.registry.seen(hb.advert, now);
+    const agent = this.registry.get(hb.advert.agentId)!;
+    if (revived) {
+      this.d.log.info({ agent: hb.advert.name, class: classLabel(agent.classGb) }, 'agent joined');
+      this.pump();
+    }
+    const held = new Set<string>();
+    for (const l of hb.leases) {
+      const k = shardKey(l.jobId, l.shardIndex);
+      const s = this.shards.get(k);
+      if (s && s.rec.state === 'leased' && s.rec.attempt === l.fencingToken && s.rec.agentId === agent.advert.agentId) {
+        s.rec.leaseConfirmed = true;
+        held.add(k);
+      }
+    }
+    // A lease granted to this agent that it does not know of (the grant was lost) goes back to the queue.
+    for (const k of agent.leases) {
+      const s = this.shards.get(k);
+      if (!s || held.has(k)) continue;
+      if (s.rec.state === 'leased' && !s.rec.leaseConfirmed && now - s.rec.leasedMs > this.d.options.agentSilenceMs) {
+        void this.requeue(k, s.rec.attempt, `lease not picked up by ${agent.advert.name}`, 'lease_lost');
+      }
+    }
+  }
+
+  /** A work request: answered at once with a lease, or parked until work arrives or wait_ms passes. */
+  requestWork(req: WorkRequest): Promise<WorkGrant> {
+    const advert = req.advert;
+    if (!advert?.agentId) return Promise.resolve({ lease: undefined });
+    const now = this.d.clock.now();
+    if (this.registry.seen(advert, now)) this.d.log.info({ agent: advert.name }, 'agent joined');
+    const entry = this.registry.get(advert.agentId)!;
+    if (this.stopped || advert.state === AgentState.AGENT_STATE_DRAINING) return Promise.resolve({ lease: undefined });
+    // One outstanding request per agent slot: a newer one replaces the older.
+    this.unpark(advert.agentId, { lease: undefined });
+    const waitMs = Math.min(Math.max(req.waitMs, 0), 30_000);
+    return new Promise<WorkGrant>((resolve) => {
+      const parked: Parked = {
+        agentId: advert.agentId,
+        classGb: entry.classGb,
+        waitingSince: ++this.parkSeq,
+        advert,
+        resolve,
+        timer: setTimeout(() => this.unpark(advert.agentId, { lease: undefined }, parked), waitMs),
+      };
+      this.parked.push(parked);
+      this.pump();
+    });
+  }
+
+  /** Lease renewal; refuses superseded or cancelled leases so the agent stops. */
+  async renewLease(r: LeaseRenewal): Promise<LeaseRenewalReply> {
+    const ref = r.ref;
+    if (!ref) return { ok: false, expiresUnixMs: 0, reason: 'unknown' };
+    const k = shardKey(ref.jobId, ref.shardIndex);
+    const s = this.shards.get(k);
+    if (!s) return { ok: false, expiresUnixMs: 0, reason: 'unknown' };
+    const job = this.jobs.get(ref.jobId)?.rec;
+    if (job?.state === 'cancelled' || s.rec.state === 'cancelled') return { ok: false, expiresUnixMs: 0, reason: 'cancelled' };
+    if (s.rec.state !== 'leased' || s.rec.attempt !== ref.fencingToken || s.rec.agentId !== r.agentId) {
+      return { ok: false, expiresUnixMs: 0, reason: 'superseded' };
+    }
+    const now = this.d.clock.now();
+    s.rec.leaseExpiresMs = now + this.d.options.leaseMs;
+    s.rec.leaseConfirmed = true;
+    const agent = this.registry.get(r.agentId);
+    if (agent) agent.lastSeenMs = now;
+    return { ok: true, expiresUnixMs: s.rec.leaseExpiresMs, reason: '' };
+  }
+
+  /** A shard's outcome. Only the current lease (fencing token) may commit; the first valid result wins. */
+  async reportResult(r: ShardResult): Promise<ShardResultReply> {
+    const ref = r.ref;
+    if (!ref) return { accepted: false, reason: 'unknown' };
+    const k = shardKey(ref.jobId, ref.shardIndex);
+    return this.locks.run(k, async () => {
+      const s = this.shards.get(k);
+      const job = this.jobs.get(ref.jobId)?.rec;
+      if (!s || !job) return { accepted: false, reason: 'unknown' };
+      const rec = s.rec;
+      if (rec.state === 'done' && rec.attempt === ref.fencingToken && rec.agentId === r.agentId) {
+        return { accepted: true, reason: 'duplicate' };
+      }
+      if (rec.state === 'cancelled' || job.state === 'cancelled') return this.refuse('cancelled', rec, r);
+      if (rec.state !== 'leased' || rec.attempt !== ref.fencingToken || rec.agentId !== r.agentId) {
+        return this.refuse('superseded', rec, r);
+      }
+      const agent = this.registry.get(r.agentId);
+      if (!r.ok) {
+        await this.failAttempt(k, rec, r, agent);
+        return { accepted: true, reason: 'failure recorded' };
+      }
+      const info = await this.d.blobs.info(r.outputKey);
+      if (!info || info.sha256 !== r.outputSha256 || info.size !== r.outputBytes || r.outputKey !== blobKeys.shardOutput(rec.jobId, rec.index, rec.attempt)) {
+        this.d.metrics.resultsRefused.inc({ reason: 'checksum' });
+        await this.requeueLocked(k, rec.attempt, `output of attempt ${rec.attempt} failed its checksum`, 'checksum');
+        return { accepted: false, reason: 'checksum' };
+      }
+      const now = this.d.clock.now();
+      const next: ShardRecord = {
+        ...rec,
+        state: 'done',
+        reason: '',
+        outputKey: r.outputKey,
+        outputSha256: r.outputSha256,
+        outputBytes: r.outputBytes,
+        outputWidth: r.outputWidth,
+        outputHeight: r.outputHeight,
+        runSeconds: r.runSeconds,
+      };
+      if (!(await this.writeShard(k, next))) return { accepted: false, reason: 'superseded' };
+      agent?.leases.delete(k);
+      this.d.metrics.shardRunSeconds.observe({ model: job.model, vram_class: classLabel(rec.agentClassGb) }, r.runSeconds);
+      this.d.metrics.shardsCompleted.inc({ stage: rec.stage });
+      this.d.log.debug({ job: job.id, shard: rec.index, agent: rec.agentName, attempt: rec.attempt, ms: now - rec.leasedMs }, 'shard done');
+      this.d.events.shardChanged(job, next);
+      if (this.shardsDone(job.id) === job.shardsTotal) this.startAssembly(job.id);
+      return { accepted: true, reason: '' };
+    });
+  }
+
+  // ───────────────────────────── dispatch ─────────────────────────────
+
+  /** Matches queued shards to parked agents; re-runs itself if work arrived meanwhile. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        if (this.parked.length === 0 || this.queued.size === 0) break;
+        const queued: (QueuedShard & { held: Held<ShardRecord> })[] = [];
+        for (const k of this.queued) {
+          const held = this.shards.get(k);
+          const job = held && this.jobs.get(held.rec.jobId)?.rec;
+          if (!held || !job) continue;
+          queued.push({
+            key: k,
+            jobId: job.id,
+            index: held.rec.index,
+            requiredClassGb: held.rec.requiredClassGb,
+            priority: job.priority,
+            jobCreatedMs: job.createdMs,
+            failedOn: held.rec.failedOn,
+            held,
+          });
+        }
+        for (const { shard, agent } of assign(queued, this.parked)) {
+          this.queued.delete(shard.key);
+          this.parked = this.parked.filter((p) => p !== agent);
+          clearTimeout(agent.timer);
+          void this.grant(shard.key, agent);
+        }
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async grant(k: string, p: Parked): Promise<void> {
+    const lease = await this.locks.run(k, async () => {
+      const s = this.shards.get(k);
+      const job = s && this.jobs.get(s.rec.jobId)?.rec;
+      if (!s || !job || s.rec.state !== 'queued' || FINAL_JOB_STATES.has(job.state)) return undefined;
+      const now = this.d.clock.now();
+      const attempt = s.rec.attempt + 1;
+      const agent = this.registry.get(p.agentId);
+      const next: ShardRecord = {
+        ...s.rec,
+        state: 'leased',
+        attempt,
+        agentId: p.agentId,
+        agentName: p.advert.name,
+        agentClassGb: p.classGb,
+        leasedMs: now,
+        leaseExpiresMs: now + this.d.options.leaseMs,
+        leaseConfirmed: false,
+        reason: '',
+      };
+      const queuedSince = s.rec.leasedMs || job.createdMs;
+      if (!(await this.writeShard(k, next))) return undefined;
+      agent?.leases.add(k);
+      this.d.metrics.dispatchLatency.observe((now - queuedSince) / 1000);
+      if (job.state === 'queued') await this.setJob(job.id, { state: 'running', startedMs: now });
+      this.d.events.shardChanged(this.jobs.get(job.id)!.rec, next);
+      return {
+        ref: { jobId: job.id, shardIndex: next.index, fencingToken: attempt },
+        expiresUnixMs: next.leaseExpiresMs,
+        renewEveryMs: this.d.options.renewEveryMs,
+        task: {
+          kind: 'upscale_tile',
+          model: job.model,
+          inputKey: next.inputKey,
+          inputWidth: next.input.width,
+          inputHeight: next.input.height,
+          seed: next.seed,
+          outputKey: blobKeys.shardOutput(job.id, next.index, attempt),
+          inputSha256: next.inputSha256,
+        },
+      };
+    }).catch((e) => {
+      this.d.log.error({ err: e, shard: k }, 'lease write failed');
+      return undefined;
+    });
+    if (!lease) {
+      // The shard went away (cancelled, or a write failed): give the agent another chance.
+      const s = this.shards.get(k);
+      if (s?.rec.state === 'queued') this.queued.add(k);
+      this.parked.push({ ...p, timer: setTimeout(() => this.unpark(p.agentId, { lease: undefined }), 1000) });
+      this.pump();
+      return;
+    }
+    p.resolve({ lease });
+  }
+
+  private unpark(agentId: string, grant: WorkGrant, only?: Parked): void {
+    const idx = this.parked.findIndex((p) => p.agentId === agentId && (!only || p === only));
+    if (idx < 0) return;
+    const [p] = this.parked.splice(idx, 1);
+    clearTimeout(p.timer);
+    p.resolve(grant);
+  }
+
+  // ───────────────────────────── failure handling ─────────────────────────────
+
+  private refuse(reason: string, rec: ShardRecord, r: ShardResult): ShardResultReply {
+    this.d.metrics.resultsRefused.inc({ reason });
+    this.d.log.warn(
+      { job: rec.jobId, shard: rec.index, token: r.ref?.fencingToken, current: rec.attempt, agent: r.agentId, reason },
+      'result refused',
+    );
+    return { accepted: false, reason };
+  }
+
+  private async failAttempt(k: string, rec: ShardRecord, r: ShardResult, agent: AgentEntry | undefined): Promise<void> {
+    const agentName = agent?.advert.name ?? r.agentId;
+    agent?.leases.delete(k);
+    if (r.failure === FailureKind.FAILURE_KIND_FATAL) {
+      this.d.metrics.retries.inc({ reason: 'fatal' });
+      await this.writeShard(k, { ...rec, state: 'failed', reason: `${agentName}: ${r.error}` });
+      await this.finishJob(rec.jobId, 'failed', `shard ${rec.index}: ${r.error}`);
+      return;
+    }
+    let requiredClassGb = rec.requiredClassGb;
+    let why = 'error';
+    if (r.failure === FailureKind.FAILURE_KIND_OUT_OF_MEMORY) {
+      why = 'out_of_memory';
+      const up = this.d.table.classesGb.find((c) => c > rec.agentClassGb);
+      if (up === undefined) {
+        await this.writeShard(k, { ...rec, state: 'failed', reason: `out of memory on the largest class (${agentName})` });
+        await this.finishJob(rec.jobId, 'failed', `shard ${rec.index} ran out of memory on class ${classLabel(rec.agentClassGb)}, the largest`);
+        return;
+      }
+      requiredClassGb = Math.max(requiredClassGb, up);
+    }
+    const failedOn = rec.failedOn.includes(r.agentId) ? rec.failedOn : [...rec.failedOn, r.agentId];
+    await this.requeueLocked(k, rec.attempt, `attempt ${rec.attempt} failed on ${agentName}: ${r.error}`, why, { requiredClassGb, failedOn });
+  }
+
+  /** Puts a leased shard back in the queue (lease lost, agent lost, failure), under the shard lock. */
+  private requeue(k: string, attempt: number, reason: string, metricReason: string): Promise<void> {
+    return this.locks.run(k, () => this.requeueLocked(k, attempt, reason, metricReason));
+  }
+
+  private async requeueLocked(
+    k: string,
+    attempt: number,
+    reason: string,
+    metricReason: string,
+    patch: Partial<ShardRecord> = {},
+  ): Promise<void> {
+    const s = this.shards.get(k);
+    if (!s || s.rec.state !== 'leased' || s.rec.attempt !== attempt) return;
+    const job = this.jobs.get(s.rec.jobId)?.rec;
+    this.registry.get(s.rec.agentId)?.leases.delete(k);
+    if (!job || FINAL_JOB_STATES.has(job.state)) return;
+    this.d.metrics.retries.inc({ reason: metricReason });
+    if (s.rec.attempt >= job.maxAttempts) {
+      await this.writeShard(k, { ...s.rec, ...patch, state: 'failed', reason });
+      await this.finishJob(job.id, 'failed', `shard ${s.rec.index} failed after ${s.rec.attempt} attempts: ${reason}`);
+      return;
+    }
+    const next: ShardRecord = { ...s.rec, ...patch, state: 'queued', reason, leasedMs: this.d.clock.now(), leaseConfirmed: false };
+    if (!(await this.writeShard(k, next))) return;
+    this.queued.add(k);
+    this.d.log.warn({ job: job.id, shard: next.index, attempt, reason }, 'shard requeued');
+    this.d.events.shardChanged(job, next);
+    this.pump();
+  }
+
+  /** Expires leases and finds silent agents. */
+  private async sweep(): Promise<void> {
+    const now = this.d.clock.now();
+    for (const a of this.registry.sweep(now, this.d.options.agentSilenceMs)) {
+      this.d.log.warn({ agent: a.advert.name, leases: a.leases.size, silentMs: now - a.lastSeenMs }, 'agent lost');
+      this.unpark(a.advert.agentId, { lease: undefined });
+      for (const k of [...a.leases]) {
+        const s = this.shards.get(k);
+        if (s?.rec.state === 'leased' && s.rec.agentId === a.advert.agentId) {
+          void this.requeue(k, s.rec.attempt, `agent ${a.advert.name} lost (no heartbeat for ${Math.round((now - a.lastSeenMs) / 100) / 10} s)`, 'agent_lost');
+        }
+      }
+    }
+    for (const [k, s] of this.shards) {
+      if (s.rec.state === 'leased' && s.rec.leaseExpiresMs < now) {
+        void this.requeue(k, s.rec.attempt, `lease of attempt ${s.rec.attempt} expired`, 'lease_expired');
+      }
+    }
+  }
+
+  // ───────────────────────────── assembly and job ends ─────────────────────────────
+
+  private startAssembly(jobId: string): void {
+    if (this.assembling.has(jobId)) return;
+    this.assembling.add(jobId);
+    void this.runAssembly(jobId).finally(() => this.assembling.delete(jobId));
+  }
+
+  private async runAssembly(jobId: string): Promise<void> {
+    const held = this.jobs.get(jobId);
+    if (!held || FINAL_JOB_STATES.has(held.rec.state)) return;
+    if (held.rec.state !== 'assembling') await this.setJob(jobId, { state: 'assembling' });
+    const t0 = performance.now();
+    try {
+      const out = await this.d.assemble(this.jobs.get(jobId)!.rec, this.jobShards(jobId));
+      this.d.metrics.reassemblySeconds.observe((performance.now() - t0) / 1000);
+      this.d.metrics.outputBytes.inc(out.size);
+      await this.setJob(jobId, {
+        outputKey: out.key,
+        outputBytes: out.size,
+        outputSha256: out.sha256,
+        outputContentType: out.contentType,
+      });
+      await this.finishJob(jobId, 'succeeded', '');
+    } catch (e) {
+      if (e instanceof ShardOutputCorruptError) {
+        const k = shardKey(jobId, e.shardIndex);
+        this.d.log.warn({ job: jobId, shard: e.shardIndex, err: e.message }, 'shard output corrupt; running it again');
+        await this.locks.run(k, async () => {
+          const s = this.shards.get(k);
+          if (!s || s.rec.state !== 'done') return;
+          if (await this.writeShard(k, { ...s.rec, state: 'queued', reason: e.message, outputKey: '' })) this.queued.add(k);
+        });
+        await this.setJob(jobId, { state: 'running' });
+        this.pump();
+        return;
+      }
+      this.d.log.error({ job: jobId, err: e }, 'assembly failed');
+      await this.finishJob(jobId, 'failed', `assembly failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private async finishJob(jobId: string, state: 'succeeded' | 'failed' | 'cancelled', error: string): Promise<void> {
+    const held = this.jobs.get(jobId);
+    if (!held || FINAL_JOB_STATES.has(held.rec.state)) return;
+    const now = this.d.clock.now();
+    await this.setJob(jobId, { state, error, finishedMs: now });
+    const job = this.jobs.get(jobId)!.rec;
+    if (state !== 'succeeded') {
+      for (const s of this.jobShards(jobId)) {
+        if (s.state === 'queued' || s.state === 'leased') {
+          const k = shardKey(jobId, s.index);
+          this.queued.delete(k);
+          await this.locks.run(k, async () => {
+            const cur = this.shards.get(k);
+            if (cur && (cur.rec.state === 'queued' || cur.rec.state === 'leased')) {
+              this.registry.get(cur.rec.agentId)?.leases.delete(k);
+              await this.writeShard(k, { ...cur.rec, state: 'cancelled', reason: state === 'cancelled' ? 'job cancelled' : 'job failed' });
+            }
+          });
+        }
+      }
+    }
+    this.d.metrics.jobsCompleted.inc({ kind: job.kind, outcome: state });
+    this.d.metrics.jobDuration.observe({ kind: job.kind, outcome: state }, (now - job.createdMs) / 1000);
+    this.d.log.info({ job: jobId, state, error: error || undefined, seconds: (now - job.createdMs) / 1000 }, 'job finished');
+  }
+
+  // ───────────────────────────── persistence helpers ─────────────────────────────
+
+  /** CAS-writes a shard; false when another writer won (the cached copy is then reloaded lazily). */
+  private async writeShard(k: string, next: ShardRecord): Promise<boolean> {
+    const held = this.shards.get(k);
+    if (!held) return false;
+    try {
+      const rev = await this.d.store.updateShard(next, held.rev);
+      this.shards.set(k, { rec: next, rev });
+      const delta = (next.state === 'done' ? 1 : 0) - (held.rec.state === 'done' ? 1 : 0);
+      if (delta) this.doneCount.set(next.jobId, (this.doneCount.get(next.jobId) ?? 0) + delta);
+      return true;
+    } catch (e) {
+      if (e instanceof StaleRevisionError) {
+        this.d.log.error({ shard: k }, 'shard record changed under us; refusing the transition');
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  private async setJob(jobId: string, patch: Partial<JobRecord>): Promise<void> {
+    await this.locks.run(`job:${jobId}`, async () => {
+      const held = this.jobs.get(jobId);
+      if (!held) return;
+      const next = { ...held.rec, ...patch };
+      const rev = await this.d.store.updateJob(next, held.rev);
+      this.jobs.set(jobId, { rec: next, rev });
+      this.d.events.jobChanged(next);
+    });
+  }
+
+  /** Committed shards of a job. */
+  shardsDone(jobId: string): number {
+    return this.doneCount.get(jobId) ?? 0;
+  }
+
+  /** The shard records of a job, in index order. */
+  jobShards(jobId: string): ShardRecord[] {
+    const job = this.jobs.get(jobId)?.rec;
+    if (!job) return [];
+    const out: ShardRecord[] = [];
+    for (let i = 0; i < job.shardsTotal; i++) {
+      const s = this.shards.get(shardKey(jobId, i));
+      if (s) out.push(s.rec);
+    }
+    return out;
+  }
+
+  /** Why a job's queued shards are not running, or ''. */
+  jobWaitingReason(job: JobRecord): string {
+    if (FINAL_JOB_STATES.has(job.state) || job.state === 'assembling') return '';
+    const waiting = this.jobShards(job.id).filter((s) => s.state === 'queued');
+    if (waiting.length === 0) return '';
+    const need = Math.max(...waiting.map((s) => s.requiredClassGb));
+    return waitingReason(need, this.registry.live().map((a) => a.classGb), classLabel);
+  }
+}
+
+/** Crops a rectangle out of an RGB8 image. */
+export function cropRgb(img: DecodedImage, r: { x: number; y: number; width: number; height: number }): Uint8Array {
+  const out = new Uint8Array(r.width * r.height * 3);
+  const rowBytes = r.width * 3;
+  for (let y = 0; y < r.height; y++) {
+    const src = ((r.y + y) * img.width + r.x) * 3;
+    out.set(img.data.subarray(src, src + rowBytes), y * rowBytes);
+  }
+  return out;
+}
+
+/** Maps with at most `limit` promises in flight; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

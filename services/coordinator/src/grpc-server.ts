@@ -1,0 +1,256 @@
+/**
+ * The gRPC API layer: JobService and AgentService over the coordinator core, plus grpc.health.v1
+ * and server reflection. The only place that produces gRPC status codes.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { classLabel } from '@tessera/hardware';
+import {
+  AgentServiceService,
+  JobServiceService,
+  JobState,
+  PROTO_FILES,
+  WatchJobResponse,
+  protoDir,
+  type AgentServiceServer,
+  type FarmNames,
+  type JobServiceServer,
+} from '@tessera/protocol';
+import type { Logger } from 'pino';
+import type { BlobStore } from './blobs.js';
+import type { Coordinator } from './coordinator.js';
+import { FailedPreconditionError, InvalidArgumentError, LimitExceededError, NotFoundError } from './errors.js';
+import { FINAL_JOB_STATES } from './model.js';
+import type { CompiledCoordinatorOptions } from './options.js';
+import { jobView } from './views.js';
+
+const FINAL_API_STATES = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+
+/** Maps a core error to a gRPC error; unexpected errors become INTERNAL (and are logged). */
+export function toGrpcError(e: unknown, log: Logger): Partial<grpc.ServiceError> {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const code =
+    err instanceof InvalidArgumentError
+      ? grpc.status.INVALID_ARGUMENT
+      : err instanceof LimitExceededError
+        ? grpc.status.RESOURCE_EXHAUSTED
+        : err instanceof NotFoundError
+          ? grpc.status.NOT_FOUND
+          : err instanceof FailedPreconditionError
+            ? grpc.status.FAILED_PRECONDITION
+            : grpc.status.INTERNAL;
+  if (code === grpc.status.INTERNAL) log.error({ err }, 'internal error in gRPC handler');
+  return { code, details: err.message, message: err.message };
+}
+
+function requireId(id: string, field = 'job_id'): string {
+  if (!id) throw new InvalidArgumentError(field, 'required');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new InvalidArgumentError(field, `${JSON.stringify(id.slice(0, 80))} is not a job id`);
+  return id;
+}
+
+function unary<Req, Res>(log: Logger, fn: (req: Req) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call.request))
+      .then(
+        (res) => callback(null, res),
+        (e) => callback(toGrpcError(e, log) as grpc.ServiceError),
+      );
+  };
+}
+
+export interface GrpcDeps {
+  coordinator: Coordinator;
+  blobs: BlobStore;
+  nc: NatsConnection;
+  names: FarmNames;
+  options: CompiledCoordinatorOptions;
+  log: Logger;
+}
+
+/** Builds the service implementations (exported for tests that mount them on their own server). */
+export function jobService(d: GrpcDeps): JobServiceServer {
+  const { coordinator: c, log, options: o } = d;
+  const view = (id: string, withShards: boolean) => {
+    const { job, shards, waitingReason } = c.getJob(id);
+    return jobView(job, { shardsDone: c.shardsDone(id), shards: withShards ? shards : undefined, waitingReason });
+  };
+  return {
+    submitJob: unary(log, async (req) => {
+      if (req.spec?.$case !== 'upscale') throw new InvalidArgumentError('spec', 'required: set upscale');
+      const up = req.spec.value;
+      if (up.image.length > o.maxInputBytes) {
+        throw new InvalidArgumentError('upscale.image', `${up.image.length} bytes is above the limit of ${o.maxInputBytes} bytes`);
+      }
+      if (req.name.length > 200) throw new InvalidArgumentError('name', `${req.name.length} characters is above the limit of 200`);
+      if (req.priority < -1000 || req.priority > 1000) throw new InvalidArgumentError('priority', `${req.priority} is outside -1000..1000`);
+      if (req.maxAttempts > 100) throw new InvalidArgumentError('max_attempts', `${req.maxAttempts} is above the limit of 100`);
+      if (!Number.isSafeInteger(req.seed) || req.seed < 0) throw new InvalidArgumentError('seed', `${req.seed} is not an integer in 0..2^53-1`);
+      const job = await c.submitUpscale({
+        name: req.name,
+        seed: req.seed,
+        priority: req.priority,
+        maxAttempts: req.maxAttempts,
+        image: up.image,
+        model: up.model,
+        tile: up.tile,
+        overlap: up.overlap,
+      });
+      return { job: view(job.id, false) };
+    }),
+    getJob: unary(log, (req) => ({ job: view(requireId(req.jobId), true) })),
+    cancelJob: unary(log, async (req) => {
+      const job = await c.cancelJob(requireId(req.jobId));
+      return { job: view(job.id, false) };
+    }),
+    listJobs: unary(log, (req) => {
+      if (req.limit > 10_000) throw new InvalidArgumentError('limit', `${req.limit} is above the limit of 10000`);
+      const jobs = c.listJobs(req.limit || 100);
+      return { jobs: jobs.map((j) => view(j.id, req.includeShards)) };
+    }),
+    watchJob: (call) => {
+      let jobId: string;
+      try {
+        jobId = requireId(call.request.jobId);
+        c.getJob(jobId);
+      } catch (e) {
+        call.destroy(toGrpcError(e, log) as grpc.ServiceError);
+        return;
+      }
+      // Subscribe first, then send the snapshot, so no change falls between them.
+      const sub = d.nc.subscribe(d.names.jobEvents(jobId));
+      const close = () => sub.unsubscribe();
+      call.on('cancelled', close);
+      call.on('close', close);
+      const snapshot = view(jobId, true);
+      call.write({ event: 'snapshot', job: snapshot, shard: undefined, unixMs: Date.now() } satisfies WatchJobResponse);
+      if (FINAL_API_STATES.has(snapshot.state)) {
+        close();
+        call.end();
+        return;
+      }
+      void (async () => {
+        for await (const m of sub) {
+          let ev: WatchJobResponse;
+          try {
+            ev = WatchJobResponse.decode(m.data);
+          } catch {
+            continue;
+          }
+          if (!call.write(ev)) await new Promise((r) => call.once('drain', r));
+          if (ev.event === 'job' && ev.job && FINAL_API_STATES.has(ev.job.state)) break;
+        }
+        close();
+        call.end();
+      })().catch((e) => {
+        log.warn({ err: e, job: jobId }, 'watch stream ended with an error');
+        call.end();
+      });
+    },
+    getJobOutput: (call) => {
+      void (async () => {
+        const jobId = requireId(call.request.jobId);
+        const { job } = c.getJob(jobId);
+        if (job.state !== 'succeeded') {
+          throw new FailedPreconditionError(
+            `job ${jobId} is ${job.state}; its output can be fetched once it has succeeded${FINAL_JOB_STATES.has(job.state) && job.error ? ` (error: ${job.error})` : ''}`,
+          );
+        }
+        const blob = await d.blobs.getStream(job.outputKey);
+        if (!blob) throw new FailedPreconditionError(`output of job ${jobId} is no longer stored (retention)`);
+        let offset = 0;
+        for await (const chunk of blob.data) {
+          const ok = call.write({
+            data: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+            offset,
+            totalBytes: job.outputBytes,
+            contentType: job.outputContentType,
+            sha256: job.outputSha256,
+          });
+          offset += chunk.length;
+          if (!ok) await new Promise((r) => call.once('drain', r));
+          if (call.cancelled) return;
+        }
+        call.end();
+      })().catch((e) => call.destroy(toGrpcError(e, log) as grpc.ServiceError));
+    },
+  };
+}
+
+export function agentService(d: GrpcDeps): AgentServiceServer {
+  return {
+    listAgents: unary(d.log, (req) => ({
+      agents: d.coordinator
+        .agents(req.includeLost)
+        .map(({ entry, state }) => ({
+          id: entry.advert.agentId,
+          name: entry.advert.name,
+          hostname: entry.advert.hostname,
+          deviceIndex: entry.advert.deviceIndex,
+          deviceName: entry.advert.deviceName,
+          vramTotalGb: entry.advert.vramTotalGb,
+          vramUsableGb: entry.advert.vramUsableGb,
+          vramClass: classLabel(entry.classGb),
+          state,
+          executionProvider: entry.advert.executionProvider,
+          modelsLoaded: entry.advert.modelsLoaded,
+          lastSeenUnixMs: entry.lastSeenMs,
+          shardsCompleted: entry.advert.shardsCompleted,
+          currentShard: [...entry.leases].map((k) => k.replace('.', '/')).join(','),
+          version: entry.advert.version,
+        }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    })),
+  };
+}
+
+/** A running gRPC server. */
+export interface GrpcServerHandle {
+  port: number;
+  health: HealthImplementation;
+  stop(): Promise<void>;
+}
+
+/** Starts the gRPC server on `options.grpcAddr` with health and reflection. */
+export async function startGrpcServer(d: GrpcDeps): Promise<GrpcServerHandle> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': d.options.maxInputBytes + 1024 * 1024,
+    'grpc.max_send_message_length': 64 * 1024 * 1024,
+  });
+  server.addService(JobServiceService, jobService(d));
+  server.addService(AgentServiceService, agentService(d));
+  const health = new HealthImplementation({
+    '': 'NOT_SERVING',
+    'tessera.v1.JobService': 'NOT_SERVING',
+    'tessera.v1.AgentService': 'NOT_SERVING',
+  });
+  health.addToServer(server);
+  try {
+    const pkg = protoLoader.loadSync(PROTO_FILES, { includeDirs: [protoDir()], keepCase: true, longs: String, defaults: true, oneofs: true });
+    new ReflectionService(pkg).addToServer(server);
+  } catch (e) {
+    d.log.warn({ err: e, protoDir: protoDir() }, 'server reflection disabled: proto files not found (set TESSERA_PROTO_DIR)');
+  }
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(d.options.grpcAddr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    port,
+    health,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 5000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      }),
+  };
+}

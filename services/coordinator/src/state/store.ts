@@ -1,0 +1,27 @@
+import type { JobRecord, ShardRecord } from '../model.js';
+
+/** A value with the revision it was read or written at (for compare-and-set). */
+export interface Versioned<T> {
+  value: T;
+  revision: number;
+}
+
+/**
+ * What the coordinator needs from persistence: job and shard records with revision-checked
+ * writes. A write with a stale revision throws StaleRevisionError (another writer won).
+ * Implementations: JetStream KV (production), in memory (unit tests).
+ */
+export interface StateStore {
+  loadAll(): Promise<{ jobs: Versioned<JobRecord>[]; shards: Versioned<ShardRecord>[] }>;
+  /** Writes a new job; fails if it exists. Returns the revision. */
+  createJob(job: JobRecord): Promise<number>;
+  /** Replaces a job written at `revision`. Returns the new revision. */
+  updateJob(job: JobRecord, revision: number): Promise<number>;
+  createShard(shard: ShardRecord): Promise<number>;
+  updateShard(shard: ShardRecord, revision: number): Promise<number>;
+  /** Removes a job and its shards (retention). */
+  deleteJob(jobId: string, shardCount: number): Promise<void>;
+}
+
+export const jobKey = (jobId: string) => `job.${jobId}`;
+export const shardStoreKey = (jobId: string, index: number) => `shard.${jobId}.${index}`;

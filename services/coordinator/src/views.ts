@@ -1,0 +1,66 @@
+/** Records → API messages. The only place that knows both shapes. */
+import { classLabel } from '@tessera/hardware';
+import { JobKind, JobState, ShardState, type Job, type ShardStatus } from '@tessera/protocol';
+import type { JobRecord, ShardRecord } from './model.js';
+
+const JOB_STATE: Record<JobRecord['state'], JobState> = {
+  queued: JobState.JOB_STATE_QUEUED,
+  running: JobState.JOB_STATE_RUNNING,
+  assembling: JobState.JOB_STATE_ASSEMBLING,
+  succeeded: JobState.JOB_STATE_SUCCEEDED,
+  failed: JobState.JOB_STATE_FAILED,
+  cancelled: JobState.JOB_STATE_CANCELLED,
+};
+
+const SHARD_STATE: Record<ShardRecord['state'], ShardState> = {
+  queued: ShardState.SHARD_STATE_QUEUED,
+  leased: ShardState.SHARD_STATE_LEASED,
+  done: ShardState.SHARD_STATE_DONE,
+  failed: ShardState.SHARD_STATE_FAILED,
+  cancelled: ShardState.SHARD_STATE_CANCELLED,
+};
+
+export function shardView(s: ShardRecord): ShardStatus {
+  return {
+    index: s.index,
+    stage: s.stage,
+    state: SHARD_STATE[s.state],
+    attempts: s.attempt,
+    agent: s.agentName,
+    agentVramClass: s.agentId ? classLabel(s.agentClassGb) : '',
+    requiredVramClass: classLabel(s.requiredClassGb),
+    region: { ...s.region },
+    reason: s.reason,
+    runSeconds: s.runSeconds,
+  };
+}
+
+export function jobView(j: JobRecord, extra: { shardsDone: number; shards?: ShardRecord[]; waitingReason?: string }): Job {
+  const { shardsDone, shards, waitingReason = '' } = extra;
+  return {
+    id: j.id,
+    name: j.name,
+    kind: JobKind.JOB_KIND_UPSCALE,
+    state: JOB_STATE[j.state],
+    model: j.model,
+    seed: j.seed,
+    priority: j.priority,
+    createdUnixMs: j.createdMs,
+    startedUnixMs: j.startedMs,
+    finishedUnixMs: j.finishedMs,
+    shardsTotal: j.shardsTotal,
+    shardsDone,
+    waitingReason,
+    error: j.error,
+    inputWidth: j.inputWidth,
+    inputHeight: j.inputHeight,
+    outputWidth: j.outputWidth,
+    outputHeight: j.outputHeight,
+    tile: j.tile,
+    overlap: j.overlap,
+    outputBytes: j.outputBytes,
+    outputSha256: j.outputSha256,
+    outputContentType: j.outputContentType,
+    shards: shards ? shards.map(shardView) : [],
+  };
+}

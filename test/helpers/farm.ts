@@ -1,0 +1,116 @@
+/**
+ * A whole farm for cross-process tests: a real nats-server, the real coordinator binary and real
+ * agent binaries, plus a gRPC client. Short leases and heartbeats so fault tests run in seconds.
+ */
+import { randomBytes } from 'node:crypto';
+import { TesseraClient } from '@tessera/client';
+import { startNats, type TestNats } from './nats-server.js';
+import { freePort, spawnBin, waitFor, type Proc } from './process.js';
+
+export const COORDINATOR_BIN = 'services/coordinator/bin/tessera-coordinator.js';
+export const AGENT_BIN = 'services/agent/bin/tessera-agent.js';
+export const CLI_BIN = 'libs/client/bin/tessera.js';
+
+export interface AgentSpec {
+  name: string;
+  vramGb: number;
+}
+
+export interface FarmOptions {
+  agents: AgentSpec[];
+  hardwareTable?: string;
+  coordinatorArgs?: string[];
+  /** Reuse a NATS server (e.g. one a test kills and restarts). */
+  nats?: TestNats;
+}
+
+export interface Farm {
+  nats: TestNats;
+  farmPrefix: string;
+  grpcAddr: string;
+  metricsUrl: string;
+  coordinator: Proc;
+  agents: Map<string, Proc>;
+  client: TesseraClient;
+  startAgent(spec: AgentSpec): Promise<Proc>;
+  restartCoordinator(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Test timings: leases renewed every 500 ms, agents lost after 1.5 s of silence. */
+const COORDINATOR_TEST_ARGS = ['--lease-ms', '2000', '--agent-silence-ms', '1500'];
+const AGENT_TEST_ARGS = ['--heartbeat-ms', '250', '--threads', '1'];
+
+export async function startFarm(o: FarmOptions): Promise<Farm> {
+  const nats = o.nats ?? (await startNats());
+  const farmPrefix = `t${randomBytes(4).toString('hex')}`;
+  const grpcPort = await freePort();
+  const metricsPort = await freePort();
+  const grpcAddr = `127.0.0.1:${grpcPort}`;
+  const coordinatorArgs = [
+    '--nats', nats.url,
+    '--grpc', grpcAddr,
+    '--metrics', `127.0.0.1:${metricsPort}`,
+    '--farm', farmPrefix,
+    ...COORDINATOR_TEST_ARGS,
+    ...(o.hardwareTable ? ['--hardware-table', o.hardwareTable] : []),
+    ...(o.coordinatorArgs ?? []),
+  ];
+  const client = new TesseraClient(grpcAddr);
+  const agents = new Map<string, Proc>();
+  let coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator');
+  const waitCoordinator = () =>
+    waitFor(
+      async () => {
+        if (coordinator.child.exitCode !== null) throw new Error(`coordinator exited: ${coordinator.output().slice(-2000)}`);
+        await client.listAgents({}, { deadlineMs: 1000 });
+        return true;
+      },
+      30_000,
+      'the coordinator to serve gRPC',
+      100,
+    );
+  await waitCoordinator();
+  const startAgent = async (spec: AgentSpec) => {
+    const p = spawnBin(
+      AGENT_BIN,
+      ['--nats', nats.url, '--farm', farmPrefix, '--name', spec.name, '--vram-gb', String(spec.vramGb), '--metrics', '', ...AGENT_TEST_ARGS],
+      spec.name,
+    );
+    agents.set(spec.name, p);
+    await waitFor(
+      async () => {
+        if (p.child.exitCode !== null) throw new Error(`agent ${spec.name} exited: ${p.output().slice(-2000)}`);
+        return (await client.listAgents()).some((a) => a.name === spec.name);
+      },
+      30_000,
+      `agent ${spec.name} to join`,
+      100,
+    );
+    return p;
+  };
+  for (const a of o.agents) await startAgent(a);
+  return {
+    nats,
+    farmPrefix,
+    grpcAddr,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    get coordinator() {
+      return coordinator;
+    },
+    agents,
+    client,
+    startAgent,
+    async restartCoordinator() {
+      await coordinator.stop('SIGKILL');
+      coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator');
+      await waitCoordinator();
+    },
+    async close() {
+      client.close();
+      await Promise.all([...agents.values()].map((a) => a.stop('SIGKILL')));
+      await coordinator.stop('SIGKILL');
+      if (!o.nats) await nats.stop();
+    },
+  };
+}
