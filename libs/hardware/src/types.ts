@@ -1,0 +1,73 @@
+/** What a model produces; closed set. */
+export type ModelKind = 'image' | 'video' | 'upscaler';
+
+/** Upscaler parameters of a `kind: upscaler` row. */
+export interface UpscalerSpec {
+  /** Integer output px per input px, ≥ 1. */
+  scale: number;
+  /** Receptive-field radius in input px (≥ 0): the blend margin; tile overlap must be ≥ it. */
+  receptiveFieldPx: number;
+  /** Overlap used when a job names none; ≥ receptiveFieldPx. */
+  defaultOverlapPx: number;
+  /** Extra GB per megapixel of tile input on top of minVramGb; ≥ 0. */
+  vramGbPerMegapixel: number;
+}
+
+/** One entry of a video row's decode-chunk table. */
+export interface DecodeChunk {
+  /** Class threshold (GB) from which this chunk applies; one of the table's classes. */
+  classGb: number;
+  /** VAE frames decoded at once on agents of this class or larger (until the next entry). */
+  chunk: number;
+}
+
+/** Video parameters of a `kind: video` row (diffusers' names, camelCase). */
+export interface VideoSpec {
+  /** Most frames per batch, ≥ 1. */
+  frames: number;
+  steps: number;
+  fps: number;
+  motionBucketId: number;
+  noiseAugStrength: number;
+  /** Ascending by classGb, chunks non-decreasing; empty when the row does not specify one. */
+  decodeChunkByClass: DecodeChunk[];
+}
+
+/** A pipeline stage of a multi-stage model, in run order. */
+export interface StageSpec {
+  id: string;
+  /** Own VRAM need; undefined → the row's minVramGb. */
+  minVramGb?: number;
+  notes?: string;
+}
+
+/** One validated model row. Invariants: kind 'upscaler' ⇔ upscaler set; kind 'video' ⇔ video set. */
+export interface ModelRow {
+  id: string;
+  family: string;
+  kind: ModelKind;
+  /** GB needed at native size; 0 = CPU or any GPU. */
+  minVramGb: number;
+  nativeWidth?: number;
+  nativeHeight?: number;
+  /** Where minVramGb comes from: "seed", "model card", … */
+  source: string;
+  notes?: string;
+  upscaler?: UpscalerSpec;
+  video?: VideoSpec;
+  stages?: StageSpec[];
+}
+
+/**
+ * The validated hardware table. Invariants: classesGb strictly increasing and > 0; model ids unique
+ * (the map keeps file order); every number finite.
+ */
+export interface HardwareTable {
+  version: 1;
+  /** Name of the file (or source) it was read from, used in messages. */
+  sourceName: string;
+  reserveGb: number;
+  classTolerance: number;
+  classesGb: readonly number[];
+  models: ReadonlyMap<string, ModelRow>;
+}

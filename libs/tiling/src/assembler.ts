@@ -1,0 +1,293 @@
+/**
+ * Streaming, bounded-memory reassembly of tiled model outputs (see weights.ts for the blend rule).
+ *
+ * Tiles arrive in any order. Output rows are emitted strictly top to bottom, as soon as every tile with
+ * weight > 0 in them has arrived, through the `onRows` callback; a tile row is freed right after the
+ * last rows that need it are emitted. Only the rows being emitted are accumulated, in Float32, summing
+ * tiles in fixed index order, so the bytes do not depend on push order.
+ *
+ * Memory: tiles are held from arrival until their last band is emitted, so the peak depends on arrival
+ * order. With row-major arrival it is at most the tiles of two tile rows (three when bands of neighbouring
+ * boundaries overlap, i.e. tile < 2·(overlap − margin)) plus one chunk accumulator. Example (see
+ * assembler.test.ts): an 8192² input, tile 512, overlap 16, margin 10, ×4 → a 32768² RGB output
+ * (3.2 GB as bytes, 12.9 GB as Float32) is assembled holding ≈ 453 MB of tiles + an 8 MiB accumulator.
+ */
+import { TilingError, requireInt } from './errors.js';
+import type { TilePlan } from './plan.js';
+import { bandSchedule, lastSegmentOfRow, type BandSegment } from './band-schedule.js';
+import { axisWeights, type AxisWeights } from './weights.js';
+
+/** How tile outputs relate to the plan. */
+export interface BlendOptions {
+  /** Integer upscale factor of the model (output px per input px), ≥ 1. */
+  scale: number;
+  /** Receptive-field radius of the model in input px; 0 ≤ margin ≤ plan.overlap. */
+  margin: number;
+  /** Interleaved 8-bit channels per pixel. Default 3 (RGB8). */
+  channels?: number;
+}
+
+/** Receives finished output rows: `rows` holds `n` full rows of `width × scale × channels` bytes from row y0. */
+export type RowsSink = (y0: number, rows: Uint8Array) => void;
+
+/** Options of {@link BandAssembler}. */
+export interface BandAssemblerOptions extends BlendOptions {
+  /** Called synchronously from `push` with each finished chunk of rows, top to bottom; may keep `rows`. */
+  onRows: RowsSink;
+  /** Most output rows per emitted chunk. Default: as many as fit an 8 MiB accumulator (≥ 1). */
+  chunkRows?: number;
+}
+
+/** Default budget for the Float32 accumulator of one chunk. */
+export const DEFAULT_ACCUMULATOR_BYTES = 8 * 1024 * 1024;
+
+interface Compiled {
+  scale: number;
+  margin: number;
+  channels: number;
+  chunkRows: number;
+  outWidth: number;
+  outHeight: number;
+}
+
+function compileBlendOptions(plan: TilePlan, opts: BlendOptions & { chunkRows?: number }): Compiled {
+  const scale = opts.scale;
+  const channels = requireInt('channels', opts.channels ?? 3, 1);
+  // validated by bandSchedule/axisWeights too; do it first so errors name the field before any work.
+  requireInt('scale', scale, 1);
+  const outWidth = plan.width * scale;
+  const defaultRows = Math.max(1, Math.floor(DEFAULT_ACCUMULATOR_BYTES / (outWidth * (channels + 1) * 4)));
+  const chunkRows = requireInt('chunkRows', opts.chunkRows ?? defaultRows, 1);
+  return { scale, margin: opts.margin, channels, chunkRows, outWidth, outHeight: plan.height * scale };
+}
+
+/** Byte length of tile `index`'s output: input rect × scale, `channels` bytes per pixel. */
+export function tileOutputBytes(plan: TilePlan, index: number, scale: number, channels = 3): number {
+  const t = plan.tiles[index];
+  return t.input.width * scale * t.input.height * scale * channels;
+}
+
+/**
+ * Streams the blended output of a tile plan. Invariants: rows are emitted once each, in order, as soon as
+ * all their contributing tiles are in; each tile is held only until its last band is emitted; the output
+ * bytes are independent of push order.
+ */
+export class BandAssembler {
+  readonly plan: TilePlan;
+  private readonly c: Compiled;
+  private readonly onRows: RowsSink;
+  private readonly segments: BandSegment[];
+  private readonly lastSeg: number[];
+  private readonly colW: AxisWeights[];
+  private readonly rowW: AxisWeights[];
+  private readonly tiles: (Uint8Array | undefined)[];
+  private readonly received: boolean[];
+  private readonly arrivedInRow: number[];
+  private readonly acc: Float32Array;
+  private readonly wsum: Float32Array;
+  private seg = 0;
+  private y = 0;
+  private held = 0;
+  private peak = 0;
+
+  constructor(plan: TilePlan, opts: BandAssemblerOptions) {
+    this.plan = plan;
+    this.c = compileBlendOptions(plan, opts);
+    this.onRows = opts.onRows;
+    this.segments = bandSchedule(plan, this.c.scale, this.c.margin);
+    this.lastSeg = lastSegmentOfRow(plan, this.segments);
+    this.colW = Array.from({ length: plan.cols }, (_, i) => axisWeights(plan, 'x', i, this.c.scale, this.c.margin));
+    this.rowW = Array.from({ length: plan.rows }, (_, i) => axisWeights(plan, 'y', i, this.c.scale, this.c.margin));
+    this.tiles = new Array(plan.tiles.length).fill(undefined);
+    this.received = new Array(plan.tiles.length).fill(false);
+    this.arrivedInRow = new Array(plan.rows).fill(0);
+    const rows = Math.min(this.c.chunkRows, this.c.outHeight);
+    this.acc = new Float32Array(this.c.outWidth * rows * this.c.channels);
+    this.wsum = new Float32Array(this.c.outWidth * rows);
+  }
+
+  /** Output rows already emitted; the next emitted chunk starts here. */
+  get nextRow(): number {
+    return this.y;
+  }
+
+  /** True once every output row has been emitted. */
+  get done(): boolean {
+    return this.y >= this.c.outHeight;
+  }
+
+  /** Bytes of tile data held right now. */
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  /** Most tile bytes ever held at once (excludes the fixed accumulator, see {@link accumulatorBytes}). */
+  get peakHeldBytes(): number {
+    return this.peak;
+  }
+
+  /** Bytes of the Float32 accumulator (fixed for the assembler's life). */
+  get accumulatorBytes(): number {
+    return this.acc.byteLength + this.wsum.byteLength;
+  }
+
+  /**
+   * Accepts tile `tileIndex`'s output (its input rect × scale, interleaved 8-bit, row-major) and emits every
+   * row it completes through `onRows` before returning. Returns the number of rows emitted by this call.
+   * Throws {@link TilingError} for an unknown or repeated index or a wrong byte length; the data is not copied,
+   * so do not modify it after pushing.
+   */
+  push(tileIndex: number, data: Uint8Array): number {
+    const { plan } = this;
+    if (!Number.isInteger(tileIndex) || tileIndex < 0 || tileIndex >= plan.tiles.length) {
+      throw new TilingError(
+        'tileIndex',
+        `tile index must be an integer in [0, ${plan.tiles.length}), got ${tileIndex}`,
+      );
+    }
+    if (this.received[tileIndex]) throw new TilingError('tileIndex', `tile ${tileIndex} was already pushed`);
+    const expected = tileOutputBytes(plan, tileIndex, this.c.scale, this.c.channels);
+    if (data.length !== expected) {
+      throw new TilingError('data', `tile ${tileIndex} output must be ${expected} bytes, got ${data.length}`);
+    }
+    this.received[tileIndex] = true;
+    this.tiles[tileIndex] = data;
+    this.arrivedInRow[plan.tiles[tileIndex].row]++;
+    this.held += data.length;
+    this.peak = Math.max(this.peak, this.held);
+    const before = this.y;
+    this.drain();
+    return this.y - before;
+  }
+
+  private drain(): void {
+    while (this.seg < this.segments.length) {
+      const seg = this.segments[this.seg];
+      if (!seg.rows.every((r) => this.arrivedInRow[r] === this.plan.cols)) return;
+      while (this.y < seg.y1) {
+        const y1 = Math.min(seg.y1, this.y + this.c.chunkRows);
+        this.onRows(this.y, this.blend(seg.rows, this.y, y1));
+        this.y = y1;
+      }
+      for (const r of seg.rows) if (this.lastSeg[r] === this.seg) this.freeRow(r);
+      this.seg++;
+    }
+  }
+
+  private freeRow(r: number): void {
+    for (let c = 0; c < this.plan.cols; c++) {
+      const i = r * this.plan.cols + c;
+      this.held -= this.tiles[i]?.length ?? 0;
+      this.tiles[i] = undefined;
+    }
+  }
+
+  /**
+   * Weighted mean of the contributing tiles over output rows [y0, y1). Per pixel, tiles are summed in
+   * index order (tile row, then column), so the result does not depend on push order. Pixels where one
+   * tile has weight exactly 1 (all others exactly 0: the weights telescope) are copied; that is the value
+   * the weighted mean gives there too, and it is most of the image.
+   */
+  private blend(rows: number[], y0: number, y1: number): Uint8Array {
+    const { outWidth: W, channels: ch, scale } = this.c;
+    const n = y1 - y0;
+    const out = new Uint8Array(W * n * ch);
+    this.acc.subarray(0, W * n * ch).fill(0);
+    const wsum = this.wsum.subarray(0, W * n).fill(0);
+    for (const r of rows) {
+      const wy = this.rowW[r];
+      for (let y = Math.max(y0, wy.lo); y < Math.min(y1, wy.hi); y++) {
+        const fy = wy.weights[y - wy.offset];
+        const dst = (y - y0) * W;
+        for (let c = 0; c < this.plan.cols; c++) {
+          const spec = this.plan.tiles[r * this.plan.cols + c];
+          const data = this.tiles[spec.index] as Uint8Array;
+          const wx = this.colW[c];
+          const src = (y - wy.offset) * spec.input.width * scale - wx.offset;
+          if (fy === 1 && wx.fullLo < wx.fullHi) {
+            out.set(data.subarray((src + wx.fullLo) * ch, (src + wx.fullHi) * ch), (dst + wx.fullLo) * ch);
+            this.accumulate(data, src, dst, fy, wx, wx.lo, wx.fullLo);
+            this.accumulate(data, src, dst, fy, wx, wx.fullHi, wx.hi);
+          } else {
+            this.accumulate(data, src, dst, fy, wx, wx.lo, wx.hi);
+          }
+        }
+      }
+    }
+    const acc = this.acc;
+    for (let p = 0; p < W * n; p++) {
+      const sum = wsum[p];
+      if (sum === 0) continue; // copied above
+      for (let k = 0; k < ch; k++) out[p * ch + k] = Math.round(acc[p * ch + k] / sum);
+    }
+    return out;
+  }
+
+  /** Adds tile pixels x ∈ [xa, xb) of one row, weighted fy · wx(x), into the accumulator row `dst`. */
+  private accumulate(
+    data: Uint8Array,
+    src: number,
+    dst: number,
+    fy: number,
+    wx: AxisWeights,
+    xa: number,
+    xb: number,
+  ): void {
+    const { acc, wsum } = this;
+    const ch = this.c.channels;
+    for (let x = xa; x < xb; x++) {
+      const w = fy * wx.weights[x - wx.offset];
+      wsum[dst + x] += w;
+      const s = (src + x) * ch;
+      const d = (dst + x) * ch;
+      for (let k = 0; k < ch; k++) acc[d + k] += w * data[s + k];
+    }
+  }
+}
+
+/**
+ * Convenience for tests and small images: pushes every tile (from `getTile(i)`, in `order` or index order)
+ * through a {@link BandAssembler} and returns the whole output (width·scale × height·scale × channels bytes).
+ */
+export function assembleAll(
+  plan: TilePlan,
+  opts: BlendOptions & { chunkRows?: number },
+  getTile: (index: number) => Uint8Array,
+  order?: readonly number[],
+): Uint8Array {
+  const channels = opts.channels ?? 3;
+  const rowBytes = plan.width * opts.scale * channels;
+  const out = new Uint8Array(rowBytes * plan.height * opts.scale);
+  const asm = new BandAssembler(plan, { ...opts, onRows: (y0, rows) => out.set(rows, y0 * rowBytes) });
+  for (const i of order ?? plan.tiles.map((t) => t.index)) asm.push(i, getTile(i));
+  if (!asm.done) throw new TilingError('tileIndex', `not every tile was pushed: stopped at output row ${asm.nextRow}`);
+  return out;
+}
+
+/**
+ * Peak tile bytes a {@link BandAssembler} holds when tiles arrive in `order` (default row-major), computed
+ * from sizes alone with the same schedule and freeing rule — for sizing gigapixel jobs without the data.
+ */
+export function peakHeldBytes(plan: TilePlan, opts: BlendOptions, order?: readonly number[]): number {
+  const c = compileBlendOptions(plan, opts);
+  const segments = bandSchedule(plan, c.scale, c.margin);
+  const lastSeg = lastSegmentOfRow(plan, segments);
+  const arrived = new Array<number>(plan.rows).fill(0);
+  const rowBytes = new Array<number>(plan.rows).fill(0);
+  let seg = 0;
+  let held = 0;
+  let peak = 0;
+  for (const i of order ?? plan.tiles.map((t) => t.index)) {
+    const bytes = tileOutputBytes(plan, i, c.scale, c.channels);
+    const r = plan.tiles[i].row;
+    arrived[r]++;
+    rowBytes[r] += bytes;
+    held += bytes;
+    peak = Math.max(peak, held);
+    while (seg < segments.length && segments[seg].rows.every((q) => arrived[q] === plan.cols)) {
+      for (const q of segments[seg].rows) if (lastSeg[q] === seg) held -= rowBytes[q];
+      seg++;
+    }
+  }
+  return peak;
+}
