@@ -1,0 +1,149 @@
+import type { AgentInfo, Job, ShardStatus, WatchJobResponse } from '@tessera/protocol';
+import { agentStateName, jobKindName, jobStateName, shardStateName } from '../states.js';
+
+// The shapes below are the stable `--json` contract documented in libs/client/README.md. Add fields
+// only at the end; never rename, retype or remove one.
+
+/** Pixel rectangle. */
+export interface RectJson {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** One shard in `status --json`. Strings are "" when unset. */
+export interface ShardJson {
+  index: number;
+  stage: string;
+  state: string;
+  attempts: number;
+  agent: string;
+  agentVramClass: string;
+  requiredVramClass: string;
+  region: RectJson;
+  reason: string;
+  runSeconds: number;
+}
+
+/** A job in `status --json`, `jobs --json`, `submit --json`. Timestamps are ISO-8601 UTC or null. */
+export interface JobJson {
+  id: string;
+  name: string;
+  kind: string;
+  state: string;
+  model: string;
+  shardsTotal: number;
+  shardsDone: number;
+  waitingReason: string;
+  error: string;
+  createdAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  input: { width: number; height: number };
+  output: { width: number; height: number; bytes: number; sha256: string };
+  tile: number;
+  overlap: number;
+  shards: ShardJson[];
+}
+
+/** One agent slot in `agents --json`; `vramGb` is the total, `usableVramGb` total minus the reserve. */
+export interface AgentJson {
+  id: string;
+  name: string;
+  hostname: string;
+  deviceIndex: number;
+  deviceName: string;
+  vramGb: number;
+  usableVramGb: number;
+  vramClass: string;
+  state: string;
+  executionProvider: string;
+  modelsLoaded: string[];
+  lastSeen: string | null;
+  shardsCompleted: number;
+  currentShard: string;
+}
+
+/** One line of `watch --json`. `shard` is set for "shard" events only. */
+export interface WatchEventJson {
+  event: string;
+  at: string | null;
+  job: JobJson | null;
+  shard: ShardJson | null;
+}
+
+/** Unix milliseconds → ISO-8601 UTC; 0 (unset) → null. */
+export function isoTime(unixMs: number): string | null {
+  return unixMs > 0 ? new Date(unixMs).toISOString() : null;
+}
+
+/** Maps a proto ShardStatus to its documented JSON. Pure. */
+export function shardToJson(s: ShardStatus): ShardJson {
+  const r = s.region ?? { x: 0, y: 0, width: 0, height: 0 };
+  return {
+    index: s.index,
+    stage: s.stage,
+    state: shardStateName(s.state),
+    attempts: s.attempts,
+    agent: s.agent,
+    agentVramClass: s.agentVramClass,
+    requiredVramClass: s.requiredVramClass,
+    region: { x: r.x, y: r.y, width: r.width, height: r.height },
+    reason: s.reason,
+    runSeconds: s.runSeconds,
+  };
+}
+
+/** Maps a proto Job to its documented JSON (exactly these keys, in this order). Pure. */
+export function jobToJson(j: Job): JobJson {
+  return {
+    id: j.id,
+    name: j.name,
+    kind: jobKindName(j.kind),
+    state: jobStateName(j.state),
+    model: j.model,
+    shardsTotal: j.shardsTotal,
+    shardsDone: j.shardsDone,
+    waitingReason: j.waitingReason,
+    error: j.error,
+    createdAt: isoTime(j.createdUnixMs),
+    startedAt: isoTime(j.startedUnixMs),
+    finishedAt: isoTime(j.finishedUnixMs),
+    input: { width: j.inputWidth, height: j.inputHeight },
+    output: { width: j.outputWidth, height: j.outputHeight, bytes: j.outputBytes, sha256: j.outputSha256 },
+    tile: j.tile,
+    overlap: j.overlap,
+    shards: j.shards.map(shardToJson),
+  };
+}
+
+/** Maps a proto AgentInfo to its documented JSON. Pure. */
+export function agentToJson(a: AgentInfo): AgentJson {
+  return {
+    id: a.id,
+    name: a.name,
+    hostname: a.hostname,
+    deviceIndex: a.deviceIndex,
+    deviceName: a.deviceName,
+    vramGb: a.vramTotalGb,
+    usableVramGb: a.vramUsableGb,
+    vramClass: a.vramClass,
+    state: agentStateName(a.state),
+    executionProvider: a.executionProvider,
+    modelsLoaded: [...a.modelsLoaded],
+    lastSeen: isoTime(a.lastSeenUnixMs),
+    shardsCompleted: a.shardsCompleted,
+    currentShard: a.currentShard,
+  };
+}
+
+/** Maps a WatchJob event to one `watch --json` line's object. Pure. */
+export function watchEventToJson(e: WatchJobResponse): WatchEventJson {
+  return {
+    event: e.event,
+    at: isoTime(e.unixMs),
+    job: e.job ? jobToJson(e.job) : null,
+    shard: e.shard ? shardToJson(e.shard) : null,
+  };
+}
