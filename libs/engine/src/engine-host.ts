@@ -1,0 +1,245 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { deserializeError, type HostMessage, type WorkerConfig, type WorkerMessage } from './engine-protocol.js';
+import { classifyEngineError, EngineAbortedError, EngineClosedError, EngineError } from './errors.js';
+import type { ExecutionProviderName } from './ort-upscaler.js';
+import { assertRgbImage, type RgbImage } from './rgb-image.js';
+
+/** Options of EngineHost; all optional with the documented defaults. */
+export interface EngineHostOptions {
+  /** Default 'cpu'. */
+  executionProvider?: ExecutionProviderName;
+  /** CUDA device ordinal inside the worker (after `env.CUDA_VISIBLE_DEVICES`). Default 0. */
+  deviceId?: number;
+  /** onnxruntime intra-op threads in the worker. Default: onnxruntime's choice. */
+  threads?: number;
+  /** Converted-model cache folder (see ensureUpscalerModel). */
+  cacheDir?: string;
+  /** Extra environment of the worker (e.g. CUDA_VISIBLE_DEVICES for a GPU slot); merged over process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+/** Per-call options of EngineHost.upscale. */
+export interface UpscaleCallOptions {
+  /** Aborting kills the worker if this call is running (onnxruntime cannot interrupt a run). */
+  signal?: AbortSignal;
+  /** Coarse progress in [0, 1]: 0 when dispatched, 0.1 once the model is loaded, 1 when done. */
+  onProgress?: (fraction: number) => void;
+}
+
+interface Job {
+  id: number;
+  modelId: string;
+  image: RgbImage;
+  opts: UpscaleCallOptions;
+  child?: ChildProcess;
+  settled?: boolean;
+  resolve: (img: RgbImage) => void;
+  reject: (err: EngineError) => void;
+  onAbort: () => void;
+}
+
+const WORKER_ENTRY = new URL('./engine-worker.js', import.meta.url);
+const STDERR_TAIL_BYTES = 8192;
+const SHUTDOWN_GRACE_MS = 5000;
+
+/**
+ * Runs inference in one child process (one per GPU slot), off this process's event loop. Calls are
+ * served one at a time in submission order; models load on first use and stay loaded until the worker
+ * ends. Aborting the running call kills the worker and rejects with EngineAbortedError; a crashed worker
+ * rejects its call with EngineError; either way the next call starts a fresh worker. An idle host does
+ * not keep the Node process alive.
+ */
+export class EngineHost {
+  private readonly config: WorkerConfig;
+  private readonly env: Record<string, string | undefined>;
+  private readonly queue: Job[] = [];
+  private current?: Job;
+  private child?: ChildProcess;
+  private spawning?: Promise<ChildProcess>;
+  private childExited: Promise<void> = Promise.resolve();
+  private loaded: string[] = [];
+  private stderrTail = '';
+  private nextId = 1;
+  private closed = false;
+
+  constructor(opts: EngineHostOptions = {}) {
+    this.config = {
+      executionProvider: opts.executionProvider ?? 'cpu',
+      deviceId: opts.deviceId,
+      threads: opts.threads,
+      cacheDir: opts.cacheDir,
+    };
+    this.env = { ...process.env, ...opts.env };
+  }
+
+  /** Upscales `img` with a zoo id or .onnx path. Rejects with EngineAbortedError, EngineOutOfMemoryError, EngineError. */
+  upscale(modelId: string, img: RgbImage, opts: UpscaleCallOptions = {}): Promise<RgbImage> {
+    return new Promise<RgbImage>((resolve, reject) => {
+      if (this.closed) return reject(new EngineClosedError('engine host is closed'));
+      if (opts.signal?.aborted) return reject(new EngineAbortedError('engine call aborted before it started'));
+      assertRgbImage(img, 'upscale input');
+      const job: Job = {
+        id: this.nextId++,
+        modelId,
+        image: img,
+        opts,
+        resolve,
+        reject,
+        onAbort: () => this.abort(job),
+      };
+      opts.signal?.addEventListener('abort', job.onAbort, { once: true });
+      this.queue.push(job);
+      void this.pump();
+    });
+  }
+
+  /** Models the current worker holds loaded (empty when no worker runs). */
+  loadedModels(): string[] {
+    return [...this.loaded];
+  }
+
+  /** Rejects pending calls with EngineClosedError and stops the worker (gracefully, then SIGKILL). */
+  async close(): Promise<void> {
+    if (this.closed) return this.childExited;
+    this.closed = true;
+    const pending = [...(this.current ? [this.current] : []), ...this.queue.splice(0)];
+    for (const job of pending) this.settle(job, new EngineClosedError('engine host closed'));
+    await this.spawning?.catch(() => undefined);
+    const child = this.child;
+    if (child) {
+      this.setActive(child, true);
+      if (child.connected) child.send({ type: 'shutdown' } satisfies HostMessage);
+      const timer = setTimeout(() => child.kill('SIGKILL'), SHUTDOWN_GRACE_MS);
+      await this.childExited;
+      clearTimeout(timer);
+    }
+  }
+
+  private async pump(): Promise<void> {
+    if (this.current || this.closed) return;
+    const job = this.queue.shift();
+    if (!job) return;
+    this.current = job;
+    try {
+      const child = await this.ensureChild();
+      if (this.current !== job) {
+        // aborted or closed while the worker started
+        if (!this.current && !this.closed) this.setActive(child, false);
+        return;
+      }
+      job.child = child;
+      this.setActive(child, true);
+      job.opts.onProgress?.(0);
+      // A view into a larger buffer (a tile of a frame) would ship the whole buffer: send only its bytes.
+      const { width, height, data } = job.image;
+      const image = { width, height, data: data.byteLength === data.buffer.byteLength ? data : data.slice() };
+      child.send({ type: 'upscale', id: job.id, modelId: job.modelId, image } satisfies HostMessage);
+    } catch (err) {
+      this.settle(job, classifyEngineError(err, 'starting engine worker'));
+    }
+  }
+
+  private ensureChild(): Promise<ChildProcess> {
+    if (this.child) return Promise.resolve(this.child);
+    this.spawning ??= this.spawn().finally(() => (this.spawning = undefined));
+    return this.spawning;
+  }
+
+  private async spawn(): Promise<ChildProcess> {
+    await this.childExited; // never run two workers on one GPU slot, even briefly
+    const entry = fileURLToPath(WORKER_ENTRY);
+    if (!existsSync(entry))
+      throw new EngineError(`engine worker entry ${entry} not found; build with tsc -b libs/engine`);
+    const child = fork(entry, [JSON.stringify(this.config)], {
+      serialization: 'advanced',
+      env: this.env,
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    this.child = child;
+    this.stderrTail = '';
+    this.childExited = new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => {
+        if (child.pid === undefined) resolve(); // never spawned: no 'exit' will follow
+      });
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    });
+    child.on('message', (msg: WorkerMessage) => this.onMessage(child, msg));
+    child.once('exit', (code, signal) => this.onExit(child, code, signal));
+    child.once('error', (err) => {
+      if (this.child === child && child.pid === undefined) this.child = undefined;
+      const job = this.current;
+      if (job?.child === child) this.settle(job, classifyEngineError(err, 'engine worker'));
+    });
+    return child;
+  }
+
+  private onMessage(child: ChildProcess, msg: WorkerMessage): void {
+    const job = this.current;
+    if (!job || job.child !== child || job.id !== msg.id) return; // late reply of an abandoned call
+    if (msg.type === 'progress') job.opts.onProgress?.(msg.fraction);
+    else {
+      this.loaded = msg.loadedModels;
+      if (msg.type === 'result') {
+        job.opts.onProgress?.(1);
+        this.settle(job, msg.image);
+      } else this.settle(job, deserializeError(msg.error));
+    }
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child === child) {
+      this.child = undefined;
+      this.loaded = [];
+    }
+    const job = this.current;
+    if (job?.child === child) {
+      const tail = this.stderrTail.trim().split('\n').slice(-5).join('\n');
+      const reason = `engine worker exited (code ${code}, signal ${signal}) during the call${tail ? `; stderr: ${tail}` : ''}`;
+      this.settle(job, classifyEngineError(new Error(reason), 'engine worker crashed'));
+    }
+  }
+
+  private abort(job: Job): void {
+    const queued = this.queue.indexOf(job);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    else if (this.current !== job) return;
+    else if (job.child) {
+      // An onnxruntime run cannot be interrupted: kill the worker; the next call starts a fresh one
+      // (after this one has exited, see spawn).
+      job.child.kill('SIGKILL');
+      if (this.child === job.child) {
+        this.child = undefined;
+        this.loaded = [];
+      }
+    }
+    this.settle(job, new EngineAbortedError(`engine call ${job.id} (${job.modelId}) aborted`));
+  }
+
+  private settle(job: Job, outcome: RgbImage | EngineError): void {
+    if (job.settled) return;
+    job.settled = true;
+    job.opts.signal?.removeEventListener('abort', job.onAbort);
+    if (this.current === job) {
+      this.current = undefined;
+      if (this.queue.length === 0 && this.child) this.setActive(this.child, false);
+      queueMicrotask(() => void this.pump());
+    }
+    if (outcome instanceof Error) job.reject(outcome);
+    else job.resolve(outcome);
+  }
+
+  /** An idle worker (no call running) must not keep the Node process alive. */
+  private setActive(child: ChildProcess, active: boolean): void {
+    const handles = [child, child.channel, child.stderr] as (
+      { ref?: () => void; unref?: () => void } | null | undefined
+    )[];
+    for (const h of handles) (active ? h?.ref : h?.unref)?.call(h);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Messages between EngineHost (parent) and engine-worker (child process), carried over the IPC
+ * channel with serialization 'advanced' so Uint8Array pixel data travels without base64. Pure.
+ */
+import {
+  EngineAbortedError,
+  EngineClosedError,
+  EngineError,
+  EngineOutOfMemoryError,
+  ExecutionProviderUnavailableError,
+  InvalidImageError,
+  UnknownModelError,
+  UnsupportedModelError,
+} from './errors.js';
+import type { ExecutionProviderName } from './ort-upscaler.js';
+import type { RgbImage } from './rgb-image.js';
+
+/** Fixed configuration of one worker process, passed as its first argv entry (JSON). */
+export interface WorkerConfig {
+  executionProvider: ExecutionProviderName;
+  deviceId?: number;
+  threads?: number;
+  cacheDir?: string;
+}
+
+/** Parent → child. A worker runs one upscale at a time; the host never sends a second before the reply. */
+export type HostMessage = { type: 'upscale'; id: number; modelId: string; image: RgbImage } | { type: 'shutdown' };
+
+/** Child → parent. Every upscale gets exactly one 'result' or 'error' with its id. */
+export type WorkerMessage =
+  | { type: 'progress'; id: number; fraction: number }
+  | { type: 'result'; id: number; image: RgbImage; loadedModels: string[] }
+  | { type: 'error'; id: number; error: SerializedError; loadedModels: string[] };
+
+/** An error flattened for the IPC channel; `name` selects the class it is rebuilt as. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  provider?: string;
+  modelId?: string;
+  layer?: string;
+}
+
+/** Flattens an engine error for the channel (the worker classifies whatever it caught first). */
+export function serializeError(err: EngineError): SerializedError {
+  const extra = err as Partial<ExecutionProviderUnavailableError & UnknownModelError & UnsupportedModelError>;
+  return {
+    name: err.name,
+    message: err.message,
+    stack: err.stack,
+    ...(extra.provider !== undefined ? { provider: extra.provider } : {}),
+    ...(extra.modelId !== undefined ? { modelId: extra.modelId } : {}),
+    ...(extra.layer !== undefined ? { layer: extra.layer } : {}),
+  };
+}
+
+/** Rebuilds the named engine error class; the worker-side error (with its stack) becomes `cause`. */
+export function deserializeError(e: SerializedError): EngineError {
+  const cause = Object.assign(new Error(e.message), { name: `${e.name} (in engine worker)`, stack: e.stack });
+  switch (e.name) {
+    case 'EngineOutOfMemoryError':
+      return new EngineOutOfMemoryError(e.message, { cause });
+    case 'EngineAbortedError':
+      return new EngineAbortedError(e.message, { cause });
+    case 'EngineClosedError':
+      return new EngineClosedError(e.message, { cause });
+    case 'ExecutionProviderUnavailableError':
+      return new ExecutionProviderUnavailableError(e.provider ?? 'unknown', e.message, { cause });
+    case 'UnknownModelError':
+      return new UnknownModelError(e.modelId ?? '', e.message);
+    case 'InvalidImageError':
+      return new InvalidImageError(e.message, { cause });
+    case 'UnsupportedModelError':
+      return Object.assign(new UnsupportedModelError('', e.message), { layer: e.layer ?? '' });
+    default:
+      return new EngineError(e.message, { cause });
+  }
+}
