@@ -91,7 +91,7 @@ describe('bad requests', () => {
     expect(err.details).toMatch(message);
   });
 
-  it('unknown jobs are NOT_FOUND and unfinished outputs FAILED_PRECONDITION', async () => {
+  it('unknown jobs are NOT_FOUND', async () => {
     await expect(farm.client.getJob('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 

@@ -98,6 +98,13 @@ describe('placement by VRAM class', () => {
       expect(st.waitingReason).toContain('8gb');
       expect(st.shards.every((s: { requiredVramClass: string }) => s.requiredVramClass === '8gb')).toBe(true);
 
+      // Its output is not there yet: FAILED_PRECONDITION, saying why.
+      await expect(
+        (async () => {
+          for await (const _ of farm.client.jobOutput(job.id)) void _;
+        })(),
+      ).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
+
       await farm.startAgent({ name: 'big', vramGb: 24 });
       const done = await farm.client.waitForJob(job.id);
       expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);

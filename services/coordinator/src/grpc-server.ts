@@ -118,7 +118,7 @@ export function jobService(d: GrpcDeps): JobServiceServer {
         jobId = requireId(call.request.jobId);
         c.getJob(jobId);
       } catch (e) {
-        call.destroy(toGrpcError(e, log) as grpc.ServiceError);
+        call.emit('error', toGrpcError(e, log));
         return;
       }
       // Subscribe first, then send the snapshot, so no change falls between them.
@@ -176,7 +176,7 @@ export function jobService(d: GrpcDeps): JobServiceServer {
           if (call.cancelled) return;
         }
         call.end();
-      })().catch((e) => call.destroy(toGrpcError(e, log) as grpc.ServiceError));
+      })().catch((e) => call.emit('error', toGrpcError(e, log)));
     },
   };
 }
