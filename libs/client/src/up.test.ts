@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -5,6 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tessera } from '../fixtures/cli.js';
+import type { Job } from '@tessera/protocol';
+import { shardPlacement } from './cli/up.js';
 import { describeExit } from './up/child.js';
 import { baboonPng, decodeDataUri, demoOutputName } from './up/demo.js';
 import { agentVramGb } from './up/farm.js';
@@ -46,6 +49,15 @@ describe('up helpers', () => {
   it('looks executables up on PATH', () => {
     expect(findExecutable('node', `/nonexistent:${join(process.execPath, '..')}`)).toBe(process.execPath);
     expect(findExecutable('definitely-not-a-binary-xyz')).toBeNull();
+  });
+
+  it('lists which agent ran each shard', () => {
+    const shards = [0, 1].map((index) => ({
+      index,
+      agent: `local-${index + 1}`,
+      agentVramClass: `${6 + 2 * index}gb`,
+    }));
+    expect(shardPlacement({ shards } as unknown as Job)).toBe('0:local-1(6gb) 1:local-2(8gb)');
   });
 
   it('describes child exits', () => {
@@ -110,6 +122,22 @@ describe('tessera up with fake services', () => {
     expect(r.stderr).toContain('tessera up: coordinator exited with code 3; last lines of');
     expect(r.stderr).toContain('fake coordinator: failing on purpose');
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('--keep serves until SIGINT, then stops the children and exits 0', async () => {
+    const out = join(dir, 'keep');
+    const bin = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
+    const args = [bin, 'up', '--keep', '--agents', '1', '--out', out, '--nats', 'nats://127.0.0.1:4222', ...fakes];
+    const child = spawn(process.execPath, args, { env: { ...process.env, FAKE_AGENTS: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await expect.poll(() => stderr, { timeout: 30_000 }).toContain('Ctrl-C stops the farm');
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stderr).toContain('tessera up: stopping the farm');
+    expect(await readFile(join(out, 'logs', 'coordinator.log'), 'utf8')).toContain('fake coordinator: SIGTERM');
+    expect(await readFile(join(out, 'logs', 'agent-local-1.log'), 'utf8')).toContain('fake agent: SIGTERM');
   });
 
   it('without nats-server on PATH it says how to install it', async () => {

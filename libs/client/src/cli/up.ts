@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import { JobState, type AgentInfo } from '@tessera/protocol';
+import { JobState, type AgentInfo, type Job } from '@tessera/protocol';
 import { TesseraClient } from '../client.js';
 import { formatBytes, renderTable } from '../format/table.js';
 import { resolveServiceBin } from '../up/bins.js';
@@ -25,6 +25,7 @@ interface UpFlags {
   metricsPort?: number;
   input?: string;
   model: string;
+  tile: number;
   startTimeout: number;
   coordinatorBin?: string;
   agentBin?: string;
@@ -34,6 +35,11 @@ interface UpFlags {
 function shown(file: string): string {
   const rel = relative(process.cwd(), file);
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+}
+
+/** Which agent ran each shard: "0:local-2(8gb) 1:local-1(6gb) …". Pure. */
+export function shardPlacement(job: Job): string {
+  return job.shards.map((s) => `${s.index}:${s.agent || '?'}(${s.agentVramClass || '?'})`).join(' ');
 }
 
 /** The summary `tessera up` prints once the demo is written. Pure. */
@@ -90,7 +96,7 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
     );
     const job = await farm.race(
       client.submitUpscale(
-        { image, model: flags.model, name: `demo ${flags.input ?? 'baboon'}` },
+        { image, model: flags.model, tile: flags.tile, name: `demo ${flags.input ?? 'baboon'}` },
         { signal: ctx.signal },
       ),
     );
@@ -100,10 +106,12 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
     const file = join(outDir, demoOutputName(flags.input, flags.model, final.outputContentType || undefined));
     const written = await farm.race(client.downloadOutput(final.id, file, { signal: ctx.signal }));
     const seen = await client.listAgents({}, { signal: ctx.signal }).catch(() => agents);
+    const full = await client.getJob(final.id, { signal: ctx.signal }).catch(() => final);
     ctx.out(
       `output  ${shown(written.file)} (${final.outputWidth}x${final.outputHeight}, ${formatBytes(written.bytes)}, sha256 ${written.sha256})`,
     );
     ctx.out(finalLine(final));
+    if (full.shards.length > 0) ctx.out(`shards  ${shardPlacement(full)}`);
     ctx.out(upSummary(farm, seen));
     ctx.out(`logs    ${shown(logsDir)}/`);
     if (flags.keep) {
@@ -161,6 +169,11 @@ export function addUpCommand(program: Command, ctx: CliContext): void {
     )
     .addOption(valueOption('--input <img>', 'demo input image (default: the baboon photo)', 'TESSERA_INPUT'))
     .addOption(valueOption('--model <id>', 'demo upscaler model', 'TESSERA_MODEL').default('esrgan-slim-x4'))
+    .addOption(
+      valueOption('--tile <px>', 'demo tile side in input pixels (0 = planner)', 'TESSERA_TILE')
+        .default(64)
+        .argParser(intArg(0)),
+    )
     .addOption(
       valueOption('--start-timeout <seconds>', 'how long the farm may take to come up', 'TESSERA_START_TIMEOUT')
         .default(120)
