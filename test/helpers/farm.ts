@@ -20,6 +20,8 @@ export interface FarmOptions {
   agents: AgentSpec[];
   hardwareTable?: string;
   coordinatorArgs?: string[];
+  /** onnxruntime threads per agent (default 1, so several agents share 2 cores); 0 = onnxruntime's choice. */
+  agentThreads?: number;
   /** Reuse a NATS server (e.g. one a test kills and restarts). */
   nats?: TestNats;
 }
@@ -39,7 +41,7 @@ export interface Farm {
 
 /** Test timings: leases renewed every 500 ms, agents lost after 1.5 s of silence. */
 const COORDINATOR_TEST_ARGS = ['--lease-ms', '2000', '--agent-silence-ms', '1500'];
-const AGENT_TEST_ARGS = ['--heartbeat-ms', '250', '--threads', '1'];
+const AGENT_TEST_ARGS = ['--heartbeat-ms', '250'];
 
 export async function startFarm(o: FarmOptions): Promise<Farm> {
   const nats = o.nats ?? (await startNats());
@@ -71,10 +73,11 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
       100,
     );
   await waitCoordinator();
+  const threads = o.agentThreads ?? 1;
   const startAgent = async (spec: AgentSpec) => {
     const p = spawnBin(
       AGENT_BIN,
-      ['--nats', nats.url, '--farm', farmPrefix, '--name', spec.name, '--vram-gb', String(spec.vramGb), '--metrics', '', ...AGENT_TEST_ARGS],
+      ['--nats', nats.url, '--farm', farmPrefix, '--name', spec.name, '--vram-gb', String(spec.vramGb), '--metrics', '', ...AGENT_TEST_ARGS, ...(threads ? ['--threads', String(threads)] : [])],
       spec.name,
     );
     agents.set(spec.name, p);

@@ -10,6 +10,7 @@ import type { ObjectStore } from '@nats-io/obj';
 import { EngineAbortedError, EngineOutOfMemoryError, InvalidImageError, UnknownModelError, type EngineHost } from '@tessera/engine';
 import {
   AgentState,
+  BLOB_CHUNK_BYTES,
   FailureKind,
   LeaseRenewal,
   LeaseRenewalReply,
@@ -86,7 +87,16 @@ export class Slot {
       let grant: WorkGrant;
       try {
         const req: WorkRequest = { advert: this.advert(), waitMs: this.d.waitMs };
-        const msg = await this.d.nc.request(this.d.names.workRequest, WorkRequest.encode(req).finish(), { timeout: this.d.waitMs + 5000 });
+        const pending = this.d.nc.request(this.d.names.workRequest, WorkRequest.encode(req).finish(), { timeout: this.d.waitMs + 5000 });
+        // Draining: the coordinator releases our parked request when it sees the DRAINING heartbeat;
+        // if it does not answer within 2 s, stop waiting. A grant that does arrive is worked on below.
+        const stopped = new Promise<'stopped'>((resolve) => signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
+        const first = await Promise.race([pending, stopped]);
+        const msg =
+          first === 'stopped'
+            ? await Promise.race([pending.catch(() => undefined), new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))])
+            : first;
+        if (!msg) break;
         grant = WorkGrant.decode(msg.data);
         backoff = 250;
       } catch (e) {
@@ -120,9 +130,14 @@ export class Slot {
         { width: task.inputWidth, height: task.inputHeight, data: input },
         { signal: cur.abort.signal, onProgress: (f) => (cur.progress = f) },
       );
-      const runSeconds = (performance.now() - tEngine) / 1000;
+      const tPut = performance.now();
+      const runSeconds = (tPut - tEngine) / 1000;
       const digest = sha256(out.data);
-      await this.d.os.putBlob({ name: task.outputKey }, out.data);
+      await this.d.os.putBlob({ name: task.outputKey, options: { max_chunk_size: BLOB_CHUNK_BYTES } }, out.data);
+      log.debug(
+        { fetchMs: Math.round(tEngine - t0), engineMs: Math.round(tPut - tEngine), putMs: Math.round(performance.now() - tPut), bytes: out.data.length },
+        'shard computed',
+      );
       result = {
         ref,
         agentId: this.d.advert.agentId,

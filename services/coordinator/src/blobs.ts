@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '@nats-io/obj';
+import { BLOB_CHUNK_BYTES } from '@tessera/protocol';
 
 /** Size and content hash of a stored blob. */
 export interface BlobInfo {
@@ -36,12 +37,12 @@ export class ObjBlobStore implements BlobStore {
   constructor(private readonly os: ObjectStore) {}
 
   async put(key: string, data: Uint8Array): Promise<BlobInfo> {
-    const info = await this.os.putBlob({ name: key }, data);
+    const info = await this.os.putBlob({ name: key, options: { max_chunk_size: BLOB_CHUNK_BYTES } }, data);
     return { size: info.size, sha256: digestToHex(info.digest) };
   }
 
   async putStream(key: string, data: ReadableStream<Uint8Array>): Promise<BlobInfo> {
-    const info = await this.os.put({ name: key }, data);
+    const info = await this.os.put({ name: key, options: { max_chunk_size: BLOB_CHUNK_BYTES } }, data);
     return { size: info.size, sha256: digestToHex(info.digest) };
   }
 

@@ -292,6 +292,8 @@ export class Coordinator {
     const now = this.d.clock.now();
     const revived = this.registry.seen(hb.advert, now);
     const agent = this.registry.get(hb.advert.agentId)!;
+    // A draining agent takes no new work: release its parked request so it can exit at once.
+    if (hb.advert.state === AgentState.AGENT_STATE_DRAINING) this.unpark(agent.advert.agentId, { lease: undefined });
     if (revived) {
       this.d.log.info({ agent: hb.advert.name, class: classLabel(agent.classGb) }, 'agent joined');
       this.pump();

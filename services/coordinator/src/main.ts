@@ -55,7 +55,7 @@ export async function startCoordinator(raw: CoordinatorOptions, log: Logger = cr
     blobs,
     table,
     codec: sharpCodec,
-    assemble: createUpscaleAssembler(blobs),
+    assemble: createUpscaleAssembler(blobs, log),
     clock: systemClock,
     events,
     metrics,

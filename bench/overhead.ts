@@ -1,0 +1,77 @@
+/**
+ * Farm overhead: the same 4× upscale through the whole farm (gRPC submit → coordinator → NATS →
+ * 1 agent → object store → blend → PNG → download) against the single pass in one process
+ * (decode → model → PNG encode, model already loaded). Both warm; median of N runs each.
+ * Target: farm / single ≤ 1.10.
+ *
+ *   npm run bench -- overhead [--runs N] [--size PX] [--model esrgan-slim-x4]
+ */
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { decodeToRgb, encodeRgbPng, Upscaler } from '@tessera/engine';
+import { JobState } from '@tessera/protocol';
+import { startFarm } from '../test/helpers/farm.js';
+import { baboonPng } from '../test/helpers/images.js';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { runs: { type: 'string', default: '5' }, size: { type: 'string', default: '512' }, model: { type: 'string', default: 'esrgan-slim-x4' } },
+  });
+  const runs = Number(values.runs);
+  const size = Number(values.size);
+  const model = values.model!;
+  // The real photo (128×128 baboon) enlarged with Lanczos so the model has real work to do.
+  const image = await sharp(baboonPng()).resize(size, size, { kernel: 'lanczos3' }).png().toBuffer();
+  console.log(`input: baboon photo resized to ${size}×${size}, ${model}, ${runs} timed runs each after one warm-up`);
+
+  // Single pass, in process, model loaded once.
+  const up = await Upscaler.load(model);
+  const singleOnce = async () => {
+    const t0 = performance.now();
+    const out = await up.run(await decodeToRgb(image));
+    await encodeRgbPng(out);
+    return (performance.now() - t0) / 1000;
+  };
+  // The farm: real nats-server, coordinator and one agent process.
+  const farm = await startFarm({ agents: [{ name: 'bench', vramGb: 8 }], agentThreads: 0 });
+  let tiles = 0;
+  let engineSeconds = 0;
+  const farmOnce = async () => {
+    const t0 = performance.now();
+    const job = await farm.client.submitUpscale({ image, model });
+    const done = await farm.client.waitForJob(job.id);
+    if (done.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`job failed: ${done.error}`);
+    let bytes = 0;
+    for await (const c of farm.client.jobOutput(job.id)) bytes += c.data.length;
+    const s = (performance.now() - t0) / 1000;
+    const full = await farm.client.getJob(job.id);
+    tiles = full.shardsTotal;
+    engineSeconds = full.shards.reduce((a, sh) => a + sh.runSeconds, 0);
+    return s;
+  };
+  try {
+    await singleOnce();
+    await farmOnce();
+    // Interleaved, so background load on the machine hits both sides alike.
+    const single: number[] = [];
+    const farmTimes: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      single.push(await singleOnce());
+      farmTimes.push(await farmOnce());
+      console.log(`run ${i + 1}: single ${single[i].toFixed(3)} s, farm ${farmTimes[i].toFixed(3)} s (engine ${engineSeconds.toFixed(3)} s)`);
+    }
+    const s = median(single);
+    const f = median(farmTimes);
+    console.log(`farm: 1 agent, ${tiles} tile${tiles === 1 ? '' : 's'}`);
+    console.log(`median single ${s.toFixed(3)} s, farm ${f.toFixed(3)} s, ratio ${(f / s).toFixed(3)} (target ≤ 1.10)`);
+    console.log(
+      JSON.stringify({ bench: 'overhead', model, input: `${size}x${size}`, runs, tiles, single_s: +s.toFixed(4), farm_s: +f.toFixed(4), ratio: +(f / s).toFixed(4), target: 1.1 }),
+    );
+  } finally {
+    await up.close();
+    await farm.close();
+  }
+}

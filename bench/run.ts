@@ -1,0 +1,14 @@
+/**
+ * Benchmark runner: `npm run bench -- NAME [args]`. Each benchmark prints its figures and, last,
+ * one JSON summary line.
+ */
+const benches: Record<string, () => Promise<{ main: (args: string[]) => Promise<void> }>> = {
+  overhead: () => import('./overhead.js'),
+};
+
+const [name, ...args] = process.argv.slice(2);
+if (!name || !benches[name]) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [args]\n`);
+  process.exit(2);
+}
+await (await benches[name]()).main(args);
