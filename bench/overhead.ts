@@ -18,7 +18,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { runs: { type: 'string', default: '5' }, size: { type: 'string', default: '512' }, model: { type: 'string', default: 'esrgan-slim-x4' } },
+    options: {
+      runs: { type: 'string', default: '5' },
+      size: { type: 'string', default: '512' },
+      model: { type: 'string', default: 'esrgan-slim-x4' },
+    },
   });
   const runs = Number(values.runs);
   const size = Number(values.size);
@@ -44,8 +48,7 @@ export async function main(argv: string[]): Promise<void> {
     const job = await farm.client.submitUpscale({ image, model });
     const done = await farm.client.waitForJob(job.id);
     if (done.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`job failed: ${done.error}`);
-    let bytes = 0;
-    for await (const c of farm.client.jobOutput(job.id)) bytes += c.data.length;
+    for await (const c of farm.client.jobOutput(job.id)) void c;
     const s = (performance.now() - t0) / 1000;
     const full = await farm.client.getJob(job.id);
     tiles = full.shardsTotal;
@@ -61,14 +64,26 @@ export async function main(argv: string[]): Promise<void> {
     for (let i = 0; i < runs; i++) {
       single.push(await singleOnce());
       farmTimes.push(await farmOnce());
-      console.log(`run ${i + 1}: single ${single[i].toFixed(3)} s, farm ${farmTimes[i].toFixed(3)} s (engine ${engineSeconds.toFixed(3)} s)`);
+      console.log(
+        `run ${i + 1}: single ${single[i].toFixed(3)} s, farm ${farmTimes[i].toFixed(3)} s (engine ${engineSeconds.toFixed(3)} s)`,
+      );
     }
     const s = median(single);
     const f = median(farmTimes);
     console.log(`farm: 1 agent, ${tiles} tile${tiles === 1 ? '' : 's'}`);
     console.log(`median single ${s.toFixed(3)} s, farm ${f.toFixed(3)} s, ratio ${(f / s).toFixed(3)} (target ≤ 1.10)`);
     console.log(
-      JSON.stringify({ bench: 'overhead', model, input: `${size}x${size}`, runs, tiles, single_s: +s.toFixed(4), farm_s: +f.toFixed(4), ratio: +(f / s).toFixed(4), target: 1.1 }),
+      JSON.stringify({
+        bench: 'overhead',
+        model,
+        input: `${size}x${size}`,
+        runs,
+        tiles,
+        single_s: +s.toFixed(4),
+        farm_s: +f.toFixed(4),
+        ratio: +(f / s).toFixed(4),
+        target: 1.1,
+      }),
     );
   } finally {
     await up.close();

@@ -42,7 +42,12 @@ function pngHeader(width: number, height: number): Buffer {
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8;
   ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(16))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(16))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 describe('bad requests', () => {
@@ -71,17 +76,37 @@ describe('bad requests', () => {
 
   const cases: [string, string, () => Promise<grpc.ServiceError>, RegExp][] = [
     ['no spec', 'spec', () => submit({}), /required/],
-    ['unknown model', 'upscale.model', () => upscale(good, { model: 'esrgan-huge' }), /unknown model "esrgan-huge" \(known upscalers: esrgan-slim-x2, esrgan-slim-x4\)/],
+    [
+      'unknown model',
+      'upscale.model',
+      () => upscale(good, { model: 'esrgan-huge' }),
+      /unknown model "esrgan-huge" \(known upscalers: esrgan-slim-x2, esrgan-slim-x4\)/,
+    ],
     ['a model that is not an upscaler', 'upscale.model', () => upscale(good, { model: 'sdxl' }), /not an upscaler/],
     ['empty image bytes', 'upscale.image', () => upscale(Buffer.alloc(0)), /empty/],
     ['corrupt image bytes', 'upscale.image', () => upscale(Buffer.from('definitely not an image')), /cannot decode/],
     ['truncated PNG', 'upscale.image', () => upscale(good.subarray(0, Math.floor(good.length / 2))), /cannot decode/],
-    ['enormous image', 'upscale.image', () => upscale(pngHeader(20_000, 20_000)), /20000×20000 is 400000000 pixels, above the limit of 64000000/],
+    [
+      'enormous image',
+      'upscale.image',
+      () => upscale(pngHeader(20_000, 20_000)),
+      /20000×20000 is 400000000 pixels, above the limit of 64000000/,
+    ],
     ['zero-sized image', 'upscale.image', () => upscale(pngHeader(0, 10)), /cannot decode|no size/],
     ['enormous tile', 'upscale.tile', () => upscale(good, { tile: 1_000_000 }), /above the limit of 16384/],
     ['enormous overlap', 'upscale.overlap', () => upscale(good, { overlap: 100_000 }), /above the limit of 4096/],
-    ['tile no larger than its overlap', 'upscale.tile', () => upscale(good, { tile: 16, overlap: 16 }), /tile 16 must be larger than overlap 16/],
-    ['overlap below the receptive field', 'upscale.overlap', () => upscale(good, { tile: 64, overlap: 2 }), /below the receptive field/],
+    [
+      'tile no larger than its overlap',
+      'upscale.tile',
+      () => upscale(good, { tile: 16, overlap: 16 }),
+      /tile 16 must be larger than overlap 16/,
+    ],
+    [
+      'overlap below the receptive field',
+      'upscale.overlap',
+      () => upscale(good, { tile: 64, overlap: 2 }),
+      /below the receptive field/,
+    ],
   ];
 
   it.each(cases)('%s → INVALID_ARGUMENT naming %s', async (_name, field, call, message) => {
@@ -99,7 +124,17 @@ describe('bad requests', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-bad-'));
     const bad = join(dir, 'bad.png');
     writeFileSync(bad, 'garbage');
-    const res = await run(process.execPath, [join(repoRoot, CLI_BIN), '--server', farm.grpcAddr, 'submit', 'upscale', '--input', bad, '--model', 'esrgan-slim-x4']).then(
+    const res = await run(process.execPath, [
+      join(repoRoot, CLI_BIN),
+      '--server',
+      farm.grpcAddr,
+      'submit',
+      'upscale',
+      '--input',
+      bad,
+      '--model',
+      'esrgan-slim-x4',
+    ]).then(
       () => ({ code: 0, stderr: '' }),
       (e: { code: number; stderr: string }) => e,
     );

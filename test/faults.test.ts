@@ -9,7 +9,15 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import sharp from 'sharp';
-import { FailureKind, JobState, ShardResult, ShardResultReply, ShardState, blobKeys, farmNames } from '@tessera/protocol';
+import {
+  FailureKind,
+  JobState,
+  ShardResult,
+  ShardResultReply,
+  ShardState,
+  blobKeys,
+  farmNames,
+} from '@tessera/protocol';
 import { startFarm, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { waitFor } from './helpers/process.js';
@@ -60,7 +68,10 @@ describe('agent killed mid-job', () => {
       const job = await farm.client.submitUpscale({ image, model: 'esrgan-slim-x2', tile: 96, overlap: 12 });
       // Wait until the victim holds a lease, then SIGKILL it in the middle of the shard.
       const held = await waitFor(
-        async () => (await farm.client.getJob(job.id)).shards.find((s) => s.agent === 'victim' && s.state === ShardState.SHARD_STATE_LEASED),
+        async () =>
+          (await farm.client.getJob(job.id)).shards.find(
+            (s) => s.agent === 'victim' && s.state === ShardState.SHARD_STATE_LEASED,
+          ),
         30_000,
         'the victim to lease a shard',
         10,
@@ -99,7 +110,9 @@ describe('agent killed mid-job', () => {
           failure: FailureKind.FAILURE_KIND_UNSPECIFIED,
           error: '',
         };
-        const reply = ShardResultReply.decode((await nc.request(names.workResult, ShardResult.encode(late).finish(), { timeout: 5000 })).data);
+        const reply = ShardResultReply.decode(
+          (await nc.request(names.workResult, ShardResult.encode(late).finish(), { timeout: 5000 })).data,
+        );
         expect(reply).toEqual({ accepted: false, reason: 'superseded' });
       } finally {
         await nc.close();

@@ -117,8 +117,9 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
     );
     const coordTarget = new URL(farm.metricsUrl).host;
     prom = await startPrometheus({ 'tessera-coordinator': [coordTarget], 'tessera-agent': [`127.0.0.1:${port}`] }, 1);
+    await prom.allTargetsUp();
 
-    // The whole 512×512 photo in 64-px tiles on one single-threaded agent: dozens of shards, seconds of work.
+    // The whole 512×512 photo on one single-threaded agent: several shards, seconds of work.
     const job = await farm.client.submitUpscale({ image: baboonPng(), model: 'esrgan-slim-x4', tile: 64, overlap: 12, seed: 1 });
     // Scrape both while the job is in flight: submitted, not finished, and the agent has run a shard.
     const mid = await waitFor(
@@ -136,11 +137,15 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
     );
     coordMid = mid.c;
     agentMid = mid.a;
+    // Prometheus has been scraping since before the submission; it has seen the job, not its end.
     const q = await prom.query('sum(tessera_jobs_completed_total{outcome="succeeded"})');
     succeededSeenMidJob = q.length ? Number(q[0].value[1]) : 0;
+    const submittedSeen = await waitFor(async () => Number((await prom.query('sum(tessera_jobs_submitted_total)'))[0]?.value[1] ?? 0), 5_000, 'Prometheus to see the submission', 100);
+    expect(submittedSeen).toBe(1);
     const done = await farm.client.waitForJob(job.id);
     expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
-    shardsOfJob = done.shards.length;
+    shardsOfJob = (await farm.client.getJob(job.id)).shards.length;
+    expect(shardsOfJob).toBeGreaterThanOrEqual(2);
     coordAfter = await scrape(farm.metricsUrl);
     agentAfter = await scrape(agentMetricsUrl);
   });
@@ -235,6 +240,6 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
     );
     expect(seen).toEqual({ jobs: 1, shards: shardsOfJob });
     const targets = await prom.targets();
-    expect(targets.map((t) => t.health)).toEqual(['up', 'up']);
+    expect(targets.map((t) => t.health), JSON.stringify(targets)).toEqual(['up', 'up']);
   });
 });

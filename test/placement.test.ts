@@ -85,14 +85,25 @@ describe('placement by VRAM class', () => {
     const farm = await startFarm({ nats, hardwareTable: table, agents: [{ name: 'small', vramGb: 6 }] });
     try {
       const job = await farm.client.submitUpscale({ image, model: 'esrgan-slim-x4', tile: 64, overlap: 12 });
-      const waiting = await waitFor(async () => {
-        const j = await farm.client.getJob(job.id);
-        return j.waitingReason ? j : undefined;
-      }, 10_000, 'a waiting reason');
+      const waiting = await waitFor(
+        async () => {
+          const j = await farm.client.getJob(job.id);
+          return j.waitingReason ? j : undefined;
+        },
+        10_000,
+        'a waiting reason',
+      );
       expect(waiting.state).toBe(JobState.JOB_STATE_QUEUED);
       expect(waiting.waitingReason).toBe('no agent of VRAM class 8gb or larger is connected (fleet: 6gb)');
       expect(waiting.shards.every((s) => s.state === ShardState.SHARD_STATE_QUEUED && s.attempts === 0)).toBe(true);
-      const { stdout } = await run(process.execPath, [join(repoRoot, CLI_BIN), '--server', farm.grpcAddr, 'status', job.id, '--json']);
+      const { stdout } = await run(process.execPath, [
+        join(repoRoot, CLI_BIN),
+        '--server',
+        farm.grpcAddr,
+        'status',
+        job.id,
+        '--json',
+      ]);
       const st = JSON.parse(stdout);
       expect(st.state).toBe('queued');
       expect(st.waitingReason).toContain('8gb');

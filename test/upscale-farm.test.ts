@@ -18,7 +18,12 @@ import { baboonCrop, diffStats, rgbOf } from './helpers/images.js';
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'tessera-e2e-'));
 
-async function farmUpscale(farm: Farm, image: Buffer, tile: number, overlap: number): Promise<{ png: Buffer; jobId: string }> {
+async function farmUpscale(
+  farm: Farm,
+  image: Buffer,
+  tile: number,
+  overlap: number,
+): Promise<{ png: Buffer; jobId: string }> {
   const job = await farm.client.submitUpscale({ image, model: 'esrgan-slim-x4', tile, overlap, seed: 7 });
   const done = await farm.client.waitForJob(job.id);
   expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
@@ -41,7 +46,17 @@ describe('tiled upscale through the farm', () => {
     const inFile = join(dir, 'in.png');
     const outFile = join(dir, 'single.png');
     writeFileSync(inFile, input);
-    await run(process.execPath, [join(repoRoot, AGENT_BIN), 'run', 'upscale', '--model', 'esrgan-slim-x4', '--input', inFile, '--output', outFile]);
+    await run(process.execPath, [
+      join(repoRoot, AGENT_BIN),
+      'run',
+      'upscale',
+      '--model',
+      'esrgan-slim-x4',
+      '--input',
+      inFile,
+      '--output',
+      outFile,
+    ]);
     single = await rgbOf(readFileSync(outFile));
     farm3 = await startFarm({
       nats,
@@ -64,7 +79,9 @@ describe('tiled upscale through the farm', () => {
     expect([tiled.width, tiled.height]).toEqual([492, 404]);
     expect([single.width, single.height]).toEqual([492, 404]);
     const d = diffStats(tiled.data, single.data);
-    console.log(`farm (3 agents, 9 tiles) vs single pass: max diff ${d.max}/255, mean ${d.mean.toExponential(3)}, ${d.differing} of ${tiled.data.length} values differ`);
+    console.log(
+      `farm (3 agents, 9 tiles) vs single pass: max diff ${d.max}/255, mean ${d.mean.toExponential(3)}, ${d.differing} of ${tiled.data.length} values differ`,
+    );
     expect(d.max).toBeLessThanOrEqual(1);
   });
 
@@ -94,7 +111,14 @@ describe('tiled upscale through the farm', () => {
   });
 
   it('status --json reports each shard with its state, attempts, agent and classes', async () => {
-    const { stdout } = await run(process.execPath, [join(repoRoot, CLI_BIN), '--server', farm3.grpcAddr, 'status', three.jobId, '--json']);
+    const { stdout } = await run(process.execPath, [
+      join(repoRoot, CLI_BIN),
+      '--server',
+      farm3.grpcAddr,
+      'status',
+      three.jobId,
+      '--json',
+    ]);
     const st = JSON.parse(stdout);
     expect(st.state).toBe('succeeded');
     expect(st.shards).toHaveLength(9);
@@ -105,7 +129,13 @@ describe('tiled upscale through the farm', () => {
       expect(s.agentVramClass).toMatch(/^(6gb|8gb|24gb)$/);
       expect(s.requiredVramClass).toBe('cpu');
     }
-    const { stdout: agentsJson } = await run(process.execPath, [join(repoRoot, CLI_BIN), '--server', farm3.grpcAddr, 'agents', '--json']);
+    const { stdout: agentsJson } = await run(process.execPath, [
+      join(repoRoot, CLI_BIN),
+      '--server',
+      farm3.grpcAddr,
+      'agents',
+      '--json',
+    ]);
     const agents = JSON.parse(agentsJson) as { name: string; vramGb: number; vramClass: string }[];
     expect(agents.map((a) => [a.name, a.vramGb, a.vramClass]).sort()).toEqual([
       ['a24', 24, '24gb'],

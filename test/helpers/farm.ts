@@ -50,10 +50,14 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const metricsPort = await freePort();
   const grpcAddr = `127.0.0.1:${grpcPort}`;
   const coordinatorArgs = [
-    '--nats', nats.url,
-    '--grpc', grpcAddr,
-    '--metrics', `127.0.0.1:${metricsPort}`,
-    '--farm', farmPrefix,
+    '--nats',
+    nats.url,
+    '--grpc',
+    grpcAddr,
+    '--metrics',
+    `127.0.0.1:${metricsPort}`,
+    '--farm',
+    farmPrefix,
     ...COORDINATOR_TEST_ARGS,
     ...(o.hardwareTable ? ['--hardware-table', o.hardwareTable] : []),
     ...(o.coordinatorArgs ?? []),
@@ -64,7 +68,8 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const waitCoordinator = () =>
     waitFor(
       async () => {
-        if (coordinator.child.exitCode !== null) throw new Error(`coordinator exited: ${coordinator.output().slice(-2000)}`);
+        if (coordinator.child.exitCode !== null)
+          throw new Error(`coordinator exited: ${coordinator.output().slice(-2000)}`);
         await client.listAgents({}, { deadlineMs: 1000 });
         return true;
       },
@@ -77,7 +82,20 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const startAgent = async (spec: AgentSpec) => {
     const p = spawnBin(
       AGENT_BIN,
-      ['--nats', nats.url, '--farm', farmPrefix, '--name', spec.name, '--vram-gb', String(spec.vramGb), '--metrics', '', ...AGENT_TEST_ARGS, ...(threads ? ['--threads', String(threads)] : [])],
+      [
+        '--nats',
+        nats.url,
+        '--farm',
+        farmPrefix,
+        '--name',
+        spec.name,
+        '--vram-gb',
+        String(spec.vramGb),
+        '--metrics',
+        '',
+        ...AGENT_TEST_ARGS,
+        ...(threads ? ['--threads', String(threads)] : []),
+      ],
       spec.name,
     );
     agents.set(spec.name, p);

@@ -57,12 +57,16 @@ export async function startNats(): Promise<TestNats> {
     failed.catch(() => {});
     await Promise.race([
       failed,
-      waitFor(async () => {
-        const nc = await connect({ servers: url, reconnect: false }).catch(() => undefined);
-        if (!nc) return false;
-        await nc.close();
-        return true;
-      }, 15_000, 'nats-server to accept connections'),
+      waitFor(
+        async () => {
+          const nc = await connect({ servers: url, reconnect: false }).catch(() => undefined);
+          if (!nc) return false;
+          await nc.close();
+          return true;
+        },
+        15_000,
+        'nats-server to accept connections',
+      ),
     ]);
   };
   const killProc = async () => {

@@ -4,6 +4,12 @@ export * from './gen/tessera/v1/jobs.js';
 export * from './gen/tessera/v1/agents.js';
 export * from './gen/tessera/v1/wire.js';
 // The generated files each declare these helpers; name one copy to settle the ambiguity.
-export { protobufPackage, protobufFileName, type MessageFns, type DeepPartial, type Exact } from './gen/tessera/v1/types.js';
+export {
+  protobufPackage,
+  protobufFileName,
+  type MessageFns,
+  type DeepPartial,
+  type Exact,
+} from './gen/tessera/v1/types.js';
 export * from './subjects.js';
 export * from './vram.js';

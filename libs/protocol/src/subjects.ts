@@ -72,7 +72,12 @@ export function protoDir(): string {
 }
 
 /** The proto files of the public API, relative to protoDir(). */
-export const PROTO_FILES = ['tessera/v1/types.proto', 'tessera/v1/jobs.proto', 'tessera/v1/agents.proto', 'tessera/v1/wire.proto'];
+export const PROTO_FILES = [
+  'tessera/v1/types.proto',
+  'tessera/v1/jobs.proto',
+  'tessera/v1/agents.proto',
+  'tessera/v1/wire.proto',
+];
 
 /**
  * Object-store chunk size for blobs. Larger than the client's 128 KiB default so a 12 MiB tile

@@ -5,17 +5,38 @@ import { createLogger } from '@tessera/runtime';
 import { startAgent } from './main.js';
 
 const program = new Command('tessera-agent')
-  .description('Tessera GPU agent: advertises its VRAM class, pulls shards from the coordinator over NATS, runs them with onnxruntime.')
-  .addOption(new Option('--nats <url>', 'NATS server URL(s), comma-separated').env('TESSERA_NATS_URL').default('nats://127.0.0.1:4222'))
-  .addOption(new Option('--vram-gb <n>', 'advertise this much VRAM (GB) instead of what nvidia-smi reports').env('TESSERA_VRAM_GB').argParser(Number))
+  .description(
+    'Tessera GPU agent: advertises its VRAM class, pulls shards from the coordinator over NATS, runs them with onnxruntime.',
+  )
+  .addOption(
+    new Option('--nats <url>', 'NATS server URL(s), comma-separated')
+      .env('TESSERA_NATS_URL')
+      .default('nats://127.0.0.1:4222'),
+  )
+  .addOption(
+    new Option('--vram-gb <n>', 'advertise this much VRAM (GB) instead of what nvidia-smi reports')
+      .env('TESSERA_VRAM_GB')
+      .argParser(Number),
+  )
   .addOption(new Option('--name <id>', 'agent name (default: host name)').env('TESSERA_AGENT_NAME'))
   .addOption(new Option('--models <dir>', 'model cache directory').env('TESSERA_MODEL_CACHE'))
-  .addOption(new Option('--metrics <host:port>', 'HTTP address for /metrics, /healthz, /readyz ("" disables)').env('TESSERA_METRICS_ADDR').default('0.0.0.0:9465'))
+  .addOption(
+    new Option('--metrics <host:port>', 'HTTP address for /metrics, /healthz, /readyz ("" disables)')
+      .env('TESSERA_METRICS_ADDR')
+      .default('0.0.0.0:9465'),
+  )
   .addOption(new Option('--farm <prefix>', 'NATS subject and bucket prefix').env('TESSERA_FARM').default('tessera'))
   .addOption(new Option('--threads <n>', 'onnxruntime threads per slot').env('TESSERA_THREADS').argParser(Number))
   .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat interval').env('TESSERA_HEARTBEAT_MS').argParser(Number))
-  .addOption(new Option('--hardware-table <file>', 'hardware table YAML (for class labels)').env('TESSERA_HARDWARE_TABLE'))
-  .addOption(new Option('--execution-provider <ep>', 'auto, cpu or cuda').env('TESSERA_EXECUTION_PROVIDER').choices(['auto', 'cpu', 'cuda']).default('auto'))
+  .addOption(
+    new Option('--hardware-table <file>', 'hardware table YAML (for class labels)').env('TESSERA_HARDWARE_TABLE'),
+  )
+  .addOption(
+    new Option('--execution-provider <ep>', 'auto, cpu or cuda')
+      .env('TESSERA_EXECUTION_PROVIDER')
+      .choices(['auto', 'cpu', 'cuda'])
+      .default('auto'),
+  )
   .showHelpAfterError()
   .action(async (o) => {
     const log = createLogger('agent');

@@ -3,7 +3,9 @@ import { detectGpus, parseNvidiaSmi } from './gpu.js';
 
 describe('GPU detection', () => {
   it('parses one line per device, in GiB', () => {
-    const gpus = parseNvidiaSmi('0, NVIDIA GeForce RTX 3090, GPU-aaaa, 24576\n1, NVIDIA A100-SXM4-80GB, GPU-bbbb, 81920\n');
+    const gpus = parseNvidiaSmi(
+      '0, NVIDIA GeForce RTX 3090, GPU-aaaa, 24576\n1, NVIDIA A100-SXM4-80GB, GPU-bbbb, 81920\n',
+    );
     expect(gpus).toEqual([
       { index: 0, name: 'NVIDIA GeForce RTX 3090', uuid: 'GPU-aaaa', memoryGb: 24 },
       { index: 1, name: 'NVIDIA A100-SXM4-80GB', uuid: 'GPU-bbbb', memoryGb: 80 },

@@ -22,9 +22,15 @@ export function parseNvidiaSmi(csv: string): GpuInfo[] {
     if (!t) continue;
     const parts = t.split(',').map((p) => p.trim());
     if (parts.length < 4) throw new Error(`unexpected nvidia-smi line: ${JSON.stringify(t)}`);
-    const [index, name, uuid, mem] = [parts[0], parts.slice(1, -2).join(', '), parts[parts.length - 2], parts[parts.length - 1]];
+    const [index, name, uuid, mem] = [
+      parts[0],
+      parts.slice(1, -2).join(', '),
+      parts[parts.length - 2],
+      parts[parts.length - 1],
+    ];
     const mib = Number(mem);
-    if (!Number.isInteger(Number(index)) || !Number.isFinite(mib)) throw new Error(`unexpected nvidia-smi line: ${JSON.stringify(t)}`);
+    if (!Number.isInteger(Number(index)) || !Number.isFinite(mib))
+      throw new Error(`unexpected nvidia-smi line: ${JSON.stringify(t)}`);
     out.push({ index: Number(index), name, uuid, memoryGb: Math.round((mib / 1024) * 100) / 100 });
   }
   return out;
@@ -33,18 +39,26 @@ export function parseNvidiaSmi(csv: string): GpuInfo[] {
 /** Runs nvidia-smi. Resolves with the devices, or with the reason there are none. */
 export function detectGpus(command = 'nvidia-smi', timeoutMs = 10_000): Promise<GpuDetection> {
   return new Promise((resolve) => {
-    execFile(command, ['--query-gpu=index,name,uuid,memory.total', '--format=csv,noheader,nounits'], { timeout: timeoutMs }, (err, stdout, stderr) => {
-      if (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        const reason = code === 'ENOENT' ? 'nvidia-smi not found (no NVIDIA driver)' : `nvidia-smi failed: ${(stderr || err.message).trim().split('\n')[0]}`;
-        resolve({ ok: false, gpus: [], reason });
-        return;
-      }
-      try {
-        resolve({ ok: true, gpus: parseNvidiaSmi(stdout) });
-      } catch (e) {
-        resolve({ ok: false, gpus: [], reason: (e as Error).message });
-      }
-    });
+    execFile(
+      command,
+      ['--query-gpu=index,name,uuid,memory.total', '--format=csv,noheader,nounits'],
+      { timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        if (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          const reason =
+            code === 'ENOENT'
+              ? 'nvidia-smi not found (no NVIDIA driver)'
+              : `nvidia-smi failed: ${(stderr || err.message).trim().split('\n')[0]}`;
+          resolve({ ok: false, gpus: [], reason });
+          return;
+        }
+        try {
+          resolve({ ok: true, gpus: parseNvidiaSmi(stdout) });
+        } catch (e) {
+          resolve({ ok: false, gpus: [], reason: (e as Error).message });
+        }
+      },
+    );
   });
 }

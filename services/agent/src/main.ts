@@ -26,15 +26,23 @@ export interface AgentHandle {
 }
 
 export async function startAgent(raw: AgentOptions, log: Logger = createLogger('agent')): Promise<AgentHandle> {
-  const o = compileAgentOptions(raw, hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'agent');
+  const o = compileAgentOptions(
+    raw,
+    hostname()
+      .replace(/[^A-Za-z0-9_.-]/g, '-')
+      .slice(0, 64) || 'agent',
+  );
   const table = loadHardwareTable(o.hardwareTable);
   const names = farmNames(o.farm);
   const detection = await detectGpus();
   if (!detection.ok) log.info({ reason: detection.reason }, 'no NVIDIA GPU detected; running on the CPU');
   const cudaInstalled = executionProviders().some((p) => p.name === 'cuda' && p.available);
-  const useCuda = (gpu: boolean) => o.executionProvider === 'cuda' || (o.executionProvider === 'auto' && gpu && cudaInstalled);
+  const useCuda = (gpu: boolean) =>
+    o.executionProvider === 'cuda' || (o.executionProvider === 'auto' && gpu && cudaInstalled);
   if (o.executionProvider === 'auto' && detection.gpus.length > 0 && !cudaInstalled) {
-    log.warn('GPUs found but the CUDA execution provider is not installed (reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12); using the CPU');
+    log.warn(
+      'GPUs found but the CUDA execution provider is not installed (reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12); using the CPU',
+    );
   }
   // One slot per device; --vram-gb overrides the advertised VRAM (one slot when no GPU is found).
   const devices = detection.gpus.length ? detection.gpus : [undefined];
@@ -72,10 +80,20 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
   const metrics = createAgentMetrics(() =>
     slots.map((s) => {
       const a = s.advert();
-      return { slot: a.name, vramClass: a.vramClass, vramBytes: Math.round(a.vramUsableGb * 1024 ** 3), busy: a.state === AgentState.AGENT_STATE_BUSY };
+      return {
+        slot: a.name,
+        vramClass: a.vramClass,
+        vramBytes: Math.round(a.vramUsableGb * 1024 ** 3),
+        busy: a.state === AgentState.AGENT_STATE_BUSY,
+      };
     }),
   );
-  const nc = await connectService({ servers: o.natsUrl, name: `tessera-agent ${o.name}`, log, onReconnect: () => metrics.natsReconnects.inc() });
+  const nc = await connectService({
+    servers: o.natsUrl,
+    name: `tessera-agent ${o.name}`,
+    log,
+    onReconnect: () => metrics.natsReconnects.inc(),
+  });
   const os = await new Objm(jetstream(nc)).open(names.blobBucket).catch(async () => {
     // The coordinator creates the bucket; wait for it rather than fail when an agent starts first.
     for (;;) {
@@ -89,7 +107,16 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
   });
   slots = slotSpecs.map(
     (s) =>
-      new Slot({ nc, os, names, engine: s.engine, log: log.child({ slot: s.advert.name }), metrics, advert: s.advert, waitMs: o.waitMs }),
+      new Slot({
+        nc,
+        os,
+        names,
+        engine: s.engine,
+        log: log.child({ slot: s.advert.name }),
+        metrics,
+        advert: s.advert,
+        waitMs: o.waitMs,
+      }),
   );
   let seq = 0;
   const beat = () => {
@@ -116,10 +143,22 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
   });
   const stop = new AbortController();
   const loops = slots.map((s) => s.run(stop.signal));
-  const http = o.metricsAddr ? await startHttp(o.metricsAddr, metrics.registry, () => !nc.isClosed() && !stop.signal.aborted) : undefined;
+  const http = o.metricsAddr
+    ? await startHttp(o.metricsAddr, metrics.registry, () => !nc.isClosed() && !stop.signal.aborted)
+    : undefined;
   for (const s of slots) {
     const a = s.advert();
-    log.info({ agent: a.name, id: a.agentId, vramGb: a.vramTotalGb, vramClass: a.vramClass, ep: a.executionProvider, device: a.deviceName }, 'agent slot ready');
+    log.info(
+      {
+        agent: a.name,
+        id: a.agentId,
+        vramGb: a.vramTotalGb,
+        vramClass: a.vramClass,
+        ep: a.executionProvider,
+        device: a.deviceName,
+      },
+      'agent slot ready',
+    );
   }
   return {
     metricsPort: http?.port ?? 0,

@@ -10,7 +10,9 @@ export interface AgentMetrics {
   natsReconnects: Counter<string>;
 }
 
-export function createAgentMetrics(slots: () => { slot: string; vramClass: string; vramBytes: number; busy: boolean }[]): AgentMetrics {
+export function createAgentMetrics(
+  slots: () => { slot: string; vramClass: string; vramBytes: number; busy: boolean }[],
+): AgentMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tessera_agent_' });
   const r = [registry];
@@ -49,6 +51,10 @@ export function createAgentMetrics(slots: () => { slot: string; vramClass: strin
         for (const s of slots()) this.set({ slot: s.slot }, s.busy ? 1 : 0);
       },
     }),
-    natsReconnects: new Counter({ name: 'tessera_agent_nats_reconnects_total', help: 'Reconnections to NATS.', registers: r }),
+    natsReconnects: new Counter({
+      name: 'tessera_agent_nats_reconnects_total',
+      help: 'Reconnections to NATS.',
+      registers: r,
+    }),
   };
 }

@@ -29,13 +29,16 @@ export type CompiledAgentOptions = Required<Omit<AgentOptions, 'vramGb' | 'model
 
 export function compileAgentOptions(raw: AgentOptions, hostname: string): CompiledAgentOptions {
   const positive = (name: string, v: number | undefined, min: number) => {
-    if (v !== undefined && (!Number.isFinite(v) || v < min)) throw new Error(`option ${name} must be a number ≥ ${min}, got ${v}`);
+    if (v !== undefined && (!Number.isFinite(v) || v < min))
+      throw new Error(`option ${name} must be a number ≥ ${min}, got ${v}`);
     return v;
   };
   const ep = raw.executionProvider ?? 'auto';
-  if (!['auto', 'cpu', 'cuda'].includes(ep)) throw new Error(`option executionProvider must be auto, cpu or cuda, got ${ep}`);
+  if (!['auto', 'cpu', 'cuda'].includes(ep))
+    throw new Error(`option executionProvider must be auto, cpu or cuda, got ${ep}`);
   const name = raw.name || hostname;
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`option name must be 1-64 of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+    throw new Error(`option name must be 1-64 of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
   return {
     natsUrl: raw.natsUrl || 'nats://127.0.0.1:4222',
     vramGb: positive('vramGb', raw.vramGb, 0),

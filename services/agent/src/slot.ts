@@ -7,7 +7,13 @@
 import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ObjectStore } from '@nats-io/obj';
-import { EngineAbortedError, EngineOutOfMemoryError, InvalidImageError, UnknownModelError, type EngineHost } from '@tessera/engine';
+import {
+  EngineAbortedError,
+  EngineOutOfMemoryError,
+  InvalidImageError,
+  UnknownModelError,
+  type EngineHost,
+} from '@tessera/engine';
 import {
   AgentState,
   BLOB_CHUNK_BYTES,
@@ -63,7 +69,11 @@ export class Slot {
   advert(): AgentAdvert {
     return {
       ...this.d.advert,
-      state: this.draining ? AgentState.AGENT_STATE_DRAINING : this.current ? AgentState.AGENT_STATE_BUSY : AgentState.AGENT_STATE_IDLE,
+      state: this.draining
+        ? AgentState.AGENT_STATE_DRAINING
+        : this.current
+          ? AgentState.AGENT_STATE_BUSY
+          : AgentState.AGENT_STATE_IDLE,
       modelsLoaded: this.d.engine.loadedModels(),
       shardsCompleted: this.completed,
     };
@@ -87,14 +97,21 @@ export class Slot {
       let grant: WorkGrant;
       try {
         const req: WorkRequest = { advert: this.advert(), waitMs: this.d.waitMs };
-        const pending = this.d.nc.request(this.d.names.workRequest, WorkRequest.encode(req).finish(), { timeout: this.d.waitMs + 5000 });
+        const pending = this.d.nc.request(this.d.names.workRequest, WorkRequest.encode(req).finish(), {
+          timeout: this.d.waitMs + 5000,
+        });
         // Draining: the coordinator releases our parked request when it sees the DRAINING heartbeat;
         // if it does not answer within 2 s, stop waiting. A grant that does arrive is worked on below.
-        const stopped = new Promise<'stopped'>((resolve) => signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
+        const stopped = new Promise<'stopped'>((resolve) =>
+          signal.addEventListener('abort', () => resolve('stopped'), { once: true }),
+        );
         const first = await Promise.race([pending, stopped]);
         const msg =
           first === 'stopped'
-            ? await Promise.race([pending.catch(() => undefined), new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))])
+            ? await Promise.race([
+                pending.catch(() => undefined),
+                new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000)),
+              ])
             : first;
         if (!msg) break;
         grant = WorkGrant.decode(msg.data);
@@ -135,7 +152,12 @@ export class Slot {
       const digest = sha256(out.data);
       await this.d.os.putBlob({ name: task.outputKey, options: { max_chunk_size: BLOB_CHUNK_BYTES } }, out.data);
       log.debug(
-        { fetchMs: Math.round(tEngine - t0), engineMs: Math.round(tPut - tEngine), putMs: Math.round(performance.now() - tPut), bytes: out.data.length },
+        {
+          fetchMs: Math.round(tEngine - t0),
+          engineMs: Math.round(tPut - tEngine),
+          putMs: Math.round(performance.now() - tPut),
+          bytes: out.data.length,
+        },
         'shard computed',
       );
       result = {
@@ -185,7 +207,10 @@ export class Slot {
     const reply = await this.report(result, log);
     this.current = undefined;
     if (result.ok && reply?.accepted) this.completed++;
-    this.d.metrics.shards.inc({ model: task.model, outcome: !result.ok ? 'failed' : reply?.accepted ? 'committed' : `refused_${reply?.reason || 'unknown'}` });
+    this.d.metrics.shards.inc({
+      model: task.model,
+      outcome: !result.ok ? 'failed' : reply?.accepted ? 'committed' : `refused_${reply?.reason || 'unknown'}`,
+    });
   }
 
   /** Renews the lease every renewEveryMs; a refusal (superseded, cancelled) aborts the engine. */

@@ -36,26 +36,44 @@ export function createUpscaleAssembler(blobs: BlobStore, log?: Logger): Assemble
       // The object store verifies the bytes against the digest it stored, and the commit checked that
       // digest against the SHA-256 the agent reported: a corrupt or swapped tile fails here.
       const data = await blobs.get(s.outputKey).catch((e: unknown) => {
-        throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} unreadable: ${e instanceof Error ? e.message : String(e)}`);
+        throw new ShardOutputCorruptError(
+          s.index,
+          `output of shard ${s.index} unreadable: ${e instanceof Error ? e.message : String(e)}`,
+        );
       });
       if (!data) throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} is missing`);
-      if (data.length !== expect) throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} has ${data.length} bytes, expected ${expect}`);
+      if (data.length !== expect)
+        throw new ShardOutputCorruptError(
+          s.index,
+          `output of shard ${s.index} has ${data.length} bytes, expected ${expect}`,
+        );
       return data;
     };
     const ordered = [...shards].sort((a, b) => a.index - b.index);
     const inflight: Promise<Uint8Array>[] = [];
     for (let i = 0; i < ordered.length; i++) {
-      while (inflight.length < PREFETCH && i + inflight.length < ordered.length) inflight.push(fetchTile(ordered[i + inflight.length]));
+      while (inflight.length < PREFETCH && i + inflight.length < ordered.length)
+        inflight.push(fetchTile(ordered[i + inflight.length]));
       const data = await inflight.shift()!;
       asm.push(ordered[i].index, data);
     }
     if (!asm.done || written !== raw.length) throw new Error(`assembly incomplete: ${written} of ${raw.length} bytes`);
     const tEncode = performance.now();
-    const png = await sharp(raw, { raw: { width: outW, height: outH, channels: 3 }, limitInputPixels: false }).png().toBuffer();
+    const png = await sharp(raw, { raw: { width: outW, height: outH, channels: 3 }, limitInputPixels: false })
+      .png()
+      .toBuffer();
     const tPut = performance.now();
     const key = blobKeys.jobOutput(job.id);
     const info = await blobs.put(key, png);
-    log?.debug({ job: job.id, blendMs: Math.round(tEncode - t0), encodeMs: Math.round(tPut - tEncode), putMs: Math.round(performance.now() - tPut) }, 'output assembled');
+    log?.debug(
+      {
+        job: job.id,
+        blendMs: Math.round(tEncode - t0),
+        encodeMs: Math.round(tPut - tEncode),
+        putMs: Math.round(performance.now() - tPut),
+      },
+      'output assembled',
+    );
     return { key, size: info.size, sha256: info.sha256, contentType: 'image/png' };
   };
 }

@@ -4,18 +4,54 @@ import { createLogger } from '@tessera/runtime';
 import { startCoordinator } from './main.js';
 
 const program = new Command('tessera-coordinator')
-  .description('Tessera coordinator: accepts jobs over gRPC, shards them to agents over NATS JetStream, reassembles outputs.')
-  .addOption(new Option('--nats <url>', 'NATS server URL(s), comma-separated').env('TESSERA_NATS_URL').default('nats://127.0.0.1:4222'))
+  .description(
+    'Tessera coordinator: accepts jobs over gRPC, shards them to agents over NATS JetStream, reassembles outputs.',
+  )
+  .addOption(
+    new Option('--nats <url>', 'NATS server URL(s), comma-separated')
+      .env('TESSERA_NATS_URL')
+      .default('nats://127.0.0.1:4222'),
+  )
   .addOption(new Option('--grpc <host:port>', 'gRPC listen address').env('TESSERA_GRPC_ADDR').default('0.0.0.0:50051'))
-  .addOption(new Option('--metrics <host:port>', 'HTTP address for /metrics, /healthz, /readyz ("" disables)').env('TESSERA_METRICS_ADDR').default('0.0.0.0:9464'))
-  .addOption(new Option('--hardware-table <file>', 'hardware table YAML replacing the bundled one').env('TESSERA_HARDWARE_TABLE'))
+  .addOption(
+    new Option('--metrics <host:port>', 'HTTP address for /metrics, /healthz, /readyz ("" disables)')
+      .env('TESSERA_METRICS_ADDR')
+      .default('0.0.0.0:9464'),
+  )
+  .addOption(
+    new Option('--hardware-table <file>', 'hardware table YAML replacing the bundled one').env(
+      'TESSERA_HARDWARE_TABLE',
+    ),
+  )
   .addOption(new Option('--farm <prefix>', 'NATS subject and bucket prefix').env('TESSERA_FARM').default('tessera'))
-  .addOption(new Option('--lease-ms <ms>', 'lease length; agents renew every quarter').env('TESSERA_LEASE_MS').argParser(Number))
-  .addOption(new Option('--agent-silence-ms <ms>', 'an agent silent this long is lost; its work is requeued').env('TESSERA_AGENT_SILENCE_MS').argParser(Number))
-  .addOption(new Option('--max-attempts <n>', 'leases a shard may get before its job fails').env('TESSERA_MAX_ATTEMPTS').argParser(Number))
-  .addOption(new Option('--max-input-bytes <n>', 'largest encoded input accepted').env('TESSERA_MAX_INPUT_BYTES').argParser(Number))
-  .addOption(new Option('--max-input-pixels <n>', 'largest input image in pixels').env('TESSERA_MAX_INPUT_PIXELS').argParser(Number))
-  .addOption(new Option('--max-queued-shards <n>', 'shards waiting before submissions are refused').env('TESSERA_MAX_QUEUED_SHARDS').argParser(Number))
+  .addOption(
+    new Option('--lease-ms <ms>', 'lease length; agents renew every quarter').env('TESSERA_LEASE_MS').argParser(Number),
+  )
+  .addOption(
+    new Option('--agent-silence-ms <ms>', 'an agent silent this long is lost; its work is requeued')
+      .env('TESSERA_AGENT_SILENCE_MS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--max-attempts <n>', 'leases a shard may get before its job fails')
+      .env('TESSERA_MAX_ATTEMPTS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--max-input-bytes <n>', 'largest encoded input accepted')
+      .env('TESSERA_MAX_INPUT_BYTES')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--max-input-pixels <n>', 'largest input image in pixels')
+      .env('TESSERA_MAX_INPUT_PIXELS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--max-queued-shards <n>', 'shards waiting before submissions are refused')
+      .env('TESSERA_MAX_QUEUED_SHARDS')
+      .argParser(Number),
+  )
   .showHelpAfterError();
 
 program.parse();
@@ -23,19 +59,22 @@ const o = program.opts();
 const log = createLogger('coordinator');
 
 try {
-  const handle = await startCoordinator({
-    natsUrl: o.nats,
-    grpcAddr: o.grpc,
-    metricsAddr: o.metrics,
-    hardwareTable: o.hardwareTable,
-    farm: o.farm,
-    leaseMs: o.leaseMs,
-    agentSilenceMs: o.agentSilenceMs,
-    maxAttempts: o.maxAttempts,
-    maxInputBytes: o.maxInputBytes,
-    maxInputPixels: o.maxInputPixels,
-    maxQueuedShards: o.maxQueuedShards,
-  }, log);
+  const handle = await startCoordinator(
+    {
+      natsUrl: o.nats,
+      grpcAddr: o.grpc,
+      metricsAddr: o.metrics,
+      hardwareTable: o.hardwareTable,
+      farm: o.farm,
+      leaseMs: o.leaseMs,
+      agentSilenceMs: o.agentSilenceMs,
+      maxAttempts: o.maxAttempts,
+      maxInputBytes: o.maxInputBytes,
+      maxInputPixels: o.maxInputPixels,
+      maxQueuedShards: o.maxQueuedShards,
+    },
+    log,
+  );
   let stopping = false;
   const shutdown = (sig: string) => {
     if (stopping) return;

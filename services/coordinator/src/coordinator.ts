@@ -25,7 +25,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from './blobs.js';
 import { sha256Hex } from './blobs.js';
 import type { Clock } from './clock.js';
-import { FailedPreconditionError, LimitExceededError, NotFoundError, StaleRevisionError } from './errors.js';
+import { LimitExceededError, NotFoundError, StaleRevisionError } from './errors.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from './model.js';
 import { KeyedMutex } from './mutex.js';
@@ -177,7 +177,10 @@ export class Coordinator {
   async submitUpscale(sub: UpscaleSubmission): Promise<JobRecord> {
     const o = this.d.options;
     if (this.queued.size >= o.maxQueuedShards) {
-      throw new LimitExceededError('job', `the farm has ${this.queued.size} shards queued (limit ${o.maxQueuedShards}); try again later`);
+      throw new LimitExceededError(
+        'job',
+        `the farm has ${this.queued.size} shards queued (limit ${o.maxQueuedShards}); try again later`,
+      );
     }
     const now = this.d.clock.now();
     const probe = await this.d.codec.probe(sub.image, o.maxInputPixels);
@@ -201,7 +204,10 @@ export class Coordinator {
       o,
     );
     if (this.queued.size + plan.shards.length > o.maxQueuedShards) {
-      throw new LimitExceededError('job', `${plan.shards.length} shards would exceed the farm's limit of ${o.maxQueuedShards} queued shards`);
+      throw new LimitExceededError(
+        'job',
+        `${plan.shards.length} shards would exceed the farm's limit of ${o.maxQueuedShards} queued shards`,
+      );
     }
     const img = await this.d.codec.decodeRgb(sub.image, o.maxInputPixels);
     const { job, shards } = plan;
@@ -222,7 +228,14 @@ export class Coordinator {
     });
     this.d.metrics.jobsSubmitted.inc({ kind: job.kind });
     this.d.log.info(
-      { job: job.id, model: job.model, shards: shards.length, tile: job.tile, overlap: job.overlap, input: `${job.inputWidth}x${job.inputHeight}` },
+      {
+        job: job.id,
+        model: job.model,
+        shards: shards.length,
+        tile: job.tile,
+        overlap: job.overlap,
+        input: `${job.inputWidth}x${job.inputHeight}`,
+      },
       'job accepted',
     );
     this.d.events.jobChanged(job);
@@ -350,7 +363,8 @@ export class Coordinator {
     const s = this.shards.get(k);
     if (!s) return { ok: false, expiresUnixMs: 0, reason: 'unknown' };
     const job = this.jobs.get(ref.jobId)?.rec;
-    if (job?.state === 'cancelled' || s.rec.state === 'cancelled') return { ok: false, expiresUnixMs: 0, reason: 'cancelled' };
+    if (job?.state === 'cancelled' || s.rec.state === 'cancelled')
+      return { ok: false, expiresUnixMs: 0, reason: 'cancelled' };
     if (s.rec.state !== 'leased' || s.rec.attempt !== ref.fencingToken || s.rec.agentId !== r.agentId) {
       return { ok: false, expiresUnixMs: 0, reason: 'superseded' };
     }
@@ -385,7 +399,12 @@ export class Coordinator {
         return { accepted: true, reason: 'failure recorded' };
       }
       const info = await this.d.blobs.info(r.outputKey);
-      if (!info || info.sha256 !== r.outputSha256 || info.size !== r.outputBytes || r.outputKey !== blobKeys.shardOutput(rec.jobId, rec.index, rec.attempt)) {
+      if (
+        !info ||
+        info.sha256 !== r.outputSha256 ||
+        info.size !== r.outputBytes ||
+        r.outputKey !== blobKeys.shardOutput(rec.jobId, rec.index, rec.attempt)
+      ) {
         this.d.metrics.resultsRefused.inc({ reason: 'checksum' });
         await this.requeueLocked(k, rec.attempt, `output of attempt ${rec.attempt} failed its checksum`, 'checksum');
         return { accepted: false, reason: 'checksum' };
@@ -404,9 +423,15 @@ export class Coordinator {
       };
       if (!(await this.writeShard(k, next))) return { accepted: false, reason: 'superseded' };
       agent?.leases.delete(k);
-      this.d.metrics.shardRunSeconds.observe({ model: job.model, vram_class: classLabel(rec.agentClassGb) }, r.runSeconds);
+      this.d.metrics.shardRunSeconds.observe(
+        { model: job.model, vram_class: classLabel(rec.agentClassGb) },
+        r.runSeconds,
+      );
       this.d.metrics.shardsCompleted.inc({ stage: rec.stage });
-      this.d.log.debug({ job: job.id, shard: rec.index, agent: rec.agentName, attempt: rec.attempt, ms: now - rec.leasedMs }, 'shard done');
+      this.d.log.debug(
+        { job: job.id, shard: rec.index, agent: rec.agentName, attempt: rec.attempt, ms: now - rec.leasedMs },
+        'shard done',
+      );
       this.d.events.shardChanged(job, next);
       if (this.shardsDone(job.id) === job.shardsTotal) this.startAssembly(job.id);
       return { accepted: true, reason: '' };
@@ -455,50 +480,52 @@ export class Coordinator {
   }
 
   private async grant(k: string, p: Parked): Promise<void> {
-    const lease = await this.locks.run(k, async () => {
-      const s = this.shards.get(k);
-      const job = s && this.jobs.get(s.rec.jobId)?.rec;
-      if (!s || !job || s.rec.state !== 'queued' || FINAL_JOB_STATES.has(job.state)) return undefined;
-      const now = this.d.clock.now();
-      const attempt = s.rec.attempt + 1;
-      const agent = this.registry.get(p.agentId);
-      const next: ShardRecord = {
-        ...s.rec,
-        state: 'leased',
-        attempt,
-        agentId: p.agentId,
-        agentName: p.advert.name,
-        agentClassGb: p.classGb,
-        leasedMs: now,
-        leaseExpiresMs: now + this.d.options.leaseMs,
-        leaseConfirmed: false,
-        reason: '',
-      };
-      const queuedSince = s.rec.leasedMs || job.createdMs;
-      if (!(await this.writeShard(k, next))) return undefined;
-      agent?.leases.add(k);
-      this.d.metrics.dispatchLatency.observe((now - queuedSince) / 1000);
-      if (job.state === 'queued') await this.setJob(job.id, { state: 'running', startedMs: now });
-      this.d.events.shardChanged(this.jobs.get(job.id)!.rec, next);
-      return {
-        ref: { jobId: job.id, shardIndex: next.index, fencingToken: attempt },
-        expiresUnixMs: next.leaseExpiresMs,
-        renewEveryMs: this.d.options.renewEveryMs,
-        task: {
-          kind: 'upscale_tile',
-          model: job.model,
-          inputKey: next.inputKey,
-          inputWidth: next.input.width,
-          inputHeight: next.input.height,
-          seed: next.seed,
-          outputKey: blobKeys.shardOutput(job.id, next.index, attempt),
-          inputSha256: next.inputSha256,
-        },
-      };
-    }).catch((e) => {
-      this.d.log.error({ err: e, shard: k }, 'lease write failed');
-      return undefined;
-    });
+    const lease = await this.locks
+      .run(k, async () => {
+        const s = this.shards.get(k);
+        const job = s && this.jobs.get(s.rec.jobId)?.rec;
+        if (!s || !job || s.rec.state !== 'queued' || FINAL_JOB_STATES.has(job.state)) return undefined;
+        const now = this.d.clock.now();
+        const attempt = s.rec.attempt + 1;
+        const agent = this.registry.get(p.agentId);
+        const next: ShardRecord = {
+          ...s.rec,
+          state: 'leased',
+          attempt,
+          agentId: p.agentId,
+          agentName: p.advert.name,
+          agentClassGb: p.classGb,
+          leasedMs: now,
+          leaseExpiresMs: now + this.d.options.leaseMs,
+          leaseConfirmed: false,
+          reason: '',
+        };
+        const queuedSince = s.rec.leasedMs || job.createdMs;
+        if (!(await this.writeShard(k, next))) return undefined;
+        agent?.leases.add(k);
+        this.d.metrics.dispatchLatency.observe((now - queuedSince) / 1000);
+        if (job.state === 'queued') await this.setJob(job.id, { state: 'running', startedMs: now });
+        this.d.events.shardChanged(this.jobs.get(job.id)!.rec, next);
+        return {
+          ref: { jobId: job.id, shardIndex: next.index, fencingToken: attempt },
+          expiresUnixMs: next.leaseExpiresMs,
+          renewEveryMs: this.d.options.renewEveryMs,
+          task: {
+            kind: 'upscale_tile',
+            model: job.model,
+            inputKey: next.inputKey,
+            inputWidth: next.input.width,
+            inputHeight: next.input.height,
+            seed: next.seed,
+            outputKey: blobKeys.shardOutput(job.id, next.index, attempt),
+            inputSha256: next.inputSha256,
+          },
+        };
+      })
+      .catch((e) => {
+        this.d.log.error({ err: e, shard: k }, 'lease write failed');
+        return undefined;
+      });
     if (!lease) {
       // The shard went away (cancelled, or a write failed): give the agent another chance.
       const s = this.shards.get(k);
@@ -544,14 +571,25 @@ export class Coordinator {
       why = 'out_of_memory';
       const up = this.d.table.classesGb.find((c) => c > rec.agentClassGb);
       if (up === undefined) {
-        await this.writeShard(k, { ...rec, state: 'failed', reason: `out of memory on the largest class (${agentName})` });
-        await this.finishJob(rec.jobId, 'failed', `shard ${rec.index} ran out of memory on class ${classLabel(rec.agentClassGb)}, the largest`);
+        await this.writeShard(k, {
+          ...rec,
+          state: 'failed',
+          reason: `out of memory on the largest class (${agentName})`,
+        });
+        await this.finishJob(
+          rec.jobId,
+          'failed',
+          `shard ${rec.index} ran out of memory on class ${classLabel(rec.agentClassGb)}, the largest`,
+        );
         return;
       }
       requiredClassGb = Math.max(requiredClassGb, up);
     }
     const failedOn = rec.failedOn.includes(r.agentId) ? rec.failedOn : [...rec.failedOn, r.agentId];
-    await this.requeueLocked(k, rec.attempt, `attempt ${rec.attempt} failed on ${agentName}: ${r.error}`, why, { requiredClassGb, failedOn });
+    await this.requeueLocked(k, rec.attempt, `attempt ${rec.attempt} failed on ${agentName}: ${r.error}`, why, {
+      requiredClassGb,
+      failedOn,
+    });
   }
 
   /** Puts a leased shard back in the queue (lease lost, agent lost, failure), under the shard lock. */
@@ -577,7 +615,14 @@ export class Coordinator {
       await this.finishJob(job.id, 'failed', `shard ${s.rec.index} failed after ${s.rec.attempt} attempts: ${reason}`);
       return;
     }
-    const next: ShardRecord = { ...s.rec, ...patch, state: 'queued', reason, leasedMs: this.d.clock.now(), leaseConfirmed: false };
+    const next: ShardRecord = {
+      ...s.rec,
+      ...patch,
+      state: 'queued',
+      reason,
+      leasedMs: this.d.clock.now(),
+      leaseConfirmed: false,
+    };
     if (!(await this.writeShard(k, next))) return;
     this.queued.add(k);
     this.d.log.warn({ job: job.id, shard: next.index, attempt, reason }, 'shard requeued');
@@ -594,7 +639,12 @@ export class Coordinator {
       for (const k of [...a.leases]) {
         const s = this.shards.get(k);
         if (s?.rec.state === 'leased' && s.rec.agentId === a.advert.agentId) {
-          void this.requeue(k, s.rec.attempt, `agent ${a.advert.name} lost (no heartbeat for ${Math.round((now - a.lastSeenMs) / 100) / 10} s)`, 'agent_lost');
+          void this.requeue(
+            k,
+            s.rec.attempt,
+            `agent ${a.advert.name} lost (no heartbeat for ${Math.round((now - a.lastSeenMs) / 100) / 10} s)`,
+            'agent_lost',
+          );
         }
       }
     }
@@ -636,7 +686,8 @@ export class Coordinator {
         await this.locks.run(k, async () => {
           const s = this.shards.get(k);
           if (!s || s.rec.state !== 'done') return;
-          if (await this.writeShard(k, { ...s.rec, state: 'queued', reason: e.message, outputKey: '' })) this.queued.add(k);
+          if (await this.writeShard(k, { ...s.rec, state: 'queued', reason: e.message, outputKey: '' }))
+            this.queued.add(k);
         });
         await this.setJob(jobId, { state: 'running' });
         this.pump();
@@ -662,7 +713,11 @@ export class Coordinator {
             const cur = this.shards.get(k);
             if (cur && (cur.rec.state === 'queued' || cur.rec.state === 'leased')) {
               this.registry.get(cur.rec.agentId)?.leases.delete(k);
-              await this.writeShard(k, { ...cur.rec, state: 'cancelled', reason: state === 'cancelled' ? 'job cancelled' : 'job failed' });
+              await this.writeShard(k, {
+                ...cur.rec,
+                state: 'cancelled',
+                reason: state === 'cancelled' ? 'job cancelled' : 'job failed',
+              });
             }
           });
         }
@@ -670,7 +725,10 @@ export class Coordinator {
     }
     this.d.metrics.jobsCompleted.inc({ kind: job.kind, outcome: state });
     this.d.metrics.jobDuration.observe({ kind: job.kind, outcome: state }, (now - job.createdMs) / 1000);
-    this.d.log.info({ job: jobId, state, error: error || undefined, seconds: (now - job.createdMs) / 1000 }, 'job finished');
+    this.d.log.info(
+      { job: jobId, state, error: error || undefined, seconds: (now - job.createdMs) / 1000 },
+      'job finished',
+    );
   }
 
   // ───────────────────────────── persistence helpers ─────────────────────────────
@@ -728,7 +786,11 @@ export class Coordinator {
     const waiting = this.jobShards(job.id).filter((s) => s.state === 'queued');
     if (waiting.length === 0) return '';
     const need = Math.max(...waiting.map((s) => s.requiredClassGb));
-    return waitingReason(need, this.registry.live().map((a) => a.classGb), classLabel);
+    return waitingReason(
+      need,
+      this.registry.live().map((a) => a.classGb),
+      classLabel,
+    );
   }
 }
 
@@ -744,7 +806,11 @@ export function cropRgb(img: DecodedImage, r: { x: number; y: number; width: num
 }
 
 /** Maps with at most `limit` promises in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

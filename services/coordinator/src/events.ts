@@ -7,7 +7,10 @@ import { jobView, shardView } from './views.js';
 
 export class NatsEvents implements CoordinatorEvents {
   /** Set once the coordinator exists (it reports progress counts). */
-  progress: (jobId: string) => { shardsDone: number; waitingReason: string } = () => ({ shardsDone: 0, waitingReason: '' });
+  progress: (jobId: string) => { shardsDone: number; waitingReason: string } = () => ({
+    shardsDone: 0,
+    waitingReason: '',
+  });
 
   constructor(
     private readonly nc: NatsConnection,

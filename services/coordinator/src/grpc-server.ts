@@ -27,7 +27,11 @@ import { FINAL_JOB_STATES } from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 import { jobView } from './views.js';
 
-const FINAL_API_STATES = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+const FINAL_API_STATES = new Set([
+  JobState.JOB_STATE_SUCCEEDED,
+  JobState.JOB_STATE_FAILED,
+  JobState.JOB_STATE_CANCELLED,
+]);
 
 /** Maps a core error to a gRPC error; unexpected errors become INTERNAL (and are logged). */
 export function toGrpcError(e: unknown, log: Logger): Partial<grpc.ServiceError> {
@@ -48,7 +52,8 @@ export function toGrpcError(e: unknown, log: Logger): Partial<grpc.ServiceError>
 
 function requireId(id: string, field = 'job_id'): string {
   if (!id) throw new InvalidArgumentError(field, 'required');
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new InvalidArgumentError(field, `${JSON.stringify(id.slice(0, 80))} is not a job id`);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id))
+    throw new InvalidArgumentError(field, `${JSON.stringify(id.slice(0, 80))} is not a job id`);
   return id;
 }
 
@@ -84,12 +89,19 @@ export function jobService(d: GrpcDeps): JobServiceServer {
       if (req.spec?.$case !== 'upscale') throw new InvalidArgumentError('spec', 'required: set upscale');
       const up = req.spec.value;
       if (up.image.length > o.maxInputBytes) {
-        throw new InvalidArgumentError('upscale.image', `${up.image.length} bytes is above the limit of ${o.maxInputBytes} bytes`);
+        throw new InvalidArgumentError(
+          'upscale.image',
+          `${up.image.length} bytes is above the limit of ${o.maxInputBytes} bytes`,
+        );
       }
-      if (req.name.length > 200) throw new InvalidArgumentError('name', `${req.name.length} characters is above the limit of 200`);
-      if (req.priority < -1000 || req.priority > 1000) throw new InvalidArgumentError('priority', `${req.priority} is outside -1000..1000`);
-      if (req.maxAttempts > 100) throw new InvalidArgumentError('max_attempts', `${req.maxAttempts} is above the limit of 100`);
-      if (!Number.isSafeInteger(req.seed) || req.seed < 0) throw new InvalidArgumentError('seed', `${req.seed} is not an integer in 0..2^53-1`);
+      if (req.name.length > 200)
+        throw new InvalidArgumentError('name', `${req.name.length} characters is above the limit of 200`);
+      if (req.priority < -1000 || req.priority > 1000)
+        throw new InvalidArgumentError('priority', `${req.priority} is outside -1000..1000`);
+      if (req.maxAttempts > 100)
+        throw new InvalidArgumentError('max_attempts', `${req.maxAttempts} is above the limit of 100`);
+      if (!Number.isSafeInteger(req.seed) || req.seed < 0)
+        throw new InvalidArgumentError('seed', `${req.seed} is not an integer in 0..2^53-1`);
       const job = await c.submitUpscale({
         name: req.name,
         seed: req.seed,
@@ -230,13 +242,24 @@ export async function startGrpcServer(d: GrpcDeps): Promise<GrpcServerHandle> {
   });
   health.addToServer(server);
   try {
-    const pkg = protoLoader.loadSync(PROTO_FILES, { includeDirs: [protoDir()], keepCase: true, longs: String, defaults: true, oneofs: true });
+    const pkg = protoLoader.loadSync(PROTO_FILES, {
+      includeDirs: [protoDir()],
+      keepCase: true,
+      longs: String,
+      defaults: true,
+      oneofs: true,
+    });
     new ReflectionService(pkg).addToServer(server);
   } catch (e) {
-    d.log.warn({ err: e, protoDir: protoDir() }, 'server reflection disabled: proto files not found (set TESSERA_PROTO_DIR)');
+    d.log.warn(
+      { err: e, protoDir: protoDir() },
+      'server reflection disabled: proto files not found (set TESSERA_PROTO_DIR)',
+    );
   }
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(d.options.grpcAddr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(d.options.grpcAddr, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     port,

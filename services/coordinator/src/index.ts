@@ -2,6 +2,14 @@
 export { startCoordinator, type CoordinatorHandle } from './main.js';
 export { compileCoordinatorOptions, type CoordinatorOptions, type CompiledCoordinatorOptions } from './options.js';
 export { Coordinator, cropRgb } from './coordinator.js';
-export { assign, bestAgentFor, fits, compareShards, waitingReason, type IdleAgent, type QueuedShard } from './scheduler.js';
+export {
+  assign,
+  bestAgentFor,
+  fits,
+  compareShards,
+  waitingReason,
+  type IdleAgent,
+  type QueuedShard,
+} from './scheduler.js';
 export { planUpscale, deriveSeed } from './planner.js';
 export * from './errors.js';

@@ -29,28 +29,40 @@ export interface CoordinatorHandle {
 }
 
 /** Starts a coordinator: NATS, state, blobs, gRPC, metrics. Throws with a clear message on bad config. */
-export async function startCoordinator(raw: CoordinatorOptions, log: Logger = createLogger('coordinator')): Promise<CoordinatorHandle> {
+export async function startCoordinator(
+  raw: CoordinatorOptions,
+  log: Logger = createLogger('coordinator'),
+): Promise<CoordinatorHandle> {
   const options = compileCoordinatorOptions(raw);
   const table = loadHardwareTable(options.hardwareTable);
   const names = farmNames(options.farm);
-  let coordinator: Coordinator | undefined;
+  // The metrics read live state at scrape time; the coordinator they read is created just below.
+  const live: { coordinator?: Coordinator } = {};
   const metrics = createCoordinatorMetrics({
-    queuedByClass: () => new Map([...(coordinator?.queuedByClass() ?? new Map<number, number>())].map(([k, v]) => [classLabel(k), v])),
+    queuedByClass: () =>
+      new Map(
+        [...(live.coordinator?.queuedByClass() ?? new Map<number, number>())].map(([k, v]) => [classLabel(k), v]),
+      ),
     agents: () =>
-      (coordinator?.agents(true) ?? []).map(({ entry, state }) => ({
+      (live.coordinator?.agents(true) ?? []).map(({ entry, state }) => ({
         vramClass: classLabel(entry.classGb),
         state: ['unspecified', 'idle', 'busy', 'draining', 'lost'][state] ?? 'unknown',
         name: entry.advert.name,
         vramBytes: Math.round(entry.advert.vramUsableGb * 1024 ** 3),
       })),
   });
-  const nc = await connectService({ servers: options.natsUrl, name: 'tessera-coordinator', log, onReconnect: () => metrics.natsReconnects.inc() });
+  const nc = await connectService({
+    servers: options.natsUrl,
+    name: 'tessera-coordinator',
+    log,
+    onReconnect: () => metrics.natsReconnects.inc(),
+  });
   const js = jetstream(nc);
   const kv = await new Kvm(js).create(names.stateBucket, { history: 1, storage: 'file' } as never);
   const os = await new Objm(js).create(names.blobBucket, { storage: 'file' } as never);
   const blobs = new ObjBlobStore(os);
   const events = new NatsEvents(nc, names);
-  coordinator = new Coordinator({
+  const c = new Coordinator({
     store: new KvStateStore(kv),
     blobs,
     table,
@@ -62,7 +74,7 @@ export async function startCoordinator(raw: CoordinatorOptions, log: Logger = cr
     log,
     options,
   });
-  const c = coordinator;
+  live.coordinator = c;
   events.progress = (id) => {
     try {
       return { shardsDone: c.shardsDone(id), waitingReason: c.jobWaitingReason(c.getJob(id).job) };
@@ -74,9 +86,14 @@ export async function startCoordinator(raw: CoordinatorOptions, log: Logger = cr
   const subs = serveAgentProtocol(nc, names, c, log);
   const grpc = await startGrpcServer({ coordinator: c, blobs, nc, names, options, log });
   let ready = true;
-  const http = options.metricsAddr ? await startHttp(options.metricsAddr, metrics.registry, () => ready && !nc.isClosed()) : undefined;
+  const http = options.metricsAddr
+    ? await startHttp(options.metricsAddr, metrics.registry, () => ready && !nc.isClosed())
+    : undefined;
   for (const svc of ['', 'tessera.v1.JobService', 'tessera.v1.AgentService']) grpc.health.setStatus(svc, 'SERVING');
-  log.info({ grpc: grpc.port, metrics: http?.port, nats: options.natsUrl, models: table.models.size }, 'coordinator ready');
+  log.info(
+    { grpc: grpc.port, metrics: http?.port, nats: options.natsUrl, models: table.models.size },
+    'coordinator ready',
+  );
   return {
     grpcPort: grpc.port,
     metricsPort: http?.port ?? 0,
@@ -84,7 +101,8 @@ export async function startCoordinator(raw: CoordinatorOptions, log: Logger = cr
     log,
     async stop() {
       ready = false;
-      for (const svc of ['', 'tessera.v1.JobService', 'tessera.v1.AgentService']) grpc.health.setStatus(svc, 'NOT_SERVING');
+      for (const svc of ['', 'tessera.v1.JobService', 'tessera.v1.AgentService'])
+        grpc.health.setStatus(svc, 'NOT_SERVING');
       c.stop();
       for (const s of subs) s.unsubscribe();
       await grpc.stop();

@@ -33,7 +33,12 @@ export function createCoordinatorMetrics(collect: {
   const seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
   return {
     registry,
-    jobsSubmitted: new Counter({ name: 'tessera_jobs_submitted_total', help: 'Jobs accepted, by kind.', labelNames: ['kind'], registers: r }),
+    jobsSubmitted: new Counter({
+      name: 'tessera_jobs_submitted_total',
+      help: 'Jobs accepted, by kind.',
+      labelNames: ['kind'],
+      registers: r,
+    }),
     jobsCompleted: new Counter({
       name: 'tessera_jobs_completed_total',
       help: 'Jobs that reached a final state, by kind and outcome (succeeded, failed, cancelled).',
@@ -57,7 +62,12 @@ export function createCoordinatorMetrics(collect: {
         for (const [cls, n] of collect.queuedByClass()) this.set({ required_class: cls }, n);
       },
     }),
-    shardsCompleted: new Counter({ name: 'tessera_shards_completed_total', help: 'Shards committed, by stage.', labelNames: ['stage'], registers: r }),
+    shardsCompleted: new Counter({
+      name: 'tessera_shards_completed_total',
+      help: 'Shards committed, by stage.',
+      labelNames: ['stage'],
+      registers: r,
+    }),
     dispatchLatency: new Histogram({
       name: 'tessera_dispatch_latency_seconds',
       help: 'Time a shard waited in the queue before it was leased.',
@@ -91,7 +101,8 @@ export function createCoordinatorMetrics(collect: {
       collect() {
         this.reset();
         const counts = new Map<string, number>();
-        for (const a of collect.agents()) counts.set(`${a.vramClass}\u0000${a.state}`, (counts.get(`${a.vramClass}\u0000${a.state}`) ?? 0) + 1);
+        for (const a of collect.agents())
+          counts.set(`${a.vramClass}\u0000${a.state}`, (counts.get(`${a.vramClass}\u0000${a.state}`) ?? 0) + 1);
         for (const [k, n] of counts) {
           const [vram_class, state] = k.split('\u0000');
           this.set({ vram_class, state }, n);
@@ -114,7 +125,15 @@ export function createCoordinatorMetrics(collect: {
       buckets: seconds,
       registers: r,
     }),
-    outputBytes: new Counter({ name: 'tessera_output_bytes_total', help: 'Bytes of final outputs stored.', registers: r }),
-    natsReconnects: new Counter({ name: 'tessera_nats_reconnects_total', help: 'Reconnections to NATS.', registers: r }),
+    outputBytes: new Counter({
+      name: 'tessera_output_bytes_total',
+      help: 'Bytes of final outputs stored.',
+      registers: r,
+    }),
+    natsReconnects: new Counter({
+      name: 'tessera_nats_reconnects_total',
+      help: 'Reconnections to NATS.',
+      registers: r,
+    }),
   };
 }

@@ -32,46 +32,76 @@ export interface UpscalePlan {
 }
 
 /** Looks up an upscaler row or throws InvalidArgumentError naming the field. */
-export function upscalerRow(table: HardwareTable, model: string): ModelRow & { upscaler: NonNullable<ModelRow['upscaler']> } {
+export function upscalerRow(
+  table: HardwareTable,
+  model: string,
+): ModelRow & { upscaler: NonNullable<ModelRow['upscaler']> } {
   const known = [...table.models.values()].filter((m) => m.upscaler).map((m) => m.id);
   if (!model) throw new InvalidArgumentError('upscale.model', `required (known upscalers: ${known.join(', ')})`);
   const row = table.models.get(model);
-  if (!row) throw new InvalidArgumentError('upscale.model', `unknown model ${JSON.stringify(model)} (known upscalers: ${known.join(', ')})`);
-  if (!row.upscaler) throw new InvalidArgumentError('upscale.model', `${model} is not an upscaler (known upscalers: ${known.join(', ')})`);
+  if (!row)
+    throw new InvalidArgumentError(
+      'upscale.model',
+      `unknown model ${JSON.stringify(model)} (known upscalers: ${known.join(', ')})`,
+    );
+  if (!row.upscaler)
+    throw new InvalidArgumentError(
+      'upscale.model',
+      `${model} is not an upscaler (known upscalers: ${known.join(', ')})`,
+    );
   return row as ModelRow & { upscaler: NonNullable<ModelRow['upscaler']> };
 }
 
 /** Plans a tiled upscale. Throws InvalidArgumentError / LimitExceededError naming the field. */
-export function planUpscale(input: UpscalePlanInput, table: HardwareTable, opts: CompiledCoordinatorOptions): UpscalePlan {
+export function planUpscale(
+  input: UpscalePlanInput,
+  table: HardwareTable,
+  opts: CompiledCoordinatorOptions,
+): UpscalePlan {
   const row = upscalerRow(table, input.model);
   const { scale, receptiveFieldPx, defaultOverlapPx } = row.upscaler;
   const { width, height } = input;
   if (width * height > opts.maxInputPixels) {
-    throw new InvalidArgumentError('upscale.image', `${width}×${height} is ${width * height} pixels, above the limit of ${opts.maxInputPixels}`);
+    throw new InvalidArgumentError(
+      'upscale.image',
+      `${width}×${height} is ${width * height} pixels, above the limit of ${opts.maxInputPixels}`,
+    );
   }
   const outPixels = width * scale * height * scale;
   if (outPixels > opts.maxOutputPixels) {
-    throw new InvalidArgumentError('upscale.image', `output ${width * scale}×${height * scale} is above the limit of ${opts.maxOutputPixels} pixels`);
+    throw new InvalidArgumentError(
+      'upscale.image',
+      `output ${width * scale}×${height * scale} is above the limit of ${opts.maxOutputPixels} pixels`,
+    );
   }
   const overlap = input.overlap || Math.max(defaultOverlapPx, receptiveFieldPx);
   if (overlap < receptiveFieldPx) {
-    throw new InvalidArgumentError('upscale.overlap', `${overlap} px is below the receptive field of ${row.id} (${receptiveFieldPx} px); seams would show`);
+    throw new InvalidArgumentError(
+      'upscale.overlap',
+      `${overlap} px is below the receptive field of ${row.id} (${receptiveFieldPx} px); seams would show`,
+    );
   }
   if (input.tile && input.tile <= overlap) {
     throw new InvalidArgumentError('upscale.tile', `tile ${input.tile} must be larger than overlap ${overlap}`);
   }
-  if (input.tile > 16384) throw new InvalidArgumentError('upscale.tile', `tile ${input.tile} is above the limit of 16384`);
-  if (overlap > 4096) throw new InvalidArgumentError('upscale.overlap', `overlap ${overlap} is above the limit of 4096`);
+  if (input.tile > 16384)
+    throw new InvalidArgumentError('upscale.tile', `tile ${input.tile} is above the limit of 16384`);
+  if (overlap > 4096)
+    throw new InvalidArgumentError('upscale.overlap', `overlap ${overlap} is above the limit of 4096`);
   const tile = input.tile || chooseTileSize({ width, height, overlap, agents: Math.max(1, input.agents) });
   let tiles: TilePlan;
   try {
     tiles = planTiles({ width, height, tile, overlap });
   } catch (e) {
-    if (e instanceof TilingError) throw new InvalidArgumentError(`upscale.${e.field}`, e.message.replace(/^[a-z]+: /, ''), { cause: e });
+    if (e instanceof TilingError)
+      throw new InvalidArgumentError(`upscale.${e.field}`, e.message.replace(/^[a-z]+: /, ''), { cause: e });
     throw e;
   }
   if (tiles.tiles.length > opts.maxQueuedShards) {
-    throw new LimitExceededError('upscale.tile', `${tiles.tiles.length} tiles exceed the farm's limit of ${opts.maxQueuedShards} queued shards; use a larger tile`);
+    throw new LimitExceededError(
+      'upscale.tile',
+      `${tiles.tiles.length} tiles exceed the farm's limit of ${opts.maxQueuedShards} queued shards; use a larger tile`,
+    );
   }
   const job: JobRecord = {
     id: input.jobId,

@@ -40,7 +40,11 @@ describe('scheduler', () => {
 
   it('serves priority first, then age, then index', () => {
     const got = assign(
-      [shard(3, 0, { jobId: 'old', jobCreatedMs: 1 }), shard(1, 0, { jobId: 'vip', priority: 5, jobCreatedMs: 9 }), shard(0, 0, { jobId: 'old', jobCreatedMs: 1 })],
+      [
+        shard(3, 0, { jobId: 'old', jobCreatedMs: 1 }),
+        shard(1, 0, { jobId: 'vip', priority: 5, jobCreatedMs: 9 }),
+        shard(0, 0, { jobId: 'old', jobCreatedMs: 1 }),
+      ],
       [agent('a', 0, 0), agent('b', 0, 1), agent('c', 0, 2)],
     );
     expect(got.map((a) => `${a.shard.jobId}.${a.shard.index}`)).toEqual(['vip.1', 'old.0', 'old.3']);

@@ -100,7 +100,11 @@ export function assign<S extends QueuedShard, A extends IdleAgent>(
  * Why a job's queued shards cannot run, in words, or '' when some live agent fits.
  * `liveClassesGb` are the classes of all live agents (busy or idle).
  */
-export function waitingReason(requiredClassGb: number, liveClassesGb: readonly number[], label: (gb: number) => string): string {
+export function waitingReason(
+  requiredClassGb: number,
+  liveClassesGb: readonly number[],
+  label: (gb: number) => string,
+): string {
   if (liveClassesGb.some((c) => fits(c, requiredClassGb))) return '';
   const fleet = [...new Set(liveClassesGb)].sort((a, b) => a - b).map(label);
   return `no agent of VRAM class ${label(requiredClassGb)} or larger is connected (fleet: ${fleet.length ? fleet.join(', ') : 'none'})`;

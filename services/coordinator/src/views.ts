@@ -35,7 +35,10 @@ export function shardView(s: ShardRecord): ShardStatus {
   };
 }
 
-export function jobView(j: JobRecord, extra: { shardsDone: number; shards?: ShardRecord[]; waitingReason?: string }): Job {
+export function jobView(
+  j: JobRecord,
+  extra: { shardsDone: number; shards?: ShardRecord[]; waitingReason?: string },
+): Job {
   const { shardsDone, shards, waitingReason = '' } = extra;
   return {
     id: j.id,
