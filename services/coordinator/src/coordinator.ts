@@ -70,6 +70,8 @@ export class ShardOutputCorruptError extends Error {
 export interface CoordinatorEvents {
   jobChanged(job: JobRecord): void;
   shardChanged(job: JobRecord, shard: ShardRecord): void;
+  /** A job was cancelled: agents running its shards should stop now. */
+  jobCancelled(jobId: string): void;
 }
 
 export interface CoordinatorDeps {
@@ -704,6 +706,7 @@ export class Coordinator {
     const now = this.d.clock.now();
     await this.setJob(jobId, { state, error, finishedMs: now });
     const job = this.jobs.get(jobId)!.rec;
+    if (state === 'cancelled') this.d.events.jobCancelled(jobId);
     if (state !== 'succeeded') {
       for (const s of this.jobShards(jobId)) {
         if (s.state === 'queued' || s.state === 'leased') {

@@ -1,5 +1,5 @@
 /** Publishes job and shard changes on NATS, so WatchJob works on every coordinator replica. */
-import { WatchJobResponse, type FarmNames } from '@tessera/protocol';
+import { CancelNotice, WatchJobResponse, type FarmNames } from '@tessera/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { CoordinatorEvents } from './coordinator.js';
 import type { JobRecord, ShardRecord } from './model.js';
@@ -23,6 +23,14 @@ export class NatsEvents implements CoordinatorEvents {
 
   shardChanged(job: JobRecord, shard: ShardRecord): void {
     this.publish(job, 'shard', shard);
+  }
+
+  jobCancelled(jobId: string): void {
+    try {
+      this.nc.publish(this.names.cancel, CancelNotice.encode({ jobId }).finish());
+    } catch {
+      // Agents also learn it from their next lease renewal.
+    }
   }
 
   private publish(job: JobRecord, event: string, shard: ShardRecord | undefined): void {
