@@ -48,12 +48,21 @@ function rulesOf(file: string): Rule[] {
 function dashboardExprs(): { where: string; expr: string }[] {
   const out: { where: string; expr: string }[] = [];
   for (const f of readdirSync(DASHBOARDS).filter((n) => n.endsWith('.json'))) {
-    const d = JSON.parse(readFileSync(join(DASHBOARDS, f), 'utf8')) as { panels: { title: string; targets?: { expr?: string }[] }[]; templating?: { list: { name: string; query?: unknown; type: string }[] } };
+    const d = JSON.parse(readFileSync(join(DASHBOARDS, f), 'utf8')) as {
+      panels: { title: string; targets?: { expr?: string }[] }[];
+      templating?: { list: { name: string; query?: unknown; type: string }[] };
+    };
     for (const p of d.panels) {
-      for (const t of p.targets ?? []) if (t.expr) out.push({ where: `${f}: ${p.title}`, expr: grafanaToPromql(t.expr) });
+      for (const t of p.targets ?? [])
+        if (t.expr) out.push({ where: `${f}: ${p.title}`, expr: grafanaToPromql(t.expr) });
     }
     for (const v of d.templating?.list ?? []) {
-      const q = v.type === 'query' ? (typeof v.query === 'string' ? v.query : (v.query as { query?: string })?.query) : undefined;
+      const q =
+        v.type === 'query'
+          ? typeof v.query === 'string'
+            ? v.query
+            : (v.query as { query?: string })?.query
+          : undefined;
       const m = q && /^label_values\((.+),\s*\w+\)$/.exec(q);
       if (m) out.push({ where: `${f}: variable ${v.name}`, expr: m[1] });
     }
@@ -63,9 +72,7 @@ function dashboardExprs(): { where: string; expr: string }[] {
 
 /** Replaces Grafana's macros and template variables with values PromQL accepts. */
 function grafanaToPromql(expr: string): string {
-  return expr
-    .replace(/\$__(rate_interval|interval|range)/g, '5m')
-    .replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, () => '.*');
+  return expr.replace(/\$__(rate_interval|interval|range)/g, '5m').replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, () => '.*');
 }
 
 /** Names a service exports: every sample name plus every declared family (labelled series appear on first use). */
@@ -102,7 +109,22 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
     agentMetricsUrl = `http://127.0.0.1:${port}/metrics`;
     agent = spawnBin(
       AGENT_BIN,
-      ['--nats', farm.nats.url, '--farm', farm.farmPrefix, '--name', 'ops-agent', '--vram-gb', '24', '--metrics', `127.0.0.1:${port}`, '--heartbeat-ms', '250', '--threads', '1'],
+      [
+        '--nats',
+        farm.nats.url,
+        '--farm',
+        farm.farmPrefix,
+        '--name',
+        'ops-agent',
+        '--vram-gb',
+        '24',
+        '--metrics',
+        `127.0.0.1:${port}`,
+        '--heartbeat-ms',
+        '250',
+        '--threads',
+        '1',
+      ],
       'ops-agent',
     );
     await waitFor(
@@ -120,7 +142,13 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
     await prom.allTargetsUp();
 
     // The whole 512×512 photo on one single-threaded agent: several shards, seconds of work.
-    const job = await farm.client.submitUpscale({ image: baboonPng(), model: 'esrgan-slim-x4', tile: 64, overlap: 12, seed: 1 });
+    const job = await farm.client.submitUpscale({
+      image: baboonPng(),
+      model: 'esrgan-slim-x4',
+      tile: 64,
+      overlap: 12,
+      seed: 1,
+    });
     // Scrape both while the job is in flight: submitted, not finished, and the agent has run a shard.
     const mid = await waitFor(
       async () => {
@@ -129,7 +157,9 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
         const ae = parseExposition(a);
         const finished = sumOf(ce, 'tessera_jobs_completed_total');
         if (finished > 0) throw new Error('the job finished before a mid-job scrape; make it larger');
-        return sumOf(ce, 'tessera_jobs_submitted_total') === 1 && sumOf(ae, 'tessera_agent_shards_total') >= 1 ? { c, a } : undefined;
+        return sumOf(ce, 'tessera_jobs_submitted_total') === 1 && sumOf(ae, 'tessera_agent_shards_total') >= 1
+          ? { c, a }
+          : undefined;
       },
       60_000,
       'a scrape taken while the job runs',
@@ -140,7 +170,12 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
     // Prometheus has been scraping since before the submission; it has seen the job, not its end.
     const q = await prom.query('sum(tessera_jobs_completed_total{outcome="succeeded"})');
     succeededSeenMidJob = q.length ? Number(q[0].value[1]) : 0;
-    const submittedSeen = await waitFor(async () => Number((await prom.query('sum(tessera_jobs_submitted_total)'))[0]?.value[1] ?? 0), 5_000, 'Prometheus to see the submission', 100);
+    const submittedSeen = await waitFor(
+      async () => Number((await prom.query('sum(tessera_jobs_submitted_total)'))[0]?.value[1] ?? 0),
+      5_000,
+      'Prometheus to see the submission',
+      100,
+    );
     expect(submittedSeen).toBe(1);
     const done = await farm.client.waitForJob(job.id);
     expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
@@ -201,7 +236,14 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
     const exprs = dashboardExprs();
     expect(exprs.length).toBeGreaterThan(20);
     const file = join(tmp, 'dashboards-as-rules.yaml');
-    writeFileSync(file, stringifyYaml({ groups: [{ name: 'dashboards', rules: exprs.map((e, i) => ({ record: `tessera:dashboard_expr_${i}`, expr: e.expr })) }] }));
+    writeFileSync(
+      file,
+      stringifyYaml({
+        groups: [
+          { name: 'dashboards', rules: exprs.map((e, i) => ({ record: `tessera:dashboard_expr_${i}`, expr: e.expr })) },
+        ],
+      }),
+    );
     const r = await runTool('promtool', ['check', 'rules', file]);
     expect(r.code, `${r.output}\n${exprs.map((e, i) => `${i}: ${e.where}: ${e.expr}`).join('\n')}`).toBe(0);
     expect(r.output).toContain(`SUCCESS: ${exprs.length} rules found`);
@@ -209,7 +251,10 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
 
   it('every metric name in the rules and dashboards is exported by the coordinator or the agent', () => {
     const exported = exportedNames(...[coordMid, agentMid, coordAfter, agentAfter].map(parseExposition));
-    const used = [...rulesOf(RULES).map((r) => ({ where: `rule ${r.alert ?? r.record}`, expr: r.expr })), ...dashboardExprs()];
+    const used = [
+      ...rulesOf(RULES).map((r) => ({ where: `rule ${r.alert ?? r.record}`, expr: r.expr })),
+      ...dashboardExprs(),
+    ];
     const missing: string[] = [];
     let names = 0;
     for (const u of used) {
@@ -240,6 +285,9 @@ describe.skipIf(gate.skip)('operations: live metrics, rules, dashboards, a real 
     );
     expect(seen).toEqual({ jobs: 1, shards: shardsOfJob });
     const targets = await prom.targets();
-    expect(targets.map((t) => t.health), JSON.stringify(targets)).toEqual(['up', 'up']);
+    expect(
+      targets.map((t) => t.health),
+      JSON.stringify(targets),
+    ).toEqual(['up', 'up']);
   });
 });

@@ -51,7 +51,12 @@ export function toolGate(suite: string, tools: string[]): ToolGate {
 }
 
 /** Runs a command with optional stdin; resolves with its exit code and combined output. */
-export function runTool(cmd: string, args: string[], stdin?: string, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+export function runTool(
+  cmd: string,
+  args: string[],
+  stdin?: string,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
@@ -146,6 +151,8 @@ export interface TestPrometheus {
   query(expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
   /** Scrape targets as Prometheus sees them. */
   targets(): Promise<{ scrapeUrl: string; health: string; lastError: string }[]>;
+  /** Waits until every configured target has been scraped successfully (discovery takes ~5 s). */
+  allTargetsUp(timeoutMs?: number): Promise<void>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -158,10 +165,16 @@ export async function startPrometheus(jobs: Record<string, string[]>, scrapeInte
   const dir = mkdtempSync(join(tmpdir(), 'tessera-prom-'));
   const port = await freePort();
   const scrapeConfigs = Object.entries(jobs)
-    .map(([job, targets]) => `  - job_name: ${job}\n    static_configs:\n      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`)
+    .map(
+      ([job, targets]) =>
+        `  - job_name: ${job}\n    static_configs:\n      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`,
+    )
     .join('\n');
   const config = join(dir, 'prometheus.yml');
-  writeFileSync(config, `global:\n  scrape_interval: ${scrapeIntervalS}s\n  evaluation_interval: ${scrapeIntervalS}s\nscrape_configs:\n${scrapeConfigs}\n`);
+  writeFileSync(
+    config,
+    `global:\n  scrape_interval: ${scrapeIntervalS}s\n  evaluation_interval: ${scrapeIntervalS}s\nscrape_configs:\n${scrapeConfigs}\n`,
+  );
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(
     'prometheus',
@@ -207,10 +220,30 @@ export async function startPrometheus(jobs: Record<string, string[]>, scrapeInte
     await stop();
     throw e;
   }
+  const targets = async () =>
+    (await api<{ activeTargets: { scrapeUrl: string; health: string; lastError: string }[] }>('/api/v1/targets'))
+      .activeTargets;
   return {
     url,
-    query: async (expr) => (await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
-    targets: async () => (await api<{ activeTargets: { scrapeUrl: string; health: string; lastError: string }[] }>('/api/v1/targets')).activeTargets,
+    query: async (expr) =>
+      (
+        await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(
+          `/api/v1/query?query=${encodeURIComponent(expr)}`,
+        )
+      ).result,
+    targets,
+    async allTargetsUp(timeoutMs = 30_000) {
+      const expected = Object.values(jobs).flat().length;
+      await waitFor(
+        async () => {
+          const t = await targets();
+          return t.length === expected && t.every((x) => x.health === 'up');
+        },
+        timeoutMs,
+        `prometheus to scrape all ${expected} targets`,
+        200,
+      );
+    },
     output: () => out,
     stop,
   };

@@ -1,0 +1,512 @@
+/**
+ * Issue 4, "Operate it" — Kubernetes side. `kubectl kustomize` renders the base and every overlay
+ * of deploy/k8s offline; every rendered object validates against the Kubernetes (and Prometheus
+ * Operator) schemas of `kubernetes-models`, and, strictly, against their TypeScript types (the
+ * schemas allow unknown fields, so a misspelt `readinesProbe` would pass them; excess-property
+ * checks of tsc do not). Then what an operator relies on: the agent asks for a GPU on GPU nodes,
+ * every container has probes on a port it opens and runs as non-root with a read-only root, names
+ * and references agree, NATS forms a 3-node JetStream cluster whose config nats-server accepts, the
+ * PrometheusRule equals the rule file, and every TESSERA_* variable set is one the service reads.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { repoRoot } from './helpers/process.js';
+import { runTool, toolGate } from './helpers/prometheus.js';
+
+const run = promisify(execFile);
+const K8S = join(repoRoot, 'deploy/k8s');
+const OVERLAYS = readdirSync(join(K8S, 'overlays'));
+const RENDERS = ['base', ...OVERLAYS.map((o) => `overlays/${o}`)];
+const gate = toolGate('ops-k8s', ['kubectl', 'nats-server']);
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are untyped JSON */
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: any;
+  data?: any;
+  stringData?: any;
+};
+type Container = {
+  name: string;
+  image: string;
+  env?: any[];
+  ports?: { name?: string; containerPort: number }[];
+  readinessProbe?: any;
+  livenessProbe?: any;
+  startupProbe?: any;
+  securityContext?: any;
+  resources?: any;
+  volumeMounts?: any[];
+};
+
+const WORKLOADS = new Set(['Deployment', 'DaemonSet', 'StatefulSet']);
+const CLUSTER_SCOPED = new Set(['Namespace']);
+
+/** Module of the kubernetes-models class for an apiVersion/kind. */
+function modelModule(apiVersion: string, kind: string): string {
+  if (apiVersion.startsWith('monitoring.coreos.com/'))
+    return `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`;
+  return `kubernetes-models/${apiVersion}/${kind}`;
+}
+
+function modelFile(apiVersion: string, kind: string): string {
+  return join(repoRoot, 'node_modules', `${modelModule(apiVersion, kind)}.js`);
+}
+
+const of = (objs: Obj[], kind: string, name?: string) =>
+  objs.filter((o) => o.kind === kind && (!name || o.metadata.name === name));
+const one = (objs: Obj[], kind: string, name: string): Obj => {
+  const found = of(objs, kind, name);
+  expect(found, `${kind}/${name}`).toHaveLength(1);
+  return found[0];
+};
+const workloads = (objs: Obj[]) => objs.filter((o) => WORKLOADS.has(o.kind));
+const containersOf = (w: Obj): Container[] => [
+  ...(w.spec.template.spec.initContainers ?? []),
+  ...w.spec.template.spec.containers,
+];
+const envOf = (c: Container, name: string) => c.env?.find((e) => e.name === name);
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+/** Every quoted TESSERA_* name in a service's sources and the libraries it uses (not tests). */
+function envNamesRead(dirs: string[]): Set<string> {
+  const names = new Set<string>();
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
+        for (const m of readFileSync(p, 'utf8').matchAll(
+          /['"`](TESSERA_[A-Z0-9_]+)['"`]|process\.env\.(TESSERA_[A-Z0-9_]+)/g,
+        ))
+          names.add(m[1] ?? m[2]);
+    }
+  };
+  for (const d of dirs) walk(join(repoRoot, d));
+  return names;
+}
+
+describe.skipIf(gate.skip)('operations: Kubernetes manifests', () => {
+  const rendered = new Map<string, Obj[]>();
+  const tmp = mkdtempSync(join(tmpdir(), 'tessera-k8s-'));
+
+  beforeAll(async () => {
+    gate.require();
+    for (const r of RENDERS) {
+      const { stdout } = await run('kubectl', ['kustomize', join(K8S, r)], { maxBuffer: 16 << 20 });
+      const docs = parseAllDocuments(stdout).map((d) => {
+        if (d.errors.length) throw new Error(`${r}: ${d.errors[0].message}`);
+        return d.toJS() as Obj;
+      });
+      rendered.set(r, docs.filter(Boolean));
+    }
+  });
+
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('kubectl kustomize renders the base and every overlay (dev and prod at least)', () => {
+    expect(OVERLAYS).toEqual(expect.arrayContaining(['dev', 'prod']));
+    for (const r of RENDERS) {
+      const kinds = rendered.get(r)!.map((o) => o.kind);
+      expect(kinds, r).toEqual(
+        expect.arrayContaining([
+          'Namespace',
+          'Secret',
+          'ConfigMap',
+          'Service',
+          'StatefulSet',
+          'Deployment',
+          'DaemonSet',
+          'ServiceMonitor',
+          'PrometheusRule',
+          'NetworkPolicy',
+          'PodDisruptionBudget',
+        ]),
+      );
+    }
+  });
+
+  it('every rendered object validates against its Kubernetes schema', async () => {
+    for (const r of RENDERS) {
+      for (const o of rendered.get(r)!) {
+        const where = `${r}: ${o.kind}/${o.metadata?.name}`;
+        expect(existsSync(modelFile(o.apiVersion, o.kind)), `${where}: no schema for ${o.apiVersion} ${o.kind}`).toBe(
+          true,
+        );
+        const mod = (await import(modelModule(o.apiVersion, o.kind))) as Record<
+          string,
+          new (d: unknown) => { validate(): void }
+        >;
+        expect(() => new mod[o.kind](o).validate(), where).not.toThrow();
+      }
+    }
+  });
+
+  it('the schema validation does reject a wrong object (the check can fail)', async () => {
+    const { Deployment } = await import('kubernetes-models/apps/v1/Deployment');
+    const bad = structuredClone(one(rendered.get('overlays/prod')!, 'Deployment', 'tessera-coordinator')) as any;
+    bad.spec.template.spec.containers[0].ports[0].containerPort = '50051';
+    expect(() => new Deployment(bad).validate()).toThrow(/containerPort must be integer/);
+  });
+
+  it('no rendered object has a field its Kubernetes type does not know (tsc excess-property check)', () => {
+    symlinkSync(join(repoRoot, 'node_modules'), join(tmp, 'node_modules'));
+    const files: string[] = [];
+    const write = (name: string, objs: Obj[]) => {
+      const lines = objs.map((o, i) => `import { ${o.kind} as M${i} } from '${modelModule(o.apiVersion, o.kind)}';`);
+      // The constructors take the object without apiVersion/kind (the runtime schema checks those).
+      lines.push(...objs.map(({ apiVersion: _v, kind: _k, ...rest }, i) => `new M${i}(${JSON.stringify(rest)});`));
+      const f = join(tmp, `${name}.ts`);
+      writeFileSync(f, `${lines.join('\n')}\n`);
+      files.push(f);
+      return f;
+    };
+    for (const r of RENDERS) write(r.replace('/', '-'), rendered.get(r)!);
+    // A control with one misspelt field, to prove the check sees such mistakes.
+    const control = structuredClone(one(rendered.get('base')!, 'DaemonSet', 'tessera-agent')) as any;
+    control.spec.template.spec.containers[0].readinesProbe = control.spec.template.spec.containers[0].readinessProbe;
+    const controlFile = write('control', [control]);
+    const program = ts.createProgram(files, {
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: [],
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    });
+    const problems = ts
+      .getPreEmitDiagnostics(program)
+      .map(
+        (d) =>
+          `${d.file?.fileName.slice(tmp.length + 1) ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ').slice(0, 300)}`,
+      );
+    const controlName = controlFile.slice(tmp.length + 1);
+    expect(problems.filter((p) => p.startsWith(controlName)).join('\n')).toMatch(/'"readinesProbe"' does not exist/);
+    expect(problems.filter((p) => !p.startsWith(controlName))).toEqual([]);
+  });
+
+  it('every namespaced object lands in the one Namespace the render creates', () => {
+    for (const r of RENDERS) {
+      const objs = rendered.get(r)!;
+      const ns = of(objs, 'Namespace');
+      expect(ns, r).toHaveLength(1);
+      for (const o of objs.filter((x) => !CLUSTER_SCOPED.has(x.kind)))
+        expect(o.metadata.namespace, `${r}: ${o.kind}/${o.metadata.name}`).toBe(ns[0].metadata.name);
+      expect(ns[0].metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    }
+  });
+
+  it('the agent DaemonSet requests a GPU and runs only on GPU nodes', () => {
+    for (const r of RENDERS) {
+      const ds = one(rendered.get(r)!, 'DaemonSet', 'tessera-agent');
+      const pod = ds.spec.template.spec;
+      const [agent] = pod.containers as Container[];
+      expect(String(agent.resources.limits['nvidia.com/gpu']), r).toBe('1');
+      expect(pod.runtimeClassName, r).toBe('nvidia');
+      expect(pod.nodeSelector, r).toEqual({ 'nvidia.com/gpu.present': 'true' });
+      expect(pod.tolerations, r).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }),
+        ]),
+      );
+      expect(envOf(agent, 'TESSERA_METRICS_ADDR')?.value, r).toBe('0.0.0.0:9465');
+      expect(agent.ports?.find((p) => p.name === 'metrics')?.containerPort, r).toBe(9465);
+      expect(agent.volumeMounts?.map((m) => m.mountPath)).toEqual(
+        expect.arrayContaining(['/tmp', envOf(agent, 'TESSERA_MODEL_CACHE')?.value]),
+      );
+    }
+  });
+
+  it('every container has readiness and liveness probes on a port it opens', () => {
+    for (const r of RENDERS) {
+      for (const w of workloads(rendered.get(r)!)) {
+        for (const c of containersOf(w)) {
+          const where = `${r}: ${w.kind}/${w.metadata.name}/${c.name}`;
+          for (const probe of [c.readinessProbe, c.livenessProbe]) {
+            expect(probe, where).toBeDefined();
+            const port = probe.httpGet?.port ?? probe.tcpSocket?.port ?? probe.grpc?.port;
+            expect(port, `${where}: probe without a port`).toBeDefined();
+            expect(
+              c.ports?.some((p) => p.name === port || p.containerPort === port),
+              `${where}: probe port ${port} is not a container port`,
+            ).toBe(true);
+          }
+        }
+      }
+      // The Tessera services' probes are the endpoints libs/runtime/src/http.ts serves.
+      for (const [kind, name, port] of [
+        ['Deployment', 'tessera-coordinator', 9464],
+        ['DaemonSet', 'tessera-agent', 9465],
+      ] as const) {
+        const [c] = one(rendered.get(r)!, kind, name).spec.template.spec.containers as Container[];
+        expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+        expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+        expect(c.ports?.find((p) => p.name === c.readinessProbe.httpGet.port)?.containerPort).toBe(port);
+      }
+    }
+  });
+
+  it('every container runs as non-root with a read-only root filesystem and no privileges', () => {
+    for (const r of RENDERS) {
+      for (const w of workloads(rendered.get(r)!)) {
+        const pod = w.spec.template.spec;
+        expect(pod.automountServiceAccountToken, `${r}: ${w.metadata.name}`).toBe(false);
+        for (const c of containersOf(w)) {
+          const where = `${r}: ${w.kind}/${w.metadata.name}/${c.name}`;
+          const sc = { ...pod.securityContext, ...c.securityContext };
+          expect(sc.runAsNonRoot, where).toBe(true);
+          expect(sc.runAsUser, where).toBeGreaterThan(0);
+          expect(sc.readOnlyRootFilesystem, where).toBe(true);
+          expect(sc.allowPrivilegeEscalation, where).toBe(false);
+          expect(sc.capabilities?.drop, where).toContain('ALL');
+          expect(sc.capabilities?.add ?? [], where).toEqual([]);
+          expect(sc.seccompProfile?.type, where).toBe('RuntimeDefault');
+          expect(sc.privileged ?? false, where).toBe(false);
+          // A read-only root needs a writable /tmp.
+          const tmpMount = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
+          expect(
+            pod.volumes.find((v: any) => v.name === tmpMount?.name)?.emptyDir,
+            `${where}: /tmp is not an emptyDir`,
+          ).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it('the coordinator is configured by environment, serves gRPC and metrics through its Service', () => {
+    for (const r of RENDERS) {
+      const objs = rendered.get(r)!;
+      const d = one(objs, 'Deployment', 'tessera-coordinator');
+      const [c] = d.spec.template.spec.containers as Container[];
+      expect(envOf(c, 'TESSERA_GRPC_ADDR')?.value).toBe('0.0.0.0:50051');
+      expect(envOf(c, 'TESSERA_METRICS_ADDR')?.value).toBe('0.0.0.0:9464');
+      expect(envOf(c, 'TESSERA_NATS_URL')?.value).toBe('nats://tessera-nats:4222');
+      const svc = one(objs, 'Service', 'tessera-coordinator');
+      expect(svc.spec.ports.map((p: any) => [p.port, p.targetPort])).toEqual([
+        [50051, 'grpc'],
+        [9464, 'metrics'],
+      ]);
+      expect(c.ports?.map((p) => [p.name, p.containerPort])).toEqual([
+        ['grpc', 50051],
+        ['metrics', 9464],
+      ]);
+    }
+  });
+
+  it('Services, ServiceMonitors and PDBs select pods that exist, on ports those pods open', () => {
+    for (const r of RENDERS) {
+      const objs = rendered.get(r)!;
+      const pods = workloads(objs).map((w) => ({
+        labels: w.spec.template.metadata.labels as Record<string, string>,
+        containers: containersOf(w),
+        w,
+      }));
+      for (const w of workloads(objs))
+        expect(
+          matches(w.spec.selector.matchLabels, w.spec.template.metadata.labels),
+          `${r}: ${w.metadata.name} selector`,
+        ).toBe(true);
+      for (const s of of(objs, 'Service')) {
+        const target = pods.filter((p) => matches(s.spec.selector, p.labels));
+        expect(target.length, `${r}: Service ${s.metadata.name} selects nothing`).toBeGreaterThan(0);
+        for (const port of s.spec.ports) {
+          for (const p of target)
+            expect(
+              p.containers.some((c) =>
+                c.ports?.some((cp) => cp.name === port.targetPort || cp.containerPort === port.targetPort),
+              ),
+              `${r}: Service ${s.metadata.name} port ${port.name}`,
+            ).toBe(true);
+        }
+      }
+      for (const sm of of(objs, 'ServiceMonitor')) {
+        const svcs = of(objs, 'Service').filter((s) => matches(sm.spec.selector.matchLabels, s.metadata.labels));
+        expect(svcs.length, `${r}: ServiceMonitor ${sm.metadata.name} selects no Service`).toBeGreaterThan(0);
+        for (const e of sm.spec.endpoints)
+          for (const s of svcs)
+            expect(
+              s.spec.ports.map((p: any) => p.name),
+              `${r}: ${sm.metadata.name}`,
+            ).toContain(e.port);
+      }
+      const monitored = of(objs, 'ServiceMonitor').map((sm) => sm.spec.selector.matchLabels['app.kubernetes.io/name']);
+      expect(monitored.sort()).toEqual(['agent', 'coordinator']);
+      const pdbs = of(objs, 'PodDisruptionBudget');
+      expect(pdbs.map((p) => p.metadata.name).sort()).toEqual(['tessera-coordinator', 'tessera-nats']);
+      for (const pdb of pdbs)
+        expect(
+          pods.filter((p) => matches(pdb.spec.selector.matchLabels, p.labels)).length,
+          `${r}: PDB ${pdb.metadata.name}`,
+        ).toBe(1);
+    }
+  });
+
+  it('every Secret and ConfigMap a pod refers to is rendered, with the key it names', () => {
+    for (const r of RENDERS) {
+      const objs = rendered.get(r)!;
+      const keys = (kind: string, name: string) => {
+        const o = of(objs, kind, name)[0];
+        return o ? Object.keys({ ...o.data, ...o.stringData }) : undefined;
+      };
+      for (const w of workloads(objs)) {
+        for (const c of containersOf(w)) {
+          for (const e of c.env ?? []) {
+            const s = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
+            if (!s) continue;
+            const kind = e.valueFrom.secretKeyRef ? 'Secret' : 'ConfigMap';
+            expect(keys(kind, s.name), `${r}: ${w.metadata.name} env ${e.name} → ${kind} ${s.name}`).toContain(s.key);
+          }
+        }
+        for (const v of w.spec.template.spec.volumes ?? []) {
+          if (v.configMap)
+            expect(keys('ConfigMap', v.configMap.name), `${r}: ${w.metadata.name} volume ${v.name}`).toBeDefined();
+          if (v.secret)
+            expect(keys('Secret', v.secret.secretName), `${r}: ${w.metadata.name} volume ${v.name}`).toBeDefined();
+        }
+      }
+      // The coordinator and the agents present the credentials the NATS servers check.
+      const natsUser = (n: string, k: string) =>
+        envOf((one(objs, k, n).spec.template.spec.containers as Container[])[0], 'TESSERA_NATS_USER')?.valueFrom
+          ?.secretKeyRef;
+      expect(natsUser('tessera-coordinator', 'Deployment')).toEqual(natsUser('tessera-nats', 'StatefulSet'));
+      expect(natsUser('tessera-agent', 'DaemonSet')).toEqual(natsUser('tessera-nats', 'StatefulSet'));
+    }
+  });
+
+  it('every TESSERA_* variable the manifests set is one the service reads', () => {
+    const read = {
+      coordinator: envNamesRead([
+        'services/coordinator/src',
+        'libs/runtime/src',
+        'libs/protocol/src',
+        'libs/hardware/src',
+      ]),
+      agent: envNamesRead([
+        'services/agent/src',
+        'libs/runtime/src',
+        'libs/protocol/src',
+        'libs/hardware/src',
+        'libs/engine/src',
+      ]),
+    };
+    const unread: string[] = [];
+    for (const r of RENDERS) {
+      const objs = rendered.get(r)!;
+      for (const [svc, kind, name] of [
+        ['coordinator', 'Deployment', 'tessera-coordinator'],
+        ['agent', 'DaemonSet', 'tessera-agent'],
+      ] as const) {
+        for (const e of (one(objs, kind, name).spec.template.spec.containers as Container[])[0].env ?? []) {
+          if (e.name.startsWith('TESSERA_') && !read[svc].has(e.name)) unread.push(`${r}: ${svc} ${e.name}`);
+        }
+      }
+    }
+    expect([...new Set(unread.map((u) => u.replace(/^[^:]+: /, '')))]).toEqual([]);
+  });
+
+  it('NATS runs as a 3-node JetStream cluster on volumes, routes naming each pod', () => {
+    for (const r of RENDERS) {
+      const objs = rendered.get(r)!;
+      const sts = one(objs, 'StatefulSet', 'tessera-nats');
+      expect(sts.spec.replicas).toBe(3);
+      const headless = one(objs, 'Service', sts.spec.serviceName);
+      expect(headless.spec.clusterIP).toBe('None');
+      expect(headless.spec.publishNotReadyAddresses).toBe(true);
+      const conf: string = one(objs, 'ConfigMap', 'tessera-nats-config').data['nats.conf'];
+      const routes = [...conf.matchAll(/nats:\/\/([^:\s]+):6222/g)].map((m) => m[1]);
+      expect(routes).toEqual([0, 1, 2].map((i) => `${sts.metadata.name}-${i}.${headless.metadata.name}`));
+      const storeDir = /store_dir:\s*(\S+)/.exec(conf)?.[1] ?? '';
+      const [nats] = sts.spec.template.spec.containers as Container[];
+      const dataMount = nats.volumeMounts?.find((m) => m.name === sts.spec.volumeClaimTemplates[0].metadata.name);
+      expect(
+        dataMount && storeDir.startsWith(`${dataMount.mountPath}/`),
+        `store_dir ${storeDir} is not on the volume`,
+      ).toBe(true);
+      expect(conf).toMatch(/jetstream\s*\{/);
+    }
+  });
+
+  it('the rendered nats.conf is valid for nats-server (nats-server -t)', async () => {
+    const conf: string = one(rendered.get('overlays/prod')!, 'ConfigMap', 'tessera-nats-config').data['nats.conf'];
+    const file = join(tmp, 'nats.conf');
+    writeFileSync(file, conf.replace(/store_dir:\s*\S+/, `store_dir: ${join(tmp, 'js')}`));
+    const env = { ...process.env, POD_NAME: 'tessera-nats-0', TESSERA_NATS_USER: 'u', TESSERA_NATS_PASSWORD: 'p' };
+    const ok = await run('nats-server', ['-c', file, '-t'], { env }).then(
+      (x) => ({ code: 0, output: x.stdout + x.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, output: e.stdout + e.stderr }),
+    );
+    expect(ok.code, ok.output).toBe(0);
+    // And it does reject a broken one.
+    writeFileSync(file, conf.replace('jetstream {', 'jetstream {{'));
+    const bad = await runTool('nats-server', ['-c', file, '-t']);
+    expect(bad.code).not.toBe(0);
+  });
+
+  it('prod runs two coordinators spread over nodes and one NATS server per node; dev is small', () => {
+    const prod = rendered.get('overlays/prod')!;
+    const coord = one(prod, 'Deployment', 'tessera-coordinator');
+    expect(coord.spec.replicas).toBe(2);
+    expect(
+      coord.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]
+        .podAffinityTerm.topologyKey,
+    ).toBe('kubernetes.io/hostname');
+    const nats = one(prod, 'StatefulSet', 'tessera-nats');
+    const anti = nats.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0];
+    expect(anti.topologyKey).toBe('kubernetes.io/hostname');
+    expect(matches(anti.labelSelector.matchLabels, nats.spec.template.metadata.labels)).toBe(true);
+    const dev = rendered.get('overlays/dev')!;
+    expect(one(dev, 'Deployment', 'tessera-coordinator').spec.replicas).toBe(1);
+    const gi = (o: Obj) =>
+      Number(/^(\d+)Gi$/.exec(o.spec.volumeClaimTemplates[0].spec.resources.requests.storage)?.[1]);
+    expect(gi(one(dev, 'StatefulSet', 'tessera-nats'))).toBeLessThan(gi(nats));
+    for (const [kind, name] of [
+      ['Deployment', 'tessera-coordinator'],
+      ['DaemonSet', 'tessera-agent'],
+      ['StatefulSet', 'tessera-nats'],
+    ] as const) {
+      const image = (o: Obj[]) => (one(o, kind, name).spec.template.spec.containers as Container[])[0].image;
+      expect(image(prod), `${name} image is pinned`).toMatch(/:[\w.-]+$/);
+      expect(image(prod)).not.toMatch(/:latest$/);
+      expect(image(dev)).toBeTruthy();
+    }
+  });
+
+  it('the PrometheusRule carries exactly the rules of deploy/prometheus/tessera-rules.yaml', () => {
+    const file = parseYaml(readFileSync(join(repoRoot, 'deploy/prometheus/tessera-rules.yaml'), 'utf8')) as {
+      groups: unknown;
+    };
+    for (const r of RENDERS)
+      expect(one(rendered.get(r)!, 'PrometheusRule', 'tessera').spec.groups, r).toEqual(file.groups);
+  });
+
+  it('NetworkPolicies deny ingress by default and open exactly NATS, gRPC and metrics', () => {
+    for (const r of RENDERS) {
+      const objs = rendered.get(r)!;
+      const nps = of(objs, 'NetworkPolicy');
+      expect(
+        nps.some(
+          (n) =>
+            Object.keys(n.spec.podSelector).length === 0 && n.spec.policyTypes.includes('Ingress') && !n.spec.ingress,
+        ),
+      ).toBe(true);
+      const open = (app: string) =>
+        nps
+          .filter((n) => n.spec.podSelector.matchLabels?.['app.kubernetes.io/name'] === app)
+          .flatMap((n) => (n.spec.ingress ?? []).flatMap((i: any) => i.ports.map((p: any) => p.port)))
+          .sort();
+      expect(open('nats')).toEqual([4222, 6222]);
+      expect(open('coordinator')).toEqual([50051, 9464]);
+      expect(open('agent')).toEqual([9465]);
+    }
+  });
+});
