@@ -529,11 +529,14 @@ export class Coordinator {
         return undefined;
       });
     if (!lease) {
-      // The shard went away (cancelled, or a write failed): give the agent another chance.
+      // The shard went away (its job ended, or a write failed). Re-queue it only if it can still
+      // run, and give the agent another chance on a later turn of the event loop: re-pumping in the
+      // same microtask chain could spin without ever letting I/O through.
       const s = this.shards.get(k);
-      if (s?.rec.state === 'queued') this.queued.add(k);
+      const job = s && this.jobs.get(s.rec.jobId)?.rec;
+      if (s?.rec.state === 'queued' && job && !FINAL_JOB_STATES.has(job.state)) this.queued.add(k);
       this.parked.push({ ...p, timer: setTimeout(() => this.unpark(p.agentId, { lease: undefined }), 1000) });
-      this.pump();
+      setImmediate(() => this.pump());
       return;
     }
     p.resolve({ lease });
@@ -564,7 +567,7 @@ export class Coordinator {
     if (r.failure === FailureKind.FAILURE_KIND_FATAL) {
       this.d.metrics.retries.inc({ reason: 'fatal' });
       await this.writeShard(k, { ...rec, state: 'failed', reason: `${agentName}: ${r.error}` });
-      await this.finishJob(rec.jobId, 'failed', `shard ${rec.index}: ${r.error}`);
+      await this.finishJob(rec.jobId, 'failed', `shard ${rec.index}: ${r.error}`, true);
       return;
     }
     let requiredClassGb = rec.requiredClassGb;
@@ -582,6 +585,7 @@ export class Coordinator {
           rec.jobId,
           'failed',
           `shard ${rec.index} ran out of memory on class ${classLabel(rec.agentClassGb)}, the largest`,
+          true,
         );
         return;
       }
@@ -614,7 +618,12 @@ export class Coordinator {
     this.d.metrics.retries.inc({ reason: metricReason });
     if (s.rec.attempt >= job.maxAttempts) {
       await this.writeShard(k, { ...s.rec, ...patch, state: 'failed', reason });
-      await this.finishJob(job.id, 'failed', `shard ${s.rec.index} failed after ${s.rec.attempt} attempts: ${reason}`);
+      await this.finishJob(
+        job.id,
+        'failed',
+        `shard ${s.rec.index} failed after ${s.rec.attempt} attempts: ${reason}`,
+        true,
+      );
       return;
     }
     const next: ShardRecord = {
@@ -700,31 +709,40 @@ export class Coordinator {
     }
   }
 
-  private async finishJob(jobId: string, state: 'succeeded' | 'failed' | 'cancelled', error: string): Promise<void> {
+  /**
+   * Moves a job to a final state and cancels its unfinished shards. `insideShardLock` is true when
+   * the caller holds a shard lock: the shard updates are then queued behind it, not awaited.
+   */
+  private async finishJob(
+    jobId: string,
+    state: 'succeeded' | 'failed' | 'cancelled',
+    error: string,
+    insideShardLock = false,
+  ): Promise<void> {
     const held = this.jobs.get(jobId);
     if (!held || FINAL_JOB_STATES.has(held.rec.state)) return;
     const now = this.d.clock.now();
+    // No shard of an ending job may be dispatched from here on.
+    for (let i = 0; i < held.rec.shardsTotal; i++) this.queued.delete(shardKey(jobId, i));
     await this.setJob(jobId, { state, error, finishedMs: now });
     const job = this.jobs.get(jobId)!.rec;
     if (state === 'cancelled') this.d.events.jobCancelled(jobId);
     if (state !== 'succeeded') {
+      const reason = state === 'cancelled' ? 'job cancelled' : 'job failed';
+      const pending: Promise<unknown>[] = [];
       for (const s of this.jobShards(jobId)) {
-        if (s.state === 'queued' || s.state === 'leased') {
-          const k = shardKey(jobId, s.index);
-          this.queued.delete(k);
-          await this.locks.run(k, async () => {
-            const cur = this.shards.get(k);
-            if (cur && (cur.rec.state === 'queued' || cur.rec.state === 'leased')) {
-              this.registry.get(cur.rec.agentId)?.leases.delete(k);
-              await this.writeShard(k, {
-                ...cur.rec,
-                state: 'cancelled',
-                reason: state === 'cancelled' ? 'job cancelled' : 'job failed',
-              });
-            }
-          });
-        }
+        if (s.state !== 'queued' && s.state !== 'leased') continue;
+        const k = shardKey(jobId, s.index);
+        const done = this.locks.run(k, async () => {
+          const cur = this.shards.get(k);
+          if (cur && (cur.rec.state === 'queued' || cur.rec.state === 'leased')) {
+            this.registry.get(cur.rec.agentId)?.leases.delete(k);
+            await this.writeShard(k, { ...cur.rec, state: 'cancelled', reason });
+          }
+        });
+        pending.push(done.catch((e: unknown) => this.d.log.error({ err: e, shard: k }, 'could not cancel shard')));
       }
+      if (!insideShardLock) await Promise.all(pending);
     }
     this.d.metrics.jobsCompleted.inc({ kind: job.kind, outcome: state });
     this.d.metrics.jobDuration.observe({ kind: job.kind, outcome: state }, (now - job.createdMs) / 1000);
