@@ -18,7 +18,10 @@ const fail = (bin: string, args: string[]) =>
 describe('start-up', () => {
   it('a bad hardware table stops the coordinator with a message naming the file and the field', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tessera-bad-table-')), 'table.yaml');
-    writeFileSync(file, 'version: 1\nreserve_gb: 0\nclass_tolerance: 0.03\nclasses_gb: [6, 8]\nmodels:\n  - id: sdxl\n    family: SDXL\n    kind: image\n    min_vram_gb: eight\n    source: seed\n');
+    writeFileSync(
+      file,
+      'version: 1\nreserve_gb: 0\nclass_tolerance: 0.03\nclasses_gb: [6, 8]\nmodels:\n  - id: sdxl\n    family: SDXL\n    kind: image\n    min_vram_gb: eight\n    source: seed\n',
+    );
     const r = await fail(COORDINATOR_BIN, ['--hardware-table', file, '--nats', 'nats://127.0.0.1:1', '--metrics', '']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`hardware table ${file}`);
