@@ -29,3 +29,29 @@ export type { UpscaleFileResult } from './single-pass.js';
 export { upscaleImageFile } from './single-pass.js';
 export type { EngineHostOptions, UpscaleCallOptions } from './engine-host.js';
 export { EngineHost } from './engine-host.js';
+export { float16BitsToFloat32, float32ToFloat16Bits } from './fp16.js';
+export type { NoiseGenerator } from './schedulers/generator.js';
+export { createGenerator } from './schedulers/generator.js';
+export type {
+  DiffusionScheduler,
+  PredictionType,
+  SchedulerStepOptions,
+  SchedulerStepResult,
+  TimestepSpacing,
+} from './schedulers/types.js';
+export type { BetaSchedule } from './schedulers/noise-schedule.js';
+export { SchedulerConfigError, SchedulerStateError } from './schedulers/errors.js';
+export type { EulerDiscreteSchedulerConfig, EulerDiscreteStepOptions } from './schedulers/euler-discrete.js';
+export { EulerDiscreteScheduler } from './schedulers/euler-discrete.js';
+export type { EulerAncestralDiscreteSchedulerConfig } from './schedulers/euler-ancestral-discrete.js';
+export { EulerAncestralDiscreteScheduler } from './schedulers/euler-ancestral-discrete.js';
+export type { DDIMSchedulerConfig, DDIMStepOptions } from './schedulers/ddim.js';
+export { DDIMScheduler } from './schedulers/ddim.js';
+export type { DPMSolverMultistepSchedulerConfig } from './schedulers/dpm-solver-multistep.js';
+export { DPMSolverMultistepScheduler } from './schedulers/dpm-solver-multistep.js';
+export type { FlowMatchEulerDiscreteSchedulerConfig } from './schedulers/flow-match-euler-discrete.js';
+export { calculateShift, FlowMatchEulerDiscreteScheduler } from './schedulers/flow-match-euler-discrete.js';
+export type { ClipEncoding, ClipTokenizerSpec } from './tokenizer/clip-tokenizer.js';
+export { CLIP_BOS_TOKEN, CLIP_EOS_TOKEN, ClipTokenizer } from './tokenizer/clip-tokenizer.js';
+export type { LoadClipTokenizerOptions } from './tokenizer/load-clip-tokenizer.js';
+export { loadClipTokenizer } from './tokenizer/load-clip-tokenizer.js';
