@@ -41,7 +41,11 @@ for p in "${need[@]}"; do
     break
   fi
 done
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if ! $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
+  # Stale package lists (a version no longer on the mirror): refresh once and retry.
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
 
 # Belt and braces: no packaged prometheus left serving (the tests start their own on free ports).
 if command -v pgrep >/dev/null 2>&1; then
