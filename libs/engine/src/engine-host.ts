@@ -1,9 +1,16 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { deserializeError, type HostMessage, type WorkerConfig, type WorkerMessage } from './engine-protocol.js';
+import {
+  deserializeError,
+  type HostMessage,
+  type WorkerConfig,
+  type WorkerMessage,
+  type WorkRequest,
+} from './engine-protocol.js';
 import { classifyEngineError, EngineAbortedError, EngineClosedError, EngineError } from './errors.js';
 import type { ExecutionProviderName } from './ort-upscaler.js';
+import { compileSvdParams, type SvdRunParams } from './pipelines/svd/svd-params.js';
 import { assertRgbImage, type RgbImage } from './rgb-image.js';
 
 /** Options of EngineHost; all optional with the documented defaults. */
@@ -28,14 +35,31 @@ export interface UpscaleCallOptions {
   onProgress?: (fraction: number) => void;
 }
 
+/** Per-call options of EngineHost.imageToVideo. */
+export interface ImageToVideoCallOptions {
+  /** Aborting kills the worker if this call is running (onnxruntime cannot interrupt a run). */
+  signal?: AbortSignal;
+  /**
+   * Progress in [0, 1]: 0 when dispatched, 0.05 once the pipeline is loaded and the image encoded, rising
+   * with each denoising step to 0.9, then with each decoded chunk to 1.
+   */
+  onProgress?: (fraction: number) => void;
+  /** After each denoising step in the worker: `i` steps of `n` done. */
+  onStep?: (i: number, n: number) => void;
+}
+
+type CallOptions = UpscaleCallOptions & ImageToVideoCallOptions;
+type Outcome = RgbImage | RgbImage[];
+
 interface Job {
   id: number;
-  modelId: string;
-  image: RgbImage;
-  opts: UpscaleCallOptions;
+  request: WorkRequest;
+  /** What the call is about, for messages: the model id or directory. */
+  label: string;
+  opts: CallOptions;
   child?: ChildProcess;
   settled?: boolean;
-  resolve: (img: RgbImage) => void;
+  resolve: (out: Outcome) => void;
   reject: (err: EngineError) => void;
   onAbort: () => void;
 }
@@ -76,14 +100,34 @@ export class EngineHost {
 
   /** Upscales `img` with a zoo id or .onnx path. Rejects with EngineAbortedError, EngineOutOfMemoryError, EngineError. */
   upscale(modelId: string, img: RgbImage, opts: UpscaleCallOptions = {}): Promise<RgbImage> {
-    return new Promise<RgbImage>((resolve, reject) => {
+    return this.submit(modelId, opts, () => {
+      assertRgbImage(img, 'upscale input');
+      return { type: 'upscale', modelId, image: ownBytes(img) };
+    }) as Promise<RgbImage>;
+  }
+
+  /**
+   * SVD / SVD-XT image-to-video with the model directory `modelDir` (docs/svd-models.md), in the worker; the
+   * pipeline stays loaded for later calls with the same directory. Returns `numFrames` RGB8 frames, the same
+   * bytes as SvdPipeline.run in-process with the same params and threads. Rejects with
+   * InvalidVideoParamsError / InvalidImageError (checked here, before any worker is involved),
+   * EngineAbortedError, EngineOutOfMemoryError, UnknownModelError, UnsupportedModelError, EngineError.
+   */
+  imageToVideo(modelDir: string, params: SvdRunParams, opts: ImageToVideoCallOptions = {}): Promise<RgbImage[]> {
+    return this.submit(modelDir, opts, () => {
+      compileSvdParams(params); // fail fast; the worker compiles again with the model's defaults
+      return { type: 'image-to-video', modelDir, params: { ...params, image: ownBytes(params.image) } };
+    }) as Promise<RgbImage[]>;
+  }
+
+  private submit(label: string, opts: CallOptions, request: () => WorkRequest): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
       if (this.closed) return reject(new EngineClosedError('engine host is closed'));
       if (opts.signal?.aborted) return reject(new EngineAbortedError('engine call aborted before it started'));
-      assertRgbImage(img, 'upscale input');
       const job: Job = {
         id: this.nextId++,
-        modelId,
-        image: img,
+        request: request(),
+        label,
         opts,
         resolve,
         reject,
@@ -132,10 +176,7 @@ export class EngineHost {
       job.child = child;
       this.setActive(child, true);
       job.opts.onProgress?.(0);
-      // A view into a larger buffer (a tile of a frame) would ship the whole buffer: send only its bytes.
-      const { width, height, data } = job.image;
-      const image = { width, height, data: data.byteLength === data.buffer.byteLength ? data : data.slice() };
-      child.send({ type: 'upscale', id: job.id, modelId: job.modelId, image } satisfies HostMessage);
+      child.send({ ...job.request, id: job.id } satisfies HostMessage);
     } catch (err) {
       this.settle(job, classifyEngineError(err, 'starting engine worker'));
     }
@@ -183,12 +224,14 @@ export class EngineHost {
   private onMessage(child: ChildProcess, msg: WorkerMessage): void {
     const job = this.current;
     if (!job || job.child !== child || job.id !== msg.id) return; // late reply of an abandoned call
-    if (msg.type === 'progress') job.opts.onProgress?.(msg.fraction);
-    else {
+    if (msg.type === 'progress') {
+      job.opts.onProgress?.(msg.fraction);
+      if (msg.step) job.opts.onStep?.(msg.step.i, msg.step.n);
+    } else {
       this.loaded = msg.loadedModels;
-      if (msg.type === 'result') {
+      if (msg.type === 'result' || msg.type === 'frames') {
         job.opts.onProgress?.(1);
-        this.settle(job, msg.image);
+        this.settle(job, msg.type === 'result' ? msg.image : msg.frames);
       } else this.settle(job, deserializeError(msg.error));
     }
   }
@@ -219,10 +262,10 @@ export class EngineHost {
         this.loaded = [];
       }
     }
-    this.settle(job, new EngineAbortedError(`engine call ${job.id} (${job.modelId}) aborted`));
+    this.settle(job, new EngineAbortedError(`engine call ${job.id} (${job.label}) aborted`));
   }
 
-  private settle(job: Job, outcome: RgbImage | EngineError): void {
+  private settle(job: Job, outcome: Outcome | EngineError): void {
     if (job.settled) return;
     job.settled = true;
     job.opts.signal?.removeEventListener('abort', job.onAbort);
@@ -242,4 +285,10 @@ export class EngineHost {
     )[];
     for (const h of handles) (active ? h?.ref : h?.unref)?.call(h);
   }
+}
+
+/** A view into a larger buffer (a tile of a frame) would ship the whole buffer over IPC: send only its bytes. */
+function ownBytes(img: RgbImage): RgbImage {
+  const { width, height, data } = img;
+  return { width, height, data: data.byteLength === data.buffer.byteLength ? data : data.slice() };
 }

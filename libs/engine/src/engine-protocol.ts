@@ -13,6 +13,7 @@ import {
   UnsupportedModelError,
 } from './errors.js';
 import type { ExecutionProviderName } from './ort-upscaler.js';
+import { InvalidVideoParamsError, type SvdRunParams } from './pipelines/svd/svd-params.js';
 import type { RgbImage } from './rgb-image.js';
 
 /** Fixed configuration of one worker process, passed as its first argv entry (JSON). */
@@ -23,13 +24,23 @@ export interface WorkerConfig {
   cacheDir?: string;
 }
 
-/** Parent → child. A worker runs one upscale at a time; the host never sends a second before the reply. */
-export type HostMessage = { type: 'upscale'; id: number; modelId: string; image: RgbImage } | { type: 'shutdown' };
+/** A unit of work the host sends to its worker. */
+export type WorkRequest =
+  | { type: 'upscale'; modelId: string; image: RgbImage }
+  /** SVD / SVD-XT image-to-video from a model directory (docs/svd-models.md). */
+  | { type: 'image-to-video'; modelDir: string; params: SvdRunParams };
 
-/** Child → parent. Every upscale gets exactly one 'result' or 'error' with its id. */
+/** Parent → child. A worker runs one request at a time; the host never sends a second before the reply. */
+export type HostMessage = (WorkRequest & { id: number }) | { type: 'shutdown' };
+
+/**
+ * Child → parent. Every request gets exactly one 'result' (upscale), 'frames' (image-to-video) or 'error'
+ * with its id; 'progress' may come before it, with `step` set after each denoising step.
+ */
 export type WorkerMessage =
-  | { type: 'progress'; id: number; fraction: number }
+  | { type: 'progress'; id: number; fraction: number; step?: { i: number; n: number } }
   | { type: 'result'; id: number; image: RgbImage; loadedModels: string[] }
+  | { type: 'frames'; id: number; frames: RgbImage[]; loadedModels: string[] }
   | { type: 'error'; id: number; error: SerializedError; loadedModels: string[] };
 
 /** An error flattened for the IPC channel; `name` selects the class it is rebuilt as. */
@@ -40,11 +51,14 @@ export interface SerializedError {
   provider?: string;
   modelId?: string;
   layer?: string;
+  field?: string;
 }
 
 /** Flattens an engine error for the channel (the worker classifies whatever it caught first). */
 export function serializeError(err: EngineError): SerializedError {
-  const extra = err as Partial<ExecutionProviderUnavailableError & UnknownModelError & UnsupportedModelError>;
+  const extra = err as Partial<
+    ExecutionProviderUnavailableError & UnknownModelError & UnsupportedModelError & InvalidVideoParamsError
+  >;
   return {
     name: err.name,
     message: err.message,
@@ -52,6 +66,7 @@ export function serializeError(err: EngineError): SerializedError {
     ...(extra.provider !== undefined ? { provider: extra.provider } : {}),
     ...(extra.modelId !== undefined ? { modelId: extra.modelId } : {}),
     ...(extra.layer !== undefined ? { layer: extra.layer } : {}),
+    ...(extra.field !== undefined ? { field: extra.field } : {}),
   };
 }
 
@@ -73,6 +88,8 @@ export function deserializeError(e: SerializedError): EngineError {
       return new InvalidImageError(e.message, { cause });
     case 'UnsupportedModelError':
       return Object.assign(new UnsupportedModelError('', e.message), { layer: e.layer ?? '' });
+    case 'InvalidVideoParamsError':
+      return Object.assign(new InvalidVideoParamsError(e.field ?? '', ''), { message: e.message, cause });
     default:
       return new EngineError(e.message, { cause });
   }

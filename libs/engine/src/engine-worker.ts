@@ -1,16 +1,29 @@
 /**
- * Child-process entry of EngineHost (compiled to dist/engine-worker.js). Loads models lazily, keeps
- * them loaded for the life of the process, and runs one upscale at a time; onnxruntime may block
- * this process's event loop freely because the parent's stays responsive.
+ * Child-process entry of EngineHost (compiled to dist/engine-worker.js). Loads models lazily (upscalers by
+ * id or path, SVD pipelines by directory), keeps them loaded for the life of the process, and runs one
+ * request at a time; onnxruntime may block this process's event loop freely because the parent's stays
+ * responsive.
  */
+import { resolve } from 'node:path';
 import { serializeError, type HostMessage, type WorkerConfig, type WorkerMessage } from './engine-protocol.js';
 import { classifyEngineError } from './errors.js';
 import { Upscaler } from './ort-upscaler.js';
+import { SvdPipeline } from './pipelines/svd/svd-pipeline.js';
+import type { SvdRunParams } from './pipelines/svd/svd-params.js';
 import type { RgbImage } from './rgb-image.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
 const loaded = new Map<string, Upscaler>();
+const videoPipelines = new Map<string, SvdPipeline>();
 let queue: Promise<void> = Promise.resolve();
+
+/** Fractions of EngineHost.imageToVideo progress: loaded and encoded, then steps, then decoding. */
+const VIDEO_LOADED = 0.05;
+const VIDEO_DENOISED = 0.9;
+
+function loadedModels(): string[] {
+  return [...loaded.keys(), ...videoPipelines.keys()];
+}
 
 function send(msg: WorkerMessage): void {
   process.send?.(msg);
@@ -34,20 +47,56 @@ async function upscale(id: number, modelId: string, image: RgbImage): Promise<vo
     const upscaler = await model(modelId);
     send({ type: 'progress', id, fraction: 0.1 });
     const out = await upscaler.run(image);
-    send({ type: 'result', id, image: out, loadedModels: [...loaded.keys()] });
+    send({ type: 'result', id, image: out, loadedModels: loadedModels() });
   } catch (err) {
     const error = serializeError(classifyEngineError(err, `engine worker (${modelId})`));
-    send({ type: 'error', id, error, loadedModels: [...loaded.keys()] });
+    send({ type: 'error', id, error, loadedModels: loadedModels() });
+  }
+}
+
+async function videoPipeline(modelDir: string): Promise<SvdPipeline> {
+  const key = resolve(modelDir);
+  const existing = videoPipelines.get(key);
+  if (existing) return existing;
+  const pipeline = await SvdPipeline.load(key, {
+    executionProvider: config.executionProvider,
+    deviceId: config.deviceId,
+    intraOpThreads: config.threads,
+  });
+  videoPipelines.set(key, pipeline);
+  return pipeline;
+}
+
+async function imageToVideo(id: number, modelDir: string, params: SvdRunParams): Promise<void> {
+  try {
+    const pipeline = await videoPipeline(modelDir);
+    send({ type: 'progress', id, fraction: VIDEO_LOADED });
+    const frames = await pipeline.run(params, {
+      onStep: (i, n) =>
+        send({
+          type: 'progress',
+          id,
+          fraction: VIDEO_LOADED + ((VIDEO_DENOISED - VIDEO_LOADED) * i) / n,
+          step: { i, n },
+        }),
+      onDecode: (done, total) =>
+        send({ type: 'progress', id, fraction: VIDEO_DENOISED + ((1 - VIDEO_DENOISED) * done) / total }),
+    });
+    send({ type: 'frames', id, frames, loadedModels: loadedModels() });
+  } catch (err) {
+    const error = serializeError(classifyEngineError(err, `engine worker (${modelDir})`));
+    send({ type: 'error', id, error, loadedModels: loadedModels() });
   }
 }
 
 async function shutdown(): Promise<never> {
-  await Promise.allSettled([...loaded.values()].map((u) => u.close()));
+  await Promise.allSettled([...loaded.values(), ...videoPipelines.values()].map((m) => m.close()));
   process.exit(0);
 }
 
 process.on('message', (msg: HostMessage) => {
   if (msg.type === 'upscale') queue = queue.then(() => upscale(msg.id, msg.modelId, msg.image));
+  else if (msg.type === 'image-to-video') queue = queue.then(() => imageToVideo(msg.id, msg.modelDir, msg.params));
   else if (msg.type === 'shutdown') queue = queue.then(shutdown);
 });
 // The parent is gone (or closed the channel): nothing can receive our results.

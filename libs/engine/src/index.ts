@@ -1,7 +1,8 @@
 /**
  * @tessera/engine — the public surface. Everything else in src/ is internal.
- * Only ort-upscaler.ts imports onnxruntime-node; pure parts (conversion, receptive field, toRgb8,
- * zoo table) can be used without touching a runtime.
+ * Only ort-upscaler.ts and ort-session.ts import onnxruntime-node; pure parts (conversion, receptive
+ * field, toRgb8, zoo table, SVD preprocessing and guidance math, tiny-model builders) can be used without
+ * touching a runtime.
  */
 export type { RgbFloatImage, RgbImage } from './rgb-image.js';
 export { assertRgbImage, toRgb8 } from './rgb-image.js';
@@ -55,3 +56,45 @@ export type { ClipEncoding, ClipTokenizerSpec } from './tokenizer/clip-tokenizer
 export { CLIP_BOS_TOKEN, CLIP_EOS_TOKEN, ClipTokenizer } from './tokenizer/clip-tokenizer.js';
 export type { LoadClipTokenizerOptions } from './tokenizer/load-clip-tokenizer.js';
 export { loadClipTokenizer } from './tokenizer/load-clip-tokenizer.js';
+export type { ImageToVideoCallOptions } from './engine-host.js';
+export type { HostTensor, TensorData, TensorInfo } from './ort-session.js';
+export type {
+  CompiledSvdParams,
+  SvdPort,
+  SvdScalarPort,
+  SvdComponent,
+  SvdModelConfig,
+  SvdPipelineOptions,
+  SvdRunOptions,
+  SvdRunParams,
+  SvdSignatures,
+  SvdSubModel,
+  SvdSubModels,
+} from './pipelines/svd/index.js';
+export {
+  addedTimeIds,
+  applyGuidance,
+  clipPixelValues,
+  compileSvdParams,
+  guidanceScales,
+  InvalidVideoParamsError,
+  readSvdModelDir,
+  resizeRgbLanczos,
+  resizeWithAntialiasing,
+  resolveSvdSignatures,
+  SVD_COMPONENTS,
+  SVD_LIMITS,
+  SvdPipeline,
+  unetSample,
+  usesGuidance,
+} from './pipelines/svd/index.js';
+export type { TinySvdOptions } from './onnx-build/tiny-svd.js';
+export {
+  buildTinyImageEncoder,
+  buildTinyUnet,
+  buildTinyVaeDecoder,
+  buildTinyVaeEncoder,
+  SVD_PREPROCESSOR_CONFIG,
+  SVD_XT_SCHEDULER_CONFIG,
+  writeTinySvdModel,
+} from './onnx-build/tiny-svd.js';

@@ -1,5 +1,6 @@
 /**
- * The onnxruntime-node adapter: the only module of the engine that imports `onnxruntime-node`.
+ * The onnxruntime-node adapter for image-to-image models. With its sibling ort-session.ts (generic named
+ * tensors in and out, for the diffusion pipelines) it is the only module that imports `onnxruntime-node`.
  * It chooses the execution provider explicitly, reads names/dtypes/layout from session metadata and
  * translates every runtime failure into the named errors of errors.ts.
  */
@@ -162,7 +163,12 @@ function readSignature(session: ort.InferenceSession): { input: string; output: 
   return { input: input.name, output: output.name, layout };
 }
 
-function translateCreateError(err: unknown, provider: ExecutionProviderName, modelPath: string): EngineError {
+/**
+ * Translates a session-creation failure: missing CUDA libraries or devices become
+ * ExecutionProviderUnavailableError, the rest goes through classifyEngineError. Internal (shared with
+ * ort-session.ts, the engine's other onnxruntime adapter), not exported from index.ts.
+ */
+export function translateCreateError(err: unknown, provider: ExecutionProviderName, modelPath: string): EngineError {
   const message = err instanceof Error ? err.message : String(err);
   if (provider === 'cuda') {
     if (
@@ -187,7 +193,8 @@ function translateCreateError(err: unknown, provider: ExecutionProviderName, mod
   return classifyEngineError(err, `loading ${modelPath} on ${provider}`);
 }
 
-function assertCudaInstalled(): void {
+/** Throws ExecutionProviderUnavailableError unless the CUDA EP is installed. Internal (shared with ort-session.ts). */
+export function assertCudaInstalled(): void {
   const cuda = executionProviders().find((p) => p.name === 'cuda');
   if (!cuda) {
     throw new ExecutionProviderUnavailableError(
