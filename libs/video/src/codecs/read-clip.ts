@@ -182,26 +182,28 @@ async function readVideoFile(file: string, opts: ReadClipOptions): Promise<Clip>
   return { format: 'video', ...probe, fps: opts.fps ?? probe.fps, frames: { [Symbol.asyncIterator]: frames } };
 }
 
+/** Writes `bytes` to a fresh temporary directory; `remove` deletes it. */
+async function spool(bytes: Uint8Array): Promise<{ file: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'tessera-clip-'));
+  const remove = () => rm(dir, { recursive: true, force: true });
+  try {
+    await writeFile(join(dir, 'input'), bytes);
+  } catch (e) {
+    await remove();
+    throw e;
+  }
+  return { file: join(dir, 'input'), remove };
+}
+
 async function readVideoBytes(bytes: Uint8Array, opts: ReadClipOptions): Promise<Clip> {
-  const spooled = async <T>(use: (file: string) => Promise<T>): Promise<T> => {
-    const dir = await mkdtemp(join(tmpdir(), 'tessera-clip-'));
-    try {
-      const file = join(dir, 'input');
-      await writeFile(file, bytes);
-      return await use(file);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  };
-  const probe = await spooled((file) => probeVideo(file, opts));
+  const probing = await spool(bytes);
+  const probe = await probeVideo(probing.file, opts).finally(probing.remove);
   async function* frames(): AsyncGenerator<Uint8Array> {
-    const dir = await mkdtemp(join(tmpdir(), 'tessera-clip-'));
+    const { file, remove } = await spool(bytes);
     try {
-      const file = join(dir, 'input');
-      await writeFile(file, bytes);
       yield* decodeVideoFrames(file, probe, opts);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await remove();
     }
   }
   return { format: 'video', ...probe, fps: opts.fps ?? probe.fps, frames: { [Symbol.asyncIterator]: frames } };
