@@ -106,6 +106,8 @@ describe('agent killed mid-job', () => {
           outputHeight: 1,
           outputSha256: createHash('sha256').update(bogus).digest('hex'),
           outputBytes: bogus.length,
+          outputFrames: 1,
+          decodeChunk: 0,
           runSeconds: 1,
           failure: FailureKind.FAILURE_KIND_UNSPECIFIED,
           error: '',

@@ -22,6 +22,8 @@ export interface FarmOptions {
   coordinatorArgs?: string[];
   /** onnxruntime threads per agent (default 1, so several agents share 2 cores); 0 = onnxruntime's choice. */
   agentThreads?: number;
+  /** Extra flags for every agent (e.g. --models DIR). */
+  agentArgs?: string[];
   /** Reuse a NATS server (e.g. one a test kills and restarts). */
   nats?: TestNats;
 }
@@ -95,6 +97,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
         '',
         ...AGENT_TEST_ARGS,
         ...(threads ? ['--threads', String(threads)] : []),
+        ...(o.agentArgs ?? []),
       ],
       spec.name,
     );

@@ -90,6 +90,10 @@ describe('tessera against a fake coordinator', () => {
       region: { x: 256, y: 0, width: 256, height: 256 },
       reason: '',
       runSeconds: 0.5,
+      firstFrame: 0,
+      frameCount: 0,
+      dependsOn: -1,
+      decodeChunk: 0,
     });
   });
 

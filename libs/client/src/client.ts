@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AgentServiceClient,
   JobServiceClient,
+  VideoFormat,
+  VideoMode,
   type AgentInfo,
   type GetJobOutputResponse,
   type Job,
@@ -43,6 +45,66 @@ export interface SubmitUpscaleRequest {
   /** Leases a shard may get before the job fails (default: coordinator's). */
   maxAttempts?: number;
 }
+
+/** Output formats of video jobs. */
+export type VideoFormatName = 'png-frames' | 'webp' | 'mp4';
+
+const VIDEO_FORMATS: Record<VideoFormatName, VideoFormat> = {
+  'png-frames': VideoFormat.VIDEO_FORMAT_PNG_FRAMES,
+  webp: VideoFormat.VIDEO_FORMAT_WEBP,
+  mp4: VideoFormat.VIDEO_FORMAT_MP4,
+};
+
+/** An image-to-video job (SVD / SVD-XT). Unset numbers take the model's defaults. */
+export interface SubmitVideoRequest {
+  /** Encoded conditioning image (the first keyframe). */
+  image: Uint8Array;
+  /** More keyframes (keyframed mode): keyframe i conditions batch i. */
+  keyframes?: Uint8Array[];
+  /** "svd-xt" or "svd". */
+  model: string;
+  totalFrames: number;
+  mode?: 'keyframed' | 'chained';
+  fps?: number;
+  motionBucketId?: number;
+  noiseAugStrength?: number;
+  steps?: number;
+  minGuidanceScale?: number;
+  maxGuidanceScale?: number;
+  framesPerBatch?: number;
+  overlap?: number;
+  formats?: VideoFormatName[];
+  width?: number;
+  height?: number;
+  /** Pin the VAE decode chunk for every batch (0 = per agent class). */
+  decodeChunk?: number;
+  seed?: number;
+  priority?: number;
+  name?: string;
+  maxAttempts?: number;
+}
+
+/** A clip through an upscaler: `clip` (animated WebP/GIF, MP4) or `frames` (encoded images). */
+export interface SubmitVideoUpscaleRequest {
+  clip?: Uint8Array;
+  frames?: Uint8Array[];
+  model: string;
+  framesPerBatch?: number;
+  formats?: VideoFormatName[];
+  fps?: number;
+  seed?: number;
+  priority?: number;
+  name?: string;
+  maxAttempts?: number;
+}
+
+/** Which output of a job to fetch: "" (primary), "png", "webp", "mp4", or "png-frames" with a frame. */
+export interface OutputSelector {
+  format?: string;
+  frame?: number;
+}
+
+const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 /** Called for every WatchJob event that `waitForJob` sees. */
 export type WatchListener = (event: WatchJobResponse) => void;
@@ -93,6 +155,63 @@ export class TesseraClient {
     return requireJob(res.job, 'SubmitJob');
   }
 
+  /** Submits an image-to-video job; resolves to the accepted job (batches planned). */
+  async submitVideo(req: SubmitVideoRequest, call?: CallOptions): Promise<Job> {
+    const request: SubmitJobRequest = {
+      name: req.name ?? '',
+      seed: req.seed ?? 0,
+      priority: req.priority ?? 0,
+      maxAttempts: req.maxAttempts ?? 0,
+      spec: {
+        $case: 'video',
+        value: {
+          image: buf(req.image),
+          keyframes: (req.keyframes ?? []).map(buf),
+          model: req.model,
+          totalFrames: req.totalFrames,
+          fps: req.fps ?? 0,
+          motionBucketId: req.motionBucketId ?? 0,
+          noiseAugStrength: req.noiseAugStrength ?? 0,
+          steps: req.steps ?? 0,
+          minGuidanceScale: req.minGuidanceScale ?? 0,
+          maxGuidanceScale: req.maxGuidanceScale ?? 0,
+          framesPerBatch: req.framesPerBatch ?? 0,
+          overlap: req.overlap ?? 0,
+          mode: req.mode === 'chained' ? VideoMode.VIDEO_MODE_CHAINED : VideoMode.VIDEO_MODE_KEYFRAMED,
+          formats: (req.formats ?? []).map((f) => VIDEO_FORMATS[f]),
+          width: req.width ?? 0,
+          height: req.height ?? 0,
+          decodeChunk: req.decodeChunk ?? 0,
+        },
+      },
+    };
+    const res = await this.unary('SubmitJob', this.jobs.submitJob.bind(this.jobs), request, call);
+    return requireJob(res.job, 'SubmitJob');
+  }
+
+  /** Submits a video upscale; resolves to the accepted job. */
+  async submitVideoUpscale(req: SubmitVideoUpscaleRequest, call?: CallOptions): Promise<Job> {
+    const request: SubmitJobRequest = {
+      name: req.name ?? '',
+      seed: req.seed ?? 0,
+      priority: req.priority ?? 0,
+      maxAttempts: req.maxAttempts ?? 0,
+      spec: {
+        $case: 'videoUpscale',
+        value: {
+          clip: buf(req.clip ?? new Uint8Array()),
+          frames: (req.frames ?? []).map(buf),
+          model: req.model,
+          framesPerBatch: req.framesPerBatch ?? 0,
+          formats: (req.formats ?? []).map((f) => VIDEO_FORMATS[f]),
+          fps: req.fps ?? 0,
+        },
+      },
+    };
+    const res = await this.unary('SubmitJob', this.jobs.submitJob.bind(this.jobs), request, call);
+    return requireJob(res.job, 'SubmitJob');
+  }
+
   /** Current state of one job, with its shards. NOT_FOUND for an unknown id. */
   async getJob(id: string, call?: CallOptions): Promise<Job> {
     const res = await this.unary('GetJob', this.jobs.getJob.bind(this.jobs), { jobId: id }, call);
@@ -124,9 +243,13 @@ export class TesseraClient {
     return readStream(this.jobs.watchJob({ jobId: id }, this.metadata()), 'WatchJob', call?.signal);
   }
 
-  /** The final output of a SUCCEEDED job, in chunks (FAILED_PRECONDITION before that). */
-  jobOutput(id: string, call?: Pick<CallOptions, 'signal'>): AsyncGenerator<GetJobOutputResponse, void, undefined> {
-    return readStream(this.jobs.getJobOutput({ jobId: id }, this.metadata()), 'GetJobOutput', call?.signal);
+  /** An output of a SUCCEEDED job, in chunks (FAILED_PRECONDITION before that); primary by default. */
+  jobOutput(
+    id: string,
+    call?: Pick<CallOptions, 'signal'> & OutputSelector,
+  ): AsyncGenerator<GetJobOutputResponse, void, undefined> {
+    const req = { jobId: id, format: call?.format ?? '', frame: call?.frame ?? 0 };
+    return readStream(this.jobs.getJobOutput(req, this.metadata()), 'GetJobOutput', call?.signal);
   }
 
   /**
@@ -136,7 +259,7 @@ export class TesseraClient {
   downloadOutput(
     id: string,
     file: string,
-    opts: Pick<CallOptions, 'signal'> & { onProgress?: DownloadProgress } = {},
+    opts: Pick<CallOptions, 'signal'> & OutputSelector & { onProgress?: DownloadProgress } = {},
   ): Promise<DownloadResult> {
     return writeOutput(this.jobOutput(id, opts), file, id, opts.onProgress);
   }

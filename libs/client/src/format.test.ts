@@ -29,6 +29,10 @@ function shard(over: Partial<ShardStatus> = {}): ShardStatus {
     region: { x: 256, y: 0, width: 256, height: 128 },
     reason: 'retried after lease expiry',
     runSeconds: 0,
+    firstFrame: 0,
+    frameCount: 0,
+    dependsOn: -1,
+    decodeChunk: 0,
     ...over,
   };
 }
@@ -59,6 +63,9 @@ function job(over: Partial<Job> = {}): Job {
     outputSha256: '',
     outputContentType: '',
     shards: [shard()],
+    outputs: [],
+    frames: 0,
+    fps: 0,
     ...over,
   };
 }
@@ -123,6 +130,9 @@ describe('jobToJson', () => {
       'tile',
       'overlap',
       'shards',
+      'frames',
+      'fps',
+      'outputs',
     ]);
     expect(Object.keys(j.shards[0] ?? {})).toEqual([
       'index',
@@ -135,6 +145,10 @@ describe('jobToJson', () => {
       'region',
       'reason',
       'runSeconds',
+      'firstFrame',
+      'frameCount',
+      'dependsOn',
+      'decodeChunk',
     ]);
   });
 
@@ -168,8 +182,15 @@ describe('jobToJson', () => {
           region: { x: 256, y: 0, width: 256, height: 128 },
           reason: 'retried after lease expiry',
           runSeconds: 0,
+          firstFrame: 0,
+          frameCount: 0,
+          dependsOn: -1,
+          decodeChunk: 0,
         },
       ],
+      frames: 0,
+      fps: 0,
+      outputs: [],
     });
   });
 

@@ -61,6 +61,10 @@ export const blobKeys = {
   /** Each attempt writes its own key, so a late writer can never overwrite the committed output. */
   shardOutput: (jobId: string, shard: number, attempt: number) => `jobs/${jobId}/shards/${shard}/out-${attempt}`,
   jobOutput: (jobId: string) => `jobs/${jobId}/output`,
+  /** A job's output in one of several formats (video: webp, mp4). */
+  jobOutputAs: (jobId: string, format: string) => `jobs/${jobId}/output.${format}`,
+  /** Prefix of a job's PNG frames: `<prefix>/<frame>`. */
+  jobFrames: (jobId: string) => `jobs/${jobId}/frames`,
 };
 
 /**

@@ -8,6 +8,9 @@ export interface ServiceConnectOptions {
   name: string;
   log: Logger;
   onReconnect?: () => void;
+  /** NATS user and password. Default $TESSERA_NATS_USER / $TESSERA_NATS_PASSWORD (none when unset). */
+  user?: string;
+  pass?: string;
   /** Give up connecting at start after this long (ms). Default 30 s. */
   initialTimeoutMs?: number;
 }
@@ -29,6 +32,8 @@ export async function connectService(o: ServiceConnectOptions): Promise<NatsConn
       nc = await connect({
         servers,
         name: o.name,
+        user: o.user || process.env.TESSERA_NATS_USER || undefined,
+        pass: o.pass || process.env.TESSERA_NATS_PASSWORD || undefined,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         pingInterval: 10_000,

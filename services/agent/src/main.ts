@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { jetstream } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
-import { EngineHost, executionProviders } from '@tessera/engine';
+import { EngineHost, executionProviders, resolveCacheDir } from '@tessera/engine';
 import { classLabel, loadHardwareTable, usableVramGb, vramClassOf } from '@tessera/hardware';
 import { AgentState, CancelNotice, Heartbeat, farmNames, type AgentAdvert } from '@tessera/protocol';
 import { connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
@@ -116,6 +116,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
         metrics,
         advert: s.advert,
         waitMs: o.waitMs,
+        modelsDir: resolveCacheDir({ cacheDir: o.modelsDir }),
       }),
   );
   let seq = 0;

@@ -1,5 +1,8 @@
 /** Every metric the agent exports, defined once (`tessera_agent_` process metrics, `tessera_` names). */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { createServiceRegistry } from '@tessera/runtime';
+
+const VERSION = '0.1.0';
 
 export interface AgentMetrics {
   registry: Registry;
@@ -13,8 +16,7 @@ export interface AgentMetrics {
 export function createAgentMetrics(
   slots: () => { slot: string; vramClass: string; vramBytes: number; busy: boolean }[],
 ): AgentMetrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'tessera_agent_' });
+  const registry = createServiceRegistry('agent', 'tessera_agent_', VERSION);
   const r = [registry];
   return {
     registry,

@@ -28,7 +28,9 @@ import {
   type FarmNames,
   type Lease,
   type LeaseRef,
+  type ShardTask,
 } from '@tessera/protocol';
+import { join } from 'node:path';
 import type { Logger } from '@tessera/runtime';
 import type { AgentMetrics } from './metrics.js';
 
@@ -43,6 +45,8 @@ export interface SlotDeps {
   advert: AgentAdvert;
   /** How long the coordinator may hold a work request. */
   waitMs: number;
+  /** Where model directories live (`<modelsDir>/<model id>/`, e.g. svd-xt in the documented layout). */
+  modelsDir: string;
 }
 
 /** A lease the slot is working on. */
@@ -142,11 +146,7 @@ export class Slot {
       if (!input) throw new InvalidImageError(`input ${task.inputKey} is missing from the object store`);
       if (sha256(input) !== task.inputSha256) throw new Error(`input ${task.inputKey} failed its checksum`);
       const tEngine = performance.now();
-      const out = await this.d.engine.upscale(
-        task.model,
-        { width: task.inputWidth, height: task.inputHeight, data: input },
-        { signal: cur.abort.signal, onProgress: (f) => (cur.progress = f) },
-      );
+      const out = await this.compute(task, input, cur);
       const tPut = performance.now();
       const runSeconds = (tPut - tEngine) / 1000;
       const digest = sha256(out.data);
@@ -169,6 +169,8 @@ export class Slot {
         outputHeight: out.height,
         outputSha256: digest,
         outputBytes: out.data.length,
+        outputFrames: out.frames,
+        decodeChunk: task.video?.decodeChunk ?? 0,
         runSeconds,
         failure: FailureKind.FAILURE_KIND_UNSPECIFIED,
         error: '',
@@ -198,6 +200,8 @@ export class Slot {
         outputHeight: 0,
         outputSha256: '',
         outputBytes: 0,
+        outputFrames: 0,
+        decodeChunk: 0,
         runSeconds: (performance.now() - t0) / 1000,
         failure,
         error: e instanceof Error ? e.message : String(e),
@@ -211,6 +215,77 @@ export class Slot {
       model: task.model,
       outcome: !result.ok ? 'failed' : reply?.accepted ? 'committed' : `refused_${reply?.reason || 'unknown'}`,
     });
+  }
+
+  /**
+   * Runs the engine on a task. Outputs are raw RGB8: one image (upscale_tile) or `frames` images of
+   * width × height back to back (upscale_frames, svd_batch).
+   */
+  private async compute(
+    task: ShardTask,
+    input: Uint8Array,
+    cur: Current,
+  ): Promise<{ data: Uint8Array; width: number; height: number; frames: number }> {
+    const { inputWidth: w, inputHeight: h } = task;
+    const frameBytes = w * h * 3;
+    const signal = cur.abort.signal;
+    switch (task.kind) {
+      case 'upscale_tile': {
+        const out = await this.d.engine.upscale(
+          task.model,
+          { width: w, height: h, data: input },
+          { signal, onProgress: (f) => (cur.progress = f) },
+        );
+        return { data: out.data, width: out.width, height: out.height, frames: 1 };
+      }
+      case 'upscale_frames': {
+        const n = task.inputFrames;
+        if (input.length !== n * frameBytes)
+          throw new InvalidImageError(`input has ${input.length} bytes, expected ${n} frames of ${w}×${h}`);
+        const outs: Uint8Array[] = [];
+        let size = { width: 0, height: 0 };
+        for (let i = 0; i < n; i++) {
+          const out = await this.d.engine.upscale(
+            task.model,
+            { width: w, height: h, data: input.subarray(i * frameBytes, (i + 1) * frameBytes) },
+            { signal },
+          );
+          outs.push(out.data);
+          size = { width: out.width, height: out.height };
+          cur.progress = (i + 1) / n;
+        }
+        return { data: concat(outs), ...size, frames: n };
+      }
+      case 'svd_batch': {
+        const v = task.video;
+        if (!v) throw new InvalidImageError('svd_batch task without video parameters');
+        const f = v.conditioningFrame;
+        if (input.length < (f + 1) * frameBytes)
+          throw new InvalidImageError(`input has no frame ${f} (${input.length} bytes of ${w}×${h} frames)`);
+        const modelDir = join(this.d.modelsDir, task.model);
+        const frames = await this.d.engine.imageToVideo(
+          modelDir,
+          {
+            image: { width: w, height: h, data: input.slice(f * frameBytes, (f + 1) * frameBytes) },
+            numFrames: v.numFrames,
+            width: v.width,
+            height: v.height,
+            fps: v.fps,
+            motionBucketId: v.motionBucketId,
+            noiseAugStrength: v.noiseAugStrength,
+            steps: v.steps,
+            minGuidanceScale: v.minGuidanceScale,
+            maxGuidanceScale: v.maxGuidanceScale,
+            seed: task.seed,
+            decodeChunkSize: v.decodeChunk,
+          },
+          { signal, onProgress: (p) => (cur.progress = p) },
+        );
+        return { data: concat(frames.map((x) => x.data)), width: v.width, height: v.height, frames: frames.length };
+      }
+      default:
+        throw new UnknownModelError(`this agent cannot run shards of kind ${JSON.stringify(task.kind)}`);
+    }
   }
 
   /** Renews the lease every renewEveryMs; a refusal (superseded, cancelled) aborts the engine. */
@@ -252,6 +327,16 @@ export class Slot {
     log.error('giving up reporting the result; the lease will expire and the shard will run again');
     return undefined;
   }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 function sha256(b: Uint8Array): string {

@@ -8,13 +8,13 @@ import sharp from 'sharp';
 import type { Logger } from 'pino';
 import type { BlobStore } from './blobs.js';
 import { ShardOutputCorruptError, type Assemble } from './coordinator.js';
-import type { JobRecord, ShardRecord } from './model.js';
+import type { JobRecord, OutputRecord, ShardRecord } from './model.js';
 
 /** Tiles fetched ahead of the one being blended. */
 const PREFETCH = 4;
 
 export function createUpscaleAssembler(blobs: BlobStore, log?: Logger): Assemble {
-  return async (job: JobRecord, shards: ShardRecord[]) => {
+  return async (job: JobRecord, shards: ShardRecord[]): Promise<OutputRecord[]> => {
     const t0 = performance.now();
     const plan = planTiles({ width: job.inputWidth, height: job.inputHeight, tile: job.tile, overlap: job.overlap });
     const outW = job.outputWidth;
@@ -74,6 +74,6 @@ export function createUpscaleAssembler(blobs: BlobStore, log?: Logger): Assemble
       },
       'output assembled',
     );
-    return { key, size: info.size, sha256: info.sha256, contentType: 'image/png' };
+    return [{ format: 'png', key, contentType: 'image/png', bytes: info.size, sha256: info.sha256, frames: 1 }];
   };
 }

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { HardwareTable } from '@tessera/hardware';
-import { classLabel, vramClassOf } from '@tessera/hardware';
+import { classLabel, decodeChunkFor, vramClassOf } from '@tessera/hardware';
 import {
   AgentState,
   FailureKind,
@@ -17,6 +17,7 @@ import {
   type LeaseRenewalReply,
   type ShardResult,
   type ShardResultReply,
+  type ShardTask,
   type WorkGrant,
   type WorkRequest,
   blobKeys,
@@ -25,12 +26,20 @@ import type { Logger } from 'pino';
 import type { BlobStore } from './blobs.js';
 import { sha256Hex } from './blobs.js';
 import type { Clock } from './clock.js';
-import { LimitExceededError, NotFoundError, StaleRevisionError } from './errors.js';
+import { InvalidArgumentError, LimitExceededError, NotFoundError, StaleRevisionError } from './errors.js';
 import type { CoordinatorMetrics } from './metrics.js';
-import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from './model.js';
+import {
+  FINAL_JOB_STATES,
+  shardKey,
+  type JobRecord,
+  type OutputRecord,
+  type ShardRecord,
+  type VideoFormatName,
+} from './model.js';
 import { KeyedMutex } from './mutex.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 import { planUpscale } from './planner.js';
+import { planVideo, planVideoUpscale, resolveVideoParams, type VideoRequest } from './planner-video.js';
 import { AgentRegistry, type AgentEntry } from './registry.js';
 import { assign, waitingReason, type IdleAgent, type QueuedShard } from './scheduler.js';
 import type { StateStore } from './state/store.js';
@@ -44,16 +53,29 @@ export interface DecodedImage {
 
 /** What the core needs to turn encoded bytes into pixels (sharp in production). */
 export interface ImageCodec {
-  /** Header only: dimensions. Throws on corrupt bytes. */
-  probe(bytes: Uint8Array, maxPixels: number): Promise<{ width: number; height: number }>;
-  decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<DecodedImage>;
+  /** True when ffmpeg is available (MP4 in and out). */
+  readonly ffmpeg: boolean;
+  /** Header only: dimensions. Throws InvalidArgumentError naming `field` on corrupt bytes. */
+  probe(bytes: Uint8Array, maxPixels: number, field: string): Promise<{ width: number; height: number }>;
+  decodeRgb(bytes: Uint8Array, maxPixels: number, field: string): Promise<DecodedImage>;
+  /** Decodes and resizes (cover, centred) to exactly width×height RGB8. */
+  decodeResized(
+    bytes: Uint8Array,
+    width: number,
+    height: number,
+    maxPixels: number,
+    field: string,
+  ): Promise<Uint8Array>;
+  /** The frames of an input clip (animated WebP/GIF, MP4 with ffmpeg) or of a list of encoded frames. */
+  decodeClip(
+    src: { clip: Uint8Array; frames: Uint8Array[] },
+    maxPixels: number,
+    maxFrames: number,
+  ): Promise<{ width: number; height: number; fps: number; frames: Uint8Array[] }>;
 }
 
-/** Blends a finished job's shard outputs into the final output and stores it. */
-export type Assemble = (
-  job: JobRecord,
-  shards: ShardRecord[],
-) => Promise<{ key: string; size: number; sha256: string; contentType: string }>;
+/** Blends a finished job's shard outputs into the final output(s) and stores them; primary first. */
+export type Assemble = (job: JobRecord, shards: ShardRecord[]) => Promise<OutputRecord[]>;
 
 /** Raised by Assemble when a shard output is missing or corrupt: that shard must run again. */
 export class ShardOutputCorruptError extends Error {
@@ -108,6 +130,42 @@ export interface UpscaleSubmission {
   model: string;
   tile: number;
   overlap: number;
+}
+
+/** An image-to-video submission, already parsed from the API. */
+export interface VideoSubmission {
+  name: string;
+  seed: number;
+  priority: number;
+  maxAttempts: number;
+  image: Uint8Array;
+  keyframes: Uint8Array[];
+  request: VideoRequest;
+}
+
+/** A video-upscale submission, already parsed from the API. */
+export interface VideoUpscaleSubmission {
+  name: string;
+  seed: number;
+  priority: number;
+  maxAttempts: number;
+  clip: Uint8Array;
+  frames: Uint8Array[];
+  model: string;
+  framesPerBatch: number;
+  fps: number;
+  formats: VideoFormatName[];
+}
+
+/** Concatenates byte arrays. */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 /** A new job id: time-ordered, URL- and subject-safe. */
@@ -178,15 +236,9 @@ export class Coordinator {
   /** Validates, plans and persists an upscale job. */
   async submitUpscale(sub: UpscaleSubmission): Promise<JobRecord> {
     const o = this.d.options;
-    if (this.queued.size >= o.maxQueuedShards) {
-      throw new LimitExceededError(
-        'job',
-        `the farm has ${this.queued.size} shards queued (limit ${o.maxQueuedShards}); try again later`,
-      );
-    }
+    this.checkQueueRoom(1);
     const now = this.d.clock.now();
-    const probe = await this.d.codec.probe(sub.image, o.maxInputPixels);
-    const live = this.registry.live().length;
+    const probe = await this.d.codec.probe(sub.image, o.maxInputPixels, 'upscale.image');
     const plan = planUpscale(
       {
         jobId: newJobId(now),
@@ -199,27 +251,123 @@ export class Coordinator {
         height: probe.height,
         tile: sub.tile,
         overlap: sub.overlap,
-        agents: live,
+        agents: this.registry.live().length,
         nowMs: now,
       },
       this.d.table,
       o,
     );
-    if (this.queued.size + plan.shards.length > o.maxQueuedShards) {
-      throw new LimitExceededError(
-        'job',
-        `${plan.shards.length} shards would exceed the farm's limit of ${o.maxQueuedShards} queued shards`,
-      );
-    }
-    const img = await this.d.codec.decodeRgb(sub.image, o.maxInputPixels);
+    this.checkQueueRoom(plan.shards.length);
+    const img = await this.d.codec.decodeRgb(sub.image, o.maxInputPixels, 'upscale.image');
     const { job, shards } = plan;
-    // Blobs first, then shard records, then the job record: a job record that exists is complete.
     await mapLimit(shards, 8, async (s) => {
       const crop = cropRgb(img, s.input);
       s.inputKey = blobKeys.shardInput(job.id, s.index);
       s.inputSha256 = sha256Hex(crop);
       await this.d.blobs.put(s.inputKey, crop);
     });
+    return this.accept(job, shards, {
+      tile: job.tile,
+      overlap: job.overlap,
+      input: `${job.inputWidth}x${job.inputHeight}`,
+    });
+  }
+
+  /** Validates, plans and persists an image-to-video job (keyframes stored once for all batches). */
+  async submitVideo(sub: VideoSubmission): Promise<JobRecord> {
+    const o = this.d.options;
+    this.checkQueueRoom(1);
+    const images = [sub.image, ...sub.keyframes];
+    if (images.length > 1000)
+      throw new InvalidArgumentError('video.keyframes', `${images.length - 1} keyframes is above the limit of 999`);
+    const { row, params } = resolveVideoParams(sub.request, images.length, this.d.table, o, this.d.codec.ffmpeg);
+    const now = this.d.clock.now();
+    const jobId = newJobId(now);
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < images.length; i++) {
+      const field = i === 0 ? 'video.image' : `video.keyframes[${i - 1}]`;
+      await this.d.codec.probe(images[i], o.maxInputPixels, field);
+      frames.push(await this.d.codec.decodeResized(images[i], params.width, params.height, o.maxInputPixels, field));
+    }
+    const input = concatBytes(frames);
+    const inputKey = blobKeys.jobInput(jobId);
+    const plan = planVideo(
+      {
+        jobId,
+        name: sub.name,
+        seed: sub.seed,
+        priority: sub.priority,
+        maxAttempts: sub.maxAttempts || o.maxAttempts,
+        nowMs: now,
+      },
+      row,
+      params,
+      this.d.table,
+      inputKey,
+    );
+    this.checkQueueRoom(plan.shards.length);
+    const inputSha256 = sha256Hex(input);
+    await this.d.blobs.put(inputKey, input);
+    for (const s of plan.shards) if (s.inputKey) s.inputSha256 = inputSha256;
+    return this.accept(plan.job, plan.shards, {
+      frames: params.totalFrames,
+      mode: params.mode,
+      batches: plan.shards.length,
+    });
+  }
+
+  /** Validates, plans and persists a video upscale (each shard's frames stored as its input). */
+  async submitVideoUpscale(sub: VideoUpscaleSubmission): Promise<JobRecord> {
+    const o = this.d.options;
+    this.checkQueueRoom(1);
+    const clip = await this.d.codec.decodeClip(sub, o.maxInputPixels, o.maxFrames);
+    const now = this.d.clock.now();
+    const plan = planVideoUpscale(
+      {
+        jobId: newJobId(now),
+        name: sub.name,
+        seed: sub.seed,
+        priority: sub.priority,
+        maxAttempts: sub.maxAttempts || o.maxAttempts,
+        nowMs: now,
+      },
+      {
+        model: sub.model,
+        totalFrames: clip.frames.length,
+        width: clip.width,
+        height: clip.height,
+        fps: sub.fps || clip.fps || 8,
+        framesPerBatch: sub.framesPerBatch,
+        formats: sub.formats,
+        agents: this.registry.live().length,
+      },
+      this.d.table,
+      o,
+      this.d.codec.ffmpeg,
+    );
+    this.checkQueueRoom(plan.shards.length);
+    const { job, shards } = plan;
+    await mapLimit(shards, 8, async (s) => {
+      const bytes = concatBytes(clip.frames.slice(s.firstFrame, s.firstFrame + s.frameCount));
+      s.inputKey = blobKeys.shardInput(job.id, s.index);
+      s.inputSha256 = sha256Hex(bytes);
+      await this.d.blobs.put(s.inputKey, bytes);
+    });
+    return this.accept(job, shards, { frames: clip.frames.length, input: `${clip.width}x${clip.height}` });
+  }
+
+  private checkQueueRoom(more: number): void {
+    const o = this.d.options;
+    if (this.queued.size + more > o.maxQueuedShards) {
+      throw new LimitExceededError(
+        'job',
+        `the farm has ${this.queued.size} shards queued; ${more} more would exceed the limit of ${o.maxQueuedShards}; try again later`,
+      );
+    }
+  }
+
+  /** Persists a planned job: shard records, then the job record (a job record that exists is complete). */
+  private async accept(job: JobRecord, shards: ShardRecord[], logFields: Record<string, unknown>): Promise<JobRecord> {
     const revs = await mapLimit(shards, 64, (s) => this.d.store.createShard(s));
     const jobRev = await this.d.store.createJob(job);
     this.jobs.set(job.id, { rec: job, rev: jobRev });
@@ -230,14 +378,7 @@ export class Coordinator {
     });
     this.d.metrics.jobsSubmitted.inc({ kind: job.kind });
     this.d.log.info(
-      {
-        job: job.id,
-        model: job.model,
-        shards: shards.length,
-        tile: job.tile,
-        overlap: job.overlap,
-        input: `${job.inputWidth}x${job.inputHeight}`,
-      },
+      { job: job.id, kind: job.kind, model: job.model, shards: shards.length, ...logFields },
       'job accepted',
     );
     this.d.events.jobChanged(job);
@@ -421,6 +562,7 @@ export class Coordinator {
         outputBytes: r.outputBytes,
         outputWidth: r.outputWidth,
         outputHeight: r.outputHeight,
+        outputFrames: r.outputFrames,
         runSeconds: r.runSeconds,
       };
       if (!(await this.writeShard(k, next))) return { accepted: false, reason: 'superseded' };
@@ -436,6 +578,8 @@ export class Coordinator {
       );
       this.d.events.shardChanged(job, next);
       if (this.shardsDone(job.id) === job.shardsTotal) this.startAssembly(job.id);
+      // A chained batch that waited for this one can run now.
+      else if (job.kind === 'video') this.pump();
       return { accepted: true, reason: '' };
     });
   }
@@ -458,6 +602,8 @@ export class Coordinator {
           const held = this.shards.get(k);
           const job = held && this.jobs.get(held.rec.jobId)?.rec;
           if (!held || !job) continue;
+          if (held.rec.dependsOn >= 0 && this.shards.get(shardKey(job.id, held.rec.dependsOn))?.rec.state !== 'done')
+            continue;
           queued.push({
             key: k,
             jobId: job.id,
@@ -492,6 +638,7 @@ export class Coordinator {
         const agent = this.registry.get(p.agentId);
         const next: ShardRecord = {
           ...s.rec,
+          ...this.leaseInputs(job, s.rec, p.classGb),
           state: 'leased',
           attempt,
           agentId: p.agentId,
@@ -512,16 +659,7 @@ export class Coordinator {
           ref: { jobId: job.id, shardIndex: next.index, fencingToken: attempt },
           expiresUnixMs: next.leaseExpiresMs,
           renewEveryMs: this.d.options.renewEveryMs,
-          task: {
-            kind: 'upscale_tile',
-            model: job.model,
-            inputKey: next.inputKey,
-            inputWidth: next.input.width,
-            inputHeight: next.input.height,
-            seed: next.seed,
-            outputKey: blobKeys.shardOutput(job.id, next.index, attempt),
-            inputSha256: next.inputSha256,
-          },
+          task: taskFor(job, next, attempt),
         };
       })
       .catch((e) => {
@@ -540,6 +678,26 @@ export class Coordinator {
       return;
     }
     p.resolve({ lease });
+  }
+
+  /**
+   * What a lease fixes at grant time: for a chained batch, its input is the committed output of the
+   * batch it depends on (conditioned on the frame at its own start); for image-to-video, the VAE
+   * decode chunk follows the agent's class unless the job pins it.
+   */
+  private leaseInputs(job: JobRecord, s: ShardRecord, agentClassGb: number): Partial<ShardRecord> {
+    if (s.kind !== 'svd_batch' || !job.video) return {};
+    const patch: Partial<ShardRecord> = {};
+    if (s.dependsOn >= 0) {
+      const dep = this.shards.get(shardKey(job.id, s.dependsOn))!.rec;
+      patch.inputKey = dep.outputKey;
+      patch.inputSha256 = dep.outputSha256;
+      patch.inputFrames = dep.outputFrames;
+      patch.conditioningFrame = s.firstFrame - dep.firstFrame;
+    }
+    const row = this.d.table.models.get(job.model);
+    patch.decodeChunk = job.video.decodeChunk || (row && decodeChunkFor(row, agentClassGb)) || s.frameCount;
+    return patch;
   }
 
   private unpark(agentId: string, grant: WorkGrant, only?: Parked): void {
@@ -680,14 +838,16 @@ export class Coordinator {
     if (held.rec.state !== 'assembling') await this.setJob(jobId, { state: 'assembling' });
     const t0 = performance.now();
     try {
-      const out = await this.d.assemble(this.jobs.get(jobId)!.rec, this.jobShards(jobId));
+      const outputs = await this.d.assemble(this.jobs.get(jobId)!.rec, this.jobShards(jobId));
       this.d.metrics.reassemblySeconds.observe((performance.now() - t0) / 1000);
-      this.d.metrics.outputBytes.inc(out.size);
+      for (const out of outputs) this.d.metrics.outputBytes.inc(out.bytes);
+      const primary = outputs[0];
       await this.setJob(jobId, {
-        outputKey: out.key,
-        outputBytes: out.size,
-        outputSha256: out.sha256,
-        outputContentType: out.contentType,
+        outputs,
+        outputKey: primary.key,
+        outputBytes: primary.bytes,
+        outputSha256: primary.sha256,
+        outputContentType: primary.contentType,
       });
       await this.finishJob(jobId, 'succeeded', '');
     } catch (e) {
@@ -842,4 +1002,37 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** The engine task of a lease. */
+export function taskFor(job: JobRecord, s: ShardRecord, attempt: number): ShardTask {
+  const base: ShardTask = {
+    kind: s.kind,
+    model: job.model,
+    inputKey: s.inputKey,
+    inputWidth: s.input.width,
+    inputHeight: s.input.height,
+    seed: s.seed,
+    outputKey: blobKeys.shardOutput(job.id, s.index, attempt),
+    inputSha256: s.inputSha256,
+    inputFrames: s.kind === 'upscale_tile' ? 1 : s.inputFrames,
+    video: undefined,
+  };
+  if (s.kind === 'svd_batch' && job.video) {
+    const v = job.video;
+    base.video = {
+      numFrames: s.frameCount,
+      width: v.width,
+      height: v.height,
+      fps: v.fps,
+      motionBucketId: v.motionBucketId,
+      noiseAugStrength: v.noiseAugStrength,
+      steps: v.steps,
+      minGuidanceScale: v.minGuidanceScale,
+      maxGuidanceScale: v.maxGuidanceScale,
+      decodeChunk: s.decodeChunk,
+      conditioningFrame: s.conditioningFrame,
+    };
+  }
+  return base;
 }

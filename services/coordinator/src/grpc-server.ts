@@ -13,6 +13,8 @@ import {
   JobServiceService,
   JobState,
   PROTO_FILES,
+  VideoFormat,
+  VideoMode,
   WatchJobResponse,
   protoDir,
   type AgentServiceServer,
@@ -25,6 +27,7 @@ import type { Coordinator } from './coordinator.js';
 import { FailedPreconditionError, InvalidArgumentError, LimitExceededError, NotFoundError } from './errors.js';
 import { FINAL_JOB_STATES } from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
+import type { VideoFormatName } from './model.js';
 import { jobView } from './views.js';
 
 const FINAL_API_STATES = new Set([
@@ -86,14 +89,6 @@ export function jobService(d: GrpcDeps): JobServiceServer {
   };
   return {
     submitJob: unary(log, async (req) => {
-      if (req.spec?.$case !== 'upscale') throw new InvalidArgumentError('spec', 'required: set upscale');
-      const up = req.spec.value;
-      if (up.image.length > o.maxInputBytes) {
-        throw new InvalidArgumentError(
-          'upscale.image',
-          `${up.image.length} bytes is above the limit of ${o.maxInputBytes} bytes`,
-        );
-      }
       if (req.name.length > 200)
         throw new InvalidArgumentError('name', `${req.name.length} characters is above the limit of 200`);
       if (req.priority < -1000 || req.priority > 1000)
@@ -102,16 +97,66 @@ export function jobService(d: GrpcDeps): JobServiceServer {
         throw new InvalidArgumentError('max_attempts', `${req.maxAttempts} is above the limit of 100`);
       if (!Number.isSafeInteger(req.seed) || req.seed < 0)
         throw new InvalidArgumentError('seed', `${req.seed} is not an integer in 0..2^53-1`);
-      const job = await c.submitUpscale({
-        name: req.name,
-        seed: req.seed,
-        priority: req.priority,
-        maxAttempts: req.maxAttempts,
-        image: up.image,
-        model: up.model,
-        tile: up.tile,
-        overlap: up.overlap,
-      });
+      const header = { name: req.name, seed: req.seed, priority: req.priority, maxAttempts: req.maxAttempts };
+      const spec = req.spec;
+      const bytesOf = (field: string, parts: Uint8Array[]) => {
+        const n = parts.reduce((a, p) => a + p.length, 0);
+        if (n > o.maxInputBytes)
+          throw new InvalidArgumentError(field, `${n} bytes is above the limit of ${o.maxInputBytes} bytes`);
+      };
+      let job;
+      if (spec?.$case === 'upscale') {
+        const up = spec.value;
+        bytesOf('upscale.image', [up.image]);
+        job = await c.submitUpscale({
+          ...header,
+          image: up.image,
+          model: up.model,
+          tile: up.tile,
+          overlap: up.overlap,
+        });
+      } else if (spec?.$case === 'video') {
+        const v = spec.value;
+        bytesOf('video.image', [v.image, ...v.keyframes]);
+        job = await c.submitVideo({
+          ...header,
+          image: v.image,
+          keyframes: v.keyframes,
+          request: {
+            model: v.model,
+            totalFrames: v.totalFrames,
+            fps: v.fps,
+            motionBucketId: v.motionBucketId,
+            noiseAugStrength: v.noiseAugStrength,
+            steps: v.steps,
+            minGuidanceScale: v.minGuidanceScale,
+            maxGuidanceScale: v.maxGuidanceScale,
+            framesPerBatch: v.framesPerBatch,
+            overlap: v.overlap,
+            mode: v.mode === VideoMode.VIDEO_MODE_CHAINED ? 'chained' : 'keyframed',
+            formats: formatsOf('video.formats', v.formats),
+            width: v.width,
+            height: v.height,
+            decodeChunk: v.decodeChunk,
+          },
+        });
+      } else if (spec?.$case === 'videoUpscale') {
+        const v = spec.value;
+        bytesOf('video_upscale.clip', [v.clip, ...v.frames]);
+        if (v.clip.length && v.frames.length)
+          throw new InvalidArgumentError('video_upscale.clip', 'send a clip or frames, not both');
+        job = await c.submitVideoUpscale({
+          ...header,
+          clip: v.clip,
+          frames: v.frames,
+          model: v.model,
+          framesPerBatch: v.framesPerBatch,
+          fps: v.fps,
+          formats: formatsOf('video_upscale.formats', v.formats),
+        });
+      } else {
+        throw new InvalidArgumentError('spec', 'required: set upscale, video or video_upscale');
+      }
       return { job: view(job.id, false) };
     }),
     getJob: unary(log, (req) => ({ job: view(requireId(req.jobId), true) })),
@@ -172,16 +217,31 @@ export function jobService(d: GrpcDeps): JobServiceServer {
             `job ${jobId} is ${job.state}; its output can be fetched once it has succeeded${FINAL_JOB_STATES.has(job.state) && job.error ? ` (error: ${job.error})` : ''}`,
           );
         }
-        const blob = await d.blobs.getStream(job.outputKey);
+        const { format, frame } = call.request;
+        const out = format ? job.outputs.find((x) => x.format === format) : job.outputs[0];
+        if (!out) {
+          throw new InvalidArgumentError(
+            'format',
+            `job ${jobId} has no ${JSON.stringify(format)} output (it has: ${job.outputs.map((x) => x.format).join(', ')})`,
+          );
+        }
+        if (out.format !== 'png-frames' && frame)
+          throw new InvalidArgumentError('frame', 'only applies to format "png-frames"');
+        if (out.format === 'png-frames' && frame >= out.frames)
+          throw new InvalidArgumentError('frame', `${frame} is outside 0..${out.frames - 1}`);
+        const key = out.format === 'png-frames' ? `${out.key}/${frame}` : out.key;
+        const blob = await d.blobs.getStream(key);
         if (!blob) throw new FailedPreconditionError(`output of job ${jobId} is no longer stored (retention)`);
+        const totalBytes = out.format === 'png-frames' ? blob.info.size : out.bytes;
+        const sha256 = out.format === 'png-frames' ? blob.info.sha256 : out.sha256;
         let offset = 0;
         for await (const chunk of blob.data) {
           const ok = call.write({
             data: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
             offset,
-            totalBytes: job.outputBytes,
-            contentType: job.outputContentType,
-            sha256: job.outputSha256,
+            totalBytes,
+            contentType: out.contentType,
+            sha256,
           });
           offset += chunk.length;
           if (!ok) await new Promise((r) => call.once('drain', r));
@@ -276,4 +336,18 @@ export async function startGrpcServer(d: GrpcDeps): Promise<GrpcServerHandle> {
         });
       }),
   };
+}
+
+const FORMAT_NAMES: Partial<Record<VideoFormat, VideoFormatName>> = {
+  [VideoFormat.VIDEO_FORMAT_PNG_FRAMES]: 'png-frames',
+  [VideoFormat.VIDEO_FORMAT_WEBP]: 'webp',
+  [VideoFormat.VIDEO_FORMAT_MP4]: 'mp4',
+};
+
+function formatsOf(field: string, formats: VideoFormat[]): VideoFormatName[] {
+  return formats.map((f, i) => {
+    const name = FORMAT_NAMES[f];
+    if (!name) throw new InvalidArgumentError(`${field}[${i}]`, `unknown format ${f} (use PNG_FRAMES, WEBP or MP4)`);
+    return name;
+  });
 }

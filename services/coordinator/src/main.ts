@@ -9,10 +9,12 @@ import { loadHardwareTable, classLabel } from '@tessera/hardware';
 import { farmNames } from '@tessera/protocol';
 import { connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
 import { createUpscaleAssembler } from './assembler.js';
+import { createVideoAssembler } from './video-assembler.js';
 import { ObjBlobStore } from './blobs.js';
 import { systemClock } from './clock.js';
-import { sharpCodec } from './codec.js';
-import { Coordinator } from './coordinator.js';
+import { createSharpCodec } from './codec.js';
+import { Coordinator, type Assemble } from './coordinator.js';
+import type { JobKind } from './model.js';
 import { NatsEvents } from './events.js';
 import { startGrpcServer } from './grpc-server.js';
 import { createCoordinatorMetrics } from './metrics.js';
@@ -66,8 +68,12 @@ export async function startCoordinator(
     store: new KvStateStore(kv),
     blobs,
     table,
-    codec: sharpCodec,
-    assemble: createUpscaleAssembler(blobs, log),
+    codec: await createSharpCodec(),
+    assemble: byKind({
+      upscale: createUpscaleAssembler(blobs, log),
+      video: createVideoAssembler(blobs, log),
+      video_upscale: createVideoAssembler(blobs, log),
+    }),
     clock: systemClock,
     events,
     metrics,
@@ -110,4 +116,9 @@ export async function startCoordinator(
       await nc.drain().catch(() => undefined);
     },
   };
+}
+
+/** Routes assembly by job kind. */
+function byKind(table: Record<JobKind, Assemble>): Assemble {
+  return (job, shards) => table[job.kind](job, shards);
 }

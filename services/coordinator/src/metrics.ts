@@ -2,7 +2,10 @@
  * Every metric the coordinator exports, defined once, `tessera_` prefix and unit suffixes.
  * One registry per service instance (tests run several coordinators in one process).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { createServiceRegistry } from '@tessera/runtime';
+
+const VERSION = '0.1.0';
 
 export interface CoordinatorMetrics {
   registry: Registry;
@@ -27,8 +30,7 @@ export function createCoordinatorMetrics(collect: {
   queuedByClass: () => Map<string, number>;
   agents: () => { vramClass: string; state: string; name: string; vramBytes: number }[];
 }): CoordinatorMetrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'tessera_coordinator_' });
+  const registry = createServiceRegistry('coordinator', 'tessera_coordinator_', VERSION);
   const r = [registry];
   const seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
   return {

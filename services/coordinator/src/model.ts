@@ -16,11 +16,54 @@ export interface RectRecord {
   height: number;
 }
 
+export type JobKind = 'upscale' | 'video' | 'video_upscale';
+export type ShardKind = 'upscale_tile' | 'upscale_frames' | 'svd_batch';
+export type VideoFormatName = 'png-frames' | 'webp' | 'mp4';
+
+/** Parameters of a video job (image-to-video), resolved against the hardware table. */
+export interface VideoParams {
+  mode: 'keyframed' | 'chained';
+  totalFrames: number;
+  framesPerBatch: number;
+  overlap: number;
+  fps: number;
+  motionBucketId: number;
+  noiseAugStrength: number;
+  steps: number;
+  minGuidanceScale: number;
+  maxGuidanceScale: number;
+  width: number;
+  height: number;
+  /** Pinned VAE decode chunk; 0 = per agent class from the hardware table. */
+  decodeChunk: number;
+  /** Keyframes stored in the job input blob. */
+  keyframes: number;
+  formats: VideoFormatName[];
+}
+
+/** Parameters of a video-upscale job. */
+export interface VideoUpscaleParams {
+  totalFrames: number;
+  framesPerBatch: number;
+  fps: number;
+  formats: VideoFormatName[];
+}
+
+/** One stored output. `key` is the object key; for png-frames a prefix (`<key>/<frame>`). */
+export interface OutputRecord {
+  format: 'png' | VideoFormatName;
+  key: string;
+  contentType: string;
+  bytes: number;
+  sha256: string;
+  frames: number;
+}
+
 /** A job as persisted in the state bucket under `job.<id>`. */
 export interface JobRecord {
   id: string;
   name: string;
-  kind: 'upscale';
+  kind: JobKind;
   state: JobState;
   model: string;
   seed: number;
@@ -45,6 +88,12 @@ export interface JobRecord {
   outputBytes: number;
   outputSha256: string;
   outputContentType: string;
+  /** Every stored output; the first is the primary one (what GetJobOutput returns by default). */
+  outputs: OutputRecord[];
+  video?: VideoParams;
+  videoUpscale?: VideoUpscaleParams;
+  /** Object key of the job's shared input (video keyframes as raw RGB8 frames), '' if none. */
+  inputKey: string;
 }
 
 /** A shard as persisted under `shard.<jobId>.<index>`. */
@@ -52,6 +101,19 @@ export interface ShardRecord {
   jobId: string;
   index: number;
   stage: string;
+  kind: ShardKind;
+  /** Video: clip frames [firstFrame, firstFrame + frameCount) this shard produces. */
+  firstFrame: number;
+  frameCount: number;
+  /** Index of the shard whose committed output this one needs first (chained video), -1 for none. */
+  dependsOn: number;
+  /** Frames in the input blob (upscale_frames, svd_batch). */
+  inputFrames: number;
+  /** svd_batch: which frame of the input blob conditions the batch. */
+  conditioningFrame: number;
+  /** svd_batch: the VAE decode chunk of the current lease. */
+  decodeChunk: number;
+  outputFrames: number;
   state: ShardState;
   /** Leases granted so far; the latest lease's fencing token. */
   attempt: number;
@@ -84,4 +146,70 @@ export interface ShardRecord {
 /** Key of a shard within the farm. */
 export function shardKey(jobId: string, index: number): string {
   return `${jobId}.${index}`;
+}
+
+/** A shard record with every optional field at its neutral value; planners override what applies. */
+export function newShard(
+  base: Pick<ShardRecord, 'jobId' | 'index' | 'stage' | 'kind' | 'requiredClassGb' | 'seed'> & Partial<ShardRecord>,
+): ShardRecord {
+  return {
+    state: 'queued',
+    attempt: 0,
+    region: { x: 0, y: 0, width: 0, height: 0 },
+    input: { x: 0, y: 0, width: 0, height: 0 },
+    inputKey: '',
+    inputSha256: '',
+    firstFrame: 0,
+    frameCount: 0,
+    dependsOn: -1,
+    inputFrames: 1,
+    conditioningFrame: 0,
+    decodeChunk: 0,
+    outputFrames: 0,
+    agentId: '',
+    agentName: '',
+    agentClassGb: 0,
+    leasedMs: 0,
+    leaseExpiresMs: 0,
+    leaseConfirmed: false,
+    reason: '',
+    outputKey: '',
+    outputSha256: '',
+    outputBytes: 0,
+    outputWidth: 0,
+    outputHeight: 0,
+    runSeconds: 0,
+    failedOn: [],
+    ...base,
+  };
+}
+
+/** A job record with every optional field at its neutral value. */
+export function newJob(
+  base: Pick<JobRecord, 'id' | 'name' | 'kind' | 'model' | 'seed' | 'priority' | 'maxAttempts' | 'createdMs'> &
+    Partial<JobRecord>,
+): JobRecord {
+  return {
+    state: 'queued',
+    startedMs: 0,
+    finishedMs: 0,
+    shardsTotal: 0,
+    inputWidth: 0,
+    inputHeight: 0,
+    outputWidth: 0,
+    outputHeight: 0,
+    scale: 1,
+    tile: 0,
+    overlap: 0,
+    margin: 0,
+    requiredClassGb: 0,
+    error: '',
+    outputKey: '',
+    outputBytes: 0,
+    outputSha256: '',
+    outputContentType: '',
+    outputs: [],
+    inputKey: '',
+    ...base,
+  };
 }

@@ -25,6 +25,8 @@ export interface CoordinatorOptions {
   maxInputPixels?: number;
   /** Largest output image in pixels. Default 1 gigapixel. */
   maxOutputPixels?: number;
+  /** Most frames in a video job. Default 2,000. */
+  maxFrames?: number;
   /** Most shards waiting in the farm before submissions are refused. Default 200,000. */
   maxQueuedShards?: number;
   /** How often leases and agents are checked. Default 250 ms. */
@@ -61,6 +63,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxInputBytes: num('maxInputBytes', raw.maxInputBytes, 64 * MiB, 1),
     maxInputPixels: num('maxInputPixels', raw.maxInputPixels, 64_000_000, 1),
     maxOutputPixels: num('maxOutputPixels', raw.maxOutputPixels, 1_000_000_000, 1),
+    maxFrames: num('maxFrames', raw.maxFrames, 2_000, 1),
     maxQueuedShards: num('maxQueuedShards', raw.maxQueuedShards, 200_000, 1),
     sweepEveryMs: num('sweepEveryMs', raw.sweepEveryMs, 250, 10),
     retentionMs: num('retentionMs', raw.retentionMs, 24 * 3600_000, 0),

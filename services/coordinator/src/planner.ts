@@ -5,7 +5,7 @@
 import { requiredClassFor, type HardwareTable, type ModelRow } from '@tessera/hardware';
 import { chooseTileSize, planTiles, TilingError, type TilePlan } from '@tessera/tiling';
 import { InvalidArgumentError, LimitExceededError } from './errors.js';
-import type { JobRecord, ShardRecord } from './model.js';
+import { newJob, newShard, type JobRecord, type ShardRecord } from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 
 /** What the planner needs to know about the request. */
@@ -35,20 +35,14 @@ export interface UpscalePlan {
 export function upscalerRow(
   table: HardwareTable,
   model: string,
+  field = 'upscale.model',
 ): ModelRow & { upscaler: NonNullable<ModelRow['upscaler']> } {
   const known = [...table.models.values()].filter((m) => m.upscaler).map((m) => m.id);
-  if (!model) throw new InvalidArgumentError('upscale.model', `required (known upscalers: ${known.join(', ')})`);
+  const list = `known upscalers: ${known.join(', ')}`;
+  if (!model) throw new InvalidArgumentError(field, `required (${list})`);
   const row = table.models.get(model);
-  if (!row)
-    throw new InvalidArgumentError(
-      'upscale.model',
-      `unknown model ${JSON.stringify(model)} (known upscalers: ${known.join(', ')})`,
-    );
-  if (!row.upscaler)
-    throw new InvalidArgumentError(
-      'upscale.model',
-      `${model} is not an upscaler (known upscalers: ${known.join(', ')})`,
-    );
+  if (!row) throw new InvalidArgumentError(field, `unknown model ${JSON.stringify(model)} (${list})`);
+  if (!row.upscaler) throw new InvalidArgumentError(field, `${model} is not an upscaler (${list})`);
   return row as ModelRow & { upscaler: NonNullable<ModelRow['upscaler']> };
 }
 
@@ -103,18 +97,15 @@ export function planUpscale(
       `${tiles.tiles.length} tiles exceed the farm's limit of ${opts.maxQueuedShards} queued shards; use a larger tile`,
     );
   }
-  const job: JobRecord = {
+  const job = newJob({
     id: input.jobId,
     name: input.name,
     kind: 'upscale',
-    state: 'queued',
     model: row.id,
     seed: input.seed,
     priority: input.priority,
     maxAttempts: input.maxAttempts || opts.maxAttempts,
     createdMs: input.nowMs,
-    startedMs: 0,
-    finishedMs: 0,
     shardsTotal: tiles.tiles.length,
     inputWidth: width,
     inputHeight: height,
@@ -124,43 +115,20 @@ export function planUpscale(
     tile,
     overlap,
     margin: receptiveFieldPx,
-    requiredClassGb: 0,
-    error: '',
-    outputKey: '',
-    outputBytes: 0,
-    outputSha256: '',
-    outputContentType: '',
-  };
+  });
   const shards = tiles.tiles.map((t): ShardRecord => {
     const requiredClassGb = requiredClassFor(table, row, { pixels: t.input.width * t.input.height });
     job.requiredClassGb = Math.max(job.requiredClassGb, requiredClassGb);
-    return {
+    return newShard({
       jobId: job.id,
       index: t.index,
       stage: 'upscale',
-      state: 'queued',
-      attempt: 0,
+      kind: 'upscale_tile',
       requiredClassGb,
       region: { x: t.core.x * scale, y: t.core.y * scale, width: t.core.width * scale, height: t.core.height * scale },
       input: { ...t.input },
-      inputKey: '',
-      inputSha256: '',
       seed: deriveSeed(input.seed, 'upscale', t.index),
-      agentId: '',
-      agentName: '',
-      agentClassGb: 0,
-      leasedMs: 0,
-      leaseExpiresMs: 0,
-      leaseConfirmed: false,
-      reason: '',
-      outputKey: '',
-      outputSha256: '',
-      outputBytes: 0,
-      outputWidth: 0,
-      outputHeight: 0,
-      runSeconds: 0,
-      failedOn: [],
-    };
+    });
   });
   return { job, shards, tiles };
 }

@@ -12,6 +12,12 @@ const JOB_STATE: Record<JobRecord['state'], JobState> = {
   cancelled: JobState.JOB_STATE_CANCELLED,
 };
 
+const JOB_KIND: Record<JobRecord['kind'], JobKind> = {
+  upscale: JobKind.JOB_KIND_UPSCALE,
+  video: JobKind.JOB_KIND_VIDEO,
+  video_upscale: JobKind.JOB_KIND_VIDEO_UPSCALE,
+};
+
 const SHARD_STATE: Record<ShardRecord['state'], ShardState> = {
   queued: ShardState.SHARD_STATE_QUEUED,
   leased: ShardState.SHARD_STATE_LEASED,
@@ -32,6 +38,10 @@ export function shardView(s: ShardRecord): ShardStatus {
     region: { ...s.region },
     reason: s.reason,
     runSeconds: s.runSeconds,
+    firstFrame: s.firstFrame ?? 0,
+    frameCount: s.frameCount ?? 0,
+    dependsOn: s.dependsOn ?? -1,
+    decodeChunk: s.decodeChunk ?? 0,
   };
 }
 
@@ -43,7 +53,7 @@ export function jobView(
   return {
     id: j.id,
     name: j.name,
-    kind: JobKind.JOB_KIND_UPSCALE,
+    kind: JOB_KIND[j.kind],
     state: JOB_STATE[j.state],
     model: j.model,
     seed: j.seed,
@@ -65,5 +75,14 @@ export function jobView(
     outputSha256: j.outputSha256,
     outputContentType: j.outputContentType,
     shards: shards ? shards.map(shardView) : [],
+    outputs: (j.outputs ?? []).map((o) => ({
+      format: o.format,
+      contentType: o.contentType,
+      bytes: o.bytes,
+      sha256: o.sha256,
+      frames: o.frames,
+    })),
+    frames: j.video?.totalFrames ?? j.videoUpscale?.totalFrames ?? 0,
+    fps: j.video?.fps ?? j.videoUpscale?.fps ?? 0,
   };
 }

@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { JobState, type Job } from '@tessera/protocol';
-import type { TesseraClient } from '../client.js';
+import type { OutputSelector, TesseraClient } from '../client.js';
 import { jobToJson, watchEventToJson } from '../format/json.js';
 import { formatBytes, formatJobStatus, formatJobsTable } from '../format/table.js';
 import { jobStateName } from '../states.js';
 import { toJsonText, withClient, type CliContext } from './context.js';
 import { flagOption, intArg, UsageError, valueOption } from './options.js';
 import { JobProgress } from './progress.js';
+import { addVideoCommands } from './video.js';
 
 /** A job that ended other than SUCCEEDED while the CLI waited for it: exit status 1. */
 export class JobNotSucceededError extends Error {
@@ -38,8 +39,15 @@ export async function watchWithProgress(client: TesseraClient, job: Job, ctx: Cl
   }
 }
 
-async function download(client: TesseraClient, id: string, file: string, ctx: CliContext): Promise<string> {
-  const r = await client.downloadOutput(id, file, { signal: ctx.signal });
+/** Downloads one output of a job (the primary one unless `sel` says otherwise); returns the line to print. */
+export async function download(
+  client: TesseraClient,
+  id: string,
+  file: string,
+  ctx: CliContext,
+  sel: OutputSelector = {},
+): Promise<string> {
+  const r = await client.downloadOutput(id, file, { signal: ctx.signal, ...sel });
   return `wrote ${r.file} (${formatBytes(r.bytes)}, sha256 ${r.sha256})`;
 }
 
@@ -122,6 +130,7 @@ export function addJobCommands(program: Command, ctx: CliContext): void {
     .addOption(valueOption('--output <file>', 'write the result here (implies --wait)', 'TESSERA_OUTPUT'))
     .addOption(flagOption('--json', 'print the job as JSON', 'TESSERA_JSON'))
     .action((flags: SubmitUpscaleFlags, cmd: Command) => submitUpscale(flags, cmd, ctx));
+  addVideoCommands(submit, ctx);
 
   program
     .command('status')
@@ -160,8 +169,18 @@ export function addJobCommands(program: Command, ctx: CliContext): void {
     .description("download a succeeded job's output (checked against its sha256)")
     .argument('<job>', 'job id')
     .addOption(valueOption('--output <file>', 'where to write it', 'TESSERA_OUTPUT').makeOptionMandatory())
-    .action((id: string, flags: { output: string }, cmd: Command) =>
-      withClient(cmd, async (client) => ctx.out(await download(client, id, flags.output, ctx))),
+    .addOption(
+      valueOption(
+        '--format <name>',
+        'which output: png, webp, mp4, png-frames (default: the primary one)',
+        'TESSERA_FORMAT',
+      ),
+    )
+    .addOption(valueOption('--frame <n>', 'with --format png-frames: the frame', 'TESSERA_FRAME').argParser(intArg(0)))
+    .action((id: string, flags: { output: string; format?: string; frame?: number }, cmd: Command) =>
+      withClient(cmd, async (client) =>
+        ctx.out(await download(client, id, flags.output, ctx, { format: flags.format, frame: flags.frame })),
+      ),
     );
 
   program

@@ -24,6 +24,13 @@ export interface ShardJson {
   region: RectJson;
   reason: string;
   runSeconds: number;
+  /** Video: the clip frames this shard produces, [firstFrame, firstFrame + frameCount). */
+  firstFrame: number;
+  frameCount: number;
+  /** Chained video: the shard this one waits for, -1 for none. */
+  dependsOn: number;
+  /** Image-to-video: the VAE decode chunk the agent used (0 before it ran). */
+  decodeChunk: number;
 }
 
 /** A job in `status --json`, `jobs --json`, `submit --json`. Timestamps are ISO-8601 UTC or null. */
@@ -45,6 +52,11 @@ export interface JobJson {
   tile: number;
   overlap: number;
   shards: ShardJson[];
+  /** Video: frames and frame rate of the clip (0 for images). */
+  frames: number;
+  fps: number;
+  /** Every stored output (video jobs have several formats); the first is the primary one. */
+  outputs: { format: string; contentType: string; bytes: number; sha256: string; frames: number }[];
 }
 
 /** One agent slot in `agents --json`; `vramGb` is the total, `usableVramGb` total minus the reserve. */
@@ -92,6 +104,10 @@ export function shardToJson(s: ShardStatus): ShardJson {
     region: { x: r.x, y: r.y, width: r.width, height: r.height },
     reason: s.reason,
     runSeconds: s.runSeconds,
+    firstFrame: s.firstFrame,
+    frameCount: s.frameCount,
+    dependsOn: s.dependsOn,
+    decodeChunk: s.decodeChunk,
   };
 }
 
@@ -115,6 +131,15 @@ export function jobToJson(j: Job): JobJson {
     tile: j.tile,
     overlap: j.overlap,
     shards: j.shards.map(shardToJson),
+    frames: j.frames,
+    fps: j.fps,
+    outputs: j.outputs.map((o) => ({
+      format: o.format,
+      contentType: o.contentType,
+      bytes: o.bytes,
+      sha256: o.sha256,
+      frames: o.frames,
+    })),
   };
 }
 

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Job, ShardStatus, UpscaleSpec } from "./types.js";
+import { Job, ShardStatus, UpscaleSpec, VideoSpec, VideoUpscaleSpec } from "./types.js";
 
 export const protobufPackage = "tessera.v1";
 
@@ -35,7 +35,10 @@ export interface SubmitJobRequest {
   priority: number;
   /** Leases a shard may get before the job fails (0 = coordinator default). */
   maxAttempts: number;
-  spec: { $case: "upscale"; value: UpscaleSpec } | undefined;
+  spec: { $case: "upscale"; value: UpscaleSpec } | { $case: "video"; value: VideoSpec } | {
+    $case: "videoUpscale";
+    value: VideoUpscaleSpec;
+  } | undefined;
 }
 
 export interface SubmitJobResponse {
@@ -85,6 +88,10 @@ export interface ListJobsResponse {
 
 export interface GetJobOutputRequest {
   jobId: string;
+  /** Which output: "" for the primary one (png for images, webp for video), or a JobOutput.format. */
+  format: string;
+  /** With format "png-frames": the frame to fetch. */
+  frame: number;
 }
 
 export interface GetJobOutputResponse {
@@ -117,6 +124,12 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
     switch (message.spec?.$case) {
       case "upscale":
         UpscaleSpec.encode(message.spec.value, writer.uint32(82).fork()).join();
+        break;
+      case "video":
+        VideoSpec.encode(message.spec.value, writer.uint32(90).fork()).join();
+        break;
+      case "videoUpscale":
+        VideoUpscaleSpec.encode(message.spec.value, writer.uint32(98).fork()).join();
         break;
     }
     return writer;
@@ -175,6 +188,22 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
             message.spec = { $case: "upscale", value: UpscaleSpec.decode(reader, reader.uint32()) };
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.spec = { $case: "video", value: VideoSpec.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.spec = { $case: "videoUpscale", value: VideoUpscaleSpec.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -197,7 +226,15 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
         : isSet(object.max_attempts)
         ? globalThis.Number(object.max_attempts)
         : 0,
-      spec: isSet(object.upscale) ? { $case: "upscale", value: UpscaleSpec.fromJSON(object.upscale) } : undefined,
+      spec: isSet(object.upscale)
+        ? { $case: "upscale", value: UpscaleSpec.fromJSON(object.upscale) }
+        : isSet(object.video)
+        ? { $case: "video", value: VideoSpec.fromJSON(object.video) }
+        : isSet(object.videoUpscale)
+        ? { $case: "videoUpscale", value: VideoUpscaleSpec.fromJSON(object.videoUpscale) }
+        : isSet(object.video_upscale)
+        ? { $case: "videoUpscale", value: VideoUpscaleSpec.fromJSON(object.video_upscale) }
+        : undefined,
     };
   },
 
@@ -217,6 +254,10 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
     }
     if (message.spec?.$case === "upscale") {
       obj.upscale = UpscaleSpec.toJSON(message.spec.value);
+    } else if (message.spec?.$case === "video") {
+      obj.video = VideoSpec.toJSON(message.spec.value);
+    } else if (message.spec?.$case === "videoUpscale") {
+      obj.videoUpscale = VideoUpscaleSpec.toJSON(message.spec.value);
     }
     return obj;
   },
@@ -234,6 +275,18 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
       case "upscale": {
         if (object.spec?.value !== undefined && object.spec?.value !== null) {
           message.spec = { $case: "upscale", value: UpscaleSpec.fromPartial(object.spec.value) };
+        }
+        break;
+      }
+      case "video": {
+        if (object.spec?.value !== undefined && object.spec?.value !== null) {
+          message.spec = { $case: "video", value: VideoSpec.fromPartial(object.spec.value) };
+        }
+        break;
+      }
+      case "videoUpscale": {
+        if (object.spec?.value !== undefined && object.spec?.value !== null) {
+          message.spec = { $case: "videoUpscale", value: VideoUpscaleSpec.fromPartial(object.spec.value) };
         }
         break;
       }
@@ -942,13 +995,19 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
 };
 
 function createBaseGetJobOutputRequest(): GetJobOutputRequest {
-  return { jobId: "" };
+  return { jobId: "", format: "", frame: 0 };
 }
 
 export const GetJobOutputRequest: MessageFns<GetJobOutputRequest> = {
   encode(message: GetJobOutputRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.jobId !== "") {
       writer.uint32(10).string(message.jobId);
+    }
+    if (message.format !== "") {
+      writer.uint32(18).string(message.format);
+    }
+    if (message.frame !== 0) {
+      writer.uint32(24).uint32(message.frame);
     }
     return writer;
   },
@@ -974,6 +1033,22 @@ export const GetJobOutputRequest: MessageFns<GetJobOutputRequest> = {
             message.jobId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.frame = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -993,6 +1068,8 @@ export const GetJobOutputRequest: MessageFns<GetJobOutputRequest> = {
         : isSet(object.job_id)
         ? globalThis.String(object.job_id)
         : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      frame: isSet(object.frame) ? globalThis.Number(object.frame) : 0,
     };
   },
 
@@ -1000,6 +1077,12 @@ export const GetJobOutputRequest: MessageFns<GetJobOutputRequest> = {
     const obj: any = {};
     if (message.jobId !== "") {
       obj.jobId = message.jobId;
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.frame !== 0) {
+      obj.frame = Math.round(message.frame);
     }
     return obj;
   },
@@ -1010,6 +1093,8 @@ export const GetJobOutputRequest: MessageFns<GetJobOutputRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetJobOutputRequest>, I>>(object: I): GetJobOutputRequest {
     const message = createBaseGetJobOutputRequest();
     message.jobId = object.jobId ?? "";
+    message.format = object.format ?? "";
+    message.frame = object.frame ?? 0;
     return message;
   },
 };

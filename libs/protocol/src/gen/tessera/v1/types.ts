@@ -147,6 +147,10 @@ export enum JobKind {
   JOB_KIND_UNSPECIFIED = 0,
   /** JOB_KIND_UPSCALE - Tiled high-resolution upscale. */
   JOB_KIND_UPSCALE = 1,
+  /** JOB_KIND_VIDEO - Image-to-video (SVD / SVD-XT) in frame batches. */
+  JOB_KIND_VIDEO = 2,
+  /** JOB_KIND_VIDEO_UPSCALE - An input clip through an upscaler, frames in batches. */
+  JOB_KIND_VIDEO_UPSCALE = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -158,6 +162,12 @@ export function jobKindFromJSON(object: any): JobKind {
     case 1:
     case "JOB_KIND_UPSCALE":
       return JobKind.JOB_KIND_UPSCALE;
+    case 2:
+    case "JOB_KIND_VIDEO":
+      return JobKind.JOB_KIND_VIDEO;
+    case 3:
+    case "JOB_KIND_VIDEO_UPSCALE":
+      return JobKind.JOB_KIND_VIDEO_UPSCALE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -171,7 +181,102 @@ export function jobKindToJSON(object: JobKind): string {
       return "JOB_KIND_UNSPECIFIED";
     case JobKind.JOB_KIND_UPSCALE:
       return "JOB_KIND_UPSCALE";
+    case JobKind.JOB_KIND_VIDEO:
+      return "JOB_KIND_VIDEO";
+    case JobKind.JOB_KIND_VIDEO_UPSCALE:
+      return "JOB_KIND_VIDEO_UPSCALE";
     case JobKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** How the frame batches of a video job relate. */
+export enum VideoMode {
+  VIDEO_MODE_UNSPECIFIED = 0,
+  /** VIDEO_MODE_KEYFRAMED - Batches are independent (each conditioned on its keyframe) and run in parallel. */
+  VIDEO_MODE_KEYFRAMED = 1,
+  /** VIDEO_MODE_CHAINED - Batch k+1 is conditioned on batch k's last frame: batches run strictly in order. */
+  VIDEO_MODE_CHAINED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function videoModeFromJSON(object: any): VideoMode {
+  switch (object) {
+    case 0:
+    case "VIDEO_MODE_UNSPECIFIED":
+      return VideoMode.VIDEO_MODE_UNSPECIFIED;
+    case 1:
+    case "VIDEO_MODE_KEYFRAMED":
+      return VideoMode.VIDEO_MODE_KEYFRAMED;
+    case 2:
+    case "VIDEO_MODE_CHAINED":
+      return VideoMode.VIDEO_MODE_CHAINED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return VideoMode.UNRECOGNIZED;
+  }
+}
+
+export function videoModeToJSON(object: VideoMode): string {
+  switch (object) {
+    case VideoMode.VIDEO_MODE_UNSPECIFIED:
+      return "VIDEO_MODE_UNSPECIFIED";
+    case VideoMode.VIDEO_MODE_KEYFRAMED:
+      return "VIDEO_MODE_KEYFRAMED";
+    case VideoMode.VIDEO_MODE_CHAINED:
+      return "VIDEO_MODE_CHAINED";
+    case VideoMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Output containers of a video job. */
+export enum VideoFormat {
+  VIDEO_FORMAT_UNSPECIFIED = 0,
+  /** VIDEO_FORMAT_PNG_FRAMES - One PNG per frame (GetJobOutput with `frame`). */
+  VIDEO_FORMAT_PNG_FRAMES = 1,
+  /** VIDEO_FORMAT_WEBP - Animated WebP (always available). */
+  VIDEO_FORMAT_WEBP = 2,
+  /** VIDEO_FORMAT_MP4 - H.264 MP4; needs ffmpeg on the coordinator. */
+  VIDEO_FORMAT_MP4 = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function videoFormatFromJSON(object: any): VideoFormat {
+  switch (object) {
+    case 0:
+    case "VIDEO_FORMAT_UNSPECIFIED":
+      return VideoFormat.VIDEO_FORMAT_UNSPECIFIED;
+    case 1:
+    case "VIDEO_FORMAT_PNG_FRAMES":
+      return VideoFormat.VIDEO_FORMAT_PNG_FRAMES;
+    case 2:
+    case "VIDEO_FORMAT_WEBP":
+      return VideoFormat.VIDEO_FORMAT_WEBP;
+    case 3:
+    case "VIDEO_FORMAT_MP4":
+      return VideoFormat.VIDEO_FORMAT_MP4;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return VideoFormat.UNRECOGNIZED;
+  }
+}
+
+export function videoFormatToJSON(object: VideoFormat): string {
+  switch (object) {
+    case VideoFormat.VIDEO_FORMAT_UNSPECIFIED:
+      return "VIDEO_FORMAT_UNSPECIFIED";
+    case VideoFormat.VIDEO_FORMAT_PNG_FRAMES:
+      return "VIDEO_FORMAT_PNG_FRAMES";
+    case VideoFormat.VIDEO_FORMAT_WEBP:
+      return "VIDEO_FORMAT_WEBP";
+    case VideoFormat.VIDEO_FORMAT_MP4:
+      return "VIDEO_FORMAT_MP4";
+    case VideoFormat.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -251,6 +356,65 @@ export interface UpscaleSpec {
   overlap: number;
 }
 
+/**
+ * An image-to-video job (Stable Video Diffusion). Zero values take the model's defaults from the
+ * hardware table (frames per batch, fps, motion bucket, noise augmentation, steps).
+ */
+export interface VideoSpec {
+  /** Encoded conditioning image: the first keyframe. */
+  image: Buffer;
+  /**
+   * Further keyframes (keyframed mode): keyframe i conditions batch i; batches past the last
+   * keyframe reuse the last one.
+   */
+  keyframes: Buffer[];
+  /** "svd-xt" or "svd". */
+  model: string;
+  totalFrames: number;
+  fps: number;
+  motionBucketId: number;
+  noiseAugStrength: number;
+  steps: number;
+  minGuidanceScale: number;
+  maxGuidanceScale: number;
+  /** Frames per batch (at most the model's frame count) and frames shared by consecutive batches. */
+  framesPerBatch: number;
+  overlap: number;
+  mode: VideoMode;
+  formats: VideoFormat[];
+  /** Output size; 0 = the model's native size. */
+  width: number;
+  height: number;
+  /** Pin the VAE decode chunk (frames decoded at once) for every batch; 0 = per agent class. */
+  decodeChunk: number;
+}
+
+/** An input clip through an upscaler. */
+export interface VideoUpscaleSpec {
+  /** Animated WebP or GIF, or MP4 when the coordinator has ffmpeg. */
+  clip: Buffer;
+  /** Alternatively the frames, each an encoded image (PNG, …), in order. */
+  frames: Buffer[];
+  /** Upscaler model id, e.g. "esrgan-slim-x4". */
+  model: string;
+  /** Frames per shard (0 = chosen from the clip size). */
+  framesPerBatch: number;
+  formats: VideoFormat[];
+  /** Frame rate of the output when the input does not say (0 = the input's, else 8). */
+  fps: number;
+}
+
+/** One stored output of a job. */
+export interface JobOutput {
+  /** "png", "webp", "mp4", "png-frames". */
+  format: string;
+  contentType: string;
+  bytes: number;
+  sha256: string;
+  /** Frames in the output (video). */
+  frames: number;
+}
+
 /** One shard as clients see it. */
 export interface ShardStatus {
   index: number;
@@ -273,6 +437,13 @@ export interface ShardStatus {
   reason: string;
   /** Seconds the winning attempt spent in the engine. */
   runSeconds: number;
+  /** Frames [first_frame, first_frame + frame_count) of the clip this shard produces (video). */
+  firstFrame: number;
+  frameCount: number;
+  /** Index of the shard this one waits for (chained video), -1 when none. */
+  dependsOn: number;
+  /** VAE decode chunk the agent used (video). */
+  decodeChunk: number;
 }
 
 /** A job as clients see it. */
@@ -305,6 +476,11 @@ export interface Job {
   outputContentType: string;
   /** Per-shard detail; filled by GetJob and ListJobs with include_shards. */
   shards: ShardStatus[];
+  /** Every stored output (video jobs have several formats). */
+  outputs: JobOutput[];
+  /** Frames of a video job's output, and its frame rate. */
+  frames: number;
+  fps: number;
 }
 
 /** An agent slot as clients see it. */
@@ -562,6 +738,701 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
   },
 };
 
+function createBaseVideoSpec(): VideoSpec {
+  return {
+    image: Buffer.alloc(0),
+    keyframes: [],
+    model: "",
+    totalFrames: 0,
+    fps: 0,
+    motionBucketId: 0,
+    noiseAugStrength: 0,
+    steps: 0,
+    minGuidanceScale: 0,
+    maxGuidanceScale: 0,
+    framesPerBatch: 0,
+    overlap: 0,
+    mode: 0,
+    formats: [],
+    width: 0,
+    height: 0,
+    decodeChunk: 0,
+  };
+}
+
+export const VideoSpec: MessageFns<VideoSpec> = {
+  encode(message: VideoSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.image.length !== 0) {
+      writer.uint32(10).bytes(message.image);
+    }
+    for (const v of message.keyframes) {
+      writer.uint32(18).bytes(v!);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    if (message.totalFrames !== 0) {
+      writer.uint32(32).uint32(message.totalFrames);
+    }
+    if (message.fps !== 0) {
+      writer.uint32(40).uint32(message.fps);
+    }
+    if (message.motionBucketId !== 0) {
+      writer.uint32(48).uint32(message.motionBucketId);
+    }
+    if (message.noiseAugStrength !== 0) {
+      writer.uint32(57).double(message.noiseAugStrength);
+    }
+    if (message.steps !== 0) {
+      writer.uint32(64).uint32(message.steps);
+    }
+    if (message.minGuidanceScale !== 0) {
+      writer.uint32(73).double(message.minGuidanceScale);
+    }
+    if (message.maxGuidanceScale !== 0) {
+      writer.uint32(81).double(message.maxGuidanceScale);
+    }
+    if (message.framesPerBatch !== 0) {
+      writer.uint32(88).uint32(message.framesPerBatch);
+    }
+    if (message.overlap !== 0) {
+      writer.uint32(96).uint32(message.overlap);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(104).int32(message.mode);
+    }
+    if (message.formats.length !== 0) {
+      writer.uint32(114).fork();
+      for (const v of message.formats) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.width !== 0) {
+      writer.uint32(120).uint32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(128).uint32(message.height);
+    }
+    if (message.decodeChunk !== 0) {
+      writer.uint32(136).uint32(message.decodeChunk);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VideoSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVideoSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.image = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyframes.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.totalFrames = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.fps = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.motionBucketId = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.noiseAugStrength = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.steps = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.minGuidanceScale = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.maxGuidanceScale = reader.double();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.framesPerBatch = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.overlap = reader.uint32();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 14: {
+            if (tag === 112) {
+              message.formats.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 114) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.formats.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.width = reader.uint32();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.height = reader.uint32();
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.decodeChunk = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VideoSpec {
+    return {
+      image: isSet(object.image) ? Buffer.from(bytesFromBase64(object.image)) : Buffer.alloc(0),
+      keyframes: globalThis.Array.isArray(object?.keyframes)
+        ? object.keyframes.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      totalFrames: isSet(object.totalFrames)
+        ? globalThis.Number(object.totalFrames)
+        : isSet(object.total_frames)
+        ? globalThis.Number(object.total_frames)
+        : 0,
+      fps: isSet(object.fps) ? globalThis.Number(object.fps) : 0,
+      motionBucketId: isSet(object.motionBucketId)
+        ? globalThis.Number(object.motionBucketId)
+        : isSet(object.motion_bucket_id)
+        ? globalThis.Number(object.motion_bucket_id)
+        : 0,
+      noiseAugStrength: isSet(object.noiseAugStrength)
+        ? globalThis.Number(object.noiseAugStrength)
+        : isSet(object.noise_aug_strength)
+        ? globalThis.Number(object.noise_aug_strength)
+        : 0,
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+      minGuidanceScale: isSet(object.minGuidanceScale)
+        ? globalThis.Number(object.minGuidanceScale)
+        : isSet(object.min_guidance_scale)
+        ? globalThis.Number(object.min_guidance_scale)
+        : 0,
+      maxGuidanceScale: isSet(object.maxGuidanceScale)
+        ? globalThis.Number(object.maxGuidanceScale)
+        : isSet(object.max_guidance_scale)
+        ? globalThis.Number(object.max_guidance_scale)
+        : 0,
+      framesPerBatch: isSet(object.framesPerBatch)
+        ? globalThis.Number(object.framesPerBatch)
+        : isSet(object.frames_per_batch)
+        ? globalThis.Number(object.frames_per_batch)
+        : 0,
+      overlap: isSet(object.overlap) ? globalThis.Number(object.overlap) : 0,
+      mode: isSet(object.mode) ? videoModeFromJSON(object.mode) : 0,
+      formats: globalThis.Array.isArray(object?.formats)
+        ? object.formats.map((e: any) => videoFormatFromJSON(e))
+        : [],
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+      decodeChunk: isSet(object.decodeChunk)
+        ? globalThis.Number(object.decodeChunk)
+        : isSet(object.decode_chunk)
+        ? globalThis.Number(object.decode_chunk)
+        : 0,
+    };
+  },
+
+  toJSON(message: VideoSpec): unknown {
+    const obj: any = {};
+    if (message.image.length !== 0) {
+      obj.image = base64FromBytes(message.image);
+    }
+    if (message.keyframes?.length) {
+      obj.keyframes = message.keyframes.map((e) => base64FromBytes(e));
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.totalFrames !== 0) {
+      obj.totalFrames = Math.round(message.totalFrames);
+    }
+    if (message.fps !== 0) {
+      obj.fps = Math.round(message.fps);
+    }
+    if (message.motionBucketId !== 0) {
+      obj.motionBucketId = Math.round(message.motionBucketId);
+    }
+    if (message.noiseAugStrength !== 0) {
+      obj.noiseAugStrength = floatToJson(message.noiseAugStrength);
+    }
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    if (message.minGuidanceScale !== 0) {
+      obj.minGuidanceScale = floatToJson(message.minGuidanceScale);
+    }
+    if (message.maxGuidanceScale !== 0) {
+      obj.maxGuidanceScale = floatToJson(message.maxGuidanceScale);
+    }
+    if (message.framesPerBatch !== 0) {
+      obj.framesPerBatch = Math.round(message.framesPerBatch);
+    }
+    if (message.overlap !== 0) {
+      obj.overlap = Math.round(message.overlap);
+    }
+    if (message.mode !== 0) {
+      obj.mode = videoModeToJSON(message.mode);
+    }
+    if (message.formats?.length) {
+      obj.formats = message.formats.map((e) => videoFormatToJSON(e));
+    }
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    if (message.decodeChunk !== 0) {
+      obj.decodeChunk = Math.round(message.decodeChunk);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VideoSpec>, I>>(base?: I): VideoSpec {
+    return VideoSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VideoSpec>, I>>(object: I): VideoSpec {
+    const message = createBaseVideoSpec();
+    message.image = object.image ?? Buffer.alloc(0);
+    message.keyframes = object.keyframes?.map((e) => e) || [];
+    message.model = object.model ?? "";
+    message.totalFrames = object.totalFrames ?? 0;
+    message.fps = object.fps ?? 0;
+    message.motionBucketId = object.motionBucketId ?? 0;
+    message.noiseAugStrength = object.noiseAugStrength ?? 0;
+    message.steps = object.steps ?? 0;
+    message.minGuidanceScale = object.minGuidanceScale ?? 0;
+    message.maxGuidanceScale = object.maxGuidanceScale ?? 0;
+    message.framesPerBatch = object.framesPerBatch ?? 0;
+    message.overlap = object.overlap ?? 0;
+    message.mode = object.mode ?? 0;
+    message.formats = object.formats?.map((e) => e) || [];
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
+    message.decodeChunk = object.decodeChunk ?? 0;
+    return message;
+  },
+};
+
+function createBaseVideoUpscaleSpec(): VideoUpscaleSpec {
+  return { clip: Buffer.alloc(0), frames: [], model: "", framesPerBatch: 0, formats: [], fps: 0 };
+}
+
+export const VideoUpscaleSpec: MessageFns<VideoUpscaleSpec> = {
+  encode(message: VideoUpscaleSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clip.length !== 0) {
+      writer.uint32(10).bytes(message.clip);
+    }
+    for (const v of message.frames) {
+      writer.uint32(18).bytes(v!);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    if (message.framesPerBatch !== 0) {
+      writer.uint32(32).uint32(message.framesPerBatch);
+    }
+    if (message.formats.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.formats) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.fps !== 0) {
+      writer.uint32(48).uint32(message.fps);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VideoUpscaleSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVideoUpscaleSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clip = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.frames.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.framesPerBatch = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.formats.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.formats.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.fps = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VideoUpscaleSpec {
+    return {
+      clip: isSet(object.clip) ? Buffer.from(bytesFromBase64(object.clip)) : Buffer.alloc(0),
+      frames: globalThis.Array.isArray(object?.frames)
+        ? object.frames.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      framesPerBatch: isSet(object.framesPerBatch)
+        ? globalThis.Number(object.framesPerBatch)
+        : isSet(object.frames_per_batch)
+        ? globalThis.Number(object.frames_per_batch)
+        : 0,
+      formats: globalThis.Array.isArray(object?.formats) ? object.formats.map((e: any) => videoFormatFromJSON(e)) : [],
+      fps: isSet(object.fps) ? globalThis.Number(object.fps) : 0,
+    };
+  },
+
+  toJSON(message: VideoUpscaleSpec): unknown {
+    const obj: any = {};
+    if (message.clip.length !== 0) {
+      obj.clip = base64FromBytes(message.clip);
+    }
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => base64FromBytes(e));
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.framesPerBatch !== 0) {
+      obj.framesPerBatch = Math.round(message.framesPerBatch);
+    }
+    if (message.formats?.length) {
+      obj.formats = message.formats.map((e) => videoFormatToJSON(e));
+    }
+    if (message.fps !== 0) {
+      obj.fps = Math.round(message.fps);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VideoUpscaleSpec>, I>>(base?: I): VideoUpscaleSpec {
+    return VideoUpscaleSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VideoUpscaleSpec>, I>>(object: I): VideoUpscaleSpec {
+    const message = createBaseVideoUpscaleSpec();
+    message.clip = object.clip ?? Buffer.alloc(0);
+    message.frames = object.frames?.map((e) => e) || [];
+    message.model = object.model ?? "";
+    message.framesPerBatch = object.framesPerBatch ?? 0;
+    message.formats = object.formats?.map((e) => e) || [];
+    message.fps = object.fps ?? 0;
+    return message;
+  },
+};
+
+function createBaseJobOutput(): JobOutput {
+  return { format: "", contentType: "", bytes: 0, sha256: "", frames: 0 };
+}
+
+export const JobOutput: MessageFns<JobOutput> = {
+  encode(message: JobOutput, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== "") {
+      writer.uint32(10).string(message.format);
+    }
+    if (message.contentType !== "") {
+      writer.uint32(18).string(message.contentType);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(24).uint64(message.bytes);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(34).string(message.sha256);
+    }
+    if (message.frames !== 0) {
+      writer.uint32(40).uint32(message.frames);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobOutput {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobOutput();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.contentType = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.frames = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobOutput {
+    return {
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      contentType: isSet(object.contentType)
+        ? globalThis.String(object.contentType)
+        : isSet(object.content_type)
+        ? globalThis.String(object.content_type)
+        : "",
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      frames: isSet(object.frames) ? globalThis.Number(object.frames) : 0,
+    };
+  },
+
+  toJSON(message: JobOutput): unknown {
+    const obj: any = {};
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.contentType !== "") {
+      obj.contentType = message.contentType;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.frames !== 0) {
+      obj.frames = Math.round(message.frames);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobOutput>, I>>(base?: I): JobOutput {
+    return JobOutput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobOutput>, I>>(object: I): JobOutput {
+    const message = createBaseJobOutput();
+    message.format = object.format ?? "";
+    message.contentType = object.contentType ?? "";
+    message.bytes = object.bytes ?? 0;
+    message.sha256 = object.sha256 ?? "";
+    message.frames = object.frames ?? 0;
+    return message;
+  },
+};
+
 function createBaseShardStatus(): ShardStatus {
   return {
     index: 0,
@@ -574,6 +1445,10 @@ function createBaseShardStatus(): ShardStatus {
     region: undefined,
     reason: "",
     runSeconds: 0,
+    firstFrame: 0,
+    frameCount: 0,
+    dependsOn: 0,
+    decodeChunk: 0,
   };
 }
 
@@ -608,6 +1483,18 @@ export const ShardStatus: MessageFns<ShardStatus> = {
     }
     if (message.runSeconds !== 0) {
       writer.uint32(81).double(message.runSeconds);
+    }
+    if (message.firstFrame !== 0) {
+      writer.uint32(88).uint32(message.firstFrame);
+    }
+    if (message.frameCount !== 0) {
+      writer.uint32(96).uint32(message.frameCount);
+    }
+    if (message.dependsOn !== 0) {
+      writer.uint32(104).int32(message.dependsOn);
+    }
+    if (message.decodeChunk !== 0) {
+      writer.uint32(112).uint32(message.decodeChunk);
     }
     return writer;
   },
@@ -705,6 +1592,38 @@ export const ShardStatus: MessageFns<ShardStatus> = {
             message.runSeconds = reader.double();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.firstFrame = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.frameCount = reader.uint32();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.dependsOn = reader.int32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.decodeChunk = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -741,6 +1660,26 @@ export const ShardStatus: MessageFns<ShardStatus> = {
         : isSet(object.run_seconds)
         ? globalThis.Number(object.run_seconds)
         : 0,
+      firstFrame: isSet(object.firstFrame)
+        ? globalThis.Number(object.firstFrame)
+        : isSet(object.first_frame)
+        ? globalThis.Number(object.first_frame)
+        : 0,
+      frameCount: isSet(object.frameCount)
+        ? globalThis.Number(object.frameCount)
+        : isSet(object.frame_count)
+        ? globalThis.Number(object.frame_count)
+        : 0,
+      dependsOn: isSet(object.dependsOn)
+        ? globalThis.Number(object.dependsOn)
+        : isSet(object.depends_on)
+        ? globalThis.Number(object.depends_on)
+        : 0,
+      decodeChunk: isSet(object.decodeChunk)
+        ? globalThis.Number(object.decodeChunk)
+        : isSet(object.decode_chunk)
+        ? globalThis.Number(object.decode_chunk)
+        : 0,
     };
   },
 
@@ -776,6 +1715,18 @@ export const ShardStatus: MessageFns<ShardStatus> = {
     if (message.runSeconds !== 0) {
       obj.runSeconds = floatToJson(message.runSeconds);
     }
+    if (message.firstFrame !== 0) {
+      obj.firstFrame = Math.round(message.firstFrame);
+    }
+    if (message.frameCount !== 0) {
+      obj.frameCount = Math.round(message.frameCount);
+    }
+    if (message.dependsOn !== 0) {
+      obj.dependsOn = Math.round(message.dependsOn);
+    }
+    if (message.decodeChunk !== 0) {
+      obj.decodeChunk = Math.round(message.decodeChunk);
+    }
     return obj;
   },
 
@@ -796,6 +1747,10 @@ export const ShardStatus: MessageFns<ShardStatus> = {
       : undefined;
     message.reason = object.reason ?? "";
     message.runSeconds = object.runSeconds ?? 0;
+    message.firstFrame = object.firstFrame ?? 0;
+    message.frameCount = object.frameCount ?? 0;
+    message.dependsOn = object.dependsOn ?? 0;
+    message.decodeChunk = object.decodeChunk ?? 0;
     return message;
   },
 };
@@ -826,6 +1781,9 @@ function createBaseJob(): Job {
     outputSha256: "",
     outputContentType: "",
     shards: [],
+    outputs: [],
+    frames: 0,
+    fps: 0,
   };
 }
 
@@ -902,6 +1860,15 @@ export const Job: MessageFns<Job> = {
     }
     for (const v of message.shards) {
       ShardStatus.encode(v!, writer.uint32(194).fork()).join();
+    }
+    for (const v of message.outputs) {
+      JobOutput.encode(v!, writer.uint32(202).fork()).join();
+    }
+    if (message.frames !== 0) {
+      writer.uint32(208).uint32(message.frames);
+    }
+    if (message.fps !== 0) {
+      writer.uint32(216).uint32(message.fps);
     }
     return writer;
   },
@@ -1111,6 +2078,30 @@ export const Job: MessageFns<Job> = {
             message.shards.push(ShardStatus.decode(reader, reader.uint32()));
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.outputs.push(JobOutput.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 26: {
+            if (tag !== 208) {
+              break;
+            }
+
+            message.frames = reader.uint32();
+            continue;
+          }
+          case 27: {
+            if (tag !== 216) {
+              break;
+            }
+
+            message.fps = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1203,6 +2194,11 @@ export const Job: MessageFns<Job> = {
       shards: globalThis.Array.isArray(object?.shards)
         ? object.shards.map((e: any) => ShardStatus.fromJSON(e))
         : [],
+      outputs: globalThis.Array.isArray(object?.outputs)
+        ? object.outputs.map((e: any) => JobOutput.fromJSON(e))
+        : [],
+      frames: isSet(object.frames) ? globalThis.Number(object.frames) : 0,
+      fps: isSet(object.fps) ? globalThis.Number(object.fps) : 0,
     };
   },
 
@@ -1280,6 +2276,15 @@ export const Job: MessageFns<Job> = {
     if (message.shards?.length) {
       obj.shards = message.shards.map((e) => ShardStatus.toJSON(e));
     }
+    if (message.outputs?.length) {
+      obj.outputs = message.outputs.map((e) => JobOutput.toJSON(e));
+    }
+    if (message.frames !== 0) {
+      obj.frames = Math.round(message.frames);
+    }
+    if (message.fps !== 0) {
+      obj.fps = Math.round(message.fps);
+    }
     return obj;
   },
 
@@ -1312,6 +2317,9 @@ export const Job: MessageFns<Job> = {
     message.outputSha256 = object.outputSha256 ?? "";
     message.outputContentType = object.outputContentType ?? "";
     message.shards = object.shards?.map((e) => ShardStatus.fromPartial(e)) || [];
+    message.outputs = object.outputs?.map((e) => JobOutput.fromPartial(e)) || [];
+    message.frames = object.frames ?? 0;
+    message.fps = object.fps ?? 0;
     return message;
   },
 };

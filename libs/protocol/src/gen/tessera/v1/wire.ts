@@ -121,7 +121,7 @@ export interface Lease {
 
 /** Work for the engine. */
 export interface ShardTask {
-  /** "upscale_tile". */
+  /** "upscale_tile", "upscale_frames" or "svd_batch". */
   kind: string;
   model: string;
   /** Object-store key of the input: raw interleaved RGB8 of input_width x input_height. */
@@ -133,6 +133,28 @@ export interface ShardTask {
   outputKey: string;
   /** SHA-256 (hex) of the input bytes. */
   inputSha256: string;
+  /** Frames in the input blob (upscale_frames: input_width x input_height RGB8 each). */
+  inputFrames: number;
+  /** Image-to-video parameters (svd_batch). */
+  video: VideoTask | undefined;
+}
+
+/**
+ * An image-to-video batch. The conditioning image is frame `conditioning_frame` of the input blob
+ * (raw RGB8 frames of input_width x input_height).
+ */
+export interface VideoTask {
+  numFrames: number;
+  width: number;
+  height: number;
+  fps: number;
+  motionBucketId: number;
+  noiseAugStrength: number;
+  steps: number;
+  minGuidanceScale: number;
+  maxGuidanceScale: number;
+  decodeChunk: number;
+  conditioningFrame: number;
 }
 
 /** Request on tessera.work.renew while the agent works on a lease. */
@@ -164,6 +186,10 @@ export interface ShardResult {
   runSeconds: number;
   failure: FailureKind;
   error: string;
+  /** Frames in the output blob (video), each output_width x output_height RGB8. */
+  outputFrames: number;
+  /** VAE decode chunk used (svd_batch). */
+  decodeChunk: number;
 }
 
 export interface ShardResultReply {
@@ -989,7 +1015,18 @@ export const Lease: MessageFns<Lease> = {
 };
 
 function createBaseShardTask(): ShardTask {
-  return { kind: "", model: "", inputKey: "", inputWidth: 0, inputHeight: 0, seed: 0, outputKey: "", inputSha256: "" };
+  return {
+    kind: "",
+    model: "",
+    inputKey: "",
+    inputWidth: 0,
+    inputHeight: 0,
+    seed: 0,
+    outputKey: "",
+    inputSha256: "",
+    inputFrames: 0,
+    video: undefined,
+  };
 }
 
 export const ShardTask: MessageFns<ShardTask> = {
@@ -1017,6 +1054,12 @@ export const ShardTask: MessageFns<ShardTask> = {
     }
     if (message.inputSha256 !== "") {
       writer.uint32(66).string(message.inputSha256);
+    }
+    if (message.inputFrames !== 0) {
+      writer.uint32(72).uint32(message.inputFrames);
+    }
+    if (message.video !== undefined) {
+      VideoTask.encode(message.video, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1098,6 +1141,22 @@ export const ShardTask: MessageFns<ShardTask> = {
             message.inputSha256 = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.inputFrames = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.video = VideoTask.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1140,6 +1199,12 @@ export const ShardTask: MessageFns<ShardTask> = {
         : isSet(object.input_sha256)
         ? globalThis.String(object.input_sha256)
         : "",
+      inputFrames: isSet(object.inputFrames)
+        ? globalThis.Number(object.inputFrames)
+        : isSet(object.input_frames)
+        ? globalThis.Number(object.input_frames)
+        : 0,
+      video: isSet(object.video) ? VideoTask.fromJSON(object.video) : undefined,
     };
   },
 
@@ -1169,6 +1234,12 @@ export const ShardTask: MessageFns<ShardTask> = {
     if (message.inputSha256 !== "") {
       obj.inputSha256 = message.inputSha256;
     }
+    if (message.inputFrames !== 0) {
+      obj.inputFrames = Math.round(message.inputFrames);
+    }
+    if (message.video !== undefined) {
+      obj.video = VideoTask.toJSON(message.video);
+    }
     return obj;
   },
 
@@ -1185,6 +1256,279 @@ export const ShardTask: MessageFns<ShardTask> = {
     message.seed = object.seed ?? 0;
     message.outputKey = object.outputKey ?? "";
     message.inputSha256 = object.inputSha256 ?? "";
+    message.inputFrames = object.inputFrames ?? 0;
+    message.video = (object.video !== undefined && object.video !== null)
+      ? VideoTask.fromPartial(object.video)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVideoTask(): VideoTask {
+  return {
+    numFrames: 0,
+    width: 0,
+    height: 0,
+    fps: 0,
+    motionBucketId: 0,
+    noiseAugStrength: 0,
+    steps: 0,
+    minGuidanceScale: 0,
+    maxGuidanceScale: 0,
+    decodeChunk: 0,
+    conditioningFrame: 0,
+  };
+}
+
+export const VideoTask: MessageFns<VideoTask> = {
+  encode(message: VideoTask, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.numFrames !== 0) {
+      writer.uint32(8).uint32(message.numFrames);
+    }
+    if (message.width !== 0) {
+      writer.uint32(16).uint32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(24).uint32(message.height);
+    }
+    if (message.fps !== 0) {
+      writer.uint32(32).uint32(message.fps);
+    }
+    if (message.motionBucketId !== 0) {
+      writer.uint32(40).uint32(message.motionBucketId);
+    }
+    if (message.noiseAugStrength !== 0) {
+      writer.uint32(49).double(message.noiseAugStrength);
+    }
+    if (message.steps !== 0) {
+      writer.uint32(56).uint32(message.steps);
+    }
+    if (message.minGuidanceScale !== 0) {
+      writer.uint32(65).double(message.minGuidanceScale);
+    }
+    if (message.maxGuidanceScale !== 0) {
+      writer.uint32(73).double(message.maxGuidanceScale);
+    }
+    if (message.decodeChunk !== 0) {
+      writer.uint32(80).uint32(message.decodeChunk);
+    }
+    if (message.conditioningFrame !== 0) {
+      writer.uint32(88).uint32(message.conditioningFrame);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VideoTask {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVideoTask();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.numFrames = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.width = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.height = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fps = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.motionBucketId = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.noiseAugStrength = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.steps = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.minGuidanceScale = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.maxGuidanceScale = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.decodeChunk = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.conditioningFrame = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VideoTask {
+    return {
+      numFrames: isSet(object.numFrames)
+        ? globalThis.Number(object.numFrames)
+        : isSet(object.num_frames)
+        ? globalThis.Number(object.num_frames)
+        : 0,
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+      fps: isSet(object.fps) ? globalThis.Number(object.fps) : 0,
+      motionBucketId: isSet(object.motionBucketId)
+        ? globalThis.Number(object.motionBucketId)
+        : isSet(object.motion_bucket_id)
+        ? globalThis.Number(object.motion_bucket_id)
+        : 0,
+      noiseAugStrength: isSet(object.noiseAugStrength)
+        ? globalThis.Number(object.noiseAugStrength)
+        : isSet(object.noise_aug_strength)
+        ? globalThis.Number(object.noise_aug_strength)
+        : 0,
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+      minGuidanceScale: isSet(object.minGuidanceScale)
+        ? globalThis.Number(object.minGuidanceScale)
+        : isSet(object.min_guidance_scale)
+        ? globalThis.Number(object.min_guidance_scale)
+        : 0,
+      maxGuidanceScale: isSet(object.maxGuidanceScale)
+        ? globalThis.Number(object.maxGuidanceScale)
+        : isSet(object.max_guidance_scale)
+        ? globalThis.Number(object.max_guidance_scale)
+        : 0,
+      decodeChunk: isSet(object.decodeChunk)
+        ? globalThis.Number(object.decodeChunk)
+        : isSet(object.decode_chunk)
+        ? globalThis.Number(object.decode_chunk)
+        : 0,
+      conditioningFrame: isSet(object.conditioningFrame)
+        ? globalThis.Number(object.conditioningFrame)
+        : isSet(object.conditioning_frame)
+        ? globalThis.Number(object.conditioning_frame)
+        : 0,
+    };
+  },
+
+  toJSON(message: VideoTask): unknown {
+    const obj: any = {};
+    if (message.numFrames !== 0) {
+      obj.numFrames = Math.round(message.numFrames);
+    }
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    if (message.fps !== 0) {
+      obj.fps = Math.round(message.fps);
+    }
+    if (message.motionBucketId !== 0) {
+      obj.motionBucketId = Math.round(message.motionBucketId);
+    }
+    if (message.noiseAugStrength !== 0) {
+      obj.noiseAugStrength = floatToJson(message.noiseAugStrength);
+    }
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    if (message.minGuidanceScale !== 0) {
+      obj.minGuidanceScale = floatToJson(message.minGuidanceScale);
+    }
+    if (message.maxGuidanceScale !== 0) {
+      obj.maxGuidanceScale = floatToJson(message.maxGuidanceScale);
+    }
+    if (message.decodeChunk !== 0) {
+      obj.decodeChunk = Math.round(message.decodeChunk);
+    }
+    if (message.conditioningFrame !== 0) {
+      obj.conditioningFrame = Math.round(message.conditioningFrame);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VideoTask>, I>>(base?: I): VideoTask {
+    return VideoTask.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VideoTask>, I>>(object: I): VideoTask {
+    const message = createBaseVideoTask();
+    message.numFrames = object.numFrames ?? 0;
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
+    message.fps = object.fps ?? 0;
+    message.motionBucketId = object.motionBucketId ?? 0;
+    message.noiseAugStrength = object.noiseAugStrength ?? 0;
+    message.steps = object.steps ?? 0;
+    message.minGuidanceScale = object.minGuidanceScale ?? 0;
+    message.maxGuidanceScale = object.maxGuidanceScale ?? 0;
+    message.decodeChunk = object.decodeChunk ?? 0;
+    message.conditioningFrame = object.conditioningFrame ?? 0;
     return message;
   },
 };
@@ -1412,6 +1756,8 @@ function createBaseShardResult(): ShardResult {
     runSeconds: 0,
     failure: 0,
     error: "",
+    outputFrames: 0,
+    decodeChunk: 0,
   };
 }
 
@@ -1449,6 +1795,12 @@ export const ShardResult: MessageFns<ShardResult> = {
     }
     if (message.error !== "") {
       writer.uint32(90).string(message.error);
+    }
+    if (message.outputFrames !== 0) {
+      writer.uint32(96).uint32(message.outputFrames);
+    }
+    if (message.decodeChunk !== 0) {
+      writer.uint32(104).uint32(message.decodeChunk);
     }
     return writer;
   },
@@ -1554,6 +1906,22 @@ export const ShardResult: MessageFns<ShardResult> = {
             message.error = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.outputFrames = reader.uint32();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.decodeChunk = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1607,6 +1975,16 @@ export const ShardResult: MessageFns<ShardResult> = {
         : 0,
       failure: isSet(object.failure) ? failureKindFromJSON(object.failure) : 0,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      outputFrames: isSet(object.outputFrames)
+        ? globalThis.Number(object.outputFrames)
+        : isSet(object.output_frames)
+        ? globalThis.Number(object.output_frames)
+        : 0,
+      decodeChunk: isSet(object.decodeChunk)
+        ? globalThis.Number(object.decodeChunk)
+        : isSet(object.decode_chunk)
+        ? globalThis.Number(object.decode_chunk)
+        : 0,
     };
   },
 
@@ -1645,6 +2023,12 @@ export const ShardResult: MessageFns<ShardResult> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.outputFrames !== 0) {
+      obj.outputFrames = Math.round(message.outputFrames);
+    }
+    if (message.decodeChunk !== 0) {
+      obj.decodeChunk = Math.round(message.decodeChunk);
+    }
     return obj;
   },
 
@@ -1664,6 +2048,8 @@ export const ShardResult: MessageFns<ShardResult> = {
     message.runSeconds = object.runSeconds ?? 0;
     message.failure = object.failure ?? 0;
     message.error = object.error ?? "";
+    message.outputFrames = object.outputFrames ?? 0;
+    message.decodeChunk = object.decodeChunk ?? 0;
     return message;
   },
 };
