@@ -15,6 +15,8 @@ export interface FarmNames {
   readonly heartbeat: string;
   /** Coordinators publish cancel notices here; agents subscribe. */
   readonly cancel: string;
+  /** A coordinator announces itself here when it starts or reconnects: agents re-ask for work at once. */
+  readonly hello: string;
   /** Queue group coordinators share, so each request is handled once. */
   readonly coordinatorQueue: string;
   /** KV bucket with job and shard records. */
@@ -40,6 +42,7 @@ export function farmNames(prefix = 'tessera'): FarmNames {
     workResult: `${prefix}.work.result`,
     heartbeat: `${prefix}.agent.heartbeat`,
     cancel: `${prefix}.control.cancel`,
+    hello: `${prefix}.control.hello`,
     coordinatorQueue: `${prefix}-coordinators`,
     stateBucket: `${prefix}-state`,
     blobBucket: `${prefix}-blobs`,

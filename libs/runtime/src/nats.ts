@@ -8,6 +8,8 @@ export interface ServiceConnectOptions {
   name: string;
   log: Logger;
   onReconnect?: () => void;
+  /** Called when the connection drops (the client then reconnects on its own). */
+  onDisconnect?: () => void;
   /** NATS user and password. Default $TESSERA_NATS_USER / $TESSERA_NATS_PASSWORD (none when unset). */
   user?: string;
   pass?: string;
@@ -57,6 +59,7 @@ export async function connectService(o: ServiceConnectOptions): Promise<NatsConn
         o.onReconnect?.();
         o.log.info({ server: conn.getServer() }, 'NATS reconnected');
       } else if (s.type === 'disconnect') {
+        o.onDisconnect?.();
         o.log.warn('NATS disconnected');
       }
     }

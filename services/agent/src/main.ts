@@ -142,6 +142,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       }
     },
   });
+  const helloSub = nc.subscribe(names.hello, { callback: () => slots.forEach((s) => s.kick()) });
   const stop = new AbortController();
   const loops = slots.map((s) => s.run(stop.signal));
   const http = o.metricsAddr
@@ -170,6 +171,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       await Promise.all(loops);
       clearInterval(heartbeat);
       cancelSub.unsubscribe();
+      helloSub.unsubscribe();
       await Promise.all(slotSpecs.map((s) => s.engine.close()));
       await http?.close();
       await nc.drain().catch(() => undefined);

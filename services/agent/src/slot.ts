@@ -65,6 +65,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export class Slot {
   private current: Current | undefined;
   private completed = 0;
+  /** Interrupts the current wait for work (set while waiting). */
+  private wake: (() => void) | undefined;
   private draining = false;
 
   constructor(private readonly d: SlotDeps) {}
@@ -88,6 +90,11 @@ export class Slot {
     return this.current?.lease.ref ? [this.current.lease.ref] : [];
   }
 
+  /** A coordinator announced itself: stop waiting on the old request or backoff and ask again. */
+  kick(): void {
+    this.wake?.();
+  }
+
   /** Aborts the running shard if it belongs to `jobId` (cancel notice). */
   cancelJob(jobId: string): void {
     if (this.current?.lease.ref?.jobId === jobId) this.current.abort.abort(new Error('job cancelled'));
@@ -109,7 +116,15 @@ export class Slot {
         const stopped = new Promise<'stopped'>((resolve) =>
           signal.addEventListener('abort', () => resolve('stopped'), { once: true }),
         );
-        const first = await Promise.race([pending, stopped]);
+        // A coordinator that (re)started announces itself: a request parked at a dead one would only
+        // time out, so ask again at once.
+        const kicked = new Promise<'kicked'>((resolve) => (this.wake = () => resolve('kicked')));
+        const first = await Promise.race([pending, stopped, kicked]);
+        this.wake = undefined;
+        if (first === 'kicked') {
+          pending.catch(() => undefined);
+          continue;
+        }
         const msg =
           first === 'stopped'
             ? await Promise.race([
@@ -122,7 +137,11 @@ export class Slot {
         backoff = 250;
       } catch (e) {
         this.d.log.debug({ err: (e as Error).message }, 'work request failed; retrying');
-        await sleep(backoff, signal);
+        const nap = new AbortController();
+        this.wake = () => nap.abort();
+        signal.addEventListener('abort', () => nap.abort(), { once: true });
+        await sleep(backoff, nap.signal);
+        this.wake = undefined;
         backoff = Math.min(backoff * 2, 5000);
         continue;
       }

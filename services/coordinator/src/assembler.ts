@@ -36,6 +36,8 @@ export function createUpscaleAssembler(blobs: BlobStore, log?: Logger): Assemble
       // The object store verifies the bytes against the digest it stored, and the commit checked that
       // digest against the SHA-256 the agent reported: a corrupt or swapped tile fails here.
       const data = await blobs.get(s.outputKey).catch((e: unknown) => {
+        // A digest mismatch is corruption (run the shard again); anything else is transient (retry).
+        if (!/corrupt|digest/i.test(e instanceof Error ? e.message : String(e))) throw e;
         throw new ShardOutputCorruptError(
           s.index,
           `output of shard ${s.index} unreadable: ${e instanceof Error ? e.message : String(e)}`,

@@ -168,6 +168,9 @@ export function concatBytes(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Tries of an assembly that fails for reasons other than a corrupt shard output. */
+const ASSEMBLY_ATTEMPTS = 6;
+
 /** A new job id: time-ordered, URL- and subject-safe. */
 export function newJobId(nowMs: number): string {
   return `j${nowMs.toString(36)}${randomBytes(5).toString('hex')}`;
@@ -188,6 +191,7 @@ export class Coordinator {
   private pumping = false;
   private pumpAgain = false;
   private stopped = false;
+  private online = true;
 
   constructor(private readonly d: CoordinatorDeps) {
     this.registry = new AgentRegistry((a) => vramClassOf(d.table, a.vramUsableGb));
@@ -216,7 +220,7 @@ export class Coordinator {
       if (rec.state === 'assembling') this.startAssembly(rec.id);
     }
     this.d.log.info({ jobs: this.jobs.size, shards: this.shards.size, resumed }, 'state loaded');
-    this.sweepTimer = setInterval(() => void this.sweep(), this.d.options.sweepEveryMs);
+    this.sweepTimer = setInterval(() => this.background(this.sweep(), 'sweep'), this.d.options.sweepEveryMs);
     this.sweepTimer.unref();
   }
 
@@ -461,6 +465,8 @@ export class Coordinator {
       if (s && s.rec.state === 'leased' && s.rec.attempt === l.fencingToken && s.rec.agentId === agent.advert.agentId) {
         s.rec.leaseConfirmed = true;
         held.add(k);
+        // After a coordinator restart the registry learns who holds which lease from here.
+        agent.leases.add(k);
       }
     }
     // A lease granted to this agent that it does not know of (the grant was lost) goes back to the queue.
@@ -468,7 +474,7 @@ export class Coordinator {
       const s = this.shards.get(k);
       if (!s || held.has(k)) continue;
       if (s.rec.state === 'leased' && !s.rec.leaseConfirmed && now - s.rec.leasedMs > this.d.options.agentSilenceMs) {
-        void this.requeue(k, s.rec.attempt, `lease not picked up by ${agent.advert.name}`, 'lease_lost');
+        this.background(this.requeue(k, s.rec.attempt, `lease not picked up by ${agent.advert.name}`, 'lease_lost'), 'requeue');
       }
     }
   }
@@ -584,6 +590,32 @@ export class Coordinator {
     });
   }
 
+  /** Runs `p` without awaiting it; a failure is logged, never an unhandled rejection. */
+  private background(p: Promise<unknown>, what: string): void {
+    p.catch((e: unknown) => this.d.log.error({ err: e }, `${what} failed`));
+  }
+
+  /**
+   * NATS connectivity of this coordinator. While offline nothing is dispatched and no agent or lease
+   * is judged by its silence; when the connection comes back every agent and lease gets a fresh
+   * deadline, since their heartbeats and renewals could not reach us meanwhile.
+   */
+  setOnline(online: boolean): void {
+    if (online === this.online) return;
+    this.online = online;
+    if (!online) {
+      this.d.log.warn('NATS connection lost: dispatch and silence checks paused');
+      return;
+    }
+    const now = this.d.clock.now();
+    for (const a of this.registry.all()) if (a.liveness === 'live') a.lastSeenMs = now;
+    for (const s of this.shards.values()) {
+      if (s.rec.state === 'leased') s.rec.leaseExpiresMs = Math.max(s.rec.leaseExpiresMs, now + this.d.options.leaseMs);
+    }
+    this.d.log.info('NATS connection back: deadlines refreshed, dispatch resumed');
+    this.pump();
+  }
+
   // ───────────────────────────── dispatch ─────────────────────────────
 
   /** Matches queued shards to parked agents; re-runs itself if work arrived meanwhile. */
@@ -596,7 +628,7 @@ export class Coordinator {
     try {
       do {
         this.pumpAgain = false;
-        if (this.parked.length === 0 || this.queued.size === 0) break;
+        if (!this.online || this.parked.length === 0 || this.queued.size === 0) break;
         const queued: (QueuedShard & { held: Held<ShardRecord> })[] = [];
         for (const k of this.queued) {
           const held = this.shards.get(k);
@@ -628,6 +660,7 @@ export class Coordinator {
   }
 
   private async grant(k: string, p: Parked): Promise<void> {
+    let writeFailed = false;
     const lease = await this.locks
       .run(k, async () => {
         const s = this.shards.get(k);
@@ -664,6 +697,7 @@ export class Coordinator {
       })
       .catch((e) => {
         this.d.log.error({ err: e, shard: k }, 'lease write failed');
+        writeFailed = true;
         return undefined;
       });
     if (!lease) {
@@ -674,7 +708,9 @@ export class Coordinator {
       const job = s && this.jobs.get(s.rec.jobId)?.rec;
       if (s?.rec.state === 'queued' && job && !FINAL_JOB_STATES.has(job.state)) this.queued.add(k);
       this.parked.push({ ...p, timer: setTimeout(() => this.unpark(p.agentId, { lease: undefined }), 1000) });
-      setImmediate(() => this.pump());
+      // After a failed write (NATS trouble) back off instead of retrying at once.
+      if (writeFailed) setTimeout(() => this.pump(), 500);
+      else setImmediate(() => this.pump());
       return;
     }
     p.resolve({ lease });
@@ -801,6 +837,8 @@ export class Coordinator {
 
   /** Expires leases and finds silent agents. */
   private async sweep(): Promise<void> {
+    // While this coordinator is cut off from NATS, silence says nothing about the agents.
+    if (!this.online) return;
     const now = this.d.clock.now();
     for (const a of this.registry.sweep(now, this.d.options.agentSilenceMs)) {
       this.d.log.warn({ agent: a.advert.name, leases: a.leases.size, silentMs: now - a.lastSeenMs }, 'agent lost');
@@ -808,18 +846,21 @@ export class Coordinator {
       for (const k of [...a.leases]) {
         const s = this.shards.get(k);
         if (s?.rec.state === 'leased' && s.rec.agentId === a.advert.agentId) {
-          void this.requeue(
-            k,
-            s.rec.attempt,
-            `agent ${a.advert.name} lost (no heartbeat for ${Math.round((now - a.lastSeenMs) / 100) / 10} s)`,
-            'agent_lost',
+          this.background(
+            this.requeue(
+              k,
+              s.rec.attempt,
+              `agent ${a.advert.name} lost (no heartbeat for ${Math.round((now - a.lastSeenMs) / 100) / 10} s)`,
+              'agent_lost',
+            ),
+            'requeue',
           );
         }
       }
     }
     for (const [k, s] of this.shards) {
       if (s.rec.state === 'leased' && s.rec.leaseExpiresMs < now) {
-        void this.requeue(k, s.rec.attempt, `lease of attempt ${s.rec.attempt} expired`, 'lease_expired');
+        this.background(this.requeue(k, s.rec.attempt, `lease of attempt ${s.rec.attempt} expired`, 'lease_expired'), 'requeue');
       }
     }
   }
@@ -829,44 +870,64 @@ export class Coordinator {
   private startAssembly(jobId: string): void {
     if (this.assembling.has(jobId)) return;
     this.assembling.add(jobId);
-    void this.runAssembly(jobId).finally(() => this.assembling.delete(jobId));
+    this.background(
+      this.runAssembly(jobId).finally(() => this.assembling.delete(jobId)),
+      'assembly',
+    );
   }
 
+  /**
+   * Assembles a finished job. A corrupt or missing shard output sends that shard back to the queue;
+   * any other error (NATS trouble) is retried with backoff before the job fails.
+   */
   private async runAssembly(jobId: string): Promise<void> {
-    const held = this.jobs.get(jobId);
-    if (!held || FINAL_JOB_STATES.has(held.rec.state)) return;
-    if (held.rec.state !== 'assembling') await this.setJob(jobId, { state: 'assembling' });
-    const t0 = performance.now();
-    try {
-      const outputs = await this.d.assemble(this.jobs.get(jobId)!.rec, this.jobShards(jobId));
-      this.d.metrics.reassemblySeconds.observe((performance.now() - t0) / 1000);
-      for (const out of outputs) this.d.metrics.outputBytes.inc(out.bytes);
-      const primary = outputs[0];
-      await this.setJob(jobId, {
-        outputs,
-        outputKey: primary.key,
-        outputBytes: primary.bytes,
-        outputSha256: primary.sha256,
-        outputContentType: primary.contentType,
-      });
-      await this.finishJob(jobId, 'succeeded', '');
-    } catch (e) {
-      if (e instanceof ShardOutputCorruptError) {
-        const k = shardKey(jobId, e.shardIndex);
-        this.d.log.warn({ job: jobId, shard: e.shardIndex, err: e.message }, 'shard output corrupt; running it again');
-        await this.locks.run(k, async () => {
-          const s = this.shards.get(k);
-          if (!s || s.rec.state !== 'done') return;
-          if (await this.writeShard(k, { ...s.rec, state: 'queued', reason: e.message, outputKey: '' }))
-            this.queued.add(k);
+    for (let attempt = 1; ; attempt++) {
+      const held = this.jobs.get(jobId);
+      if (!held || FINAL_JOB_STATES.has(held.rec.state)) return;
+      try {
+        if (held.rec.state !== 'assembling') await this.setJob(jobId, { state: 'assembling' });
+        const t0 = performance.now();
+        const outputs = await this.d.assemble(this.jobs.get(jobId)!.rec, this.jobShards(jobId));
+        this.d.metrics.reassemblySeconds.observe((performance.now() - t0) / 1000);
+        for (const out of outputs) this.d.metrics.outputBytes.inc(out.bytes);
+        const primary = outputs[0];
+        await this.setJob(jobId, {
+          outputs,
+          outputKey: primary.key,
+          outputBytes: primary.bytes,
+          outputSha256: primary.sha256,
+          outputContentType: primary.contentType,
         });
-        await this.setJob(jobId, { state: 'running' });
-        this.pump();
+        await this.finishJob(jobId, 'succeeded', '');
+        return;
+      } catch (e) {
+        if (e instanceof ShardOutputCorruptError) {
+          await this.rerunCorruptShard(jobId, e);
+          return;
+        }
+        if (attempt < ASSEMBLY_ATTEMPTS) {
+          const delayMs = Math.min(8000, 250 * 2 ** attempt);
+          this.d.log.warn({ job: jobId, attempt, delayMs, err: (e as Error).message }, 'assembly failed; retrying');
+          await new Promise((r) => setTimeout(r, delayMs));
+          continue;
+        }
+        this.d.log.error({ job: jobId, err: e }, 'assembly failed');
+        await this.finishJob(jobId, 'failed', `assembly failed: ${e instanceof Error ? e.message : String(e)}`);
         return;
       }
-      this.d.log.error({ job: jobId, err: e }, 'assembly failed');
-      await this.finishJob(jobId, 'failed', `assembly failed: ${e instanceof Error ? e.message : String(e)}`);
     }
+  }
+
+  private async rerunCorruptShard(jobId: string, e: ShardOutputCorruptError): Promise<void> {
+    const k = shardKey(jobId, e.shardIndex);
+    this.d.log.warn({ job: jobId, shard: e.shardIndex, err: e.message }, 'shard output corrupt; running it again');
+    await this.locks.run(k, async () => {
+      const s = this.shards.get(k);
+      if (!s || s.rec.state !== 'done') return;
+      if (await this.writeShard(k, { ...s.rec, state: 'queued', reason: e.message, outputKey: '' })) this.queued.add(k);
+    });
+    await this.setJob(jobId, { state: 'running' });
+    this.pump();
   }
 
   /**

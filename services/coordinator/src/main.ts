@@ -53,11 +53,23 @@ export async function startCoordinator(
         vramBytes: Math.round(entry.advert.vramUsableGb * 1024 ** 3),
       })),
   });
+  const hello = () => {
+    try {
+      nc.publish(names.hello);
+    } catch {
+      // announced again at the next reconnect
+    }
+  };
   const nc = await connectService({
     servers: options.natsUrl,
     name: 'tessera-coordinator',
     log,
-    onReconnect: () => metrics.natsReconnects.inc(),
+    onReconnect: () => {
+      metrics.natsReconnects.inc();
+      live.coordinator?.setOnline(true);
+      hello();
+    },
+    onDisconnect: () => live.coordinator?.setOnline(false),
   });
   const js = jetstream(nc);
   const kv = await new Kvm(js).create(names.stateBucket, { history: 1, storage: 'file' } as never);
@@ -90,6 +102,8 @@ export async function startCoordinator(
   };
   await c.start();
   const subs = serveAgentProtocol(nc, names, c, log);
+  // Agents whose work requests went to a coordinator that died ask again now, not at their timeout.
+  hello();
   const grpc = await startGrpcServer({ coordinator: c, blobs, nc, names, options, log });
   let ready = true;
   const http = options.metricsAddr

@@ -54,6 +54,8 @@ export function createVideoAssembler(blobs: BlobStore, log?: Logger): Assemble {
     });
     const fetchBatch = async (s: ShardRecord): Promise<Uint8Array> => {
       const data = await blobs.get(s.outputKey).catch((e: unknown) => {
+        // A digest mismatch is corruption (run the shard again); anything else is transient (retry).
+        if (!/corrupt|digest/i.test(e instanceof Error ? e.message : String(e))) throw e;
         throw new ShardOutputCorruptError(
           s.index,
           `output of batch ${s.index} unreadable: ${e instanceof Error ? e.message : String(e)}`,
