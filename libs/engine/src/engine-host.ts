@@ -10,6 +10,8 @@ import {
 } from './engine-protocol.js';
 import { classifyEngineError, EngineAbortedError, EngineClosedError, EngineError } from './errors.js';
 import type { ExecutionProviderName } from './ort-upscaler.js';
+import { SdParamsError } from './pipelines/sd/errors.js';
+import type { SdRunParams, SdRunResult } from './pipelines/sd/sd-params.js';
 import { compileSvdParams, type SvdRunParams } from './pipelines/svd/svd-params.js';
 import { assertRgbImage, type RgbImage } from './rgb-image.js';
 
@@ -48,8 +50,18 @@ export interface ImageToVideoCallOptions {
   onStep?: (i: number, n: number) => void;
 }
 
-type CallOptions = UpscaleCallOptions & ImageToVideoCallOptions;
-type Outcome = RgbImage | RgbImage[];
+/** Per-call options of EngineHost.generateImage. */
+export interface GenerateImageCallOptions {
+  /** Aborting kills the worker if this call is running (onnxruntime cannot interrupt a run). */
+  signal?: AbortSignal;
+  /** Progress in [0, 1]: 0 when dispatched, rising with each denoising step to 0.95, 1 when the image is decoded. */
+  onProgress?: (fraction: number) => void;
+  /** After each denoising step in the worker: `i` steps of `n` done. */
+  onStep?: (i: number, n: number) => void;
+}
+
+type CallOptions = UpscaleCallOptions & ImageToVideoCallOptions & GenerateImageCallOptions;
+type Outcome = RgbImage | RgbImage[] | SdRunResult;
 
 interface Job {
   id: number;
@@ -118,6 +130,23 @@ export class EngineHost {
       compileSvdParams(params); // fail fast; the worker compiles again with the model's defaults
       return { type: 'image-to-video', modelDir, params: { ...params, image: ownBytes(params.image) } };
     }) as Promise<RgbImage[]>;
+  }
+
+  /**
+   * Stable Diffusion txt2img / img2img (SD 1.x/2.x, SDXL base and refiner, SD3) with the Optimum ONNX model
+   * directory `modelDir`, in the worker; the pipeline stays loaded for later calls with the same directory.
+   * Resolves to `{ images }` (one RGB8 image) or `{ latents }` (`outputType: 'latent'`), the same bytes as the
+   * pipeline in-process with the same params and threads. Rejects with SdParamsError / InvalidImageError for a
+   * malformed request (checked here, before any worker is involved), SdModelLayoutError, EngineAbortedError,
+   * EngineOutOfMemoryError, EngineError.
+   */
+  generateImage(modelDir: string, params: SdRunParams, opts: GenerateImageCallOptions = {}): Promise<SdRunResult> {
+    return this.submit(modelDir, opts, () => {
+      if (typeof params?.prompt !== 'string') throw new SdParamsError('prompt', 'must be a string');
+      if (params.image) assertRgbImage(params.image, 'generateImage input');
+      const image = params.image ? { image: ownBytes(params.image) } : {};
+      return { type: 'generate-image', modelDir, params: { ...params, ...image } };
+    }) as Promise<SdRunResult>;
   }
 
   private submit(label: string, opts: CallOptions, request: () => WorkRequest): Promise<Outcome> {
@@ -229,9 +258,9 @@ export class EngineHost {
       if (msg.step) job.opts.onStep?.(msg.step.i, msg.step.n);
     } else {
       this.loaded = msg.loadedModels;
-      if (msg.type === 'result' || msg.type === 'frames') {
+      if (msg.type === 'result' || msg.type === 'frames' || msg.type === 'generated') {
         job.opts.onProgress?.(1);
-        this.settle(job, msg.type === 'result' ? msg.image : msg.frames);
+        this.settle(job, msg.type === 'result' ? msg.image : msg.type === 'frames' ? msg.frames : msg.result);
       } else this.settle(job, deserializeError(msg.error));
     }
   }

@@ -1,6 +1,6 @@
 /**
  * Child-process entry of EngineHost (compiled to dist/engine-worker.js). Loads models lazily (upscalers by
- * id or path, SVD pipelines by directory), keeps them loaded for the life of the process, and runs one
+ * id or path, SVD and Stable Diffusion pipelines by directory), keeps them loaded for the life of the process, and runs one
  * request at a time; onnxruntime may block this process's event loop freely because the parent's stays
  * responsive.
  */
@@ -8,6 +8,8 @@ import { resolve } from 'node:path';
 import { serializeError, type HostMessage, type WorkerConfig, type WorkerMessage } from './engine-protocol.js';
 import { classifyEngineError } from './errors.js';
 import { Upscaler } from './ort-upscaler.js';
+import type { SdRunParams } from './pipelines/sd/sd-params.js';
+import { SdWorkerHandler } from './pipelines/sd/worker-handler.js';
 import { SvdPipeline } from './pipelines/svd/svd-pipeline.js';
 import type { SvdRunParams } from './pipelines/svd/svd-params.js';
 import type { RgbImage } from './rgb-image.js';
@@ -15,6 +17,7 @@ import type { RgbImage } from './rgb-image.js';
 const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
 const loaded = new Map<string, Upscaler>();
 const videoPipelines = new Map<string, SvdPipeline>();
+const imagePipelines = new SdWorkerHandler(config);
 let queue: Promise<void> = Promise.resolve();
 
 /** Fractions of EngineHost.imageToVideo progress: loaded and encoded, then steps, then decoding. */
@@ -22,7 +25,7 @@ const VIDEO_LOADED = 0.05;
 const VIDEO_DENOISED = 0.9;
 
 function loadedModels(): string[] {
-  return [...loaded.keys(), ...videoPipelines.keys()];
+  return [...loaded.keys(), ...videoPipelines.keys(), ...imagePipelines.loadedModels()];
 }
 
 function send(msg: WorkerMessage): void {
@@ -89,14 +92,36 @@ async function imageToVideo(id: number, modelDir: string, params: SvdRunParams):
   }
 }
 
+/** Fraction of EngineHost.generateImage progress reached when denoising ends (the VAE decode follows). */
+const IMAGE_DENOISED = 0.95;
+
+async function generateImage(id: number, modelDir: string, params: SdRunParams): Promise<void> {
+  try {
+    const result = await imagePipelines.generate(
+      { modelDir: resolve(modelDir), params },
+      {
+        onStep: (i, n) => send({ type: 'progress', id, fraction: (IMAGE_DENOISED * i) / n, step: { i, n } }),
+      },
+    );
+    send({ type: 'generated', id, result, loadedModels: loadedModels() });
+  } catch (err) {
+    const error = serializeError(classifyEngineError(err, `engine worker (${modelDir})`));
+    send({ type: 'error', id, error, loadedModels: loadedModels() });
+  }
+}
+
 async function shutdown(): Promise<never> {
-  await Promise.allSettled([...loaded.values(), ...videoPipelines.values()].map((m) => m.close()));
+  await Promise.allSettled([
+    ...[...loaded.values(), ...videoPipelines.values()].map((m) => m.close()),
+    imagePipelines.close(),
+  ]);
   process.exit(0);
 }
 
 process.on('message', (msg: HostMessage) => {
   if (msg.type === 'upscale') queue = queue.then(() => upscale(msg.id, msg.modelId, msg.image));
   else if (msg.type === 'image-to-video') queue = queue.then(() => imageToVideo(msg.id, msg.modelDir, msg.params));
+  else if (msg.type === 'generate-image') queue = queue.then(() => generateImage(msg.id, msg.modelDir, msg.params));
   else if (msg.type === 'shutdown') queue = queue.then(shutdown);
 });
 // The parent is gone (or closed the channel): nothing can receive our results.

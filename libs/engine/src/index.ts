@@ -98,3 +98,29 @@ export {
   SVD_XT_SCHEDULER_CONFIG,
   writeTinySvdModel,
 } from './onnx-build/tiny-svd.js';
+// Stable Diffusion family on the Optimum ONNX layout (pipelines/sd): SD 1.x/2.x, SDXL base + refiner, SD3.
+export type { GenerateImageCallOptions } from './engine-host.js';
+export { SdModelLayoutError, SdParamsError } from './pipelines/sd/errors.js';
+export type { OptimumSdLayout, SdFamily, SdVaeConfig } from './pipelines/sd/optimum-layout.js';
+export { classifySdPipeline, readOptimumLayout } from './pipelines/sd/optimum-layout.js';
+export type { SdModel, SdModelLoader } from './pipelines/sd/sd-model.js';
+export type { SdDefaults, SdRunOptions, SdRunParams, SdRunResult } from './pipelines/sd/sd-params.js';
+export type { SdSchedulerChoice, SdSchedulerName } from './pipelines/sd/sd-scheduler.js';
+export { chooseSdScheduler, SD_SCHEDULER_NAMES } from './pipelines/sd/sd-scheduler.js';
+export type { SdLatents } from './pipelines/sd/vae.js';
+export type { LoadSdPipelineOptions, SdPipeline } from './pipelines/sd/load-sd-pipeline.js';
+export { loadSdPipeline } from './pipelines/sd/load-sd-pipeline.js';
+export type { StableDiffusionComponents } from './pipelines/sd/stable-diffusion-pipeline.js';
+export { StableDiffusionPipeline } from './pipelines/sd/stable-diffusion-pipeline.js';
+export type { StableDiffusionXLComponents } from './pipelines/sd/stable-diffusion-xl-pipeline.js';
+export { StableDiffusionXLPipeline } from './pipelines/sd/stable-diffusion-xl-pipeline.js';
+export type { StableDiffusionXLRefinerComponents } from './pipelines/sd/stable-diffusion-xl-refiner-pipeline.js';
+export { StableDiffusionXLRefinerPipeline } from './pipelines/sd/stable-diffusion-xl-refiner-pipeline.js';
+export type { StableDiffusion3Components, Sd3T5Encoder } from './pipelines/sd/stable-diffusion-3-pipeline.js';
+export { StableDiffusion3Pipeline } from './pipelines/sd/stable-diffusion-3-pipeline.js';
+export type { Txt2ImgFileOptions, Txt2ImgFileResult } from './pipelines/sd/txt2img-file.js';
+export { txt2imgFile } from './pipelines/sd/txt2img-file.js';
+export type { GenerateImageRequest, SdWorkerConfig } from './pipelines/sd/worker-handler.js';
+export { SdWorkerHandler } from './pipelines/sd/worker-handler.js';
+export type { TinySdFamily, TinySdModelOptions } from './onnx-build/sd/write-tiny-sd-model.js';
+export { writeTinySdModel } from './onnx-build/sd/write-tiny-sd-model.js';

@@ -1,0 +1,127 @@
+/**
+ * One txt2img / img2img generation from a model directory to a PNG file, in this process — what
+ * `tessera-agent run txt2img` runs. Loads the pipeline, runs it, writes the image, releases the sessions.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { decodeToRgb, encodeRgbPng } from '../../image-codec.js';
+import type { ExecutionProviderName } from '../../ort-upscaler.js';
+import type { RgbImage } from '../../rgb-image.js';
+import { SdParamsError } from './errors.js';
+import { loadSdPipeline, type SdPipeline } from './load-sd-pipeline.js';
+import type { SdFamily } from './optimum-layout.js';
+import type { SdRunParams } from './sd-params.js';
+
+/** Options of txt2imgFile: the generation parameters of SdRunParams, plus files and runtime. */
+export interface Txt2ImgFileOptions {
+  /** Optimum ONNX model directory (model_index.json at its root). */
+  modelDir: string;
+  /** Where the PNG goes. */
+  outputPath: string;
+  prompt: string;
+  negativePrompt?: string;
+  steps?: number;
+  seed?: number;
+  guidanceScale?: number;
+  width?: number;
+  height?: number;
+  /** img2img: input image file (PNG, JPEG, WebP, …), resized (Lanczos) to width×height, or to its own size
+   * rounded down to the model's size multiple when width/height are not given. */
+  imagePath?: string;
+  strength?: number;
+  /** Scheduler override (see SdRunParams.scheduler). */
+  scheduler?: string;
+  /** Default 'cpu'. */
+  executionProvider?: ExecutionProviderName;
+  deviceId?: number;
+  intraOpThreads?: number;
+  signal?: AbortSignal;
+  onStep?: (step: number, total: number) => void;
+}
+
+/** What txt2imgFile did. */
+export interface Txt2ImgFileResult {
+  width: number;
+  height: number;
+  seed: number;
+  /** Denoising steps run (floor(steps·strength) for img2img). */
+  steps: number;
+  family: SdFamily;
+  /** Scheduler used, and the model's class when it was substituted. */
+  scheduler: string;
+  schedulerSubstitutedFor?: string;
+  loadMs: number;
+  /** Wall time of the generation (encoders, denoising, VAE), model load and codecs excluded. */
+  inferenceMs: number;
+}
+
+/** Generates one image into `outputPath`. Errors: SdModelLayoutError, SdParamsError, EngineAbortedError, EngineError. */
+export async function txt2imgFile(o: Txt2ImgFileOptions): Promise<Txt2ImgFileResult> {
+  const started = performance.now();
+  const pipeline = await loadSdPipeline(o.modelDir, {
+    executionProvider: o.executionProvider,
+    deviceId: o.deviceId,
+    intraOpThreads: o.intraOpThreads,
+  });
+  try {
+    const loadMs = performance.now() - started;
+    const image = o.imagePath ? await readResized(o.imagePath, pipeline, o.width, o.height) : undefined;
+    const seed = o.seed ?? 0;
+    const params: SdRunParams = {
+      prompt: o.prompt,
+      negativePrompt: o.negativePrompt,
+      steps: o.steps,
+      seed,
+      guidanceScale: o.guidanceScale,
+      ...(image ? { image } : { width: o.width, height: o.height }),
+      strength: o.strength,
+      scheduler: o.scheduler,
+    };
+    let steps = 0;
+    const t0 = performance.now();
+    const result = await pipeline.run(params, {
+      signal: o.signal,
+      onStep: (i, n) => {
+        steps = i;
+        o.onStep?.(i, n);
+      },
+    });
+    const inferenceMs = performance.now() - t0;
+    if (!('images' in result)) throw new SdParamsError('outputType', 'txt2imgFile writes images');
+    const out = result.images[0];
+    await writeFile(o.outputPath, await encodeRgbPng(out));
+    const choice = o.scheduler === undefined ? pipeline.scheduler : undefined;
+    return {
+      width: out.width,
+      height: out.height,
+      seed,
+      steps,
+      family: pipeline.family,
+      scheduler: choice?.name ?? o.scheduler!,
+      ...(choice?.substitutedFor ? { schedulerSubstitutedFor: choice.substitutedFor } : {}),
+      loadMs,
+      inferenceMs,
+    };
+  } finally {
+    await pipeline.close();
+  }
+}
+
+/** Decodes an image file and resizes it (Lanczos 3, as diffusers' PIL LANCZOS resize) to what the pipeline accepts. */
+async function readResized(path: string, pipeline: SdPipeline, width?: number, height?: number): Promise<RgbImage> {
+  const img = await decodeToRgb(await readFile(path));
+  const m = pipeline.defaults.sizeMultiple;
+  const w = width ?? img.width - (img.width % m);
+  const h = height ?? img.height - (img.height % m);
+  if (w <= 0 || h <= 0) throw new SdParamsError('image', `${img.width}x${img.height} is smaller than ${m}x${m}`);
+  if (w === img.width && h === img.height) return img;
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return {
+    width: info.width,
+    height: info.height,
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
