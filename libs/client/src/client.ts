@@ -98,6 +98,29 @@ export interface SubmitVideoUpscaleRequest {
   maxAttempts?: number;
 }
 
+/** A txt2img / img2img job; each pipeline stage is a shard on an agent of its own class. */
+export interface SubmitImageRequest {
+  /** Hardware-table model id: sd15, sd21, sdxl, sd35m, cascade, … */
+  model: string;
+  prompt: string;
+  negativePrompt?: string;
+  width?: number;
+  height?: number;
+  steps?: number;
+  guidanceScale?: number;
+  /** img2img: the encoded input image and the fraction of the schedule to run. */
+  initImage?: Uint8Array;
+  strength?: number;
+  scheduler?: string;
+  /** SDXL: add the refiner stage. */
+  refine?: boolean;
+  highNoiseFrac?: number;
+  seed?: number;
+  priority?: number;
+  name?: string;
+  maxAttempts?: number;
+}
+
 /** Which output of a job to fetch: "" (primary), "png", "webp", "mp4", or "png-frames" with a frame. */
 export interface OutputSelector {
   format?: string;
@@ -205,6 +228,35 @@ export class TesseraClient {
           framesPerBatch: req.framesPerBatch ?? 0,
           formats: (req.formats ?? []).map((f) => VIDEO_FORMATS[f]),
           fps: req.fps ?? 0,
+        },
+      },
+    };
+    const res = await this.unary('SubmitJob', this.jobs.submitJob.bind(this.jobs), request, call);
+    return requireJob(res.job, 'SubmitJob');
+  }
+
+  /** Submits an image job; resolves to the accepted job (one shard per pipeline stage). */
+  async submitImage(req: SubmitImageRequest, call?: CallOptions): Promise<Job> {
+    const request: SubmitJobRequest = {
+      name: req.name ?? '',
+      seed: req.seed ?? 0,
+      priority: req.priority ?? 0,
+      maxAttempts: req.maxAttempts ?? 0,
+      spec: {
+        $case: 'image',
+        value: {
+          model: req.model,
+          prompt: req.prompt,
+          negativePrompt: req.negativePrompt ?? '',
+          width: req.width ?? 0,
+          height: req.height ?? 0,
+          steps: req.steps ?? 0,
+          guidanceScale: req.guidanceScale ?? 0,
+          initImage: buf(req.initImage ?? new Uint8Array()),
+          strength: req.strength ?? 0,
+          scheduler: req.scheduler ?? '',
+          refine: req.refine ?? false,
+          highNoiseFrac: req.highNoiseFrac ?? 0,
         },
       },
     };

@@ -7,6 +7,7 @@ export {
   type CallOptions,
   type SubmitUpscaleRequest,
   type SubmitVideoRequest,
+  type SubmitImageRequest,
   type SubmitVideoUpscaleRequest,
   type OutputSelector,
   type VideoFormatName,

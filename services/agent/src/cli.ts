@@ -1,6 +1,6 @@
 /** `tessera-agent`: run an agent, or `tessera-agent run upscale` for one pass without a farm. */
 import { Command, Option } from 'commander';
-import { upscaleImageFile, UPSCALER_IDS } from '@tessera/engine';
+import { SD_SCHEDULER_NAMES, txt2imgFile, upscaleImageFile, UPSCALER_IDS } from '@tessera/engine';
 import { createLogger } from '@tessera/runtime';
 import { startAgent } from './main.js';
 
@@ -76,9 +76,8 @@ const program = new Command('tessera-agent')
     }
   });
 
-program
-  .command('run')
-  .description('run one job locally, without a farm')
+const run = program.command('run').description('run one job locally, without a farm');
+run
   .command('upscale')
   .description('upscale one image in a single pass')
   .requiredOption('--input <img>', 'input image (PNG, JPEG, WebP, …)')
@@ -92,6 +91,56 @@ program
       process.stdout.write(`${JSON.stringify(r)}\n`);
     } catch (e) {
       process.stderr.write(`tessera-agent run upscale: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    }
+  });
+
+run
+  .command('txt2img')
+  .description('generate one image with a Stable Diffusion model directory (Optimum ONNX layout); img2img with --image')
+  .requiredOption(
+    '--model <dir>',
+    'model directory in the Hugging Face Optimum ONNX layout (model_index.json at its root)',
+  )
+  .requiredOption('--prompt <text>', 'prompt')
+  .requiredOption('--output <file>', 'output PNG')
+  .option('--negative <text>', 'negative prompt')
+  .addOption(new Option('--steps <n>', "denoising steps (default: the pipeline's: 50, SD3 28)").argParser(Number))
+  .addOption(new Option('--seed <n>', 'seed (torch CPU generator semantics)').argParser(Number).default(0))
+  .addOption(new Option('--guidance <g>', 'classifier-free guidance scale (≤ 1 disables CFG)').argParser(Number))
+  .addOption(new Option('--width <px>', 'image width, multiple of 8 (16 for SD3)').argParser(Number))
+  .addOption(new Option('--height <px>', 'image height, multiple of 8 (16 for SD3)').argParser(Number))
+  .option('--image <img>', 'img2img: input image (PNG, JPEG, WebP, …)')
+  .addOption(new Option('--strength <s>', 'img2img: fraction of the steps to run, in (0, 1]').argParser(Number))
+  .addOption(new Option('--scheduler <name>', "override the model's scheduler").choices([...SD_SCHEDULER_NAMES]))
+  .addOption(
+    new Option('--execution-provider <ep>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'),
+  )
+  .addOption(new Option('--threads <n>', 'onnxruntime threads').argParser(Number))
+  .action(async (o) => {
+    const ac = new AbortController();
+    process.once('SIGINT', () => ac.abort());
+    try {
+      const r = await txt2imgFile({
+        modelDir: o.model,
+        outputPath: o.output,
+        prompt: o.prompt,
+        negativePrompt: o.negative,
+        steps: o.steps,
+        seed: o.seed,
+        guidanceScale: o.guidance,
+        width: o.width,
+        height: o.height,
+        imagePath: o.image,
+        strength: o.strength,
+        scheduler: o.scheduler,
+        executionProvider: o.executionProvider,
+        intraOpThreads: o.threads,
+        signal: ac.signal,
+      });
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+    } catch (e) {
+      process.stderr.write(`tessera-agent run txt2img: ${e instanceof Error ? e.message : String(e)}\n`);
       process.exit(1);
     }
   });

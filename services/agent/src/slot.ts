@@ -13,6 +13,7 @@ import {
   InvalidImageError,
   UnknownModelError,
   type EngineHost,
+  type SdRunParams,
 } from '@tessera/engine';
 import {
   AgentState,
@@ -161,9 +162,11 @@ export class Slot {
     let result: ShardResult;
     try {
       log.debug({ model: task.model, size: `${task.inputWidth}x${task.inputHeight}` }, 'shard started');
-      const input = await this.d.os.getBlob(task.inputKey);
+      // Some tasks have no input (txt2img's first stage).
+      const input = task.inputKey ? await this.d.os.getBlob(task.inputKey) : new Uint8Array();
       if (!input) throw new InvalidImageError(`input ${task.inputKey} is missing from the object store`);
-      if (sha256(input) !== task.inputSha256) throw new Error(`input ${task.inputKey} failed its checksum`);
+      if (task.inputKey && sha256(input) !== task.inputSha256)
+        throw new Error(`input ${task.inputKey} failed its checksum`);
       const tEngine = performance.now();
       const out = await this.compute(task, input, cur);
       const tPut = performance.now();
@@ -189,6 +192,7 @@ export class Slot {
         outputSha256: digest,
         outputBytes: out.data.length,
         outputFrames: out.frames,
+        outputChannels: out.channels ?? 0,
         decodeChunk: task.video?.decodeChunk ?? 0,
         runSeconds,
         failure: FailureKind.FAILURE_KIND_UNSPECIFIED,
@@ -220,6 +224,7 @@ export class Slot {
         outputSha256: '',
         outputBytes: 0,
         outputFrames: 0,
+        outputChannels: 0,
         decodeChunk: 0,
         runSeconds: (performance.now() - t0) / 1000,
         failure,
@@ -244,7 +249,7 @@ export class Slot {
     task: ShardTask,
     input: Uint8Array,
     cur: Current,
-  ): Promise<{ data: Uint8Array; width: number; height: number; frames: number }> {
+  ): Promise<{ data: Uint8Array; width: number; height: number; frames: number; channels?: number }> {
     const { inputWidth: w, inputHeight: h } = task;
     const frameBytes = w * h * 3;
     const signal = cur.abort.signal;
@@ -301,6 +306,53 @@ export class Slot {
           { signal, onProgress: (p) => (cur.progress = p) },
         );
         return { data: concat(frames.map((x) => x.data)), width: v.width, height: v.height, frames: frames.length };
+      }
+      case 'sd_stage': {
+        const t = task.image;
+        if (!t) throw new InvalidImageError('sd_stage task without image parameters');
+        const params: SdRunParams = {
+          prompt: t.prompt,
+          // The wire cannot tell "no negative prompt" from "empty": '' means diffusers' None.
+          negativePrompt: t.negativePrompt || undefined,
+          width: t.width,
+          height: t.height,
+          steps: t.steps || undefined,
+          guidanceScale: t.guidanceScale || undefined,
+          seed: task.seed,
+          scheduler: t.scheduler || undefined,
+          strength: t.strength || undefined,
+          denoisingStart: t.denoisingStart || undefined,
+          denoisingEnd: t.denoisingEnd || undefined,
+          outputType: t.outputLatents ? 'latent' : 'image',
+        };
+        if (t.inputKind === 'image') {
+          if (input.length !== t.width * t.height * 3)
+            throw new InvalidImageError(`input image has ${input.length} bytes, expected ${t.width}×${t.height} RGB8`);
+          params.image = { width: t.width, height: t.height, data: input };
+        } else if (t.inputKind === 'latents') {
+          const n = t.latentChannels * t.latentHeight * t.latentWidth;
+          if (input.length !== n * 4)
+            throw new InvalidImageError(`input latents have ${input.length} bytes, expected ${n} float32`);
+          const data = new Float32Array(n);
+          new Uint8Array(data.buffer).set(input);
+          params.latents = { channels: t.latentChannels, height: t.latentHeight, width: t.latentWidth, data };
+        }
+        const r = await this.d.engine.generateImage(join(this.d.modelsDir, t.modelDir), params, {
+          signal,
+          onProgress: (p) => (cur.progress = p),
+        });
+        if ('latents' in r) {
+          const l = r.latents;
+          return {
+            data: new Uint8Array(l.data.buffer, l.data.byteOffset, l.data.byteLength),
+            width: l.width,
+            height: l.height,
+            frames: 1,
+            channels: l.channels,
+          };
+        }
+        const img = r.images[0];
+        return { data: img.data, width: img.width, height: img.height, frames: 1 };
       }
       default:
         throw new UnknownModelError(`this agent cannot run shards of kind ${JSON.stringify(task.kind)}`);

@@ -79,3 +79,24 @@ export function createUpscaleAssembler(blobs: BlobStore, log?: Logger): Assemble
     return [{ format: 'png', key, contentType: 'image/png', bytes: info.size, sha256: info.sha256, frames: 1 }];
   };
 }
+
+/** Image jobs: the last pipeline stage's RGB8 output becomes the PNG. */
+export function createImageAssembler(blobs: BlobStore): Assemble {
+  return async (job: JobRecord, shards: ShardRecord[]): Promise<OutputRecord[]> => {
+    const last = shards.reduce((a, b) => (b.index > a.index ? b : a));
+    const data = await blobs.get(last.outputKey);
+    const bytes = job.outputWidth * job.outputHeight * 3;
+    if (!data || data.length !== bytes) {
+      throw new ShardOutputCorruptError(
+        last.index,
+        `output of stage ${last.stage} has ${data?.length ?? 0} bytes, expected ${bytes}`,
+      );
+    }
+    const png = await sharp(data, { raw: { width: job.outputWidth, height: job.outputHeight, channels: 3 } })
+      .png()
+      .toBuffer();
+    const key = blobKeys.jobOutput(job.id);
+    const info = await blobs.put(key, png);
+    return [{ format: 'png', key, contentType: 'image/png', bytes: info.size, sha256: info.sha256, frames: 1 }];
+  };
+}

@@ -18,6 +18,7 @@ import {
   type ShardResult,
   type ShardResultReply,
   type ShardTask,
+  type ImageTask,
   type WorkGrant,
   type WorkRequest,
   blobKeys,
@@ -40,6 +41,7 @@ import { KeyedMutex } from './mutex.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 import { planUpscale } from './planner.js';
 import { planVideo, planVideoUpscale, resolveVideoParams, type VideoRequest } from './planner-video.js';
+import { planImage, resolveImageParams, stageModelDir, type ImageRequest } from './planner-image.js';
 import { AgentRegistry, type AgentEntry } from './registry.js';
 import { assign, waitingReason, type IdleAgent, type QueuedShard } from './scheduler.js';
 import type { StateStore } from './state/store.js';
@@ -141,6 +143,16 @@ export interface VideoSubmission {
   image: Uint8Array;
   keyframes: Uint8Array[];
   request: VideoRequest;
+}
+
+/** An image submission, already parsed from the API. */
+export interface ImageSubmission {
+  name: string;
+  seed: number;
+  priority: number;
+  maxAttempts: number;
+  initImage: Uint8Array;
+  request: Omit<ImageRequest, 'init'>;
 }
 
 /** A video-upscale submission, already parsed from the API. */
@@ -360,6 +372,48 @@ export class Coordinator {
     return this.accept(job, shards, { frames: clip.frames.length, input: `${clip.width}x${clip.height}` });
   }
 
+  /** Validates, plans and persists an image job (one shard per pipeline stage). */
+  async submitImage(sub: ImageSubmission): Promise<JobRecord> {
+    const o = this.d.options;
+    this.checkQueueRoom(1);
+    const now = this.d.clock.now();
+    const jobId = newJobId(now);
+    let init: { width: number; height: number } | undefined;
+    if (sub.initImage.length) init = await this.d.codec.probe(sub.initImage, o.maxInputPixels, 'image.init_image');
+    const { row, params } = resolveImageParams({ ...sub.request, init }, this.d.table);
+    const inputKey = blobKeys.jobInput(jobId);
+    const plan = planImage(
+      {
+        jobId,
+        name: sub.name,
+        seed: sub.seed,
+        priority: sub.priority,
+        maxAttempts: sub.maxAttempts || o.maxAttempts,
+        nowMs: now,
+      },
+      row,
+      params,
+      this.d.table,
+      inputKey,
+    );
+    this.checkQueueRoom(plan.shards.length);
+    if (init) {
+      const rgb = await this.d.codec.decodeResized(
+        sub.initImage,
+        params.width,
+        params.height,
+        o.maxInputPixels,
+        'image.init_image',
+      );
+      const info = await this.d.blobs.put(inputKey, rgb);
+      plan.shards[0].inputSha256 = info.sha256;
+    }
+    return this.accept(plan.job, plan.shards, {
+      stages: params.stages.join('→'),
+      size: `${params.width}x${params.height}`,
+    });
+  }
+
   private checkQueueRoom(more: number): void {
     const o = this.d.options;
     if (this.queued.size + more > o.maxQueuedShards) {
@@ -474,7 +528,10 @@ export class Coordinator {
       const s = this.shards.get(k);
       if (!s || held.has(k)) continue;
       if (s.rec.state === 'leased' && !s.rec.leaseConfirmed && now - s.rec.leasedMs > this.d.options.agentSilenceMs) {
-        this.background(this.requeue(k, s.rec.attempt, `lease not picked up by ${agent.advert.name}`, 'lease_lost'), 'requeue');
+        this.background(
+          this.requeue(k, s.rec.attempt, `lease not picked up by ${agent.advert.name}`, 'lease_lost'),
+          'requeue',
+        );
       }
     }
   }
@@ -569,6 +626,7 @@ export class Coordinator {
         outputWidth: r.outputWidth,
         outputHeight: r.outputHeight,
         outputFrames: r.outputFrames,
+        outputChannels: r.outputChannels,
         runSeconds: r.runSeconds,
       };
       if (!(await this.writeShard(k, next))) return { accepted: false, reason: 'superseded' };
@@ -584,8 +642,8 @@ export class Coordinator {
       );
       this.d.events.shardChanged(job, next);
       if (this.shardsDone(job.id) === job.shardsTotal) this.startAssembly(job.id);
-      // A chained batch that waited for this one can run now.
-      else if (job.kind === 'video') this.pump();
+      // A chained batch or the next pipeline stage that waited for this one can run now.
+      else if (job.kind === 'video' || job.kind === 'image') this.pump();
       return { accepted: true, reason: '' };
     });
   }
@@ -692,7 +750,7 @@ export class Coordinator {
           ref: { jobId: job.id, shardIndex: next.index, fencingToken: attempt },
           expiresUnixMs: next.leaseExpiresMs,
           renewEveryMs: this.d.options.renewEveryMs,
-          task: taskFor(job, next, attempt),
+          task: taskFor(job, next, attempt, (i) => this.shards.get(shardKey(job.id, i))?.rec),
         };
       })
       .catch((e) => {
@@ -722,6 +780,11 @@ export class Coordinator {
    * decode chunk follows the agent's class unless the job pins it.
    */
   private leaseInputs(job: JobRecord, s: ShardRecord, agentClassGb: number): Partial<ShardRecord> {
+    if (s.kind === 'sd_stage' && s.dependsOn >= 0) {
+      // A later pipeline stage starts from what the stage before committed (latents or an image).
+      const dep = this.shards.get(shardKey(job.id, s.dependsOn))!.rec;
+      return { inputKey: dep.outputKey, inputSha256: dep.outputSha256 };
+    }
     if (s.kind !== 'svd_batch' || !job.video) return {};
     const patch: Partial<ShardRecord> = {};
     if (s.dependsOn >= 0) {
@@ -860,7 +923,10 @@ export class Coordinator {
     }
     for (const [k, s] of this.shards) {
       if (s.rec.state === 'leased' && s.rec.leaseExpiresMs < now) {
-        this.background(this.requeue(k, s.rec.attempt, `lease of attempt ${s.rec.attempt} expired`, 'lease_expired'), 'requeue');
+        this.background(
+          this.requeue(k, s.rec.attempt, `lease of attempt ${s.rec.attempt} expired`, 'lease_expired'),
+          'requeue',
+        );
       }
     }
   }
@@ -1066,7 +1132,12 @@ export async function mapLimit<T, R>(
 }
 
 /** The engine task of a lease. */
-export function taskFor(job: JobRecord, s: ShardRecord, attempt: number): ShardTask {
+export function taskFor(
+  job: JobRecord,
+  s: ShardRecord,
+  attempt: number,
+  deps: (index: number) => ShardRecord | undefined,
+): ShardTask {
   const base: ShardTask = {
     kind: s.kind,
     model: job.model,
@@ -1078,7 +1149,11 @@ export function taskFor(job: JobRecord, s: ShardRecord, attempt: number): ShardT
     inputSha256: s.inputSha256,
     inputFrames: s.kind === 'upscale_tile' ? 1 : s.inputFrames,
     video: undefined,
+    image: undefined,
   };
+  if (s.kind === 'sd_stage' && job.image) {
+    base.image = imageTask(job, s, deps);
+  }
   if (s.kind === 'svd_batch' && job.video) {
     const v = job.video;
     base.video = {
@@ -1096,4 +1171,32 @@ export function taskFor(job: JobRecord, s: ShardRecord, attempt: number): ShardT
     };
   }
   return base;
+}
+
+/** The parameters of one pipeline stage of an image job. */
+function imageTask(job: JobRecord, s: ShardRecord, deps: (index: number) => ShardRecord | undefined): ImageTask {
+  const p = job.image!;
+  const dep = s.dependsOn >= 0 ? deps(s.dependsOn) : undefined;
+  const last = s.index === p.stages.length - 1;
+  // SDXL ensemble of experts: the base stops at high_noise_frac and hands its latents to the refiner.
+  const sdxlTwoStage = job.model === 'sdxl' && p.stages.length === 2;
+  return {
+    modelDir: stageModelDir(job.model, p.stages, s.stage),
+    stage: s.stage,
+    prompt: p.prompt,
+    negativePrompt: p.negativePrompt,
+    width: p.width,
+    height: p.height,
+    steps: p.steps,
+    guidanceScale: p.guidanceScale,
+    strength: s.index === 0 ? p.strength : 0,
+    scheduler: p.scheduler,
+    denoisingStart: sdxlTwoStage && s.stage === 'refiner' ? p.highNoiseFrac : 0,
+    denoisingEnd: sdxlTwoStage && s.stage === 'base' ? p.highNoiseFrac : 0,
+    inputKind: dep ? (dep.outputChannels ? 'latents' : 'image') : p.img2img ? 'image' : 'none',
+    latentChannels: dep?.outputChannels ?? 0,
+    latentHeight: dep?.outputChannels ? dep.outputHeight : 0,
+    latentWidth: dep?.outputChannels ? dep.outputWidth : 0,
+    outputLatents: !last,
+  };
 }

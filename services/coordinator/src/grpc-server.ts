@@ -154,8 +154,28 @@ export function jobService(d: GrpcDeps): JobServiceServer {
           fps: v.fps,
           formats: formatsOf('video_upscale.formats', v.formats),
         });
+      } else if (spec?.$case === 'image') {
+        const v = spec.value;
+        bytesOf('image.init_image', [v.initImage]);
+        job = await c.submitImage({
+          ...header,
+          initImage: v.initImage,
+          request: {
+            model: v.model,
+            prompt: v.prompt,
+            negativePrompt: v.negativePrompt,
+            width: v.width,
+            height: v.height,
+            steps: v.steps,
+            guidanceScale: v.guidanceScale,
+            strength: v.strength,
+            scheduler: v.scheduler,
+            refine: v.refine,
+            highNoiseFrac: v.highNoiseFrac,
+          },
+        });
       } else {
-        throw new InvalidArgumentError('spec', 'required: set upscale, video or video_upscale');
+        throw new InvalidArgumentError('spec', 'required: set upscale, video, video_upscale or image');
       }
       return { job: view(job.id, false) };
     }),

@@ -8,7 +8,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { loadHardwareTable, classLabel } from '@tessera/hardware';
 import { farmNames } from '@tessera/protocol';
 import { connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
-import { createUpscaleAssembler } from './assembler.js';
+import { createImageAssembler, createUpscaleAssembler } from './assembler.js';
 import { createVideoAssembler } from './video-assembler.js';
 import { ObjBlobStore } from './blobs.js';
 import { systemClock } from './clock.js';
@@ -85,6 +85,7 @@ export async function startCoordinator(
       upscale: createUpscaleAssembler(blobs, log),
       video: createVideoAssembler(blobs, log),
       video_upscale: createVideoAssembler(blobs, log),
+      image: createImageAssembler(blobs),
     }),
     clock: systemClock,
     events,

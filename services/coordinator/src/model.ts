@@ -16,8 +16,8 @@ export interface RectRecord {
   height: number;
 }
 
-export type JobKind = 'upscale' | 'video' | 'video_upscale';
-export type ShardKind = 'upscale_tile' | 'upscale_frames' | 'svd_batch';
+export type JobKind = 'upscale' | 'video' | 'video_upscale' | 'image';
+export type ShardKind = 'upscale_tile' | 'upscale_frames' | 'svd_batch' | 'sd_stage';
 export type VideoFormatName = 'png-frames' | 'webp' | 'mp4';
 
 /** Parameters of a video job (image-to-video), resolved against the hardware table. */
@@ -47,6 +47,24 @@ export interface VideoUpscaleParams {
   framesPerBatch: number;
   fps: number;
   formats: VideoFormatName[];
+}
+
+/** Parameters of an image job (txt2img / img2img), resolved against the hardware table. */
+export interface ImageParams {
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  guidanceScale: number;
+  strength: number;
+  scheduler: string;
+  /** Stage ids in run order (one shard each). */
+  stages: string[];
+  /** SDXL base → refiner hand-off fraction. */
+  highNoiseFrac: number;
+  /** True when the job input blob holds an init image (img2img). */
+  img2img: boolean;
 }
 
 /** One stored output. `key` is the object key; for png-frames a prefix (`<key>/<frame>`). */
@@ -92,6 +110,7 @@ export interface JobRecord {
   outputs: OutputRecord[];
   video?: VideoParams;
   videoUpscale?: VideoUpscaleParams;
+  image?: ImageParams;
   /** Object key of the job's shared input (video keyframes as raw RGB8 frames), '' if none. */
   inputKey: string;
 }
@@ -114,6 +133,8 @@ export interface ShardRecord {
   /** svd_batch: the VAE decode chunk of the current lease. */
   decodeChunk: number;
   outputFrames: number;
+  /** sd_stage returning latents: their channel count (0 for images). */
+  outputChannels: number;
   state: ShardState;
   /** Leases granted so far; the latest lease's fencing token. */
   attempt: number;
@@ -166,6 +187,7 @@ export function newShard(
     conditioningFrame: 0,
     decodeChunk: 0,
     outputFrames: 0,
+    outputChannels: 0,
     agentId: '',
     agentName: '',
     agentClassGb: 0,

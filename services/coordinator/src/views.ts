@@ -16,6 +16,7 @@ const JOB_KIND: Record<JobRecord['kind'], JobKind> = {
   upscale: JobKind.JOB_KIND_UPSCALE,
   video: JobKind.JOB_KIND_VIDEO,
   video_upscale: JobKind.JOB_KIND_VIDEO_UPSCALE,
+  image: JobKind.JOB_KIND_IMAGE,
 };
 
 const SHARD_STATE: Record<ShardRecord['state'], ShardState> = {

@@ -89,7 +89,25 @@ const floatArg = (v: string) => {
   return n;
 };
 
-/** Adds `video` and `video-upscale` under `submit`. */
+interface ImageFlags extends WaitFlags {
+  model: string;
+  prompt: string;
+  negative?: string;
+  width?: number;
+  height?: number;
+  steps?: number;
+  guidance?: number;
+  image?: string;
+  strength?: number;
+  scheduler?: string;
+  refine: boolean;
+  highNoiseFrac?: number;
+  seed?: number;
+  priority?: number;
+  name?: string;
+}
+
+/** Adds `image`, `video` and `video-upscale` under `submit`. */
 export function addVideoCommands(submit: Command, ctx: CliContext): void {
   const common = (c: Command) =>
     c
@@ -106,6 +124,56 @@ export function addVideoCommands(submit: Command, ctx: CliContext): void {
       .addOption(flagOption('--wait', 'wait for the job, with a progress bar', 'TESSERA_WAIT'))
       .addOption(valueOption('--output <file>', 'write the primary output here (implies --wait)', 'TESSERA_OUTPUT'))
       .addOption(flagOption('--json', 'print the job as JSON', 'TESSERA_JSON'));
+
+  submit
+    .command('image')
+    .description('submit a txt2img (or img2img with --image) job; each pipeline stage runs on an agent of its class')
+    .addOption(
+      valueOption('--model <id>', 'sd15, sd21, sdxl, sd35m, cascade, …', 'TESSERA_MODEL').makeOptionMandatory(),
+    )
+    .addOption(valueOption('--prompt <text>', 'prompt', 'TESSERA_PROMPT').makeOptionMandatory())
+    .option('--negative <text>', 'negative prompt')
+    .option('--width <px>', "width, a multiple of 8 (default: the model's)", intArg(16, 4096))
+    .option('--height <px>', "height, a multiple of 8 (default: the model's)", intArg(16, 4096))
+    .option('--steps <n>', "denoising steps (default: the pipeline's)", intArg(1, 500))
+    .option('--guidance <x>', 'classifier-free guidance scale', floatArg)
+    .option('--image <img>', 'img2img: the input image')
+    .option('--strength <x>', 'img2img: fraction of the schedule to run (default 0.8)', floatArg)
+    .option('--scheduler <name>', 'euler, euler-ancestral, ddim, dpm++2m, flow-match-euler')
+    .addOption(flagOption('--refine', 'SDXL: add the refiner stage', 'TESSERA_REFINE'))
+    .option('--high-noise-frac <x>', 'SDXL: where the base hands off to the refiner (default 0.8)', floatArg)
+    .addOption(valueOption('--seed <n>', 'job seed', 'TESSERA_SEED').argParser(intArg(0)))
+    .addOption(valueOption('--priority <n>', 'higher runs first', 'TESSERA_PRIORITY').argParser(intArg(-1000, 1000)))
+    .addOption(valueOption('--name <label>', 'free-form job name', 'TESSERA_JOB_NAME'))
+    .addOption(flagOption('--wait', 'wait for the job, with a progress bar', 'TESSERA_WAIT'))
+    .addOption(valueOption('--output <file>', 'write the PNG here (implies --wait)', 'TESSERA_OUTPUT'))
+    .addOption(flagOption('--json', 'print the job as JSON', 'TESSERA_JSON'))
+    .action(async (flags: ImageFlags, cmd: Command) => {
+      const initImage = flags.image ? await readInput('--image', flags.image) : undefined;
+      await withClient(cmd, async (client) => {
+        const job = await client.submitImage(
+          {
+            model: flags.model,
+            prompt: flags.prompt,
+            negativePrompt: flags.negative,
+            width: flags.width,
+            height: flags.height,
+            steps: flags.steps,
+            guidanceScale: flags.guidance,
+            initImage,
+            strength: flags.strength,
+            scheduler: flags.scheduler,
+            refine: flags.refine,
+            highNoiseFrac: flags.highNoiseFrac,
+            seed: flags.seed,
+            priority: flags.priority,
+            name: flags.name,
+          },
+          { signal: ctx.signal },
+        );
+        await finish(client, job, flags, ctx);
+      });
+    });
 
   common(
     submit

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Job, ShardStatus, UpscaleSpec, VideoSpec, VideoUpscaleSpec } from "./types.js";
+import { ImageSpec, Job, ShardStatus, UpscaleSpec, VideoSpec, VideoUpscaleSpec } from "./types.js";
 
 export const protobufPackage = "tessera.v1";
 
@@ -35,10 +35,12 @@ export interface SubmitJobRequest {
   priority: number;
   /** Leases a shard may get before the job fails (0 = coordinator default). */
   maxAttempts: number;
-  spec: { $case: "upscale"; value: UpscaleSpec } | { $case: "video"; value: VideoSpec } | {
-    $case: "videoUpscale";
-    value: VideoUpscaleSpec;
-  } | undefined;
+  spec:
+    | { $case: "upscale"; value: UpscaleSpec }
+    | { $case: "video"; value: VideoSpec }
+    | { $case: "videoUpscale"; value: VideoUpscaleSpec }
+    | { $case: "image"; value: ImageSpec }
+    | undefined;
 }
 
 export interface SubmitJobResponse {
@@ -131,6 +133,9 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
       case "videoUpscale":
         VideoUpscaleSpec.encode(message.spec.value, writer.uint32(98).fork()).join();
         break;
+      case "image":
+        ImageSpec.encode(message.spec.value, writer.uint32(106).fork()).join();
+        break;
     }
     return writer;
   },
@@ -204,6 +209,14 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
             message.spec = { $case: "videoUpscale", value: VideoUpscaleSpec.decode(reader, reader.uint32()) };
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.spec = { $case: "image", value: ImageSpec.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -234,6 +247,8 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
         ? { $case: "videoUpscale", value: VideoUpscaleSpec.fromJSON(object.videoUpscale) }
         : isSet(object.video_upscale)
         ? { $case: "videoUpscale", value: VideoUpscaleSpec.fromJSON(object.video_upscale) }
+        : isSet(object.image)
+        ? { $case: "image", value: ImageSpec.fromJSON(object.image) }
         : undefined,
     };
   },
@@ -258,6 +273,8 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
       obj.video = VideoSpec.toJSON(message.spec.value);
     } else if (message.spec?.$case === "videoUpscale") {
       obj.videoUpscale = VideoUpscaleSpec.toJSON(message.spec.value);
+    } else if (message.spec?.$case === "image") {
+      obj.image = ImageSpec.toJSON(message.spec.value);
     }
     return obj;
   },
@@ -287,6 +304,12 @@ export const SubmitJobRequest: MessageFns<SubmitJobRequest> = {
       case "videoUpscale": {
         if (object.spec?.value !== undefined && object.spec?.value !== null) {
           message.spec = { $case: "videoUpscale", value: VideoUpscaleSpec.fromPartial(object.spec.value) };
+        }
+        break;
+      }
+      case "image": {
+        if (object.spec?.value !== undefined && object.spec?.value !== null) {
+          message.spec = { $case: "image", value: ImageSpec.fromPartial(object.spec.value) };
         }
         break;
       }

@@ -151,6 +151,8 @@ export enum JobKind {
   JOB_KIND_VIDEO = 2,
   /** JOB_KIND_VIDEO_UPSCALE - An input clip through an upscaler, frames in batches. */
   JOB_KIND_VIDEO_UPSCALE = 3,
+  /** JOB_KIND_IMAGE - txt2img / img2img, one shard per pipeline stage (SDXL base -> refiner, Cascade C -> B -> A). */
+  JOB_KIND_IMAGE = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -168,6 +170,9 @@ export function jobKindFromJSON(object: any): JobKind {
     case 3:
     case "JOB_KIND_VIDEO_UPSCALE":
       return JobKind.JOB_KIND_VIDEO_UPSCALE;
+    case 4:
+    case "JOB_KIND_IMAGE":
+      return JobKind.JOB_KIND_IMAGE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -185,6 +190,8 @@ export function jobKindToJSON(object: JobKind): string {
       return "JOB_KIND_VIDEO";
     case JobKind.JOB_KIND_VIDEO_UPSCALE:
       return "JOB_KIND_VIDEO_UPSCALE";
+    case JobKind.JOB_KIND_IMAGE:
+      return "JOB_KIND_IMAGE";
     case JobKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -402,6 +409,30 @@ export interface VideoUpscaleSpec {
   formats: VideoFormat[];
   /** Frame rate of the output when the input does not say (0 = the input's, else 8). */
   fps: number;
+}
+
+/**
+ * A txt2img / img2img job with a Stable-Diffusion-family model. Each pipeline stage is a shard
+ * placed on an agent of that stage's VRAM class; zero values take the pipeline's defaults.
+ */
+export interface ImageSpec {
+  /** Hardware-table model id: "sd15", "sd21", "sdxl", "sd35m", "cascade", ... */
+  model: string;
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  guidanceScale: number;
+  /** img2img: the encoded input image, and the fraction of the schedule to run (0 < strength <= 1). */
+  initImage: Buffer;
+  strength: number;
+  /** Scheduler override: "euler", "euler-ancestral", "ddim", "dpm++2m", "flow-match-euler". */
+  scheduler: string;
+  /** SDXL: add the refiner stage (base denoises to high_noise_frac, the refiner finishes from the latents). */
+  refine: boolean;
+  /** SDXL base -> refiner hand-off point (0 = 0.8). */
+  highNoiseFrac: number;
 }
 
 /** One stored output of a job. */
@@ -1292,6 +1323,280 @@ export const VideoUpscaleSpec: MessageFns<VideoUpscaleSpec> = {
     message.framesPerBatch = object.framesPerBatch ?? 0;
     message.formats = object.formats?.map((e) => e) || [];
     message.fps = object.fps ?? 0;
+    return message;
+  },
+};
+
+function createBaseImageSpec(): ImageSpec {
+  return {
+    model: "",
+    prompt: "",
+    negativePrompt: "",
+    width: 0,
+    height: 0,
+    steps: 0,
+    guidanceScale: 0,
+    initImage: Buffer.alloc(0),
+    strength: 0,
+    scheduler: "",
+    refine: false,
+    highNoiseFrac: 0,
+  };
+}
+
+export const ImageSpec: MessageFns<ImageSpec> = {
+  encode(message: ImageSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.prompt !== "") {
+      writer.uint32(18).string(message.prompt);
+    }
+    if (message.negativePrompt !== "") {
+      writer.uint32(26).string(message.negativePrompt);
+    }
+    if (message.width !== 0) {
+      writer.uint32(32).uint32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(40).uint32(message.height);
+    }
+    if (message.steps !== 0) {
+      writer.uint32(48).uint32(message.steps);
+    }
+    if (message.guidanceScale !== 0) {
+      writer.uint32(57).double(message.guidanceScale);
+    }
+    if (message.initImage.length !== 0) {
+      writer.uint32(66).bytes(message.initImage);
+    }
+    if (message.strength !== 0) {
+      writer.uint32(73).double(message.strength);
+    }
+    if (message.scheduler !== "") {
+      writer.uint32(82).string(message.scheduler);
+    }
+    if (message.refine !== false) {
+      writer.uint32(88).bool(message.refine);
+    }
+    if (message.highNoiseFrac !== 0) {
+      writer.uint32(97).double(message.highNoiseFrac);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.prompt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.negativePrompt = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.width = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.height = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.steps = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.guidanceScale = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.initImage = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.strength = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.scheduler = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.refine = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.highNoiseFrac = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageSpec {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      prompt: isSet(object.prompt) ? globalThis.String(object.prompt) : "",
+      negativePrompt: isSet(object.negativePrompt)
+        ? globalThis.String(object.negativePrompt)
+        : isSet(object.negative_prompt)
+        ? globalThis.String(object.negative_prompt)
+        : "",
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+      guidanceScale: isSet(object.guidanceScale)
+        ? globalThis.Number(object.guidanceScale)
+        : isSet(object.guidance_scale)
+        ? globalThis.Number(object.guidance_scale)
+        : 0,
+      initImage: isSet(object.initImage)
+        ? Buffer.from(bytesFromBase64(object.initImage))
+        : isSet(object.init_image)
+        ? Buffer.from(bytesFromBase64(object.init_image))
+        : Buffer.alloc(0),
+      strength: isSet(object.strength) ? globalThis.Number(object.strength) : 0,
+      scheduler: isSet(object.scheduler) ? globalThis.String(object.scheduler) : "",
+      refine: isSet(object.refine) ? globalThis.Boolean(object.refine) : false,
+      highNoiseFrac: isSet(object.highNoiseFrac)
+        ? globalThis.Number(object.highNoiseFrac)
+        : isSet(object.high_noise_frac)
+        ? globalThis.Number(object.high_noise_frac)
+        : 0,
+    };
+  },
+
+  toJSON(message: ImageSpec): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.prompt !== "") {
+      obj.prompt = message.prompt;
+    }
+    if (message.negativePrompt !== "") {
+      obj.negativePrompt = message.negativePrompt;
+    }
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    if (message.guidanceScale !== 0) {
+      obj.guidanceScale = floatToJson(message.guidanceScale);
+    }
+    if (message.initImage.length !== 0) {
+      obj.initImage = base64FromBytes(message.initImage);
+    }
+    if (message.strength !== 0) {
+      obj.strength = floatToJson(message.strength);
+    }
+    if (message.scheduler !== "") {
+      obj.scheduler = message.scheduler;
+    }
+    if (message.refine !== false) {
+      obj.refine = message.refine;
+    }
+    if (message.highNoiseFrac !== 0) {
+      obj.highNoiseFrac = floatToJson(message.highNoiseFrac);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageSpec>, I>>(base?: I): ImageSpec {
+    return ImageSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageSpec>, I>>(object: I): ImageSpec {
+    const message = createBaseImageSpec();
+    message.model = object.model ?? "";
+    message.prompt = object.prompt ?? "";
+    message.negativePrompt = object.negativePrompt ?? "";
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
+    message.steps = object.steps ?? 0;
+    message.guidanceScale = object.guidanceScale ?? 0;
+    message.initImage = object.initImage ?? Buffer.alloc(0);
+    message.strength = object.strength ?? 0;
+    message.scheduler = object.scheduler ?? "";
+    message.refine = object.refine ?? false;
+    message.highNoiseFrac = object.highNoiseFrac ?? 0;
     return message;
   },
 };

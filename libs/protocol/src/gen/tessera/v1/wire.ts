@@ -136,7 +136,39 @@ export interface ShardTask {
   /** Frames in the input blob (upscale_frames: input_width x input_height RGB8 each). */
   inputFrames: number;
   /** Image-to-video parameters (svd_batch). */
-  video: VideoTask | undefined;
+  video:
+    | VideoTask
+    | undefined;
+  /** One Stable Diffusion pipeline stage (sd_stage). */
+  image: ImageTask | undefined;
+}
+
+/**
+ * One stage of an image job. The model directory is <agent models dir>/<model_dir> in the Optimum
+ * ONNX layout. The input blob (input_key) is empty, an RGB8 image (img2img), or the previous
+ * stage's latents (float32, latent_channels x latent_height x latent_width).
+ */
+export interface ImageTask {
+  modelDir: string;
+  stage: string;
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  guidanceScale: number;
+  strength: number;
+  scheduler: string;
+  /** 0 = not set. */
+  denoisingStart: number;
+  denoisingEnd: number;
+  /** "none", "image" or "latents". */
+  inputKind: string;
+  latentChannels: number;
+  latentHeight: number;
+  latentWidth: number;
+  /** Return latents (for the next stage) instead of an image. */
+  outputLatents: boolean;
 }
 
 /**
@@ -190,6 +222,8 @@ export interface ShardResult {
   outputFrames: number;
   /** VAE decode chunk used (svd_batch). */
   decodeChunk: number;
+  /** sd_stage returning latents: float32 channels x output_height x output_width (0 for images). */
+  outputChannels: number;
 }
 
 export interface ShardResultReply {
@@ -1026,6 +1060,7 @@ function createBaseShardTask(): ShardTask {
     inputSha256: "",
     inputFrames: 0,
     video: undefined,
+    image: undefined,
   };
 }
 
@@ -1060,6 +1095,9 @@ export const ShardTask: MessageFns<ShardTask> = {
     }
     if (message.video !== undefined) {
       VideoTask.encode(message.video, writer.uint32(82).fork()).join();
+    }
+    if (message.image !== undefined) {
+      ImageTask.encode(message.image, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1157,6 +1195,14 @@ export const ShardTask: MessageFns<ShardTask> = {
             message.video = VideoTask.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.image = ImageTask.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1205,6 +1251,7 @@ export const ShardTask: MessageFns<ShardTask> = {
         ? globalThis.Number(object.input_frames)
         : 0,
       video: isSet(object.video) ? VideoTask.fromJSON(object.video) : undefined,
+      image: isSet(object.image) ? ImageTask.fromJSON(object.image) : undefined,
     };
   },
 
@@ -1240,6 +1287,9 @@ export const ShardTask: MessageFns<ShardTask> = {
     if (message.video !== undefined) {
       obj.video = VideoTask.toJSON(message.video);
     }
+    if (message.image !== undefined) {
+      obj.image = ImageTask.toJSON(message.image);
+    }
     return obj;
   },
 
@@ -1260,6 +1310,392 @@ export const ShardTask: MessageFns<ShardTask> = {
     message.video = (object.video !== undefined && object.video !== null)
       ? VideoTask.fromPartial(object.video)
       : undefined;
+    message.image = (object.image !== undefined && object.image !== null)
+      ? ImageTask.fromPartial(object.image)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseImageTask(): ImageTask {
+  return {
+    modelDir: "",
+    stage: "",
+    prompt: "",
+    negativePrompt: "",
+    width: 0,
+    height: 0,
+    steps: 0,
+    guidanceScale: 0,
+    strength: 0,
+    scheduler: "",
+    denoisingStart: 0,
+    denoisingEnd: 0,
+    inputKind: "",
+    latentChannels: 0,
+    latentHeight: 0,
+    latentWidth: 0,
+    outputLatents: false,
+  };
+}
+
+export const ImageTask: MessageFns<ImageTask> = {
+  encode(message: ImageTask, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelDir !== "") {
+      writer.uint32(10).string(message.modelDir);
+    }
+    if (message.stage !== "") {
+      writer.uint32(18).string(message.stage);
+    }
+    if (message.prompt !== "") {
+      writer.uint32(26).string(message.prompt);
+    }
+    if (message.negativePrompt !== "") {
+      writer.uint32(34).string(message.negativePrompt);
+    }
+    if (message.width !== 0) {
+      writer.uint32(40).uint32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(48).uint32(message.height);
+    }
+    if (message.steps !== 0) {
+      writer.uint32(56).uint32(message.steps);
+    }
+    if (message.guidanceScale !== 0) {
+      writer.uint32(65).double(message.guidanceScale);
+    }
+    if (message.strength !== 0) {
+      writer.uint32(73).double(message.strength);
+    }
+    if (message.scheduler !== "") {
+      writer.uint32(82).string(message.scheduler);
+    }
+    if (message.denoisingStart !== 0) {
+      writer.uint32(89).double(message.denoisingStart);
+    }
+    if (message.denoisingEnd !== 0) {
+      writer.uint32(97).double(message.denoisingEnd);
+    }
+    if (message.inputKind !== "") {
+      writer.uint32(106).string(message.inputKind);
+    }
+    if (message.latentChannels !== 0) {
+      writer.uint32(112).uint32(message.latentChannels);
+    }
+    if (message.latentHeight !== 0) {
+      writer.uint32(120).uint32(message.latentHeight);
+    }
+    if (message.latentWidth !== 0) {
+      writer.uint32(128).uint32(message.latentWidth);
+    }
+    if (message.outputLatents !== false) {
+      writer.uint32(136).bool(message.outputLatents);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageTask {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageTask();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.stage = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.prompt = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.negativePrompt = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.width = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.height = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.steps = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.guidanceScale = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.strength = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.scheduler = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.denoisingStart = reader.double();
+            continue;
+          }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.denoisingEnd = reader.double();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.inputKind = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.latentChannels = reader.uint32();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.latentHeight = reader.uint32();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.latentWidth = reader.uint32();
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.outputLatents = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageTask {
+    return {
+      modelDir: isSet(object.modelDir)
+        ? globalThis.String(object.modelDir)
+        : isSet(object.model_dir)
+        ? globalThis.String(object.model_dir)
+        : "",
+      stage: isSet(object.stage) ? globalThis.String(object.stage) : "",
+      prompt: isSet(object.prompt) ? globalThis.String(object.prompt) : "",
+      negativePrompt: isSet(object.negativePrompt)
+        ? globalThis.String(object.negativePrompt)
+        : isSet(object.negative_prompt)
+        ? globalThis.String(object.negative_prompt)
+        : "",
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+      guidanceScale: isSet(object.guidanceScale)
+        ? globalThis.Number(object.guidanceScale)
+        : isSet(object.guidance_scale)
+        ? globalThis.Number(object.guidance_scale)
+        : 0,
+      strength: isSet(object.strength) ? globalThis.Number(object.strength) : 0,
+      scheduler: isSet(object.scheduler) ? globalThis.String(object.scheduler) : "",
+      denoisingStart: isSet(object.denoisingStart)
+        ? globalThis.Number(object.denoisingStart)
+        : isSet(object.denoising_start)
+        ? globalThis.Number(object.denoising_start)
+        : 0,
+      denoisingEnd: isSet(object.denoisingEnd)
+        ? globalThis.Number(object.denoisingEnd)
+        : isSet(object.denoising_end)
+        ? globalThis.Number(object.denoising_end)
+        : 0,
+      inputKind: isSet(object.inputKind)
+        ? globalThis.String(object.inputKind)
+        : isSet(object.input_kind)
+        ? globalThis.String(object.input_kind)
+        : "",
+      latentChannels: isSet(object.latentChannels)
+        ? globalThis.Number(object.latentChannels)
+        : isSet(object.latent_channels)
+        ? globalThis.Number(object.latent_channels)
+        : 0,
+      latentHeight: isSet(object.latentHeight)
+        ? globalThis.Number(object.latentHeight)
+        : isSet(object.latent_height)
+        ? globalThis.Number(object.latent_height)
+        : 0,
+      latentWidth: isSet(object.latentWidth)
+        ? globalThis.Number(object.latentWidth)
+        : isSet(object.latent_width)
+        ? globalThis.Number(object.latent_width)
+        : 0,
+      outputLatents: isSet(object.outputLatents)
+        ? globalThis.Boolean(object.outputLatents)
+        : isSet(object.output_latents)
+        ? globalThis.Boolean(object.output_latents)
+        : false,
+    };
+  },
+
+  toJSON(message: ImageTask): unknown {
+    const obj: any = {};
+    if (message.modelDir !== "") {
+      obj.modelDir = message.modelDir;
+    }
+    if (message.stage !== "") {
+      obj.stage = message.stage;
+    }
+    if (message.prompt !== "") {
+      obj.prompt = message.prompt;
+    }
+    if (message.negativePrompt !== "") {
+      obj.negativePrompt = message.negativePrompt;
+    }
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    if (message.guidanceScale !== 0) {
+      obj.guidanceScale = floatToJson(message.guidanceScale);
+    }
+    if (message.strength !== 0) {
+      obj.strength = floatToJson(message.strength);
+    }
+    if (message.scheduler !== "") {
+      obj.scheduler = message.scheduler;
+    }
+    if (message.denoisingStart !== 0) {
+      obj.denoisingStart = floatToJson(message.denoisingStart);
+    }
+    if (message.denoisingEnd !== 0) {
+      obj.denoisingEnd = floatToJson(message.denoisingEnd);
+    }
+    if (message.inputKind !== "") {
+      obj.inputKind = message.inputKind;
+    }
+    if (message.latentChannels !== 0) {
+      obj.latentChannels = Math.round(message.latentChannels);
+    }
+    if (message.latentHeight !== 0) {
+      obj.latentHeight = Math.round(message.latentHeight);
+    }
+    if (message.latentWidth !== 0) {
+      obj.latentWidth = Math.round(message.latentWidth);
+    }
+    if (message.outputLatents !== false) {
+      obj.outputLatents = message.outputLatents;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageTask>, I>>(base?: I): ImageTask {
+    return ImageTask.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageTask>, I>>(object: I): ImageTask {
+    const message = createBaseImageTask();
+    message.modelDir = object.modelDir ?? "";
+    message.stage = object.stage ?? "";
+    message.prompt = object.prompt ?? "";
+    message.negativePrompt = object.negativePrompt ?? "";
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
+    message.steps = object.steps ?? 0;
+    message.guidanceScale = object.guidanceScale ?? 0;
+    message.strength = object.strength ?? 0;
+    message.scheduler = object.scheduler ?? "";
+    message.denoisingStart = object.denoisingStart ?? 0;
+    message.denoisingEnd = object.denoisingEnd ?? 0;
+    message.inputKind = object.inputKind ?? "";
+    message.latentChannels = object.latentChannels ?? 0;
+    message.latentHeight = object.latentHeight ?? 0;
+    message.latentWidth = object.latentWidth ?? 0;
+    message.outputLatents = object.outputLatents ?? false;
     return message;
   },
 };
@@ -1758,6 +2194,7 @@ function createBaseShardResult(): ShardResult {
     error: "",
     outputFrames: 0,
     decodeChunk: 0,
+    outputChannels: 0,
   };
 }
 
@@ -1801,6 +2238,9 @@ export const ShardResult: MessageFns<ShardResult> = {
     }
     if (message.decodeChunk !== 0) {
       writer.uint32(104).uint32(message.decodeChunk);
+    }
+    if (message.outputChannels !== 0) {
+      writer.uint32(112).uint32(message.outputChannels);
     }
     return writer;
   },
@@ -1922,6 +2362,14 @@ export const ShardResult: MessageFns<ShardResult> = {
             message.decodeChunk = reader.uint32();
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.outputChannels = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1985,6 +2433,11 @@ export const ShardResult: MessageFns<ShardResult> = {
         : isSet(object.decode_chunk)
         ? globalThis.Number(object.decode_chunk)
         : 0,
+      outputChannels: isSet(object.outputChannels)
+        ? globalThis.Number(object.outputChannels)
+        : isSet(object.output_channels)
+        ? globalThis.Number(object.output_channels)
+        : 0,
     };
   },
 
@@ -2029,6 +2482,9 @@ export const ShardResult: MessageFns<ShardResult> = {
     if (message.decodeChunk !== 0) {
       obj.decodeChunk = Math.round(message.decodeChunk);
     }
+    if (message.outputChannels !== 0) {
+      obj.outputChannels = Math.round(message.outputChannels);
+    }
     return obj;
   },
 
@@ -2050,6 +2506,7 @@ export const ShardResult: MessageFns<ShardResult> = {
     message.error = object.error ?? "";
     message.outputFrames = object.outputFrames ?? 0;
     message.decodeChunk = object.decodeChunk ?? 0;
+    message.outputChannels = object.outputChannels ?? 0;
     return message;
   },
 };
