@@ -177,6 +177,49 @@ describe('Stable Diffusion image jobs on the farm', () => {
     await f.client.cancelJob(submitted.id);
   });
 
+  it('upscale then refine: SD img2img on overlapping tiles of the upscaled image, same bytes with 1 agent and 2', async () => {
+    const photo = await sharp(baboonPng()).extract({ left: 10, top: 20, width: 40, height: 30 }).png().toBuffer();
+    const req = {
+      image: photo,
+      model: 'esrgan-slim-x4',
+      refine: {
+        model: 'sd15',
+        prompt: 'a detailed baboon',
+        strength: 0.5,
+        steps: 4,
+        guidanceScale: 3,
+        tile: 64,
+        overlap: 16,
+      },
+      seed: 9,
+    };
+    const run2 = async (f: Farm) => {
+      const j = await f.client.submitUpscale(req);
+      const done = await f.client.waitForJob(j.id);
+      expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
+      return { job: await f.client.getJob(j.id), bytes: await png(f, j.id) };
+    };
+    const two = await farm([
+      { name: 'r6', vramGb: 6 },
+      { name: 'r8', vramGb: 8 },
+    ]);
+    const a = await run2(two);
+    const stages = a.job.shards.map((s) => s.stage);
+    const refine = a.job.shards.filter((s) => s.stage === 'refine');
+    expect(stages.filter((x) => x === 'upscale').length).toBeGreaterThanOrEqual(1);
+    // 160×120 upscaled, tiles of 64 with 16 of overlap: a 3×2 grid of refine tiles, each needing sd15's class.
+    expect(refine).toHaveLength(6);
+    expect(refine.every((s) => s.requiredVramClass === '6gb' && s.state === ShardState.SHARD_STATE_DONE)).toBe(true);
+    const px = await rgbOf(a.bytes);
+    expect([px.width, px.height]).toEqual([160, 120]);
+    const b = await run2(await farm([{ name: 'r-solo', vramGb: 24 }]));
+    expect(Buffer.compare(a.bytes, b.bytes)).toBe(0);
+    // The refine stage changed the plain upscale.
+    const plainJob = await two.client.submitUpscale({ image: photo, model: 'esrgan-slim-x4' });
+    await two.client.waitForJob(plainJob.id);
+    expect(Buffer.compare((await rgbOf(await png(two, plainJob.id))).data, px.data)).not.toBe(0);
+  });
+
   it('tessera-agent run txt2img works on an Optimum-layout directory and equals the farm', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'tessera-t2i-')), 'out.png');
     const { stdout } = await run(process.execPath, [

@@ -172,7 +172,26 @@ export class TesseraClient {
       seed: req.seed ?? 0,
       priority: req.priority ?? 0,
       maxAttempts: req.maxAttempts ?? 0,
-      spec: { $case: 'upscale', value: { image, model: req.model, tile: req.tile ?? 0, overlap: req.overlap ?? 0 } },
+      spec: {
+        $case: 'upscale',
+        value: {
+          image,
+          model: req.model,
+          tile: req.tile ?? 0,
+          overlap: req.overlap ?? 0,
+          refine: req.refine && {
+            model: req.refine.model,
+            prompt: req.refine.prompt,
+            negativePrompt: req.refine.negativePrompt ?? '',
+            strength: req.refine.strength ?? 0,
+            steps: req.refine.steps ?? 0,
+            guidanceScale: req.refine.guidanceScale ?? 0,
+            tile: req.refine.tile ?? 0,
+            overlap: req.refine.overlap ?? 0,
+            scheduler: req.refine.scheduler ?? '',
+          },
+        },
+      },
     };
     const res = await this.unary('SubmitJob', this.jobs.submitJob.bind(this.jobs), request, call);
     return requireJob(res.job, 'SubmitJob');

@@ -325,10 +325,16 @@ export class Slot {
           denoisingEnd: t.denoisingEnd || undefined,
           outputType: t.outputLatents ? 'latent' : 'image',
         };
+        let crop: { width: number; height: number } | undefined;
         if (t.inputKind === 'image') {
           if (input.length !== t.width * t.height * 3)
             throw new InvalidImageError(`input image has ${input.length} bytes, expected ${t.width}×${t.height} RGB8`);
-          params.image = { width: t.width, height: t.height, data: input };
+          // SD works on multiples of 8 pixels: pad an odd-sized tile by repeating its edge, crop after.
+          const padded = padToMultiple({ width: t.width, height: t.height, data: input }, 8);
+          if (padded.width !== t.width || padded.height !== t.height) crop = { width: t.width, height: t.height };
+          params.image = padded;
+          params.width = padded.width;
+          params.height = padded.height;
         } else if (t.inputKind === 'latents') {
           const n = t.latentChannels * t.latentHeight * t.latentWidth;
           if (input.length !== n * 4)
@@ -351,7 +357,7 @@ export class Slot {
             channels: l.channels,
           };
         }
-        const img = r.images[0];
+        const img = crop ? cropTopLeft(r.images[0], crop.width, crop.height) : r.images[0];
         return { data: img.data, width: img.width, height: img.height, frames: 1 };
       }
       default:
@@ -398,6 +404,33 @@ export class Slot {
     log.error('giving up reporting the result; the lease will expire and the shard will run again');
     return undefined;
   }
+}
+
+type Rgb = { width: number; height: number; data: Uint8Array };
+
+/** Pads an RGB8 image right and bottom to multiples of `m` by repeating the last column and row. */
+export function padToMultiple(img: Rgb, m: number): Rgb {
+  const width = Math.ceil(img.width / m) * m;
+  const height = Math.ceil(img.height / m) * m;
+  if (width === img.width && height === img.height) return img;
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(y, img.height - 1);
+    const row = img.data.subarray(sy * img.width * 3, (sy + 1) * img.width * 3);
+    out.set(row, y * width * 3);
+    const last = row.subarray(row.length - 3);
+    for (let x = img.width; x < width; x++) out.set(last, (y * width + x) * 3);
+  }
+  return { width, height, data: out };
+}
+
+/** The top-left width × height of an RGB8 image. */
+export function cropTopLeft(img: Rgb, width: number, height: number): Rgb {
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    out.set(img.data.subarray(y * img.width * 3, y * img.width * 3 + width * 3), y * width * 3);
+  }
+  return { width, height, data: out };
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

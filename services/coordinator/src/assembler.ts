@@ -2,64 +2,102 @@
  * Assembly of a tiled upscale: fetches each tile output from the object store (verifying its
  * checksum), feeds the streaming BandAssembler in tile order, encodes the PNG and stores it.
  */
-import { BandAssembler, planTiles } from '@tessera/tiling';
+import { BandAssembler, planTiles, type TilePlan } from '@tessera/tiling';
 import { blobKeys } from '@tessera/protocol';
 import sharp from 'sharp';
 import type { Logger } from 'pino';
 import type { BlobStore } from './blobs.js';
-import { ShardOutputCorruptError, type Assemble } from './coordinator.js';
+import { cropRgb, mapLimit, ShardOutputCorruptError, type Assemble } from './coordinator.js';
 import type { JobRecord, OutputRecord, ShardRecord } from './model.js';
 
 /** Tiles fetched ahead of the one being blended. */
 const PREFETCH = 4;
 
+/**
+ * Blends tile outputs into one RGB8 image: `shards[i]` is tile `shards[i].index - indexOffset` of
+ * `plan`, its output the tile's input rect × `scale`. Tiles are fetched in order (a few ahead).
+ */
+async function blendTiles(
+  blobs: BlobStore,
+  plan: TilePlan,
+  opts: { scale: number; margin: number; indexOffset: number },
+  shards: ShardRecord[],
+): Promise<Buffer> {
+  const { scale, margin, indexOffset } = opts;
+  const outW = plan.width * scale;
+  const outH = plan.height * scale;
+  const raw = Buffer.allocUnsafe(outW * outH * 3);
+  let written = 0;
+  const asm = new BandAssembler(plan, {
+    scale,
+    margin,
+    channels: 3,
+    onRows: (y0, rows) => {
+      raw.set(rows, y0 * outW * 3);
+      written += rows.length;
+    },
+  });
+  const fetchTile = async (s: ShardRecord): Promise<Uint8Array> => {
+    const t = plan.tiles[s.index - indexOffset];
+    const expect = t.input.width * scale * t.input.height * scale * 3;
+    // The object store verifies the bytes against the digest it stored, and the commit checked that
+    // digest against the SHA-256 the agent reported: a corrupt or swapped tile fails here.
+    const data = await blobs.get(s.outputKey).catch((e: unknown) => {
+      // A digest mismatch is corruption (run the shard again); anything else is transient (retry).
+      if (!/corrupt|digest/i.test(e instanceof Error ? e.message : String(e))) throw e;
+      throw new ShardOutputCorruptError(
+        s.index,
+        `output of shard ${s.index} unreadable: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    });
+    if (!data) throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} is missing`);
+    if (data.length !== expect) {
+      throw new ShardOutputCorruptError(
+        s.index,
+        `output of shard ${s.index} has ${data.length} bytes, expected ${expect}`,
+      );
+    }
+    return data;
+  };
+  const ordered = [...shards].sort((a, b) => a.index - b.index);
+  const inflight: Promise<Uint8Array>[] = [];
+  for (let i = 0; i < ordered.length; i++) {
+    while (inflight.length < PREFETCH && i + inflight.length < ordered.length)
+      inflight.push(fetchTile(ordered[i + inflight.length]));
+    const data = await inflight.shift()!;
+    asm.push(ordered[i].index - indexOffset, data);
+  }
+  if (!asm.done || written !== raw.length) throw new Error(`assembly incomplete: ${written} of ${raw.length} bytes`);
+  return raw;
+}
+
+/** The upscale stage: tiles of the input, blended with the model's receptive field as margin. */
+function blendUpscale(blobs: BlobStore, job: JobRecord, shards: ShardRecord[]): Promise<Buffer> {
+  const plan = planTiles({ width: job.inputWidth, height: job.inputHeight, tile: job.tile, overlap: job.overlap });
+  const upscale = shards.filter((s) => s.kind === 'upscale_tile');
+  return blendTiles(blobs, plan, { scale: job.scale, margin: job.margin, indexOffset: 0 }, upscale);
+}
+
 export function createUpscaleAssembler(blobs: BlobStore, log?: Logger): Assemble {
   return async (job: JobRecord, shards: ShardRecord[]): Promise<OutputRecord[]> => {
     const t0 = performance.now();
-    const plan = planTiles({ width: job.inputWidth, height: job.inputHeight, tile: job.tile, overlap: job.overlap });
     const outW = job.outputWidth;
     const outH = job.outputHeight;
-    const raw = Buffer.allocUnsafe(outW * outH * 3);
-    let written = 0;
-    const asm = new BandAssembler(plan, {
-      scale: job.scale,
-      margin: job.margin,
-      channels: 3,
-      onRows: (y0, rows) => {
-        raw.set(rows, y0 * outW * 3);
-        written += rows.length;
-      },
-    });
-    const fetchTile = async (s: ShardRecord): Promise<Uint8Array> => {
-      const t = plan.tiles[s.index];
-      const expect = t.input.width * job.scale * t.input.height * job.scale * 3;
-      // The object store verifies the bytes against the digest it stored, and the commit checked that
-      // digest against the SHA-256 the agent reported: a corrupt or swapped tile fails here.
-      const data = await blobs.get(s.outputKey).catch((e: unknown) => {
-        // A digest mismatch is corruption (run the shard again); anything else is transient (retry).
-        if (!/corrupt|digest/i.test(e instanceof Error ? e.message : String(e))) throw e;
-        throw new ShardOutputCorruptError(
-          s.index,
-          `output of shard ${s.index} unreadable: ${e instanceof Error ? e.message : String(e)}`,
-        );
-      });
-      if (!data) throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} is missing`);
-      if (data.length !== expect)
-        throw new ShardOutputCorruptError(
-          s.index,
-          `output of shard ${s.index} has ${data.length} bytes, expected ${expect}`,
-        );
-      return data;
-    };
-    const ordered = [...shards].sort((a, b) => a.index - b.index);
-    const inflight: Promise<Uint8Array>[] = [];
-    for (let i = 0; i < ordered.length; i++) {
-      while (inflight.length < PREFETCH && i + inflight.length < ordered.length)
-        inflight.push(fetchTile(ordered[i + inflight.length]));
-      const data = await inflight.shift()!;
-      asm.push(ordered[i].index, data);
+    let raw: Buffer;
+    if (job.refine) {
+      // Refined tiles of the upscaled image: diffusion output is not exact at a seam, so the seam is
+      // spread over the whole overlap (margin 0, scale 1).
+      const r = job.refine;
+      const plan = planTiles({ width: outW, height: outH, tile: r.tile, overlap: r.overlap });
+      raw = await blendTiles(
+        blobs,
+        plan,
+        { scale: 1, margin: 0, indexOffset: r.firstShard },
+        shards.filter((s) => s.stage === 'refine'),
+      );
+    } else {
+      raw = await blendUpscale(blobs, job, shards);
     }
-    if (!asm.done || written !== raw.length) throw new Error(`assembly incomplete: ${written} of ${raw.length} bytes`);
     const tEncode = performance.now();
     const png = await sharp(raw, { raw: { width: outW, height: outH, channels: 3 }, limitInputPixels: false })
       .png()
@@ -77,6 +115,25 @@ export function createUpscaleAssembler(blobs: BlobStore, log?: Logger): Assemble
       'output assembled',
     );
     return [{ format: 'png', key, contentType: 'image/png', bytes: info.size, sha256: info.sha256, frames: 1 }];
+  };
+}
+
+/** Upscale → refine: blends the upscale tiles and stores each refine tile's input crop. */
+export function createRefinePreparer(blobs: BlobStore) {
+  return async (job: JobRecord, shards: ShardRecord[]): Promise<Map<number, { key: string; sha256: string }>> => {
+    const raw = await blendUpscale(blobs, job, shards);
+    const img = { width: job.outputWidth, height: job.outputHeight, data: raw };
+    const out = new Map<number, { key: string; sha256: string }>();
+    await mapLimit(
+      shards.filter((s) => s.stage === 'refine'),
+      8,
+      async (s) => {
+        const key = blobKeys.shardInput(job.id, s.index);
+        const info = await blobs.put(key, cropRgb(img, s.input));
+        out.set(s.index, { key, sha256: info.sha256 });
+      },
+    );
+    return out;
   };
 }
 

@@ -39,7 +39,7 @@ import {
 } from './model.js';
 import { KeyedMutex } from './mutex.js';
 import type { CompiledCoordinatorOptions } from './options.js';
-import { planUpscale } from './planner.js';
+import { planUpscale, type RefineRequest } from './planner.js';
 import { planVideo, planVideoUpscale, resolveVideoParams, type VideoRequest } from './planner-video.js';
 import { planImage, resolveImageParams, stageModelDir, type ImageRequest } from './planner-image.js';
 import { AgentRegistry, type AgentEntry } from './registry.js';
@@ -104,6 +104,8 @@ export interface CoordinatorDeps {
   table: HardwareTable;
   codec: ImageCodec;
   assemble: Assemble;
+  /** Upscale with refine: blends the upscale tiles and stores each refine tile's input (index → sha256). */
+  prepareRefine: (job: JobRecord, shards: ShardRecord[]) => Promise<Map<number, { key: string; sha256: string }>>;
   clock: Clock;
   events: CoordinatorEvents;
   metrics: CoordinatorMetrics;
@@ -124,6 +126,8 @@ interface Parked extends IdleAgent {
 
 /** Upscale submission, already parsed from the API. */
 export interface UpscaleSubmission {
+  /** Optional SD img2img refine over the upscaled image's tiles. */
+  refine?: RefineRequest;
   name: string;
   seed: number;
   priority: number;
@@ -230,6 +234,7 @@ export class Coordinator {
       if (FINAL_JOB_STATES.has(rec.state)) continue;
       resumed++;
       if (rec.state === 'assembling') this.startAssembly(rec.id);
+      else if (rec.refine && !rec.refine.ready && this.upscaleStageDone(rec)) this.startRefinePrep(rec.id);
     }
     this.d.log.info({ jobs: this.jobs.size, shards: this.shards.size, resumed }, 'state loaded');
     this.sweepTimer = setInterval(() => this.background(this.sweep(), 'sweep'), this.d.options.sweepEveryMs);
@@ -269,6 +274,7 @@ export class Coordinator {
         overlap: sub.overlap,
         agents: this.registry.live().length,
         nowMs: now,
+        refine: sub.refine,
       },
       this.d.table,
       o,
@@ -276,12 +282,17 @@ export class Coordinator {
     this.checkQueueRoom(plan.shards.length);
     const img = await this.d.codec.decodeRgb(sub.image, o.maxInputPixels, 'upscale.image');
     const { job, shards } = plan;
-    await mapLimit(shards, 8, async (s) => {
-      const crop = cropRgb(img, s.input);
-      s.inputKey = blobKeys.shardInput(job.id, s.index);
-      s.inputSha256 = sha256Hex(crop);
-      await this.d.blobs.put(s.inputKey, crop);
-    });
+    // Refine tiles get their inputs once the upscaled image exists.
+    await mapLimit(
+      shards.filter((s) => s.kind === 'upscale_tile'),
+      8,
+      async (s) => {
+        const crop = cropRgb(img, s.input);
+        s.inputKey = blobKeys.shardInput(job.id, s.index);
+        s.inputSha256 = sha256Hex(crop);
+        await this.d.blobs.put(s.inputKey, crop);
+      },
+    );
     return this.accept(job, shards, {
       tile: job.tile,
       overlap: job.overlap,
@@ -644,6 +655,7 @@ export class Coordinator {
       if (this.shardsDone(job.id) === job.shardsTotal) this.startAssembly(job.id);
       // A chained batch or the next pipeline stage that waited for this one can run now.
       else if (job.kind === 'video' || job.kind === 'image') this.pump();
+      else if (job.refine && !job.refine.ready && this.upscaleStageDone(job)) this.startRefinePrep(job.id);
       return { accepted: true, reason: '' };
     });
   }
@@ -694,6 +706,8 @@ export class Coordinator {
           if (!held || !job) continue;
           if (held.rec.dependsOn >= 0 && this.shards.get(shardKey(job.id, held.rec.dependsOn))?.rec.state !== 'done')
             continue;
+          // Refine tiles wait until the upscaled image is assembled and their inputs are stored.
+          if (held.rec.stage === 'refine' && !job.refine?.ready) continue;
           queued.push({
             key: k,
             jobId: job.id,
@@ -931,6 +945,56 @@ export class Coordinator {
     }
   }
 
+  // ───────────────────────────── upscale → refine ─────────────────────────────
+
+  private upscaleStageDone(job: JobRecord): boolean {
+    const first = job.refine?.firstShard ?? job.shardsTotal;
+    for (let i = 0; i < first; i++) if (this.shards.get(shardKey(job.id, i))?.rec.state !== 'done') return false;
+    return true;
+  }
+
+  private startRefinePrep(jobId: string): void {
+    if (this.assembling.has(jobId)) return;
+    this.assembling.add(jobId);
+    this.background(
+      this.prepareRefine(jobId).finally(() => this.assembling.delete(jobId)),
+      'refine preparation',
+    );
+  }
+
+  /** Blends the upscale tiles, gives each refine tile its input, then lets the refine tiles run. */
+  private async prepareRefine(jobId: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const job = this.jobs.get(jobId)?.rec;
+      if (!job?.refine || job.refine.ready || FINAL_JOB_STATES.has(job.state)) return;
+      try {
+        const inputs = await this.d.prepareRefine(job, this.jobShards(jobId));
+        for (const [index, inp] of inputs) {
+          const k = shardKey(jobId, index);
+          await this.locks.run(k, async () => {
+            const s = this.shards.get(k);
+            if (s && s.rec.state === 'queued')
+              await this.writeShard(k, { ...s.rec, inputKey: inp.key, inputSha256: inp.sha256 });
+          });
+        }
+        await this.setJob(jobId, { refine: { ...job.refine, ready: true } });
+        this.d.log.info({ job: jobId, tiles: inputs.size }, 'upscale assembled; refine tiles ready');
+        this.pump();
+        return;
+      } catch (e) {
+        if (e instanceof ShardOutputCorruptError) {
+          await this.rerunCorruptShard(jobId, e);
+          return;
+        }
+        if (attempt >= ASSEMBLY_ATTEMPTS) {
+          await this.finishJob(jobId, 'failed', `refine preparation failed: ${(e as Error).message}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(8000, 250 * 2 ** attempt)));
+      }
+    }
+  }
+
   // ───────────────────────────── assembly and job ends ─────────────────────────────
 
   private startAssembly(jobId: string): void {
@@ -1153,6 +1217,28 @@ export function taskFor(
   };
   if (s.kind === 'sd_stage' && job.image) {
     base.image = imageTask(job, s, deps);
+  }
+  if (s.kind === 'sd_stage' && job.refine) {
+    const r = job.refine;
+    base.image = {
+      modelDir: r.model,
+      stage: 'refine',
+      prompt: r.prompt,
+      negativePrompt: r.negativePrompt,
+      width: s.input.width,
+      height: s.input.height,
+      steps: r.steps,
+      guidanceScale: r.guidanceScale,
+      strength: r.strength,
+      scheduler: r.scheduler,
+      denoisingStart: 0,
+      denoisingEnd: 0,
+      inputKind: 'image',
+      latentChannels: 0,
+      latentHeight: 0,
+      latentWidth: 0,
+      outputLatents: false,
+    };
   }
   if (s.kind === 'svd_batch' && job.video) {
     const v = job.video;

@@ -114,6 +114,17 @@ export function jobService(d: GrpcDeps): JobServiceServer {
           model: up.model,
           tile: up.tile,
           overlap: up.overlap,
+          refine: up.refine && {
+            model: up.refine.model,
+            prompt: up.refine.prompt,
+            negativePrompt: up.refine.negativePrompt,
+            strength: up.refine.strength,
+            steps: up.refine.steps,
+            guidanceScale: up.refine.guidanceScale,
+            tile: up.refine.tile,
+            overlap: up.refine.overlap,
+            scheduler: up.refine.scheduler,
+          },
         });
       } else if (spec?.$case === 'video') {
         const v = spec.value;

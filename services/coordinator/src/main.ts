@@ -8,7 +8,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { loadHardwareTable, classLabel } from '@tessera/hardware';
 import { farmNames } from '@tessera/protocol';
 import { connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
-import { createImageAssembler, createUpscaleAssembler } from './assembler.js';
+import { createImageAssembler, createRefinePreparer, createUpscaleAssembler } from './assembler.js';
 import { createVideoAssembler } from './video-assembler.js';
 import { ObjBlobStore } from './blobs.js';
 import { systemClock } from './clock.js';
@@ -87,6 +87,7 @@ export async function startCoordinator(
       video_upscale: createVideoAssembler(blobs, log),
       image: createImageAssembler(blobs),
     }),
+    prepareRefine: createRefinePreparer(blobs),
     clock: systemClock,
     events,
     metrics,

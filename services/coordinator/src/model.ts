@@ -67,6 +67,24 @@ export interface ImageParams {
   img2img: boolean;
 }
 
+/** The refine stage of an upscale: SD img2img on overlapping tiles of the upscaled image. */
+export interface RefineParams {
+  model: string;
+  prompt: string;
+  negativePrompt: string;
+  strength: number;
+  steps: number;
+  guidanceScale: number;
+  scheduler: string;
+  /** Tile and overlap in output pixels. */
+  tile: number;
+  overlap: number;
+  /** Index of the first refine shard; shards before it are the upscale tiles. */
+  firstShard: number;
+  /** True once the upscaled image is assembled and every refine tile has its input. */
+  ready: boolean;
+}
+
 /** One stored output. `key` is the object key; for png-frames a prefix (`<key>/<frame>`). */
 export interface OutputRecord {
   format: 'png' | VideoFormatName;
@@ -111,6 +129,7 @@ export interface JobRecord {
   video?: VideoParams;
   videoUpscale?: VideoUpscaleParams;
   image?: ImageParams;
+  refine?: RefineParams;
   /** Object key of the job's shared input (video keyframes as raw RGB8 frames), '' if none. */
   inputKey: string;
 }

@@ -5,7 +5,7 @@
 import { requiredClassFor, type HardwareTable, type ModelRow } from '@tessera/hardware';
 import { chooseTileSize, planTiles, TilingError, type TilePlan } from '@tessera/tiling';
 import { InvalidArgumentError, LimitExceededError } from './errors.js';
-import { newJob, newShard, type JobRecord, type ShardRecord } from './model.js';
+import { newJob, newShard, type JobRecord, type RefineParams, type ShardRecord } from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 
 /** What the planner needs to know about the request. */
@@ -23,6 +23,21 @@ export interface UpscalePlanInput {
   /** Agents that could run it (for the tile-size choice); ≥ 1. */
   agents: number;
   nowMs: number;
+  /** Optional SD img2img refine over tiles of the upscaled image. */
+  refine?: RefineRequest;
+}
+
+/** The refine request; zeros mean defaults. */
+export interface RefineRequest {
+  model: string;
+  prompt: string;
+  negativePrompt: string;
+  strength: number;
+  steps: number;
+  guidanceScale: number;
+  tile: number;
+  overlap: number;
+  scheduler: string;
 }
 
 export interface UpscalePlan {
@@ -130,7 +145,95 @@ export function planUpscale(
       seed: deriveSeed(input.seed, 'upscale', t.index),
     });
   });
+  if (input.refine) {
+    const r = planRefine(input, input.refine, job, table);
+    job.refine = r.params;
+    job.shardsTotal += r.shards.length;
+    job.requiredClassGb = Math.max(job.requiredClassGb, ...r.shards.map((x) => x.requiredClassGb));
+    shards.push(...r.shards);
+  }
   return { job, shards, tiles };
+}
+
+const REFINE_SCHEDULERS = ['', 'euler', 'euler-ancestral', 'ddim', 'dpm++2m', 'flow-match-euler'];
+
+/**
+ * The refine stage: SD img2img tiles over the upscaled image (output pixels), blended back with a
+ * linear cross-fade over the whole overlap (no receptive-field margin: diffusion output is never
+ * exact at a seam, so the seam is spread over the band). Tiles wait until the upscale is assembled.
+ */
+function planRefine(
+  input: UpscalePlanInput,
+  r: RefineRequest,
+  job: JobRecord,
+  table: HardwareTable,
+): { params: RefineParams; shards: ShardRecord[] } {
+  const f = 'upscale.refine';
+  const row = table.models.get(r.model);
+  const known = [...table.models.values()]
+    .filter((m) => m.kind === 'image' && !(m.stages && m.stages.length > 2))
+    .map((m) => m.id);
+  if (!row || row.kind !== 'image')
+    throw new InvalidArgumentError(
+      `${f}.model`,
+      `unknown image model ${JSON.stringify(r.model)} (known: ${known.join(', ')})`,
+    );
+  if (row.stages && row.stages.length > 2)
+    throw new InvalidArgumentError(
+      `${f}.model`,
+      `${row.id} is a ${row.stages.length}-stage pipeline; refine tiles need a single-pass img2img model (${known.join(', ')})`,
+    );
+  if (!r.prompt.trim()) throw new InvalidArgumentError(`${f}.prompt`, 'required');
+  const strength = r.strength || 0.3;
+  if (!(strength > 0 && strength <= 1))
+    throw new InvalidArgumentError(`${f}.strength`, `${strength} is outside (0, 1]`);
+  if (!REFINE_SCHEDULERS.includes(r.scheduler))
+    throw new InvalidArgumentError(`${f}.scheduler`, `unknown scheduler ${JSON.stringify(r.scheduler)}`);
+  const W = job.outputWidth;
+  const H = job.outputHeight;
+  const tile = r.tile || Math.min(row.nativeWidth ?? 512, Math.max(W, H));
+  if (tile < 32 || tile > 4096 || tile % 8)
+    throw new InvalidArgumentError(`${f}.tile`, `${tile} must be a multiple of 8 in 32..4096`);
+  const overlap = r.overlap || Math.max(8, Math.round(tile / 8 / 8) * 8);
+  if (overlap >= tile)
+    throw new InvalidArgumentError(`${f}.overlap`, `overlap ${overlap} must be smaller than tile ${tile}`);
+  let plan: TilePlan;
+  try {
+    plan = planTiles({ width: W, height: H, tile, overlap });
+  } catch (e) {
+    if (e instanceof TilingError) throw new InvalidArgumentError(`${f}.${e.field}`, e.message, { cause: e });
+    throw e;
+  }
+  const firstShard = job.shardsTotal;
+  const requiredClassGb = requiredClassFor(table, row, {}, row.stages?.[0]?.id);
+  const shards = plan.tiles.map((t) =>
+    newShard({
+      jobId: job.id,
+      index: firstShard + t.index,
+      stage: 'refine',
+      kind: 'sd_stage',
+      requiredClassGb,
+      seed: deriveSeed(input.seed, 'refine', t.index),
+      region: { ...t.core },
+      input: { ...t.input },
+    }),
+  );
+  return {
+    params: {
+      model: row.id,
+      prompt: r.prompt,
+      negativePrompt: r.negativePrompt,
+      strength,
+      steps: r.steps,
+      guidanceScale: r.guidanceScale,
+      scheduler: r.scheduler,
+      tile,
+      overlap,
+      firstShard,
+      ready: false,
+    },
+    shards,
+  };
 }
 
 /**

@@ -361,6 +361,27 @@ export interface UpscaleSpec {
   tile: number;
   /** Context each tile gets on every side, in input pixels (0 = the model's default). */
   overlap: number;
+  /**
+   * Optional second stage: SD img2img over overlapping tiles of the upscaled image, blended with
+   * seam-aware weights (Ultimate-SD-Upscale style).
+   */
+  refine: RefineSpec | undefined;
+}
+
+/** The refine stage of an upscale. */
+export interface RefineSpec {
+  /** Image model id from the hardware table (sd15, sd21, sdxl, sd35m). */
+  model: string;
+  prompt: string;
+  negativePrompt: string;
+  /** Fraction of the schedule to run on each tile (0 = 0.3). */
+  strength: number;
+  steps: number;
+  guidanceScale: number;
+  /** Tile side in output pixels (0 = the model's native size) and the overlap between tiles (0 = tile/8). */
+  tile: number;
+  overlap: number;
+  scheduler: string;
 }
 
 /**
@@ -653,7 +674,7 @@ export const Rect: MessageFns<Rect> = {
 };
 
 function createBaseUpscaleSpec(): UpscaleSpec {
-  return { image: Buffer.alloc(0), model: "", tile: 0, overlap: 0 };
+  return { image: Buffer.alloc(0), model: "", tile: 0, overlap: 0, refine: undefined };
 }
 
 export const UpscaleSpec: MessageFns<UpscaleSpec> = {
@@ -669,6 +690,9 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
     }
     if (message.overlap !== 0) {
       writer.uint32(32).uint32(message.overlap);
+    }
+    if (message.refine !== undefined) {
+      RefineSpec.encode(message.refine, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -718,6 +742,14 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
             message.overlap = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.refine = RefineSpec.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -736,6 +768,7 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
       model: isSet(object.model) ? globalThis.String(object.model) : "",
       tile: isSet(object.tile) ? globalThis.Number(object.tile) : 0,
       overlap: isSet(object.overlap) ? globalThis.Number(object.overlap) : 0,
+      refine: isSet(object.refine) ? RefineSpec.fromJSON(object.refine) : undefined,
     };
   },
 
@@ -753,6 +786,9 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
     if (message.overlap !== 0) {
       obj.overlap = Math.round(message.overlap);
     }
+    if (message.refine !== undefined) {
+      obj.refine = RefineSpec.toJSON(message.refine);
+    }
     return obj;
   },
 
@@ -765,6 +801,224 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
     message.model = object.model ?? "";
     message.tile = object.tile ?? 0;
     message.overlap = object.overlap ?? 0;
+    message.refine = (object.refine !== undefined && object.refine !== null)
+      ? RefineSpec.fromPartial(object.refine)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRefineSpec(): RefineSpec {
+  return {
+    model: "",
+    prompt: "",
+    negativePrompt: "",
+    strength: 0,
+    steps: 0,
+    guidanceScale: 0,
+    tile: 0,
+    overlap: 0,
+    scheduler: "",
+  };
+}
+
+export const RefineSpec: MessageFns<RefineSpec> = {
+  encode(message: RefineSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.prompt !== "") {
+      writer.uint32(18).string(message.prompt);
+    }
+    if (message.negativePrompt !== "") {
+      writer.uint32(26).string(message.negativePrompt);
+    }
+    if (message.strength !== 0) {
+      writer.uint32(33).double(message.strength);
+    }
+    if (message.steps !== 0) {
+      writer.uint32(40).uint32(message.steps);
+    }
+    if (message.guidanceScale !== 0) {
+      writer.uint32(49).double(message.guidanceScale);
+    }
+    if (message.tile !== 0) {
+      writer.uint32(56).uint32(message.tile);
+    }
+    if (message.overlap !== 0) {
+      writer.uint32(64).uint32(message.overlap);
+    }
+    if (message.scheduler !== "") {
+      writer.uint32(74).string(message.scheduler);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefineSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefineSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.prompt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.negativePrompt = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.strength = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.steps = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.guidanceScale = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.tile = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.overlap = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.scheduler = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefineSpec {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      prompt: isSet(object.prompt) ? globalThis.String(object.prompt) : "",
+      negativePrompt: isSet(object.negativePrompt)
+        ? globalThis.String(object.negativePrompt)
+        : isSet(object.negative_prompt)
+        ? globalThis.String(object.negative_prompt)
+        : "",
+      strength: isSet(object.strength) ? globalThis.Number(object.strength) : 0,
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+      guidanceScale: isSet(object.guidanceScale)
+        ? globalThis.Number(object.guidanceScale)
+        : isSet(object.guidance_scale)
+        ? globalThis.Number(object.guidance_scale)
+        : 0,
+      tile: isSet(object.tile) ? globalThis.Number(object.tile) : 0,
+      overlap: isSet(object.overlap) ? globalThis.Number(object.overlap) : 0,
+      scheduler: isSet(object.scheduler) ? globalThis.String(object.scheduler) : "",
+    };
+  },
+
+  toJSON(message: RefineSpec): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.prompt !== "") {
+      obj.prompt = message.prompt;
+    }
+    if (message.negativePrompt !== "") {
+      obj.negativePrompt = message.negativePrompt;
+    }
+    if (message.strength !== 0) {
+      obj.strength = floatToJson(message.strength);
+    }
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    if (message.guidanceScale !== 0) {
+      obj.guidanceScale = floatToJson(message.guidanceScale);
+    }
+    if (message.tile !== 0) {
+      obj.tile = Math.round(message.tile);
+    }
+    if (message.overlap !== 0) {
+      obj.overlap = Math.round(message.overlap);
+    }
+    if (message.scheduler !== "") {
+      obj.scheduler = message.scheduler;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RefineSpec>, I>>(base?: I): RefineSpec {
+    return RefineSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RefineSpec>, I>>(object: I): RefineSpec {
+    const message = createBaseRefineSpec();
+    message.model = object.model ?? "";
+    message.prompt = object.prompt ?? "";
+    message.negativePrompt = object.negativePrompt ?? "";
+    message.strength = object.strength ?? 0;
+    message.steps = object.steps ?? 0;
+    message.guidanceScale = object.guidanceScale ?? 0;
+    message.tile = object.tile ?? 0;
+    message.overlap = object.overlap ?? 0;
+    message.scheduler = object.scheduler ?? "";
     return message;
   },
 };
