@@ -22,6 +22,8 @@ export interface FarmOptions {
   coordinatorArgs?: string[];
   /** onnxruntime threads per agent (default 1, so several agents share 2 cores); 0 = onnxruntime's choice. */
   agentThreads?: number;
+  /** Bearer token the farm's client sends (for a coordinator started with --api-tokens). */
+  token?: string;
   /** Extra flags for every agent (e.g. --models DIR). */
   agentArgs?: string[];
   /** Reuse a NATS server (e.g. one a test kills and restarts). */
@@ -64,7 +66,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     ...(o.hardwareTable ? ['--hardware-table', o.hardwareTable] : []),
     ...(o.coordinatorArgs ?? []),
   ];
-  const client = new TesseraClient(grpcAddr);
+  const client = new TesseraClient(grpcAddr, { token: o.token });
   const agents = new Map<string, Proc>();
   let coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator');
   const waitCoordinator = () =>

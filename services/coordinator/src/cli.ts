@@ -52,6 +52,12 @@ const program = new Command('tessera-coordinator')
       .env('TESSERA_MAX_QUEUED_SHARDS')
       .argParser(Number),
   )
+  .addOption(
+    new Option(
+      '--api-tokens <list>',
+      'bearer tokens accepted on the gRPC API, comma-separated (default: none = open)',
+    ).env('TESSERA_API_TOKENS'),
+  )
   .showHelpAfterError();
 
 program.parse();
@@ -72,6 +78,7 @@ try {
       maxInputBytes: o.maxInputBytes,
       maxInputPixels: o.maxInputPixels,
       maxQueuedShards: o.maxQueuedShards,
+      apiTokens: o.apiTokens,
     },
     log,
   );

@@ -2,6 +2,7 @@
  * The gRPC API layer: JobService and AgentService over the coordinator core, plus grpc.health.v1
  * and server reflection. The only place that produces gRPC status codes.
  */
+import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -69,6 +70,44 @@ function unary<Req, Res>(log: Logger, fn: (req: Req) => Promise<Res> | Res): grp
         (e) => callback(toGrpcError(e, log) as grpc.ServiceError),
       );
   };
+}
+
+/**
+ * Wraps a service so every call must carry `authorization: Bearer <token>` with one of `tokens`
+ * (UNAUTHENTICATED otherwise). No tokens configured: calls pass unchanged. Health and reflection
+ * are never wrapped, so probes and grpcurl's discovery keep working.
+ */
+export function requireToken<S extends grpc.UntypedServiceImplementation>(
+  def: grpc.ServiceDefinition,
+  impl: S,
+  tokens: readonly string[],
+): S {
+  if (tokens.length === 0) return impl;
+  const known = tokens.map((t) => Buffer.from(t));
+  const check = (md: grpc.Metadata): string | undefined => {
+    const header = md.get('authorization')[0];
+    if (typeof header !== 'string' || !header.startsWith('Bearer '))
+      return 'missing bearer token (send "authorization: Bearer <token>")';
+    const got = Buffer.from(header.slice(7));
+    return known.some((k) => k.length === got.length && timingSafeEqual(k, got)) ? undefined : 'invalid bearer token';
+  };
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(def)) {
+    const key = name.charAt(0).toLowerCase() + name.slice(1);
+    const handler = impl[key] as (...args: unknown[]) => void;
+    out[key] = method.responseStream
+      ? (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const why = check(call.metadata);
+          if (why) call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: why });
+          else handler(call);
+        }
+      : (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+          const why = check(call.metadata);
+          if (why) cb({ code: grpc.status.UNAUTHENTICATED, details: why });
+          else handler(call, cb);
+        };
+  }
+  return out as S;
 }
 
 export interface GrpcDeps {
@@ -324,8 +363,8 @@ export async function startGrpcServer(d: GrpcDeps): Promise<GrpcServerHandle> {
     'grpc.max_receive_message_length': d.options.maxInputBytes + 1024 * 1024,
     'grpc.max_send_message_length': 64 * 1024 * 1024,
   });
-  server.addService(JobServiceService, jobService(d));
-  server.addService(AgentServiceService, agentService(d));
+  server.addService(JobServiceService, requireToken(JobServiceService, jobService(d), d.options.apiTokens));
+  server.addService(AgentServiceService, requireToken(AgentServiceService, agentService(d), d.options.apiTokens));
   const health = new HealthImplementation({
     '': 'NOT_SERVING',
     'tessera.v1.JobService': 'NOT_SERVING',

@@ -31,12 +31,15 @@ export interface CoordinatorOptions {
   maxQueuedShards?: number;
   /** How often leases and agents are checked. Default 250 ms. */
   sweepEveryMs?: number;
+  /** Bearer tokens accepted on the gRPC API (comma-separated); empty = no authentication. */
+  apiTokens?: string;
   /** Finished jobs and their blobs are deleted after this long. Default 24 h; 0 keeps forever. */
   retentionMs?: number;
 }
 
-export type CompiledCoordinatorOptions = Required<Omit<CoordinatorOptions, 'hardwareTable'>> & {
+export type CompiledCoordinatorOptions = Required<Omit<CoordinatorOptions, 'hardwareTable' | 'apiTokens'>> & {
   hardwareTable: string | undefined;
+  apiTokens: string[];
   renewEveryMs: number;
 };
 
@@ -66,6 +69,10 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxFrames: num('maxFrames', raw.maxFrames, 2_000, 1),
     maxQueuedShards: num('maxQueuedShards', raw.maxQueuedShards, 200_000, 1),
     sweepEveryMs: num('sweepEveryMs', raw.sweepEveryMs, 250, 10),
+    apiTokens: (raw.apiTokens ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
     retentionMs: num('retentionMs', raw.retentionMs, 24 * 3600_000, 0),
   };
 }
