@@ -62,7 +62,12 @@ describe('bad requests', () => {
       ),
     );
   const upscale = (image: Buffer, extra: { model?: string; tile?: number; overlap?: number } = {}) =>
-    submit({ spec: { $case: 'upscale', value: { image, model: 'esrgan-slim-x4', tile: 0, overlap: 0, ...extra } } });
+    submit({
+      spec: {
+        $case: 'upscale',
+        value: { image, model: 'esrgan-slim-x4', tile: 0, overlap: 0, refine: undefined, ...extra },
+      },
+    });
 
   beforeAll(async () => {
     farm = await startFarm({ agents: [{ name: 'only', vramGb: 8 }] });

@@ -107,6 +107,7 @@ describe('agent killed mid-job', () => {
           outputSha256: createHash('sha256').update(bogus).digest('hex'),
           outputBytes: bogus.length,
           outputFrames: 1,
+          outputChannels: 0,
           decodeChunk: 0,
           runSeconds: 1,
           failure: FailureKind.FAILURE_KIND_UNSPECIFIED,

@@ -44,6 +44,18 @@ export interface SubmitUpscaleRequest {
   name?: string;
   /** Leases a shard may get before the job fails (default: coordinator's). */
   maxAttempts?: number;
+  /** Refine the upscaled image with SD img2img on overlapping tiles (zeros: defaults). */
+  refine?: {
+    model: string;
+    prompt: string;
+    negativePrompt?: string;
+    strength?: number;
+    steps?: number;
+    guidanceScale?: number;
+    tile?: number;
+    overlap?: number;
+    scheduler?: string;
+  };
 }
 
 /** Output formats of video jobs. */
