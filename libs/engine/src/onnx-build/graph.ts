@@ -1,8 +1,9 @@
 /**
  * A small builder for ONNX graphs over `onnx-proto`, for the tiny test models that stand in for real
- * exports. It knows only what those models need: float32 / int64 initializers, value infos with fixed or
- * symbolic dims, nodes with int/ints/float/string attributes, and fp16 boundaries (Cast in, Cast out).
- * Pure: the same calls give the same bytes.
+ * exports (the SVD ones in tiny-svd.ts, the Stable Diffusion ones in sd/). It knows only what those models
+ * need: float32 / int64 initializers, graph I/O typed float32 / float16 / int32 / int64 (int32: the CLIP
+ * `input_ids` of older exports) with fixed or symbolic dims, nodes with int/ints/float/string attributes,
+ * and fp16 boundaries (Cast in, Cast out). Pure: the same calls give the same bytes.
  */
 import onnxProto from 'onnx-proto';
 
@@ -12,17 +13,22 @@ type TensorProto = import('onnx-proto').onnx.ITensorProto;
 type AttributeProto = import('onnx-proto').onnx.IAttributeProto;
 type ValueInfoProto = import('onnx-proto').onnx.IValueInfoProto;
 
-/** ONNX opset of the built graphs (what onnxruntime-node 1.x runs everywhere). */
+/** ONNX opset of the built graphs (what onnxruntime-node 1.x runs everywhere; LayerNormalization needs 17). */
 export const TINY_OPSET = 17;
 
 /** Element types the builder declares for graph inputs and outputs. */
-export type TinyElementType = 'float32' | 'float16' | 'int64';
+export type TinyElementType = 'float32' | 'float16' | 'int32' | 'int64';
 
 /** A dim of a graph input/output: a fixed size or a symbolic name (dynamic). */
 export type TinyDim = number | string;
 
 const DT = onnx.TensorProto.DataType;
-const ELEMENT: Record<TinyElementType, number> = { float32: DT.FLOAT, float16: DT.FLOAT16, int64: DT.INT64 };
+const ELEMENT: Record<TinyElementType, number> = {
+  float32: DT.FLOAT,
+  float16: DT.FLOAT16,
+  int32: DT.INT32,
+  int64: DT.INT64,
+};
 const AttrType = onnx.AttributeProto.AttributeType;
 
 /** Attribute constructors (`a.int('axis', 1)`, …). */
@@ -57,13 +63,24 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * Declares a graph input and returns it as float32 when it is a float: Cast from float16, as-is when
+   * float32. Int inputs come back as they are (ids to index with; cast them where a float is needed).
+   */
+  floatInput(name: string, type: TinyElementType, dims: TinyDim[]): string {
+    this.input(name, type, dims);
+    return type === 'float16' ? this.toFloat(name) : name;
+  }
+
   /** Declares a graph output (some node must produce `name`). */
   output(name: string, type: TinyElementType, dims: TinyDim[]): void {
     this.outputs.push(valueInfo(name, type, dims));
   }
 
-  /** A float32 initializer. */
+  /** A float32 initializer (`dims` must hold `data.length` values; [] for a scalar). */
   floats(prefix: string, dims: number[], data: ArrayLike<number>): string {
+    if (dims.reduce((p, d) => p * d, 1) !== data.length)
+      throw new RangeError(`${prefix}: dims ${dims} ≠ ${data.length}`);
     const name = this.tmp(prefix);
     const raw = new Uint8Array(data.length * 4);
     const view = new DataView(raw.buffer);
@@ -72,13 +89,13 @@ export class GraphBuilder {
     return name;
   }
 
-  /** An int64 initializer (shapes, axes, slice bounds). */
-  int64s(prefix: string, values: number[]): string {
+  /** An int64 initializer (shapes, axes, slice bounds); `dims` defaults to 1-D ([] for a scalar). */
+  int64s(prefix: string, values: number[], dims: number[] = [values.length]): string {
     const name = this.tmp(prefix);
     const raw = new Uint8Array(values.length * 8);
     const view = new DataView(raw.buffer);
     values.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
-    this.initializers.push({ name, dims: [values.length], dataType: DT.INT64, rawData: raw });
+    this.initializers.push({ name, dims, dataType: DT.INT64, rawData: raw });
     return name;
   }
 
@@ -87,6 +104,12 @@ export class GraphBuilder {
     const outs = outputs ?? [this.tmp(opType.toLowerCase())];
     this.nodes.push({ opType, input: inputs, output: outs, attribute: attrs, name: `${opType}:${outs[0]}` });
     return outs[0];
+  }
+
+  /** `x @ w + b` for a weight [k, n] (`b` optional). */
+  linear(x: string, w: string, b?: string): string {
+    const y = this.op('MatMul', [x, w]);
+    return b ? this.op('Add', [y, b]) : y;
   }
 
   /** Cast to float32 (the graphs compute in float32 whatever their I/O type). */
@@ -143,10 +166,10 @@ export class WeightRng {
     this.state = seed >>> 0;
   }
 
-  /** `count` uniforms in [−scale, scale). */
-  uniform(count: number, scale: number): Float32Array {
+  /** `count` uniforms in [offset − scale, offset + scale) (offset default 0). */
+  uniform(count: number, scale: number, offset = 0): Float32Array {
     const out = new Float32Array(count);
-    for (let i = 0; i < count; i++) out[i] = (this.next() * 2 - 1) * scale;
+    for (let i = 0; i < count; i++) out[i] = offset + (this.next() * 2 - 1) * scale;
     return out;
   }
 

@@ -11,7 +11,7 @@
  * the sequence of tanh(ehs·A))·B + text_embeds·T + sin(time_ids·k)·K (or pooled·T). Every input, every
  * sequence position and every feature column of every input moves the output, so a miswired feed is visible.
  */
-import { attr, FLOAT, TinyGraph, TinyWeights, type TinyIoType } from './tiny-graph.js';
+import { a as attr, GraphBuilder, WeightRng, type TinyElementType } from '../graph.js';
 
 /** How the tiny denoiser's `timestep` input is declared. */
 export interface TinyTimestepSpec {
@@ -41,23 +41,23 @@ export function buildTinyDenoiser(spec: TinyDenoiserSpec): Uint8Array {
   const S = spec.sequenceLength;
   const D = spec.contextDim;
   const H = 8; // hidden width of the context path
-  const ft: TinyIoType = spec.floatType;
-  const w = new TinyWeights(spec.seed);
+  const ft: TinyElementType = spec.floatType;
+  const w = new WeightRng(spec.seed);
   const unet = spec.kind === 'unet';
-  const g = new TinyGraph(unet ? 'tiny_unet' : 'tiny_sd3_transformer');
+  const g = new GraphBuilder(unet ? 'tiny_unet' : 'tiny_sd3_transformer');
   const sampleName = unet ? 'sample' : 'hidden_states';
   const outName = unet ? 'out_sample' : 'out_hidden_states';
 
-  const x = g.input(sampleName, ft, ['batch_size', C, 'height', 'width']);
+  const x = g.floatInput(sampleName, ft, ['batch_size', C, 'height', 'width']);
   // SD3 exports list the inputs in this order: hidden_states, encoder_hidden_states, pooled_projections, timestep.
   let t = '';
-  if (unet) t = g.input('timestep', spec.timestep.type, spec.timestep.dims);
-  const ehs = g.input('encoder_hidden_states', ft, ['batch_size', 'sequence_length', D]);
+  if (unet) t = g.floatInput('timestep', spec.timestep.type, spec.timestep.dims);
+  const ehs = g.floatInput('encoder_hidden_states', ft, ['batch_size', 'sequence_length', D]);
   let addedTerm: string | null = null;
   const added = spec.added;
   if (added && 'textEmbedsDim' in added) {
-    const te = g.input('text_embeds', ft, ['batch_size', added.textEmbedsDim]);
-    const ids = g.input('time_ids', ft, ['batch_size', added.timeIds]);
+    const te = g.floatInput('text_embeds', ft, ['batch_size', added.textEmbedsDim]);
+    const ids = g.floatInput('time_ids', ft, ['batch_size', added.timeIds]);
     const teTerm = g.linear(te, g.floats('text_w', [added.textEmbedsDim, C], w.uniform(added.textEmbedsDim * C, 0.6)));
     const idsSin = g.op('Sin', [
       g.op('Mul', [ids, g.floats('time_ids_k', [added.timeIds], w.uniform(added.timeIds, 0.01, 0.02))]),
@@ -65,13 +65,13 @@ export function buildTinyDenoiser(spec: TinyDenoiserSpec): Uint8Array {
     const idsTerm = g.linear(idsSin, g.floats('time_ids_w', [added.timeIds, C], w.uniform(added.timeIds * C, 0.6)));
     addedTerm = g.op('Add', [teTerm, idsTerm]);
   } else if (added && 'pooledDim' in added) {
-    const pooled = g.input('pooled_projections', ft, ['batch_size', added.pooledDim]);
+    const pooled = g.floatInput('pooled_projections', ft, ['batch_size', added.pooledDim]);
     addedTerm = g.linear(pooled, g.floats('pooled_w', [added.pooledDim, C], w.uniform(added.pooledDim * C, 0.6)));
   }
-  if (!unet) t = g.input('timestep', spec.timestep.type, spec.timestep.dims);
+  if (!unet) t = g.floatInput('timestep', spec.timestep.type, spec.timestep.dims);
 
   // Timestep embedding: [1 or B, C] from t / 1000.
-  const tf = spec.timestep.type === 'int64' ? g.op('Cast', [t], [attr.int('to', FLOAT)]) : t;
+  const tf = spec.timestep.type === 'int64' ? g.toFloat(t) : t;
   const t2 = g.op('Reshape', [tf, g.int64s('shape', [-1, 1])]);
   const tScaled = g.op('Mul', [t2, g.floats('t_scale', [], [1 / 1000])]);
   const temb = g.op('Sin', [
@@ -101,6 +101,7 @@ export function buildTinyDenoiser(spec: TinyDenoiserSpec): Uint8Array {
   // out = x + ½·tanh(…): close to what a denoiser predicts for unit-variance latents at high noise (ε ≈ scaled input,
   // v ≈ x_t for flow matching), so schedules converge to moderate latents instead of saturating the decoder.
   const out = g.op('Add', [x, g.op('Mul', [g.op('Tanh', [g.op('Add', [conv, cond4])]), g.floats('half', [], [0.5])])]);
-  g.output(out, outName, ft, ['batch_size', C, 'height', 'width']);
+  g.emit(out, outName, ft);
+  g.output(outName, ft, ['batch_size', C, 'height', 'width']);
   return g.encode(`tiny ${unet ? 'UNet' : 'SD3 transformer'} with Optimum's I/O names; for tests only`);
 }

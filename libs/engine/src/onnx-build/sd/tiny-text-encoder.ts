@@ -12,7 +12,7 @@
  * Every layer has its own weights, so picking the wrong `hidden_states.N` changes the image.
  * With `kind: 't5'` the same body stands in for T5EncoderModel (T5EncoderOnnxConfig): `last_hidden_state` only.
  */
-import { attr, FLOAT, TinyGraph, TinyWeights, type TinyIoType } from './tiny-graph.js';
+import { a as attr, GraphBuilder, WeightRng, type TinyElementType } from '../graph.js';
 
 /** Shape and I/O types of a tiny CLIP text encoder. */
 export interface TinyTextEncoderSpec {
@@ -38,9 +38,9 @@ export interface TinyTextEncoderSpec {
 /** Builds the ONNX bytes of a tiny CLIP text encoder. */
 export function buildTinyTextEncoder(spec: TinyTextEncoderSpec): Uint8Array {
   const { vocabSize: V, maxLength: S, dim: D, layers: L } = spec;
-  const w = new TinyWeights(spec.seed);
-  const g = new TinyGraph(spec.projectionDim ? 'tiny_clip_text_with_projection' : 'tiny_clip_text');
-  const ft: TinyIoType = spec.floatType;
+  const w = new WeightRng(spec.seed);
+  const g = new GraphBuilder(spec.projectionDim ? 'tiny_clip_text_with_projection' : 'tiny_clip_text');
+  const ft: TinyElementType = spec.floatType;
   const ids = g.input('input_ids', spec.idsType, ['batch_size', 'sequence_length']);
 
   const tok = g.op('Gather', [g.floats('token_embedding', [V, D], w.uniform(V * D, 1)), ids], [attr.int('axis', 0)]);
@@ -60,12 +60,13 @@ export function buildTinyTextEncoder(spec: TinyTextEncoderSpec): Uint8Array {
   );
 
   if (spec.kind === 't5') {
-    g.output(last, 'last_hidden_state', ft, ['batch_size', 'sequence_length', D]);
+    g.emit(last, 'last_hidden_state', ft);
+    g.output('last_hidden_state', ft, ['batch_size', 'sequence_length', D]);
     return g.encode(`tiny T5 encoder (${L} layers, dim ${D}) with Optimum's I/O names; for tests only`);
   }
 
   // pooled = last[b, argmax(ids[b]), :] as a one-hot MatMul (first maximum, like torch.argmax).
-  const idsF = g.op('Cast', [ids], [attr.int('to', FLOAT)]);
+  const idsF = g.toFloat(ids);
   const eos = g.op('ArgMax', [idsF], [attr.int('axis', 1), attr.int('keepdims', 0)]);
   const oneHot = g.op(
     'OneHot',
@@ -78,14 +79,22 @@ export function buildTinyTextEncoder(spec: TinyTextEncoderSpec): Uint8Array {
   if (spec.projectionDim) {
     const P = spec.projectionDim;
     const proj = g.linear(pooled, g.floats('text_projection', [D, P], w.uniform(D * P, 1 / Math.sqrt(D))));
-    g.output(proj, 'text_embeds', ft, ['batch_size', P]);
-    g.output(last, 'last_hidden_state', ft, ['batch_size', 'sequence_length', D]);
+    g.emit(proj, 'text_embeds', ft);
+    g.output('text_embeds', ft, ['batch_size', P]);
+    g.emit(last, 'last_hidden_state', ft);
+    g.output('last_hidden_state', ft, ['batch_size', 'sequence_length', D]);
   } else {
-    g.output(last, 'last_hidden_state', ft, ['batch_size', 'sequence_length', D]);
-    g.output(pooled, 'pooler_output', ft, ['batch_size', D]);
+    g.emit(last, 'last_hidden_state', ft);
+    g.output('last_hidden_state', ft, ['batch_size', 'sequence_length', D]);
+    g.emit(pooled, 'pooler_output', ft);
+    g.output('pooler_output', ft, ['batch_size', D]);
   }
   if (spec.hiddenStates) {
-    hidden.forEach((x, i) => g.output(x, `hidden_states.${i}`, ft, ['batch_size', 'sequence_length', D]));
+    hidden.forEach((x, i) => {
+      const name = `hidden_states.${i}`;
+      g.emit(x, name, ft);
+      g.output(name, ft, ['batch_size', 'sequence_length', D]);
+    });
   }
   return g.encode(`tiny CLIP text encoder (${L} layers, dim ${D}) with Optimum's I/O names; for tests only`);
 }

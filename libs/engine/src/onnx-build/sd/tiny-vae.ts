@@ -9,7 +9,7 @@
  * Toy computation: encoder = 8×8 stride-8 conv, mean = 2·tanh / scaling_factor, log-variance = −5 + 2·tanh; decoder =
  * ×scaling_factor, nearest ×8 upsampling, 3×3 conv, 1.2·tanh (slightly beyond [−1, 1], so the pipeline's clamp is exercised).
  */
-import { attr, TinyGraph, TinyWeights } from './tiny-graph.js';
+import { a as attr, GraphBuilder, WeightRng } from '../graph.js';
 
 /** Tiny VAE encoder spec. */
 export interface TinyVaeEncoderSpec {
@@ -25,9 +25,9 @@ export interface TinyVaeEncoderSpec {
 export function buildTinyVaeEncoder(spec: TinyVaeEncoderSpec): Uint8Array {
   const C = spec.latentChannels;
   const out = spec.output === 'latent_parameters' ? 2 * C : C;
-  const w = new TinyWeights(spec.seed);
-  const g = new TinyGraph('tiny_vae_encoder');
-  const x = g.input('sample', spec.floatType, ['batch_size', 3, 'height', 'width']);
+  const w = new WeightRng(spec.seed);
+  const g = new GraphBuilder('tiny_vae_encoder');
+  const x = g.floatInput('sample', spec.floatType, ['batch_size', 3, 'height', 'width']);
   const conv = g.op(
     'Conv',
     [
@@ -40,7 +40,8 @@ export function buildTinyVaeEncoder(spec: TinyVaeEncoderSpec): Uint8Array {
   const dims = ['batch_size', out, 'height_latent', 'width_latent'];
   if (spec.output === 'latent_sample') {
     const gain = g.floats('gain', [], [2 / spec.scalingFactor]);
-    g.output(g.op('Mul', [g.op('Tanh', [conv]), gain]), 'latent_sample', spec.floatType, dims);
+    g.emit(g.op('Mul', [g.op('Tanh', [conv]), gain]), 'latent_sample', spec.floatType);
+    g.output('latent_sample', spec.floatType, dims);
   } else {
     const split = g.tmp('split');
     const [mean, logvar] = [`${split}_mean`, `${split}_logvar`];
@@ -50,7 +51,8 @@ export function buildTinyVaeEncoder(spec: TinyVaeEncoderSpec): Uint8Array {
       g.op('Mul', [g.op('Tanh', [logvar]), g.floats('two', [], [2])]),
       g.floats('minus5', [], [-5]),
     ]);
-    g.output(g.op('Concat', [m, lv], [attr.int('axis', 1)]), 'latent_parameters', spec.floatType, dims);
+    g.emit(g.op('Concat', [m, lv], [attr.int('axis', 1)]), 'latent_parameters', spec.floatType);
+    g.output('latent_parameters', spec.floatType, dims);
   }
   return g.encode(`tiny VAE encoder (${spec.output}) with Optimum's I/O names; for tests only`);
 }
@@ -67,9 +69,9 @@ export interface TinyVaeDecoderSpec {
 /** Builds a tiny VAE decoder. */
 export function buildTinyVaeDecoder(spec: TinyVaeDecoderSpec): Uint8Array {
   const C = spec.latentChannels;
-  const w = new TinyWeights(spec.seed);
-  const g = new TinyGraph('tiny_vae_decoder');
-  const z = g.input('latent_sample', spec.floatType, ['batch_size', C, 'height_latent', 'width_latent']);
+  const w = new WeightRng(spec.seed);
+  const g = new GraphBuilder('tiny_vae_decoder');
+  const z = g.floatInput('latent_sample', spec.floatType, ['batch_size', C, 'height_latent', 'width_latent']);
   const zs = g.op('Mul', [z, g.floats('scaling_factor', [], [spec.scalingFactor])]);
   const up = g.op('Resize', [zs, '', g.floats('scales', [4], [1, 1, 8, 8])], [attr.str('mode', 'nearest')]);
   const conv = g.op(
@@ -82,6 +84,7 @@ export function buildTinyVaeDecoder(spec: TinyVaeDecoderSpec): Uint8Array {
     [attr.ints('kernel_shape', [3, 3]), attr.ints('pads', [1, 1, 1, 1])],
   );
   const img = g.op('Mul', [g.op('Tanh', [conv]), g.floats('gain', [], [1.2])]);
-  g.output(img, 'sample', spec.floatType, ['batch_size', 3, 'height', 'width']);
+  g.emit(img, 'sample', spec.floatType);
+  g.output('sample', spec.floatType, ['batch_size', 3, 'height', 'width']);
   return g.encode("tiny VAE decoder with Optimum's I/O names; for tests only");
 }
