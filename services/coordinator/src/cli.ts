@@ -53,6 +53,16 @@ const program = new Command('tessera-coordinator')
       .argParser(Number),
   )
   .addOption(
+    new Option('--max-shard-runtime-ms <ms>', 'a shard running longer is run again elsewhere')
+      .env('TESSERA_MAX_SHARD_RUNTIME_MS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--stall-timeout-ms <ms>', 'a shard whose engine progress stalls this long is run again elsewhere')
+      .env('TESSERA_STALL_TIMEOUT_MS')
+      .argParser(Number),
+  )
+  .addOption(
     new Option(
       '--api-tokens <list>',
       'bearer tokens accepted on the gRPC API, comma-separated (default: none = open)',
@@ -79,6 +89,8 @@ try {
       maxInputPixels: o.maxInputPixels,
       maxQueuedShards: o.maxQueuedShards,
       apiTokens: o.apiTokens,
+      maxShardRuntimeMs: o.maxShardRuntimeMs,
+      noProgressMs: o.stallTimeoutMs,
     },
     log,
   );

@@ -208,6 +208,8 @@ export class Coordinator {
   private pumpAgain = false;
   private stopped = false;
   private online = true;
+  /** Engine progress per leased shard, from renewals (memory only; restarts begin afresh). */
+  private readonly progress = new Map<string, { attempt: number; value: number; sinceMs: number }>();
 
   constructor(private readonly d: CoordinatorDeps) {
     this.registry = new AgentRegistry((a) => vramClassOf(d.table, a.vramUsableGb));
@@ -563,6 +565,7 @@ export class Coordinator {
         agentId: advert.agentId,
         classGb: entry.classGb,
         waitingSince: ++this.parkSeq,
+        modelsLoaded: advert.modelsLoaded,
         advert,
         resolve,
         timer: setTimeout(() => this.unpark(advert.agentId, { lease: undefined }, parked), waitMs),
@@ -588,6 +591,10 @@ export class Coordinator {
     const now = this.d.clock.now();
     s.rec.leaseExpiresMs = now + this.d.options.leaseMs;
     s.rec.leaseConfirmed = true;
+    const seen = this.progress.get(k);
+    if (!seen || seen.attempt !== ref.fencingToken || r.progress > seen.value) {
+      this.progress.set(k, { attempt: ref.fencingToken, value: r.progress, sinceMs: now });
+    }
     const agent = this.registry.get(r.agentId);
     if (agent) agent.lastSeenMs = now;
     return { ok: true, expiresUnixMs: s.rec.leaseExpiresMs, reason: '' };
@@ -716,6 +723,7 @@ export class Coordinator {
             priority: job.priority,
             jobCreatedMs: job.createdMs,
             failedOn: held.rec.failedOn,
+            model: job.model,
             held,
           });
         }
@@ -935,7 +943,35 @@ export class Coordinator {
         }
       }
     }
+    const o = this.d.options;
     for (const [k, s] of this.shards) {
+      if (s.rec.state !== 'leased') continue;
+      const p = this.progress.get(k);
+      const stalledSince = p && p.attempt === s.rec.attempt ? p.sinceMs : s.rec.leasedMs;
+      if (now - s.rec.leasedMs > o.maxShardRuntimeMs) {
+        this.background(
+          this.requeue(
+            k,
+            s.rec.attempt,
+            `attempt ${s.rec.attempt} ran longer than the maximum of ${o.maxShardRuntimeMs / 1000} s`,
+            'timeout_runtime',
+          ),
+          'requeue',
+        );
+        continue;
+      }
+      if (now - stalledSince > o.noProgressMs) {
+        this.background(
+          this.requeue(
+            k,
+            s.rec.attempt,
+            `attempt ${s.rec.attempt} made no progress for ${o.noProgressMs / 1000} s`,
+            'timeout_no_progress',
+          ),
+          'requeue',
+        );
+        continue;
+      }
       if (s.rec.state === 'leased' && s.rec.leaseExpiresMs < now) {
         this.background(
           this.requeue(k, s.rec.attempt, `lease of attempt ${s.rec.attempt} expired`, 'lease_expired'),

@@ -31,6 +31,10 @@ export interface CoordinatorOptions {
   maxQueuedShards?: number;
   /** How often leases and agents are checked. Default 250 ms. */
   sweepEveryMs?: number;
+  /** A shard running longer than this is taken back and run again elsewhere. Default 1 h. */
+  maxShardRuntimeMs?: number;
+  /** A shard whose engine progress has not moved for this long is taken back. Default 10 min. */
+  noProgressMs?: number;
   /** Bearer tokens accepted on the gRPC API (comma-separated); empty = no authentication. */
   apiTokens?: string;
   /** Finished jobs and their blobs are deleted after this long. Default 24 h; 0 keeps forever. */
@@ -66,6 +70,8 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxInputBytes: num('maxInputBytes', raw.maxInputBytes, 64 * MiB, 1),
     maxInputPixels: num('maxInputPixels', raw.maxInputPixels, 64_000_000, 1),
     maxOutputPixels: num('maxOutputPixels', raw.maxOutputPixels, 1_000_000_000, 1),
+    maxShardRuntimeMs: num('maxShardRuntimeMs', raw.maxShardRuntimeMs, 3_600_000, 100),
+    noProgressMs: num('noProgressMs', raw.noProgressMs, 600_000, 100),
     maxFrames: num('maxFrames', raw.maxFrames, 2_000, 1),
     maxQueuedShards: num('maxQueuedShards', raw.maxQueuedShards, 200_000, 1),
     sweepEveryMs: num('sweepEveryMs', raw.sweepEveryMs, 250, 10),

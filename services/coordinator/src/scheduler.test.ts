@@ -56,6 +56,17 @@ describe('scheduler', () => {
     expect(bestAgentFor(s, [agent('bad', 0, 0)])?.agentId).toBe('bad');
   });
 
+  it('prefers, within a class, an agent that has the model loaded', () => {
+    const s = shard(0, 8, { model: 'esrgan-slim-x4' });
+    const cold = { ...agent('cold', 8, 0), modelsLoaded: [] };
+    const warm = { ...agent('warm', 8, 5), modelsLoaded: ['esrgan-slim-x4'] };
+    expect(bestAgentFor(s, [cold, warm])?.agentId).toBe('warm');
+    // …but never over a smaller fitting class, and a model directory counts by its last part.
+    const small = { ...agent('small', 8, 9), modelsLoaded: ['/models/sdxl'] };
+    const bigWarm = { ...agent('big', 24, 0), modelsLoaded: ['/models/sdxl'] };
+    expect(bestAgentFor(shard(1, 8, { model: 'sdxl' }), [bigWarm, small, cold])?.agentId).toBe('small');
+  });
+
   it('explains why work waits', () => {
     expect(waitingReason(8, [6, 6], label)).toBe('no agent of VRAM class 8gb or larger is connected (fleet: 6gb)');
     expect(waitingReason(8, [], label)).toContain('fleet: none');

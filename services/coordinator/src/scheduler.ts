@@ -7,7 +7,9 @@
  *   then the one that has waited longest;
  * - work-conserving: a shard is never left queued while a fitting agent waits idle;
  * - shards are served by job priority (high first), then job age, then shard index;
- * - an agent that already failed a shard is not given that shard again while others can run it.
+ * - an agent that already failed a shard is not given that shard again while others can run it;
+ * - among agents of the same class, one that has the shard's model loaded wins (model affinity:
+ *   no load time, no second copy of the weights in VRAM).
  */
 
 /** An agent slot waiting for work. */
@@ -16,6 +18,8 @@ export interface IdleAgent {
   readonly classGb: number;
   /** Monotonic arrival order of its work request (smaller = waited longer). */
   readonly waitingSince: number;
+  /** Models its engine has loaded (ids or model directories). */
+  readonly modelsLoaded?: readonly string[];
 }
 
 /** A queued shard as the scheduler sees it. */
@@ -28,6 +32,14 @@ export interface QueuedShard {
   readonly jobCreatedMs: number;
   /** Agents that failed this shard before. */
   readonly failedOn: readonly string[];
+  /** Model the shard runs (for affinity). */
+  readonly model?: string;
+}
+
+/** True when `agent` has `model` loaded (by id, or as the last part of a model directory). */
+export function hasModelLoaded(agent: IdleAgent, model: string | undefined): boolean {
+  if (!model || !agent.modelsLoaded) return false;
+  return agent.modelsLoaded.some((m) => m === model || m.endsWith(`/${model}`));
 }
 
 /** One placement decision. */
@@ -56,22 +68,29 @@ export function compareShards(a: QueuedShard, b: QueuedShard): number {
  * Agents in `failedOn` are skipped unless they are the only fitting ones.
  */
 export function bestAgentFor<A extends IdleAgent>(shard: QueuedShard, idle: readonly A[]): A | null {
+  // Lexicographic rank: not avoided, smallest class, model loaded, waited longest.
+  const rank = (a: A): number[] => [
+    shard.failedOn.includes(a.agentId) ? 1 : 0,
+    a.classGb,
+    hasModelLoaded(a, shard.model) ? 0 : 1,
+    a.waitingSince,
+  ];
   let best: A | null = null;
-  let bestAvoided = true;
+  let bestRank: number[] = [];
   for (const agent of idle) {
     if (!fits(agent.classGb, shard.requiredClassGb)) continue;
-    const avoided = shard.failedOn.includes(agent.agentId);
-    if (
-      best === null ||
-      (bestAvoided && !avoided) ||
-      (bestAvoided === avoided &&
-        (agent.classGb < best.classGb || (agent.classGb === best.classGb && agent.waitingSince < best.waitingSince)))
-    ) {
+    const r = rank(agent);
+    if (best === null || lexLess(r, bestRank)) {
       best = agent;
-      bestAvoided = avoided;
+      bestRank = r;
     }
   }
   return best;
+}
+
+function lexLess(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  return false;
 }
 
 /**
