@@ -53,6 +53,11 @@ const program = new Command('tessera-coordinator')
       .argParser(Number),
   )
   .addOption(
+    new Option('--retention-ms <ms>', 'finished jobs and their blobs are deleted after this long (0 keeps them)')
+      .env('TESSERA_RETENTION_MS')
+      .argParser(Number),
+  )
+  .addOption(
     new Option('--max-shard-runtime-ms <ms>', 'a shard running longer is run again elsewhere')
       .env('TESSERA_MAX_SHARD_RUNTIME_MS')
       .argParser(Number),
@@ -90,6 +95,7 @@ try {
       maxQueuedShards: o.maxQueuedShards,
       apiTokens: o.apiTokens,
       maxShardRuntimeMs: o.maxShardRuntimeMs,
+      retentionMs: o.retentionMs,
       noProgressMs: o.stallTimeoutMs,
     },
     log,

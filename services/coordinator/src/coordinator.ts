@@ -208,6 +208,7 @@ export class Coordinator {
   private pumpAgain = false;
   private stopped = false;
   private online = true;
+  private lastRetentionMs = 0;
   /** Engine progress per leased shard, from renewals (memory only; restarts begin afresh). */
   private readonly progress = new Map<string, { attempt: number; value: number; sinceMs: number }>();
 
@@ -925,6 +926,10 @@ export class Coordinator {
     // While this coordinator is cut off from NATS, silence says nothing about the agents.
     if (!this.online) return;
     const now = this.d.clock.now();
+    if (this.d.options.retentionMs > 0 && now - this.lastRetentionMs > Math.min(60_000, this.d.options.retentionMs)) {
+      this.lastRetentionMs = now;
+      this.background(this.expireJobs(now), 'retention');
+    }
     for (const a of this.registry.sweep(now, this.d.options.agentSilenceMs)) {
       this.d.log.warn({ agent: a.advert.name, leases: a.leases.size, silentMs: now - a.lastSeenMs }, 'agent lost');
       this.unpark(a.advert.agentId, { lease: undefined });
@@ -978,6 +983,39 @@ export class Coordinator {
           'requeue',
         );
       }
+    }
+  }
+
+  // ───────────────────────────── retention ─────────────────────────────
+
+  /** Deletes finished jobs older than the retention period: blobs first, then records. */
+  private async expireJobs(now: number): Promise<void> {
+    const expired = [...this.jobs.values()]
+      .map((h) => h.rec)
+      .filter(
+        (j) => FINAL_JOB_STATES.has(j.state) && j.finishedMs > 0 && now - j.finishedMs > this.d.options.retentionMs,
+      );
+    for (const job of expired) {
+      const shards = this.jobShards(job.id);
+      const keys = new Set<string>();
+      if (job.inputKey) keys.add(job.inputKey);
+      for (const s of shards) {
+        if (s.inputKey) keys.add(s.inputKey);
+        for (let a = 1; a <= s.attempt; a++) keys.add(blobKeys.shardOutput(job.id, s.index, a));
+      }
+      for (const o of job.outputs ?? []) {
+        if (o.format === 'png-frames') for (let f = 0; f < o.frames; f++) keys.add(`${o.key}/${f}`);
+        else keys.add(o.key);
+      }
+      await mapLimit([...keys], 16, (k) => this.d.blobs.delete(k));
+      await this.d.store.deleteJob(job.id, job.shardsTotal);
+      for (let i = 0; i < job.shardsTotal; i++) {
+        this.shards.delete(shardKey(job.id, i));
+        this.progress.delete(shardKey(job.id, i));
+      }
+      this.jobs.delete(job.id);
+      this.doneCount.delete(job.id);
+      this.d.log.info({ job: job.id, blobs: keys.size }, 'job expired (retention)');
     }
   }
 
