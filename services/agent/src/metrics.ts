@@ -10,6 +10,7 @@ export interface AgentMetrics {
   shardSeconds: Histogram<'model'>;
   vram: Gauge<'slot' | 'vram_class'>;
   busy: Gauge<'slot'>;
+  modelLoad: Histogram<'model'>;
   natsReconnects: Counter<string>;
 }
 
@@ -52,6 +53,13 @@ export function createAgentMetrics(
         this.reset();
         for (const s of slots()) this.set({ slot: s.slot }, s.busy ? 1 : 0);
       },
+    }),
+    modelLoad: new Histogram({
+      name: 'tessera_agent_model_load_seconds',
+      help: 'Model load time: from dispatch to the engine first reporting progress, for models not yet loaded.',
+      labelNames: ['model'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers: r,
     }),
     natsReconnects: new Counter({
       name: 'tessera_agent_nats_reconnects_total',

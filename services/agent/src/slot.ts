@@ -55,6 +55,8 @@ interface Current {
   lease: Lease;
   abort: AbortController;
   progress: number;
+  /** When the engine first reported progress (performance.now()). */
+  firstProgressMs?: number;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -168,7 +170,12 @@ export class Slot {
       if (task.inputKey && sha256(input) !== task.inputSha256)
         throw new Error(`input ${task.inputKey} failed its checksum`);
       const tEngine = performance.now();
+      const modelId = task.image?.modelDir ?? task.model;
+      const cold = !this.d.engine.loadedModels().some((m) => m === modelId || m.endsWith(`/${modelId}`));
       const out = await this.compute(task, input, cur);
+      // A model that was not loaded yet: its load time is what passed before the engine first reported progress.
+      if (cold && cur.firstProgressMs !== undefined)
+        this.d.metrics.modelLoad.observe({ model: task.model }, (cur.firstProgressMs - tEngine) / 1000);
       const tPut = performance.now();
       const runSeconds = (tPut - tEngine) / 1000;
       const digest = sha256(out.data);
@@ -241,6 +248,11 @@ export class Slot {
     });
   }
 
+  private progressed(cur: Current, fraction: number): void {
+    if (cur.firstProgressMs === undefined && fraction > 0) cur.firstProgressMs = performance.now();
+    cur.progress = fraction;
+  }
+
   /**
    * Runs the engine on a task. Outputs are raw RGB8: one image (upscale_tile) or `frames` images of
    * width × height back to back (upscale_frames, svd_batch).
@@ -258,7 +270,7 @@ export class Slot {
         const out = await this.d.engine.upscale(
           task.model,
           { width: w, height: h, data: input },
-          { signal, onProgress: (f) => (cur.progress = f) },
+          { signal, onProgress: (f) => this.progressed(cur, f) },
         );
         return { data: out.data, width: out.width, height: out.height, frames: 1 };
       }
@@ -276,7 +288,7 @@ export class Slot {
           );
           outs.push(out.data);
           size = { width: out.width, height: out.height };
-          cur.progress = (i + 1) / n;
+          this.progressed(cur, (i + 1) / n);
         }
         return { data: concat(outs), ...size, frames: n };
       }
@@ -303,7 +315,7 @@ export class Slot {
             seed: task.seed,
             decodeChunkSize: v.decodeChunk,
           },
-          { signal, onProgress: (p) => (cur.progress = p) },
+          { signal, onProgress: (p) => this.progressed(cur, p) },
         );
         return { data: concat(frames.map((x) => x.data)), width: v.width, height: v.height, frames: frames.length };
       }
@@ -345,7 +357,7 @@ export class Slot {
         }
         const r = await this.d.engine.generateImage(join(this.d.modelsDir, t.modelDir), params, {
           signal,
-          onProgress: (p) => (cur.progress = p),
+          onProgress: (p) => this.progressed(cur, p),
         });
         if ('latents' in r) {
           const l = r.latents;
