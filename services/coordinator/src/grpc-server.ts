@@ -37,6 +37,22 @@ const FINAL_API_STATES = new Set([
   JobState.JOB_STATE_CANCELLED,
 ]);
 
+/**
+ * Longest status details sent. Details travel in the `grpc-message` trailer: a message echoing a
+ * huge request field (a 100 kB model name) exceeds the client's HTTP/2 header-list limit, and the
+ * client then gets no answer on that connection at all.
+ */
+const MAX_DETAILS_CHARS = 1000;
+
+/** Cuts `s` to MAX_DETAILS_CHARS on a code-point boundary (grpc-js sends it through encodeURI, which throws on a lone surrogate). */
+function capDetails(s: string): string {
+  if (s.length <= MAX_DETAILS_CHARS) return s;
+  let cut = MAX_DETAILS_CHARS;
+  const last = s.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut--;
+  return `${s.slice(0, cut)}… (${s.length} characters)`;
+}
+
 /** Maps a core error to a gRPC error; unexpected errors become INTERNAL (and are logged). */
 export function toGrpcError(e: unknown, log: Logger): Partial<grpc.ServiceError> {
   const err = e instanceof Error ? e : new Error(String(e));
@@ -51,7 +67,57 @@ export function toGrpcError(e: unknown, log: Logger): Partial<grpc.ServiceError>
             ? grpc.status.FAILED_PRECONDITION
             : grpc.status.INTERNAL;
   if (code === grpc.status.INTERNAL) log.error({ err }, 'internal error in gRPC handler');
-  return { code, details: err.message, message: err.message };
+  const details = capDetails(err.message);
+  return { code, details, message: details };
+}
+
+/**
+ * Request bytes that are not a valid protobuf message. grpc-js answers a throwing deserializer with
+ * INTERNAL "Error deserializing request", blaming the server for the client's bytes; so the services
+ * are registered with deserializers that return this marker instead, and `decoded()` turns it into
+ * INVALID_ARGUMENT in the handler (after the token check).
+ */
+class UndecodableRequest {
+  constructor(readonly error: InvalidArgumentError) {}
+}
+
+/**
+ * The one 64-bit field of each request, named when its value does not fit a JS number: ts-proto's
+ * decoder throws for values above 2^53-1 before any handler could name the field.
+ */
+const INT64_FIELDS: Record<string, string> = { '/tessera.v1.JobService/SubmitJob': 'seed' };
+
+/** `def` with request deserializers that never throw (see UndecodableRequest). */
+function tolerantDecoding<D extends grpc.ServiceDefinition>(def: D): D {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    // "/tessera.v1.JobService/SubmitJob" → "tessera.v1.SubmitJobRequest"
+    const [, service, method] = m.path.split('/');
+    const type = `${service.slice(0, service.lastIndexOf('.') + 1)}${method}Request`;
+    out[name] = {
+      ...m,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return m.requestDeserialize(bytes);
+        } catch (e) {
+          const reason = e instanceof Error ? e.message : String(e);
+          const int64 = INT64_FIELDS[m.path];
+          return new UndecodableRequest(
+            int64 && /MAX_SAFE_INTEGER/.test(reason)
+              ? new InvalidArgumentError(int64, 'is above 2^53-1, the largest integer kept exactly')
+              : new InvalidArgumentError('request', `cannot decode ${bytes.length} bytes as ${type} (${reason})`),
+          );
+        }
+      },
+    };
+  }
+  return out as D;
+}
+
+/** The decoded request, or the INVALID_ARGUMENT its bytes earned. */
+function decoded<T>(req: T): T {
+  if (req instanceof UndecodableRequest) throw req.error;
+  return req;
 }
 
 function requireId(id: string, field = 'job_id'): string {
@@ -64,7 +130,7 @@ function requireId(id: string, field = 'job_id'): string {
 function unary<Req, Res>(log: Logger, fn: (req: Req) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => fn(decoded(call.request)))
       .then(
         (res) => callback(null, res),
         (e) => callback(toGrpcError(e, log) as grpc.ServiceError),
@@ -195,6 +261,9 @@ export function jobService(d: GrpcDeps): JobServiceServer {
         bytesOf('video_upscale.clip', [v.clip, ...v.frames]);
         if (v.clip.length && v.frames.length)
           throw new InvalidArgumentError('video_upscale.clip', 'send a clip or frames, not both');
+        // The same range as video.fps; unchecked, 4194404 fps was accepted and only failed in assembly.
+        if (v.fps > 120)
+          throw new InvalidArgumentError('video_upscale.fps', `${v.fps} is outside 0..120 (0 = the input's)`);
         job = await c.submitVideoUpscale({
           ...header,
           clip: v.clip,
@@ -242,7 +311,7 @@ export function jobService(d: GrpcDeps): JobServiceServer {
     watchJob: (call) => {
       let jobId: string;
       try {
-        jobId = requireId(call.request.jobId);
+        jobId = requireId(decoded(call.request).jobId);
         c.getJob(jobId);
       } catch (e) {
         call.emit('error', toGrpcError(e, log));
@@ -280,14 +349,15 @@ export function jobService(d: GrpcDeps): JobServiceServer {
     },
     getJobOutput: (call) => {
       void (async () => {
-        const jobId = requireId(call.request.jobId);
+        const req = decoded(call.request);
+        const jobId = requireId(req.jobId);
         const { job } = c.getJob(jobId);
         if (job.state !== 'succeeded') {
           throw new FailedPreconditionError(
             `job ${jobId} is ${job.state}; its output can be fetched once it has succeeded${FINAL_JOB_STATES.has(job.state) && job.error ? ` (error: ${job.error})` : ''}`,
           );
         }
-        const { format, frame } = call.request;
+        const { format, frame } = req;
         const out = format ? job.outputs.find((x) => x.format === format) : job.outputs[0];
         if (!out) {
           throw new InvalidArgumentError(
@@ -363,8 +433,14 @@ export async function startGrpcServer(d: GrpcDeps): Promise<GrpcServerHandle> {
     'grpc.max_receive_message_length': d.options.maxInputBytes + 1024 * 1024,
     'grpc.max_send_message_length': 64 * 1024 * 1024,
   });
-  server.addService(JobServiceService, requireToken(JobServiceService, jobService(d), d.options.apiTokens));
-  server.addService(AgentServiceService, requireToken(AgentServiceService, agentService(d), d.options.apiTokens));
+  server.addService(
+    tolerantDecoding(JobServiceService),
+    requireToken(JobServiceService, jobService(d), d.options.apiTokens),
+  );
+  server.addService(
+    tolerantDecoding(AgentServiceService),
+    requireToken(AgentServiceService, agentService(d), d.options.apiTokens),
+  );
   const health = new HealthImplementation({
     '': 'NOT_SERVING',
     'tessera.v1.JobService': 'NOT_SERVING',

@@ -1,0 +1,437 @@
+/**
+ * Issue 6, done-means 4 (gRPC half): ≥ 10,000 malformed JobService/AgentService requests, generated
+ * by mutating valid ones (test/helpers/mutate.ts), sent as raw bytes through a grpc-js client with
+ * identity serializers so that undecodable protobuf reaches the server. Every answer must be OK (a
+ * mutant that is still a valid request; accepted jobs are cancelled at once) or a clear error:
+ * INVALID_ARGUMENT naming the field, RESOURCE_EXHAUSTED, NOT_FOUND or FAILED_PRECONDITION, never
+ * INTERNAL or UNKNOWN. The coordinator must stay up and run a real job afterwards.
+ *
+ * Reproducible: the seed is printed; `TESSERA_FUZZ_SEED=<seed>` replays a run, `random` explores
+ * new cases, and `TESSERA_FUZZ_GRPC_REQUESTS` changes the count (default 10,500).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import sharp from 'sharp';
+import { crc32 } from 'node:zlib';
+import {
+  CancelJobRequest,
+  GetJobOutputRequest,
+  GetJobRequest,
+  JobState,
+  ListAgentsRequest,
+  ListJobsRequest,
+  type DeepPartial,
+  SubmitJobRequest,
+  SubmitJobResponse,
+  VideoFormat,
+  VideoMode,
+  WatchJobRequest,
+} from '@tessera/protocol';
+import { startFarm, type Farm } from './helpers/farm.js';
+import { parseExposition, scrape, sumOf } from './helpers/prometheus.js';
+import { baboonCrop, rgbOf } from './helpers/images.js';
+import { fuzzSeed, mutant, Rng, type FieldPools, type Mutant, type Seed } from './helpers/mutate.js';
+
+/** The cases CI runs; `TESSERA_FUZZ_SEED=random` explores others. */
+const DEFAULT_SEED = 60_001;
+const REQUESTS = Number(process.env.TESSERA_FUZZ_GRPC_REQUESTS || 10_500);
+const IN_FLIGHT = 32;
+/** A healthy server answers every case far sooner; the deadline only keeps a hang from stalling the run. */
+const CALL_DEADLINE_MS = 60_000;
+/** Stops the loop (and fails the count check) rather than running for ever on a wedged server. */
+const LOOP_BUDGET_MS = 300_000;
+/** Mutants stay below the server's receive limit (65 MiB) except the deliberate oversize cases. */
+const MAX_MUTANT_BYTES = 1024 * 1024;
+const MiB = 1024 * 1024;
+
+/** The codes a malformed request may get: each one a clear, client-side error. */
+const ALLOWED = new Set([
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.RESOURCE_EXHAUSTED,
+  grpc.status.NOT_FOUND,
+  grpc.status.FAILED_PRECONDITION,
+]);
+/** INVALID_ARGUMENT details start with the field: `upscale.tile: …`, `video.keyframes[3]: …`, `request: …`. */
+const FIELD_DETAILS = /^[a-z_.[\]0-9]+: /;
+
+const SVC = '/tessera.v1.JobService/';
+type Method = 'SubmitJob' | 'GetJob' | 'WatchJob' | 'CancelJob' | 'GetJobOutput' | 'ListJobs' | 'ListAgents';
+const PATHS: Record<Method, string> = {
+  SubmitJob: `${SVC}SubmitJob`,
+  GetJob: `${SVC}GetJob`,
+  WatchJob: `${SVC}WatchJob`,
+  CancelJob: `${SVC}CancelJob`,
+  GetJobOutput: `${SVC}GetJobOutput`,
+  ListJobs: `${SVC}ListJobs`,
+  ListAgents: '/tessera.v1.AgentService/ListAgents',
+};
+const STREAMING = new Set<Method>(['WatchJob', 'GetJobOutput']);
+
+/** A PNG whose IHDR claims `width`×`height` (CRC fixed), with the pixel data of a small image. */
+function pngClaiming(png: Buffer, width: number, height: number): Buffer {
+  const out = Buffer.from(png);
+  out.writeUInt32BE(width, 16);
+  out.writeUInt32BE(height, 20);
+  out.writeUInt32BE(crc32(out.subarray(12, 29)), 29);
+  return out;
+}
+
+interface Answer {
+  code: grpc.status;
+  details: string;
+  body?: Buffer;
+}
+
+describe('hostile gRPC input (issue 6)', () => {
+  const seed = fuzzSeed(DEFAULT_SEED);
+  let farm: Farm;
+  let raw: grpc.Client;
+  let png: Buffer;
+  let doneJobId: string;
+
+  const identity = (b: Buffer) => b;
+
+  /** One raw call: the first answer (a unary reply, a stream's first message) or the error status. */
+  const call = (method: Method, bytes: Uint8Array): Promise<Answer> =>
+    new Promise((resolve) => {
+      const arg = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const options = { deadline: Date.now() + CALL_DEADLINE_MS };
+      if (!STREAMING.has(method)) {
+        raw.makeUnaryRequest<Buffer, Buffer>(PATHS[method], identity, identity, arg, options, (err, res) =>
+          resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '', body: res }),
+        );
+        return;
+      }
+      // A stream that answered with a message is OK; stop it there (WatchJob could run until its job ends).
+      const stream = raw.makeServerStreamRequest<Buffer, Buffer>(PATHS[method], identity, identity, arg, options);
+      let first: Buffer | undefined;
+      stream.on('data', (m: Buffer) => {
+        if (first) return;
+        first = m;
+        stream.cancel();
+      });
+      stream.on('error', (err: grpc.ServiceError) =>
+        resolve(first ? { code: grpc.status.OK, details: '', body: first } : { code: err.code, details: err.details }),
+      );
+      stream.on('status', (s: grpc.StatusObject) => {
+        if (s.code === grpc.status.OK) resolve({ code: grpc.status.OK, details: '', body: first });
+      });
+    });
+
+  beforeAll(async () => {
+    console.log(`fuzz-grpc seed ${seed} (replay with TESSERA_FUZZ_SEED=${seed})`);
+    farm = await startFarm({ agents: [{ name: 'only', vramGb: 8 }] });
+    raw = new grpc.Client(farm.grpcAddr, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 64 * MiB,
+    });
+    png = await baboonCrop(40, 40, 32, 32);
+    const job = await farm.client.submitUpscale({ image: png, model: 'esrgan-slim-x4' });
+    const done = await farm.client.waitForJob(job.id);
+    expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
+    doneJobId = job.id;
+  });
+  afterAll(async () => {
+    raw?.close();
+    await farm?.close();
+  });
+
+  it('answers ≥ 10,000 malformed requests with clear errors, stays up, and still runs a job', async () => {
+    const rng = new Rng(seed);
+    const jpeg = await sharp(png).jpeg().toBuffer();
+    const webp = await sharp(png).webp().toBuffer();
+    const gif = await sharp(png).gif().toBuffer();
+    const tiny = await sharp(png).resize(1, 1).png().toBuffer();
+    const clip = await sharp([png, await sharp(png).flop().png().toBuffer()], { join: { animated: true } })
+      .webp({ delay: 125 })
+      .toBuffer();
+    const pools: FieldPools = {
+      images: [
+        png,
+        jpeg,
+        webp,
+        gif,
+        tiny,
+        clip,
+        pngClaiming(png, 20_000, 20_000),
+        pngClaiming(png, 0, 32),
+        pngClaiming(png, 1, 1_000_000),
+      ],
+      maxValueBytes: MAX_MUTANT_BYTES,
+    };
+
+    const header = { name: 'fuzz', seed: 7, priority: 0, maxAttempts: 0 };
+    const submit = (label: string, spec: DeepPartial<SubmitJobRequest>['spec']): Seed<SubmitJobRequest> => ({
+      label,
+      // fromPartial fills every field the proto has, so the corpus survives fields being added.
+      message: SubmitJobRequest.fromPartial({ ...header, spec }),
+      codec: SubmitJobRequest,
+      oneofNumbers: [10, 11, 12, 13],
+    });
+    const video = {
+      image: png,
+      keyframes: [webp],
+      model: 'svd-xt',
+      totalFrames: 14,
+      fps: 6,
+      motionBucketId: 127,
+      noiseAugStrength: 0.02,
+      steps: 4,
+      minGuidanceScale: 1,
+      maxGuidanceScale: 3,
+      framesPerBatch: 7,
+      overlap: 2,
+      mode: VideoMode.VIDEO_MODE_KEYFRAMED,
+      formats: [VideoFormat.VIDEO_FORMAT_WEBP, VideoFormat.VIDEO_FORMAT_PNG_FRAMES],
+      width: 64,
+      height: 64,
+    };
+    const submitSeeds = [
+      submit('upscale', { $case: 'upscale', value: { image: png, model: 'esrgan-slim-x4' } }),
+      submit('upscale', { $case: 'upscale', value: { image: jpeg, model: 'esrgan-slim-x2', tile: 24, overlap: 12 } }),
+      submit('video', { $case: 'video', value: video }),
+      submit('video', { $case: 'video', value: { ...video, mode: VideoMode.VIDEO_MODE_CHAINED, keyframes: [] } }),
+      submit('video_upscale', {
+        $case: 'videoUpscale',
+        value: {
+          frames: [png, png],
+          model: 'esrgan-slim-x2',
+          framesPerBatch: 1,
+          formats: [VideoFormat.VIDEO_FORMAT_WEBP],
+          fps: 8,
+        },
+      }),
+      submit('video_upscale', { $case: 'videoUpscale', value: { clip, model: 'esrgan-slim-x4' } }),
+      submit('image', {
+        $case: 'image',
+        value: {
+          model: 'sd15',
+          prompt: 'a baboon',
+          negativePrompt: 'blurry',
+          width: 64,
+          height: 64,
+          steps: 2,
+          guidanceScale: 7.5,
+          scheduler: 'euler',
+        },
+      }),
+      submit('image', {
+        $case: 'image',
+        value: {
+          model: 'sdxl',
+          prompt: 'a baboon, oil on canvas',
+          width: 64,
+          height: 64,
+          steps: 2,
+          guidanceScale: 5,
+          initImage: png,
+          strength: 0.5,
+          refine: true,
+          highNoiseFrac: 0.8,
+        },
+      }),
+    ];
+
+    // The corpus is valid: each seed is accepted as it stands (and cancelled at once).
+    const cancelledIds: string[] = [];
+    for (const s of submitSeeds) {
+      const a = await call('SubmitJob', SubmitJobRequest.encode(s.message).finish());
+      expect(a.code, `${s.label} seed: ${a.details}`).toBe(grpc.status.OK);
+      cancelledIds.push((await farm.client.cancelJob(SubmitJobResponse.decode(a.body!).job!.id)).id);
+    }
+
+    const otherSeeds: { method: Method; seed: Seed<unknown>; weight: number }[] = [
+      { method: 'GetJob', weight: 8, seed: { label: 'get', message: { jobId: doneJobId }, codec: GetJobRequest } },
+      {
+        method: 'WatchJob',
+        weight: 8,
+        seed: { label: 'watch', message: { jobId: doneJobId }, codec: WatchJobRequest },
+      },
+      {
+        method: 'CancelJob',
+        weight: 8,
+        seed: { label: 'cancel', message: { jobId: doneJobId }, codec: CancelJobRequest },
+      },
+      {
+        method: 'GetJobOutput',
+        weight: 8,
+        seed: { label: 'output', message: { jobId: doneJobId, format: 'png', frame: 0 }, codec: GetJobOutputRequest },
+      },
+      {
+        method: 'GetJobOutput',
+        weight: 3,
+        seed: {
+          label: 'output',
+          message: { jobId: cancelledIds[0], format: '', frame: 0 },
+          codec: GetJobOutputRequest,
+        },
+      },
+      {
+        method: 'ListJobs',
+        weight: 6,
+        seed: { label: 'list', message: { limit: 5, includeShards: true }, codec: ListJobsRequest },
+      },
+      {
+        method: 'ListAgents',
+        weight: 2,
+        seed: { label: 'agents', message: { includeLost: true }, codec: ListAgentsRequest },
+      },
+    ] as { method: Method; seed: Seed<unknown>; weight: number }[];
+    const donors = [...submitSeeds.map((s) => SubmitJobRequest.encode(s.message).finish())];
+
+    /** The i-th case: 60 % SubmitJob, the rest spread over the other methods. */
+    const next = (): { method: Method; m: Mutant & { label: string } } => {
+      if (rng.chance(0.6)) {
+        const s = rng.pick(submitSeeds);
+        return { method: 'SubmitJob', m: mutant(rng, s, pools, { maxBytes: MAX_MUTANT_BYTES, donors }) };
+      }
+      let w = rng.below(otherSeeds.reduce((n, o) => n + o.weight, 0));
+      const o = otherSeeds.find((x) => (w -= x.weight) < 0)!;
+      return { method: o.method, m: mutant(rng, o.seed, pools, { maxBytes: 256 * 1024, donors }) };
+    };
+
+    // Fixed edge cases: just under and over the size limits, undecodable bytes, a huge echoed value.
+    const edge: { method: Method; m: Mutant & { label: string } }[] = [
+      {
+        method: 'SubmitJob',
+        m: {
+          label: 'upscale',
+          how: 'image of 64 MiB + 1 byte (under the gRPC limit, over max_input_bytes)',
+          bytes: SubmitJobRequest.encode(
+            SubmitJobRequest.fromPartial({
+              ...header,
+              spec: { $case: 'upscale', value: { image: Buffer.alloc(64 * MiB + 1), model: 'esrgan-slim-x4' } },
+            }),
+          ).finish(),
+        },
+      },
+      {
+        method: 'SubmitJob',
+        m: {
+          label: 'upscale',
+          how: '66 MiB message (over the gRPC limit)',
+          bytes: new Uint8Array(66 * MiB).fill(0x0a),
+        },
+      },
+      {
+        method: 'SubmitJob',
+        m: {
+          label: 'upscale',
+          how: 'seed 2^64-1',
+          bytes: Uint8Array.of(0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+        },
+      },
+      { method: 'GetJob', m: { label: 'get', how: 'wire type 7', bytes: Uint8Array.of(0x0f, 0x01) } },
+      { method: 'WatchJob', m: { label: 'watch', how: 'truncated string', bytes: Uint8Array.of(0x0a, 0x10, 0x41) } },
+      {
+        method: 'GetJobOutput',
+        m: { label: 'output', how: 'unterminated varint', bytes: Uint8Array.of(0x18, 0xff, 0xff) },
+      },
+      {
+        method: 'SubmitJob',
+        m: {
+          label: 'upscale',
+          how: 'unknown model named by a 1 MB string',
+          bytes: SubmitJobRequest.encode(
+            SubmitJobRequest.fromPartial({
+              ...header,
+              spec: { $case: 'upscale', value: { image: png, model: 'm'.repeat(1_000_000) } },
+            }),
+          ).finish(),
+        },
+      },
+    ];
+
+    const codes = new Map<string, number>();
+    const byMethod = new Map<string, Map<string, number>>();
+    const failures: string[] = [];
+    const accepted = new Map<string, number>();
+    const examples = new Map<string, string>();
+    let sent = 0;
+    let bytesSent = 0;
+    const coordinatorCpu = async () =>
+      sumOf(parseExposition(await scrape(farm.metricsUrl)), 'tessera_coordinator_process_cpu_seconds_total');
+    const cpuBefore = await coordinatorCpu();
+    const clientCpuBefore = process.cpuUsage();
+    const started = Date.now();
+
+    const one = async (c: { method: Method; m: Mutant & { label: string } }, i: number) => {
+      const a = await call(c.method, c.m.bytes);
+      const name = grpc.status[a.code];
+      codes.set(name, (codes.get(name) ?? 0) + 1);
+      if (a.code !== grpc.status.OK && !examples.has(name)) examples.set(name, a.details.slice(0, 160));
+      const per = byMethod.get(c.method) ?? new Map<string, number>();
+      per.set(name, (per.get(name) ?? 0) + 1);
+      byMethod.set(c.method, per);
+      const where = `#${i} ${c.method} (${c.m.label}; ${c.m.how.slice(0, 200)})`;
+      if (a.code === grpc.status.OK) {
+        if (c.method === 'SubmitJob') {
+          const id = SubmitJobResponse.decode(a.body!).job?.id;
+          if (!id) failures.push(`${where}: OK without a job`);
+          else {
+            accepted.set(c.m.label, (accepted.get(c.m.label) ?? 0) + 1);
+            await farm.client.cancelJob(id);
+          }
+        }
+        return;
+      }
+      if (!ALLOWED.has(a.code)) failures.push(`${where}: ${name} ${JSON.stringify(a.details.slice(0, 300))}`);
+      else if (!a.details) failures.push(`${where}: ${name} with empty details`);
+      else if (a.code === grpc.status.INVALID_ARGUMENT && !FIELD_DETAILS.test(a.details))
+        failures.push(`${where}: INVALID_ARGUMENT without a field: ${JSON.stringify(a.details.slice(0, 300))}`);
+      else if (a.details.length > 4096) failures.push(`${where}: ${name} details of ${a.details.length} characters`);
+    };
+
+    // The edge cases one at a time on a quiet server: under the storm below, a 64 MiB upload through
+    // HTTP/2's 64 KiB flow-control windows crawls as fast as two busy event loops trade window updates.
+    for (const [i, c] of edge.entries()) {
+      sent++;
+      bytesSent += c.m.bytes.length;
+      await one(c, i);
+    }
+    let cursor = 0;
+    const alive = () => farm.coordinator.child.exitCode === null && farm.coordinator.child.signalCode === null;
+    const worker = async () => {
+      while (cursor < REQUESTS && alive() && Date.now() - started < LOOP_BUDGET_MS) {
+        const i = cursor++;
+        // Cases are drawn in index order from one RNG, so the same seed gives the same cases.
+        const c = next();
+        sent++;
+        bytesSent += c.m.bytes.length;
+        await one(c, edge.length + i);
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+    const seconds = (Date.now() - started) / 1000;
+    const clientCpu = ((u) => (u.user + u.system) / 1e6)(process.cpuUsage(clientCpuBefore));
+
+    const coordinatorUp = alive();
+    const summary = {
+      test: 'fuzz-grpc',
+      seed,
+      requests: sent,
+      megabytes: Math.round(bytesSent / MiB),
+      seconds: Math.round(seconds * 10) / 10,
+      cpuSeconds: { coordinator: Math.round((await coordinatorCpu()) - cpuBefore), client: Math.round(clientCpu) },
+      codes: Object.fromEntries([...codes].sort((a, b) => b[1] - a[1])),
+      byMethod: Object.fromEntries([...byMethod].map(([m, c]) => [m, Object.fromEntries(c)])),
+      accepted: Object.fromEntries(accepted),
+      examples: Object.fromEntries(examples),
+      failures: failures.length,
+      coordinatorUp,
+    };
+    console.log(JSON.stringify(summary));
+
+    expect(coordinatorUp, farm.coordinator.output().slice(-3000)).toBe(true);
+    expect(failures.slice(0, 25), `seed ${seed}`).toEqual([]);
+    expect(sent).toBeGreaterThanOrEqual(10_000 + edge.length);
+
+    // Still serving: a real upscale runs to the end with the right output size.
+    const job = await farm.client.submitUpscale({ image: png, model: 'esrgan-slim-x4' });
+    const done = await farm.client.waitForJob(job.id);
+    expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
+    const chunks: Uint8Array[] = [];
+    for await (const c of farm.client.jobOutput(job.id)) chunks.push(c.data);
+    const out = await rgbOf(Buffer.concat(chunks));
+    expect([out.width, out.height]).toEqual([128, 128]);
+  }, 420_000);
+});
