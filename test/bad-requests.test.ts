@@ -121,6 +121,32 @@ describe('bad requests', () => {
     expect(err.details).toMatch(message);
   });
 
+  it('video keyframes that no batch could use are refused before anything is decoded', async () => {
+    const err = await farm.client
+      .submitVideo({ image: good, keyframes: [good, good], model: 'svd-xt', totalFrames: 10, width: 64, height: 64 })
+      .then(
+        () => undefined,
+        (e: { code: string; details: string }) => e,
+      );
+    expect(err?.code).toBe('INVALID_ARGUMENT');
+    expect(err?.details).toBe('video.keyframes: 3 keyframes (with image) but the clip has only 1 batches');
+    const chained = await farm.client
+      .submitVideo({
+        image: good,
+        keyframes: [good],
+        model: 'svd-xt',
+        totalFrames: 60,
+        mode: 'chained',
+        width: 64,
+        height: 64,
+      })
+      .then(
+        () => undefined,
+        (e: { code: string; details: string }) => e,
+      );
+    expect(chained?.details).toMatch(/^video\.keyframes: only keyframed jobs take keyframes/);
+  });
+
   it('unknown jobs are NOT_FOUND', async () => {
     await expect(farm.client.getJob('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

@@ -311,6 +311,31 @@ export class Coordinator {
     if (images.length > 1000)
       throw new InvalidArgumentError('video.keyframes', `${images.length - 1} keyframes is above the limit of 999`);
     const { row, params } = resolveVideoParams(sub.request, images.length, this.d.table, o, this.d.codec.ffmpeg);
+    // Keyframe i conditions batch i: more keyframes than batches could never be used. And the decoded
+    // keyframes are held and stored at the output size: bound them before decoding anything.
+    const batches =
+      params.totalFrames <= params.framesPerBatch
+        ? 1
+        : Math.ceil((params.totalFrames - params.overlap) / (params.framesPerBatch - params.overlap));
+    if (params.mode === 'chained' && images.length > 1) {
+      throw new InvalidArgumentError(
+        'video.keyframes',
+        'only keyframed jobs take keyframes: a chained job starts from its image',
+      );
+    }
+    if (params.mode === 'keyframed' && images.length > batches) {
+      throw new InvalidArgumentError(
+        'video.keyframes',
+        `${images.length} keyframes (with image) but the clip has only ${batches} batches`,
+      );
+    }
+    const decodedBytes = images.length * params.width * params.height * 3;
+    if (decodedBytes > o.maxInputBytes * 4) {
+      throw new InvalidArgumentError(
+        'video.keyframes',
+        `${images.length} keyframes at ${params.width}×${params.height} decode to ${decodedBytes} bytes, above the limit of ${o.maxInputBytes * 4}`,
+      );
+    }
     const now = this.d.clock.now();
     const jobId = newJobId(now);
     const frames: Uint8Array[] = [];
@@ -366,7 +391,8 @@ export class Coordinator {
         totalFrames: clip.frames.length,
         width: clip.width,
         height: clip.height,
-        fps: sub.fps || clip.fps || 8,
+        // Animated images can imply a fractional rate (70 ms delays → 14.29 fps); the API carries whole fps.
+        fps: Math.min(120, Math.max(1, Math.round(sub.fps || clip.fps || 8))),
         framesPerBatch: sub.framesPerBatch,
         formats: sub.formats,
         agents: this.registry.live().length,

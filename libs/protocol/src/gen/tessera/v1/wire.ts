@@ -200,7 +200,7 @@ export interface LeaseRenewal {
 export interface LeaseRenewalReply {
   ok: boolean;
   expiresUnixMs: number;
-  /** When not ok: "superseded", "cancelled", "unknown". */
+  /** When not ok: "superseded", "cancelled", "unknown", "malformed". */
   reason: string;
 }
 
@@ -229,7 +229,7 @@ export interface ShardResult {
 export interface ShardResultReply {
   /** True when this result was committed (or had already been committed by this same lease). */
   accepted: boolean;
-  /** When refused: "superseded", "cancelled", "unknown", "checksum". */
+  /** When refused: "superseded", "cancelled", "unknown", "checksum", "malformed". */
   reason: string;
 }
 
