@@ -16,6 +16,12 @@ export interface AgentSpec {
   vramGb: number;
 }
 
+/** A NATS user and password, given to a service as TESSERA_NATS_USER / TESSERA_NATS_PASSWORD. */
+export interface NatsCredentials {
+  user: string;
+  password: string;
+}
+
 export interface FarmOptions {
   agents: AgentSpec[];
   hardwareTable?: string;
@@ -28,6 +34,10 @@ export interface FarmOptions {
   agentArgs?: string[];
   /** Reuse a NATS server (e.g. one a test kills and restarts). */
   nats?: TestNats;
+  /** The farm prefix (default a random one, so farms sharing a NATS server stay apart). */
+  farmPrefix?: string;
+  /** NATS credentials per role (default none, or whatever this process's environment says). */
+  natsAuth?: { coordinator?: NatsCredentials; agent?: NatsCredentials };
 }
 
 export interface Farm {
@@ -49,7 +59,11 @@ const AGENT_TEST_ARGS = ['--heartbeat-ms', '250'];
 
 export async function startFarm(o: FarmOptions): Promise<Farm> {
   const nats = o.nats ?? (await startNats());
-  const farmPrefix = `t${randomBytes(4).toString('hex')}`;
+  const farmPrefix = o.farmPrefix ?? `t${randomBytes(4).toString('hex')}`;
+  const natsEnv = (c?: NatsCredentials): Record<string, string> =>
+    c ? { TESSERA_NATS_USER: c.user, TESSERA_NATS_PASSWORD: c.password } : {};
+  const coordinatorEnv = natsEnv(o.natsAuth?.coordinator);
+  const agentEnv = natsEnv(o.natsAuth?.agent);
   const grpcPort = await freePort();
   const metricsPort = await freePort();
   const grpcAddr = `127.0.0.1:${grpcPort}`;
@@ -68,7 +82,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   ];
   const client = new TesseraClient(grpcAddr, { token: o.token });
   const agents = new Map<string, Proc>();
-  let coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator');
+  let coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator', coordinatorEnv);
   const waitCoordinator = () =>
     waitFor(
       async () => {
@@ -102,6 +116,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
         ...(o.agentArgs ?? []),
       ],
       spec.name,
+      agentEnv,
     );
     agents.set(spec.name, p);
     await waitFor(
@@ -129,7 +144,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     startAgent,
     async restartCoordinator() {
       await coordinator.stop('SIGKILL');
-      coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator');
+      coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator', coordinatorEnv);
       await waitCoordinator();
     },
     async close() {

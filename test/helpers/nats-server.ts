@@ -1,14 +1,15 @@
 /**
  * A real nats-server for a test suite: `NATS_URL` when set (shared server, tests isolate themselves
  * with a unique farm prefix), otherwise the `nats-server` binary spawned on a free port with its
- * own JetStream directory, killable and restartable for fault tests.
+ * own JetStream directory, killable and restartable for fault tests. A suite that needs its own
+ * server configuration (users, permissions) passes `configFile`; that always spawns a server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './process.js';
-import { connect } from '@nats-io/transport-node';
+import { connect, errors } from '@nats-io/transport-node';
 
 export interface TestNats {
   /** nats://127.0.0.1:PORT */
@@ -21,11 +22,26 @@ export interface TestNats {
   restart(): Promise<void>;
   /** Stop it and delete its store. */
   stop(): Promise<void>;
+  /** What the server has logged (its last 256 KiB; empty for a shared server). */
+  log(): string;
+}
+
+export interface StartNatsOptions {
+  /**
+   * A nats-server config file (`-c`). The harness still sets the address, port, JetStream and store
+   * directory on the command line, which win over the file. Ignores `NATS_URL`: a shared server
+   * does not run this suite's configuration.
+   */
+  configFile?: string;
+  /** More nats-server arguments, after the harness's own. */
+  args?: string[];
+  /** Environment added to nats-server's (e.g. the passwords a config file reads as `$VAR`). */
+  env?: Record<string, string>;
 }
 
 /** Starts (or points at) a nats-server with JetStream. */
-export async function startNats(): Promise<TestNats> {
-  const external = process.env.NATS_URL;
+export async function startNats(o: StartNatsOptions = {}): Promise<TestNats> {
+  const external = o.configFile || o.args?.length ? undefined : process.env.NATS_URL;
   if (external) {
     return {
       url: external,
@@ -37,18 +53,29 @@ export async function startNats(): Promise<TestNats> {
         throw new Error('NATS_URL is set: the shared server cannot be restarted by a test');
       },
       stop: async () => {},
+      log: () => '',
     };
   }
   const port = await freePort();
   const storeDir = mkdtempSync(join(tmpdir(), 'tessera-nats-'));
   let proc: ChildProcess | undefined;
+  let log = '';
   const url = `nats://127.0.0.1:${port}`;
   const launch = async () => {
-    proc = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    proc = spawn(
+      'nats-server',
+      [
+        ...(o.configFile ? ['-c', o.configFile] : []),
+        ...['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir],
+        ...(o.args ?? []),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } },
+    );
     let stderr = '';
-    proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    proc.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+      log = (log + d.toString()).slice(-256 * 1024);
+    });
     const spawned = proc;
     const failed = new Promise<never>((_, reject) => {
       spawned.once('error', (e) => reject(new Error(`cannot start nats-server (is it installed?): ${e.message}`)));
@@ -59,9 +86,13 @@ export async function startNats(): Promise<TestNats> {
       failed,
       waitFor(
         async () => {
-          const nc = await connect({ servers: url, reconnect: false }).catch(() => undefined);
+          // A server that requires credentials answers an anonymous client with an authorization
+          // error: it is up all the same.
+          const nc = await connect({ servers: url, reconnect: false }).catch((e: unknown) =>
+            e instanceof errors.AuthorizationError ? ('up' as const) : undefined,
+          );
           if (!nc) return false;
-          await nc.close();
+          if (nc !== 'up') await nc.close();
           return true;
         },
         15_000,
@@ -90,5 +121,6 @@ export async function startNats(): Promise<TestNats> {
       await killProc();
       rmSync(storeDir, { recursive: true, force: true });
     },
+    log: () => log,
   };
 }
