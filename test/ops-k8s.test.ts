@@ -374,12 +374,28 @@ describe.skipIf(gate.skip)('operations: Kubernetes manifests', () => {
             expect(keys('Secret', v.secret.secretName), `${r}: ${w.metadata.name} volume ${v.name}`).toBeDefined();
         }
       }
-      // The coordinator and the agents present the credentials the NATS servers check.
-      const natsUser = (n: string, k: string) =>
-        envOf((one(objs, k, n).spec.template.spec.containers as Container[])[0], 'TESSERA_NATS_USER')?.valueFrom
-          ?.secretKeyRef;
-      expect(natsUser('tessera-coordinator', 'Deployment')).toEqual(natsUser('tessera-nats', 'StatefulSet'));
-      expect(natsUser('tessera-agent', 'DaemonSet')).toEqual(natsUser('tessera-nats', 'StatefulSet'));
+      // The coordinator and the agents present their own role's user (one of permissions.conf) and
+      // the password the NATS servers check for that user.
+      const conf: string = one(objs, 'ConfigMap', 'tessera-nats-config').data['permissions.conf'];
+      const natsEnv = (k: string, n: string, v: string) =>
+        envOf((one(objs, k, n).spec.template.spec.containers as Container[])[0], v);
+      for (const [kind, name, role] of [
+        ['Deployment', 'tessera-coordinator', 'coordinator'],
+        ['DaemonSet', 'tessera-agent', 'agent'],
+      ] as const) {
+        const user = natsEnv(kind, name, 'TESSERA_NATS_USER')?.value;
+        expect(user, `${r}: ${name}`).toBe(`tessera-${role}`);
+        expect(conf).toMatch(
+          new RegExp(`user: "${user}"\\s+password: \\$TESSERA_NATS_${role.toUpperCase()}_PASSWORD\\s`),
+        );
+        expect(natsEnv(kind, name, 'TESSERA_NATS_PASSWORD')?.valueFrom?.secretKeyRef, `${r}: ${name}`).toEqual(
+          natsEnv('StatefulSet', 'tessera-nats', `TESSERA_NATS_${role.toUpperCase()}_PASSWORD`)?.valueFrom
+            ?.secretKeyRef,
+        );
+      }
+      expect(
+        natsEnv('StatefulSet', 'tessera-nats', 'TESSERA_NATS_VIEWER_PASSWORD')?.valueFrom?.secretKeyRef,
+      ).toBeDefined();
     }
   });
 
@@ -436,11 +452,27 @@ describe.skipIf(gate.skip)('operations: Kubernetes manifests', () => {
     }
   });
 
+  it('the NATS permissions are deploy/nats/permissions.conf, verbatim', () => {
+    for (const r of RENDERS) {
+      const data = one(rendered.get(r)!, 'ConfigMap', 'tessera-nats-config').data;
+      expect(data['permissions.conf'], r).toBe(readFileSync(join(repoRoot, 'deploy/nats/permissions.conf'), 'utf8'));
+      expect(data['nats.conf'], r).toMatch(/^include \.\/permissions\.conf$/m);
+    }
+  });
+
   it('the rendered nats.conf is valid for nats-server (nats-server -t)', async () => {
-    const conf: string = one(rendered.get('overlays/prod')!, 'ConfigMap', 'tessera-nats-config').data['nats.conf'];
+    const data = one(rendered.get('overlays/prod')!, 'ConfigMap', 'tessera-nats-config').data;
+    const conf: string = data['nats.conf'];
     const file = join(tmp, 'nats.conf');
     writeFileSync(file, conf.replace(/store_dir:\s*\S+/, `store_dir: ${join(tmp, 'js')}`));
-    const env = { ...process.env, POD_NAME: 'tessera-nats-0', TESSERA_NATS_USER: 'u', TESSERA_NATS_PASSWORD: 'p' };
+    writeFileSync(join(tmp, 'permissions.conf'), data['permissions.conf']);
+    const env = {
+      ...process.env,
+      POD_NAME: 'tessera-nats-0',
+      TESSERA_NATS_COORDINATOR_PASSWORD: 'c',
+      TESSERA_NATS_AGENT_PASSWORD: 'a',
+      TESSERA_NATS_VIEWER_PASSWORD: 'v',
+    };
     const ok = await run('nats-server', ['-c', file, '-t'], { env }).then(
       (x) => ({ code: 0, output: x.stdout + x.stderr }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, output: e.stdout + e.stderr }),
