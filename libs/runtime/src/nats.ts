@@ -58,6 +58,9 @@ export async function connectService(o: ServiceConnectOptions): Promise<NatsConn
       if (s.type === 'reconnect') {
         o.onReconnect?.();
         o.log.info({ server: conn.getServer() }, 'NATS reconnected');
+      } else if (s.type === 'error') {
+        // The server refused something (e.g. a permissions violation): say so, it is otherwise silent.
+        o.log.error({ err: s.error }, 'NATS server error');
       } else if (s.type === 'disconnect') {
         o.onDisconnect?.();
         o.log.warn('NATS disconnected');
