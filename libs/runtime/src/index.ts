@@ -3,3 +3,4 @@ export { startHttp, parseHostPort, type HttpHandle } from './http.js';
 export { connectService, type ServiceConnectOptions } from './nats.js';
 export { createLogger, type Logger } from './log.js';
 export { createServiceRegistry } from './metrics.js';
+export { concatBytes } from './bytes.js';

@@ -32,7 +32,7 @@ import {
   type ShardTask,
 } from '@tessera/protocol';
 import { join } from 'node:path';
-import type { Logger } from '@tessera/runtime';
+import { concatBytes, type Logger } from '@tessera/runtime';
 import type { AgentMetrics } from './metrics.js';
 
 export interface SlotDeps {
@@ -290,7 +290,7 @@ export class Slot {
           size = { width: out.width, height: out.height };
           this.progressed(cur, (i + 1) / n);
         }
-        return { data: concat(outs), ...size, frames: n };
+        return { data: concatBytes(outs), ...size, frames: n };
       }
       case 'svd_batch': {
         const v = task.video;
@@ -317,7 +317,12 @@ export class Slot {
           },
           { signal, onProgress: (p) => this.progressed(cur, p) },
         );
-        return { data: concat(frames.map((x) => x.data)), width: v.width, height: v.height, frames: frames.length };
+        return {
+          data: concatBytes(frames.map((x) => x.data)),
+          width: v.width,
+          height: v.height,
+          frames: frames.length,
+        };
       }
       case 'sd_stage': {
         const t = task.image;
@@ -443,16 +448,6 @@ export function cropTopLeft(img: Rgb, width: number, height: number): Rgb {
     out.set(img.data.subarray(y * img.width * 3, y * img.width * 3 + width * 3), y * width * 3);
   }
   return { width, height, data: out };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function sha256(b: Uint8Array): string {

@@ -24,6 +24,7 @@ import {
   blobKeys,
 } from '@tessera/protocol';
 import type { Logger } from 'pino';
+import { concatBytes } from '@tessera/runtime';
 import type { BlobStore } from './blobs.js';
 import { sha256Hex } from './blobs.js';
 import type { Clock } from './clock.js';
@@ -171,17 +172,6 @@ export interface VideoUpscaleSubmission {
   framesPerBatch: number;
   fps: number;
   formats: VideoFormatName[];
-}
-
-/** Concatenates byte arrays. */
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Tries of an assembly that fails for reasons other than a corrupt shard output. */
@@ -346,20 +336,7 @@ export class Coordinator {
     }
     const input = concatBytes(frames);
     const inputKey = blobKeys.jobInput(jobId);
-    const plan = planVideo(
-      {
-        jobId,
-        name: sub.name,
-        seed: sub.seed,
-        priority: sub.priority,
-        maxAttempts: sub.maxAttempts || o.maxAttempts,
-        nowMs: now,
-      },
-      row,
-      params,
-      this.d.table,
-      inputKey,
-    );
+    const plan = planVideo(this.jobHeader(sub, jobId, now), row, params, this.d.table, inputKey);
     this.checkQueueRoom(plan.shards.length);
     const inputSha256 = sha256Hex(input);
     await this.d.blobs.put(inputKey, input);
@@ -378,14 +355,7 @@ export class Coordinator {
     const clip = await this.d.codec.decodeClip(sub, o.maxInputPixels, o.maxFrames);
     const now = this.d.clock.now();
     const plan = planVideoUpscale(
-      {
-        jobId: newJobId(now),
-        name: sub.name,
-        seed: sub.seed,
-        priority: sub.priority,
-        maxAttempts: sub.maxAttempts || o.maxAttempts,
-        nowMs: now,
-      },
+      this.jobHeader(sub, newJobId(now), now),
       {
         model: sub.model,
         totalFrames: clip.frames.length,
@@ -422,20 +392,7 @@ export class Coordinator {
     if (sub.initImage.length) init = await this.d.codec.probe(sub.initImage, o.maxInputPixels, 'image.init_image');
     const { row, params } = resolveImageParams({ ...sub.request, init }, this.d.table);
     const inputKey = blobKeys.jobInput(jobId);
-    const plan = planImage(
-      {
-        jobId,
-        name: sub.name,
-        seed: sub.seed,
-        priority: sub.priority,
-        maxAttempts: sub.maxAttempts || o.maxAttempts,
-        nowMs: now,
-      },
-      row,
-      params,
-      this.d.table,
-      inputKey,
-    );
+    const plan = planImage(this.jobHeader(sub, jobId, now), row, params, this.d.table, inputKey);
     this.checkQueueRoom(plan.shards.length);
     if (init) {
       const rgb = await this.d.codec.decodeResized(
@@ -452,6 +409,22 @@ export class Coordinator {
       stages: params.stages.join('→'),
       size: `${params.width}x${params.height}`,
     });
+  }
+
+  /** The fields every planner takes from a submission. */
+  private jobHeader(
+    sub: { name: string; seed: number; priority: number; maxAttempts: number },
+    jobId: string,
+    nowMs: number,
+  ) {
+    return {
+      jobId,
+      name: sub.name,
+      seed: sub.seed,
+      priority: sub.priority,
+      maxAttempts: sub.maxAttempts || this.d.options.maxAttempts,
+      nowMs,
+    };
   }
 
   private checkQueueRoom(more: number): void {

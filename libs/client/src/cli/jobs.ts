@@ -83,17 +83,30 @@ async function submitUpscale(flags: SubmitUpscaleFlags, cmd: Command, ctx: CliCo
       },
       { signal: ctx.signal },
     );
-    if (!flags.wait && flags.output === undefined) {
-      ctx.out(flags.json ? toJsonText(jobToJson(submitted)) : submitted.id);
-      return;
-    }
-    if (!flags.json) ctx.err(`submitted job ${submitted.id}`);
-    const final = await watchWithProgress(client, submitted, ctx);
-    if (!flags.json) ctx.err(finalLine(final));
-    if (final.state !== JobState.JOB_STATE_SUCCEEDED) throw new JobNotSucceededError(final);
-    if (flags.output !== undefined) ctx.err(await download(client, final.id, flags.output, ctx));
-    ctx.out(flags.json ? toJsonText(jobToJson(await client.getJob(final.id, { signal: ctx.signal }))) : final.id);
+    await finishSubmission(client, submitted, flags, ctx);
   });
+}
+
+/**
+ * What every `submit` command does once the job is accepted: print it, or (with --wait / --output)
+ * follow it with a progress bar and download its primary output.
+ */
+export async function finishSubmission(
+  client: TesseraClient,
+  submitted: Job,
+  flags: { wait: boolean; output?: string; json: boolean },
+  ctx: CliContext,
+): Promise<void> {
+  if (!flags.wait && flags.output === undefined) {
+    ctx.out(flags.json ? toJsonText(jobToJson(submitted)) : submitted.id);
+    return;
+  }
+  if (!flags.json) ctx.err(`submitted job ${submitted.id}`);
+  const final = await watchWithProgress(client, submitted, ctx);
+  if (!flags.json) ctx.err(finalLine(final));
+  if (final.state !== JobState.JOB_STATE_SUCCEEDED) throw new JobNotSucceededError(final);
+  if (flags.output !== undefined) ctx.err(await download(client, final.id, flags.output, ctx));
+  ctx.out(flags.json ? toJsonText(jobToJson(await client.getJob(final.id, { signal: ctx.signal }))) : final.id);
 }
 
 /** Adds `submit upscale`, `status`, `watch`, `get`, `cancel` and `jobs` to the program. */

@@ -1,12 +1,10 @@
-/** `tessera submit video` and `tessera submit video-upscale`. */
+/** `tessera submit image`, `tessera submit video` and `tessera submit video-upscale`. */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { JobState, type Job } from '@tessera/protocol';
-import type { TesseraClient, VideoFormatName } from '../client.js';
-import { jobToJson } from '../format/json.js';
-import { toJsonText, withClient, type CliContext } from './context.js';
-import { download, finalLine, JobNotSucceededError, watchWithProgress } from './jobs.js';
+import type { VideoFormatName } from '../client.js';
+import { withClient, type CliContext } from './context.js';
+import { finishSubmission } from './jobs.js';
 import { flagOption, intArg, UsageError, valueOption } from './options.js';
 
 const FORMATS: VideoFormatName[] = ['webp', 'mp4', 'png-frames'];
@@ -32,20 +30,6 @@ interface WaitFlags {
   wait: boolean;
   output?: string;
   json: boolean;
-}
-
-/** Prints the job, or waits for it (progress bar) and downloads its primary output. */
-async function finish(client: TesseraClient, submitted: Job, flags: WaitFlags, ctx: CliContext): Promise<void> {
-  if (!flags.wait && flags.output === undefined) {
-    ctx.out(flags.json ? toJsonText(jobToJson(submitted)) : submitted.id);
-    return;
-  }
-  if (!flags.json) ctx.err(`submitted job ${submitted.id}`);
-  const final = await watchWithProgress(client, submitted, ctx);
-  if (!flags.json) ctx.err(finalLine(final));
-  if (final.state !== JobState.JOB_STATE_SUCCEEDED) throw new JobNotSucceededError(final);
-  if (flags.output !== undefined) ctx.err(await download(client, final.id, flags.output, ctx));
-  ctx.out(flags.json ? toJsonText(jobToJson(await client.getJob(final.id, { signal: ctx.signal }))) : final.id);
 }
 
 interface VideoFlags extends WaitFlags {
@@ -171,7 +155,7 @@ export function addVideoCommands(submit: Command, ctx: CliContext): void {
           },
           { signal: ctx.signal },
         );
-        await finish(client, job, flags, ctx);
+        await finishSubmission(client, job, flags, ctx);
       });
     });
 
@@ -236,7 +220,7 @@ export function addVideoCommands(submit: Command, ctx: CliContext): void {
         },
         { signal: ctx.signal },
       );
-      await finish(client, job, flags, ctx);
+      await finishSubmission(client, job, flags, ctx);
     });
   });
 
@@ -279,7 +263,7 @@ export function addVideoCommands(submit: Command, ctx: CliContext): void {
         },
         { signal: ctx.signal },
       );
-      await finish(client, job, flags, ctx);
+      await finishSubmission(client, job, flags, ctx);
     });
   });
 }
