@@ -53,8 +53,11 @@ export interface Farm {
   close(): Promise<void>;
 }
 
-/** Test timings: leases renewed every 500 ms, agents lost after 1.5 s of silence. */
-const COORDINATOR_TEST_ARGS = ['--lease-ms', '2000', '--agent-silence-ms', '1500'];
+/**
+ * Test timings: leases renewed every 500 ms, agents lost after 1.5 s of silence; a restarted
+ * coordinator takes the leader lease of the one it replaces 2 s after that one's last renewal.
+ */
+const COORDINATOR_TEST_ARGS = ['--lease-ms', '2000', '--agent-silence-ms', '1500', '--leader-lease-ms', '2000'];
 const AGENT_TEST_ARGS = ['--heartbeat-ms', '250'];
 
 export async function startFarm(o: FarmOptions): Promise<Farm> {

@@ -73,6 +73,25 @@ const program = new Command('tessera-coordinator')
       'bearer tokens accepted on the gRPC API, comma-separated (default: none = open)',
     ).env('TESSERA_API_TOKENS'),
   )
+  .addOption(
+    new Option(
+      '--leader-lease-ms <ms>',
+      'leader lease: a standby replica takes over once the leader has not renewed for this long',
+    )
+      .env('TESSERA_LEADER_LEASE_MS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--replica-id <id>', "this replica's id in the leader lease (default: host-pid-random)").env(
+      'TESSERA_REPLICA_ID',
+    ),
+  )
+  .addOption(
+    new Option(
+      '--advertise <host:port>',
+      'gRPC address the other replicas forward calls to while this one leads (default: the --grpc address; the host name for 0.0.0.0)',
+    ).env('TESSERA_ADVERTISE_ADDR'),
+  )
   .showHelpAfterError();
 
 program.parse();
@@ -97,6 +116,9 @@ try {
       maxShardRuntimeMs: o.maxShardRuntimeMs,
       retentionMs: o.retentionMs,
       noProgressMs: o.stallTimeoutMs,
+      leaderLeaseMs: o.leaderLeaseMs,
+      replicaId: o.replicaId,
+      advertiseAddr: o.advertise,
     },
     log,
   );

@@ -46,3 +46,8 @@ export class StaleRevisionError extends Error {
     super(`stale revision for ${key}`, options);
   }
 }
+
+/** This replica is not (or no longer surely) the leader: it must not write state. → UNAVAILABLE */
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+}

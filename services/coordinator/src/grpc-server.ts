@@ -25,7 +25,13 @@ import {
 import type { Logger } from 'pino';
 import type { BlobStore } from './blobs.js';
 import type { Coordinator } from './coordinator.js';
-import { FailedPreconditionError, InvalidArgumentError, LimitExceededError, NotFoundError } from './errors.js';
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  LimitExceededError,
+  NotFoundError,
+  NotLeaderError,
+} from './errors.js';
 import { FINAL_JOB_STATES } from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 import type { VideoFormatName } from './model.js';
@@ -65,7 +71,9 @@ export function toGrpcError(e: unknown, log: Logger): Partial<grpc.ServiceError>
           ? grpc.status.NOT_FOUND
           : err instanceof FailedPreconditionError
             ? grpc.status.FAILED_PRECONDITION
-            : grpc.status.INTERNAL;
+            : err instanceof NotLeaderError
+              ? grpc.status.UNAVAILABLE
+              : grpc.status.INTERNAL;
   if (code === grpc.status.INTERNAL) log.error({ err }, 'internal error in gRPC handler');
   const details = capDetails(err.message);
   return { code, details, message: details };
@@ -115,7 +123,7 @@ function tolerantDecoding<D extends grpc.ServiceDefinition>(def: D): D {
 }
 
 /** The decoded request, or the INVALID_ARGUMENT its bytes earned. */
-function decoded<T>(req: T): T {
+export function decoded<T>(req: T): T {
   if (req instanceof UndecodableRequest) throw req.error;
   return req;
 }
@@ -427,19 +435,24 @@ export interface GrpcServerHandle {
   stop(): Promise<void>;
 }
 
+/** What the server mounts: the two services' implementations (local, or routed to the leader). */
+export interface GrpcServerSetup {
+  options: CompiledCoordinatorOptions;
+  log: Logger;
+  jobs: grpc.UntypedServiceImplementation;
+  agents: grpc.UntypedServiceImplementation;
+}
+
 /** Starts the gRPC server on `options.grpcAddr` with health and reflection. */
-export async function startGrpcServer(d: GrpcDeps): Promise<GrpcServerHandle> {
+export async function startGrpcServer(d: GrpcServerSetup): Promise<GrpcServerHandle> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': d.options.maxInputBytes + 1024 * 1024,
     'grpc.max_send_message_length': 64 * 1024 * 1024,
   });
-  server.addService(
-    tolerantDecoding(JobServiceService),
-    requireToken(JobServiceService, jobService(d), d.options.apiTokens),
-  );
+  server.addService(tolerantDecoding(JobServiceService), requireToken(JobServiceService, d.jobs, d.options.apiTokens));
   server.addService(
     tolerantDecoding(AgentServiceService),
-    requireToken(AgentServiceService, agentService(d), d.options.apiTokens),
+    requireToken(AgentServiceService, d.agents, d.options.apiTokens),
   );
   const health = new HealthImplementation({
     '': 'NOT_SERVING',

@@ -2,11 +2,14 @@
  * Wiring: the one place that builds the coordinator from its options. A coordinator is a function
  * of its config: `startCoordinator(options)` → a handle with the bound ports and `stop()`.
  */
+import { hostname } from 'node:os';
+import * as grpc from '@grpc/grpc-js';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { jetstream } from '@nats-io/jetstream';
 import { loadHardwareTable, classLabel } from '@tessera/hardware';
-import { farmNames } from '@tessera/protocol';
+import type { Subscription } from '@nats-io/transport-node';
+import { AgentServiceService, JobServiceService, farmNames } from '@tessera/protocol';
 import { connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
 import { createImageAssembler, createRefinePreparer, createUpscaleAssembler } from './assembler.js';
 import { createVideoAssembler } from './video-assembler.js';
@@ -16,7 +19,10 @@ import { createSharpCodec } from './codec.js';
 import { Coordinator, type Assemble } from './coordinator.js';
 import type { JobKind } from './model.js';
 import { NatsEvents } from './events.js';
-import { startGrpcServer } from './grpc-server.js';
+import { agentService, jobService, startGrpcServer } from './grpc-server.js';
+import { Forwarder, routed } from './forward.js';
+import { LeaderLease } from './leader.js';
+import { FencedStateStore } from './state/fenced-store.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { serveAgentProtocol } from './nats-handlers.js';
 import { compileCoordinatorOptions, type CoordinatorOptions } from './options.js';
@@ -25,7 +31,9 @@ import { KvStateStore } from './state/kv-store.js';
 export interface CoordinatorHandle {
   grpcPort: number;
   metricsPort: number;
-  coordinator: Coordinator;
+  /** The core while this replica leads; undefined on a standby. */
+  readonly coordinator: Coordinator | undefined;
+  lease: LeaderLease;
   log: Logger;
   stop(): Promise<void>;
 }
@@ -76,62 +84,147 @@ export async function startCoordinator(
   const os = await new Objm(js).create(names.blobBucket, { storage: 'file' } as never);
   const blobs = new ObjBlobStore(os);
   const events = new NatsEvents(nc, names);
-  const c = new Coordinator({
-    store: new KvStateStore(kv),
-    blobs,
-    table,
-    codec: await createSharpCodec(),
-    assemble: byKind({
-      upscale: createUpscaleAssembler(blobs, log),
-      video: createVideoAssembler(blobs, log),
-      video_upscale: createVideoAssembler(blobs, log),
-      image: createImageAssembler(blobs),
-    }),
-    prepareRefine: createRefinePreparer(blobs),
-    clock: systemClock,
-    events,
-    metrics,
-    log,
-    options,
+  const codec = await createSharpCodec();
+
+  // The gRPC server starts first, on every replica: a standby forwards to the leader.
+  const serving: { jobs?: grpc.UntypedServiceImplementation; agents?: grpc.UntypedServiceImplementation } = {};
+  // The lease is created once the server's port is known; routes read it through this holder.
+  const election: { lease?: LeaderLease } = {};
+  const route = (pick: 'jobs' | 'agents') => ({
+    local: () => (election.lease?.isLeader() ? serving[pick] : undefined),
+    leaderAddr: () => {
+      const l = election.lease?.leader();
+      return l && l.id !== options.replicaId ? l.grpcAddr : undefined;
+    },
   });
-  live.coordinator = c;
-  events.progress = (id) => {
-    try {
-      return { shardsDone: c.shardsDone(id), waitingReason: c.jobWaitingReason(c.getJob(id).job) };
-    } catch {
-      return { shardsDone: 0, waitingReason: '' };
-    }
+  const forwarder = new Forwarder(options.replicaId, () => grpc.credentials.createInsecure(), log);
+  const server = await startGrpcServer({
+    options,
+    log,
+    jobs: routed(JobServiceService, route('jobs'), forwarder),
+    agents: routed(AgentServiceService, route('agents'), forwarder),
+  });
+  const grpcAddr = options.advertiseAddr || advertisedAddr(options.grpcAddr, server.port);
+
+  /** The core and its NATS subscriptions, while this replica leads. */
+  let core: { c: Coordinator; subs: Subscription[] } | undefined;
+  const becomeLeader = async () => {
+    const c = new Coordinator({
+      // Writes only while the lease is surely ours: a paused ex-leader cannot overwrite its successor.
+      store: new FencedStateStore(new KvStateStore(kv), () => election.lease?.isLeader() ?? false),
+      blobs,
+      table,
+      codec,
+      assemble: byKind({
+        upscale: createUpscaleAssembler(blobs, log),
+        video: createVideoAssembler(blobs, log),
+        video_upscale: createVideoAssembler(blobs, log),
+        image: createImageAssembler(blobs),
+      }),
+      prepareRefine: createRefinePreparer(blobs),
+      clock: systemClock,
+      events,
+      metrics,
+      log,
+      options,
+    });
+    await c.start();
+    live.coordinator = c;
+    events.progress = (id) => {
+      try {
+        return { shardsDone: c.shardsDone(id), waitingReason: c.jobWaitingReason(c.getJob(id).job) };
+      } catch {
+        return { shardsDone: 0, waitingReason: '' };
+      }
+    };
+    const deps = { coordinator: c, blobs, nc, names, options, log };
+    serving.jobs = jobService(deps) as unknown as grpc.UntypedServiceImplementation;
+    serving.agents = agentService(deps) as unknown as grpc.UntypedServiceImplementation;
+    core = { c, subs: serveAgentProtocol(nc, names, c, log) };
+    metrics.isLeader.set(1);
+    // Agents whose work requests went to a coordinator that died ask again now, not at their timeout.
+    hello();
   };
-  await c.start();
-  const subs = serveAgentProtocol(nc, names, c, log);
-  // Agents whose work requests went to a coordinator that died ask again now, not at their timeout.
-  hello();
-  const grpc = await startGrpcServer({ coordinator: c, blobs, nc, names, options, log });
+  const stepDown = () => {
+    metrics.isLeader.set(0);
+    serving.jobs = serving.agents = undefined;
+    if (!core) return;
+    core.c.stop();
+    for (const s of core.subs) s.unsubscribe();
+    live.coordinator = undefined;
+    core = undefined;
+  };
+  const lease = new LeaderLease(
+    kv,
+    { id: options.replicaId, grpcAddr, leaseMs: options.leaderLeaseMs },
+    {
+      elected: becomeLeader,
+      lost: stepDown,
+      leaderChanged: (rec) => {
+        metrics.leaderChanges.inc();
+        log.info(
+          { leader: rec?.id, addr: rec?.grpcAddr, term: rec?.term, self: rec?.id === options.replicaId },
+          'leader is',
+        );
+      },
+    },
+    log,
+  );
+  election.lease = lease;
+  metrics.isLeader.set(0);
+  lease.start();
+
   let ready = true;
   const http = options.metricsAddr
-    ? await startHttp(options.metricsAddr, metrics.registry, () => ready && !nc.isClosed())
+    ? await startHttp(
+        options.metricsAddr,
+        metrics.registry,
+        // Ready when a leader is known: this replica, serving, or another one to forward to.
+        () =>
+          ready && !nc.isClosed() && (lease.isLeader() ? core !== undefined : route('jobs').leaderAddr() !== undefined),
+      )
     : undefined;
-  for (const svc of ['', 'tessera.v1.JobService', 'tessera.v1.AgentService']) grpc.health.setStatus(svc, 'SERVING');
+  for (const svc of ['', 'tessera.v1.JobService', 'tessera.v1.AgentService']) server.health.setStatus(svc, 'SERVING');
   log.info(
-    { grpc: grpc.port, metrics: http?.port, nats: options.natsUrl, models: table.models.size },
+    {
+      grpc: server.port,
+      metrics: http?.port,
+      nats: options.natsUrl,
+      models: table.models.size,
+      replica: options.replicaId,
+      advertise: grpcAddr,
+    },
     'coordinator ready',
   );
   return {
-    grpcPort: grpc.port,
+    grpcPort: server.port,
     metricsPort: http?.port ?? 0,
-    coordinator: c,
+    get coordinator() {
+      return core?.c;
+    },
+    lease,
     log,
     async stop() {
       ready = false;
       for (const svc of ['', 'tessera.v1.JobService', 'tessera.v1.AgentService'])
-        grpc.health.setStatus(svc, 'NOT_SERVING');
-      c.stop();
-      for (const s of subs) s.unsubscribe();
-      await grpc.stop();
+        server.health.setStatus(svc, 'NOT_SERVING');
+      stepDown();
+      // Hand the lease back after the core stopped, so a standby takes over at once.
+      await lease.stop();
+      forwarder.close();
+      await server.stop();
       await http?.close();
       await nc.drain().catch(() => undefined);
     },
   };
+}
+
+/** The address other replicas reach this one at: the listen address, the host name for a wildcard. */
+export function advertisedAddr(listen: string, port: number): string {
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  const wildcard = host === '' || host === '0.0.0.0' || host === '::';
+  const h = wildcard ? hostname() : host;
+  return `${h.includes(':') ? `[${h}]` : h}:${port}`;
 }
 
 /** Routes assembly by job kind. */

@@ -23,6 +23,8 @@ export interface CoordinatorMetrics {
   reassemblySeconds: Histogram<string>;
   outputBytes: Counter<string>;
   natsReconnects: Counter<string>;
+  isLeader: Gauge<string>;
+  leaderChanges: Counter<string>;
 }
 
 /** Creates the registry and metrics; `collect` hooks fill gauges from live state at scrape time. */
@@ -135,6 +137,16 @@ export function createCoordinatorMetrics(collect: {
     natsReconnects: new Counter({
       name: 'tessera_nats_reconnects_total',
       help: 'Reconnections to NATS.',
+      registers: r,
+    }),
+    isLeader: new Gauge({
+      name: 'tessera_coordinator_is_leader',
+      help: '1 while this replica holds the leader lease and runs the farm; 0 on a standby.',
+      registers: r,
+    }),
+    leaderChanges: new Counter({
+      name: 'tessera_coordinator_leader_changes_total',
+      help: 'Changes of leader this replica has seen (itself included).',
       registers: r,
     }),
   };

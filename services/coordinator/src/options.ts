@@ -2,6 +2,8 @@
  * Coordinator options: raw (all optional, documented defaults) → compiled (validated, filled,
  * units in the name). Every option also reads an environment variable in the CLI.
  */
+import { newReplicaId } from './leader.js';
+
 export interface CoordinatorOptions {
   /** NATS server URL(s), comma-separated. Default nats://127.0.0.1:4222. */
   natsUrl?: string;
@@ -39,10 +41,20 @@ export interface CoordinatorOptions {
   apiTokens?: string;
   /** Finished jobs and their blobs are deleted after this long. Default 24 h; 0 keeps forever. */
   retentionMs?: number;
+  /** Leader lease: a standby takes over once the leader has not renewed for this long. Default 5 s. */
+  leaderLeaseMs?: number;
+  /** This replica's id in the leader lease. Default host-pid-random (unique per process). */
+  replicaId?: string;
+  /** host:port other replicas forward gRPC calls to. Default: the listen address (the host name for 0.0.0.0). */
+  advertiseAddr?: string;
 }
 
-export type CompiledCoordinatorOptions = Required<Omit<CoordinatorOptions, 'hardwareTable' | 'apiTokens'>> & {
+export type CompiledCoordinatorOptions = Required<
+  Omit<CoordinatorOptions, 'hardwareTable' | 'apiTokens' | 'advertiseAddr'>
+> & {
   hardwareTable: string | undefined;
+  /** '' = derived from the bound gRPC address. */
+  advertiseAddr: string;
   apiTokens: string[];
   renewEveryMs: number;
 };
@@ -80,5 +92,8 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
       .map((t) => t.trim())
       .filter(Boolean),
     retentionMs: num('retentionMs', raw.retentionMs, 24 * 3600_000, 0),
+    leaderLeaseMs: num('leaderLeaseMs', raw.leaderLeaseMs, 5_000, 500),
+    replicaId: raw.replicaId || newReplicaId(),
+    advertiseAddr: raw.advertiseAddr ?? '',
   };
 }

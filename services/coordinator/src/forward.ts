@@ -1,0 +1,158 @@
+/**
+ * Every coordinator replica serves the gRPC API. The leader answers from its core; a standby
+ * forwards each call to the leader's advertised address (leader.ts) with the caller's metadata
+ * (so the leader checks the same bearer token), deadline and cancellation, and relays the answer
+ * or the stream unchanged. A call that was already forwarded once is never forwarded again: during a
+ * change of leader it fails with UNAVAILABLE, which clients retry, instead of bouncing.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { decoded, toGrpcError } from './grpc-server.js';
+
+/** Metadata key marking a forwarded call (its value: the forwarding replica's id). */
+export const FORWARDED_BY = 'x-tessera-forwarded-by';
+
+export interface Route {
+  /** The leader's own implementation when this replica leads and is serving; else undefined. */
+  local(): grpc.UntypedServiceImplementation | undefined;
+  /** Where the leader serves gRPC, when one is known and it is not this replica. */
+  leaderAddr(): string | undefined;
+}
+
+/** Forwards calls to the current leader over one cached channel. */
+export class Forwarder {
+  private client: grpc.Client | undefined;
+  private addr = '';
+
+  constructor(
+    private readonly replicaId: string,
+    private readonly credentials: () => grpc.ChannelCredentials,
+    private readonly log: Logger,
+  ) {}
+
+  private clientFor(addr: string): grpc.Client {
+    if (!this.client || this.addr !== addr) {
+      this.client?.close();
+      this.client = new grpc.Client(addr, this.credentials(), {
+        'grpc.max_receive_message_length': 256 * 1024 * 1024,
+        'grpc.max_send_message_length': 256 * 1024 * 1024,
+      });
+      this.addr = addr;
+      this.log.info({ leader: addr }, 'forwarding API calls to the leader');
+    }
+    return this.client;
+  }
+
+  /** The metadata to send upstream: the caller's own keys (authorization…), not transport headers. */
+  private upstreamMetadata(md: grpc.Metadata): grpc.Metadata {
+    const out = new grpc.Metadata();
+    for (const [k, v] of Object.entries(md.getMap())) {
+      if (k.startsWith('grpc-') || k === 'user-agent' || k === 'content-type' || k === 'te') continue;
+      out.set(k, v);
+    }
+    out.set(FORWARDED_BY, this.replicaId);
+    return out;
+  }
+
+  unary(
+    m: grpc.MethodDefinition<unknown, unknown>,
+    addr: string,
+    call: grpc.ServerUnaryCall<unknown, unknown>,
+    cb: grpc.sendUnaryData<unknown>,
+  ): void {
+    let req: unknown;
+    try {
+      req = decoded(call.request);
+    } catch (e) {
+      cb(toGrpcError(e, this.log) as grpc.ServiceError);
+      return;
+    }
+    const up = this.clientFor(addr).makeUnaryRequest(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      req,
+      this.upstreamMetadata(call.metadata),
+      { deadline: call.getDeadline() },
+      (err, res) => (err ? cb(err) : cb(null, res)),
+    );
+    call.on('cancelled', () => up.cancel());
+  }
+
+  stream(m: grpc.MethodDefinition<unknown, unknown>, addr: string, call: grpc.ServerWritableStream<unknown, unknown>) {
+    let req: unknown;
+    try {
+      req = decoded(call.request);
+    } catch (e) {
+      call.emit('error', toGrpcError(e, this.log));
+      return;
+    }
+    const up = this.clientFor(addr).makeServerStreamRequest(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      req,
+      this.upstreamMetadata(call.metadata),
+      { deadline: call.getDeadline() },
+    );
+    let ended = false;
+    up.on('data', (d: unknown) => {
+      if (!call.write(d)) up.pause();
+    });
+    call.on('drain', () => up.resume());
+    up.on('error', (e: grpc.ServiceError) => {
+      if (ended) return;
+      ended = true;
+      call.emit('error', { code: e.code, details: e.details, metadata: e.metadata });
+    });
+    up.on('end', () => {
+      if (ended) return;
+      ended = true;
+      call.end();
+    });
+    call.on('cancelled', () => up.cancel());
+  }
+
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+}
+
+const NO_LEADER = {
+  code: grpc.status.UNAVAILABLE,
+  details: 'no leader coordinator is serving yet (election in progress); retry shortly',
+};
+
+/**
+ * `def`'s methods routed per call: to the local implementation while this replica leads, else to
+ * the leader through `fwd`.
+ */
+export function routed(def: grpc.ServiceDefinition, route: Route, fwd: Forwarder): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, m] of Object.entries(def)) {
+    const key = name.charAt(0).toLowerCase() + name.slice(1);
+    const pick = (md: grpc.Metadata) => {
+      const local = route.local();
+      if (local) return { handler: local[key] as (...a: unknown[]) => void };
+      const addr = route.leaderAddr();
+      // Forwarded once already: the replica that sent it thinks we lead; we do not (yet).
+      if (!addr || md.get(FORWARDED_BY).length > 0) return { error: NO_LEADER };
+      return { addr };
+    };
+    out[key] = m.responseStream
+      ? (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const p = pick(call.metadata);
+          if (p.handler) p.handler(call);
+          else if (p.addr) fwd.stream(m, p.addr, call);
+          else call.emit('error', p.error ?? NO_LEADER);
+        }
+      : (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+          const p = pick(call.metadata);
+          if (p.handler) p.handler(call, cb);
+          else if (p.addr) fwd.unary(m, p.addr, call, cb);
+          else cb(p.error ?? NO_LEADER);
+        };
+  }
+  return out;
+}
