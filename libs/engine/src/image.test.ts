@@ -76,6 +76,30 @@ describe('upscaleImageFile (single pass)', () => {
   });
 });
 
+describe('execution providers', () => {
+  it('webgpu runs on a Vulkan GPU like the CPU does, or names the missing Vulkan driver', async () => {
+    let gpu: Upscaler;
+    try {
+      gpu = await Upscaler.load('esrgan-slim-x2', { cacheDir: dir, executionProvider: 'webgpu' });
+    } catch (e) {
+      // Machines without a GPU (CI): a named, actionable error, not a crash.
+      expect(e).toBeInstanceOf(ExecutionProviderUnavailableError);
+      expect((e as ExecutionProviderUnavailableError).provider).toBe('webgpu');
+      expect((e as Error).message).toMatch(/Vulkan/);
+      return;
+    }
+    const img = await decodeToRgb(
+      await encodeRgbPng({ width: 24, height: 16, data: new Uint8Array(24 * 16 * 3).map((_, i) => (i * 37) % 256) }),
+    );
+    const cpu = await Upscaler.load('esrgan-slim-x2', { cacheDir: dir });
+    const [a, b] = [await gpu.runFloat(img), await cpu.runFloat(img)];
+    await Promise.all([gpu.close(), cpu.close()]);
+    let max = 0;
+    for (let i = 0; i < a.data.length; i++) max = Math.max(max, Math.abs(a.data[i] - b.data[i]));
+    expect(max).toBeLessThan(0.05);
+  });
+});
+
 describe('error classification', () => {
   it.each([
     'Failed to allocate memory for requested buffer of size 1073741824',

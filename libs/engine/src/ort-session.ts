@@ -9,7 +9,12 @@
 import { existsSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { classifyEngineError, EngineError, UnknownModelError } from './errors.js';
-import { assertCudaInstalled, translateCreateError, type ExecutionProviderName } from './ort-upscaler.js';
+import {
+  assertCudaInstalled,
+  sessionProviders,
+  translateCreateError,
+  type ExecutionProviderName,
+} from './ort-upscaler.js';
 
 /** Element type names as onnxruntime reports them ('float32', 'float16', 'int64', …). */
 export type TensorElementType = string;
@@ -66,7 +71,7 @@ export class OrtModel {
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(modelPath, {
-        executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId: opts.deviceId ?? 0 }] : ['cpu'],
+        executionProviders: sessionProviders(provider, opts.deviceId),
         ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
         graphOptimizationLevel: 'all',
       });

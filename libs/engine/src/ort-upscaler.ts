@@ -13,12 +13,19 @@ import { ensureUpscalerModel } from './model-cache.js';
 import { assertRgbImage, rgb8ToFloat32, toRgb8, type RgbFloatImage, type RgbImage } from './rgb-image.js';
 import { isUpscalerId } from './zoo.js';
 
-/** Execution providers the engine can request. */
-export type ExecutionProviderName = 'cpu' | 'cuda';
+/**
+ * Execution providers the engine can request. 'webgpu' is compiled into onnxruntime-node's own
+ * Linux, Windows and macOS binaries (Dawn; on Linux it drives the GPU through Vulkan), so it needs no
+ * extra download, only a GPU driver with a Vulkan ICD and libvulkan.so.1.
+ */
+export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu';
 
 /** Options of Upscaler.load; every field is optional with the documented default. */
 export interface UpscalerOptions {
-  /** Default 'cpu'. 'cuda' needs the CUDA EP binaries (ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci). */
+  /**
+   * Default 'cpu'. 'cuda' needs the CUDA EP binaries (ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci);
+   * 'webgpu' needs a Vulkan driver (Linux).
+   */
   executionProvider?: ExecutionProviderName;
   /** CUDA device ordinal (after CUDA_VISIBLE_DEVICES remapping). Default 0. */
   deviceId?: number;
@@ -77,7 +84,7 @@ export class Upscaler {
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(modelPath, {
-        executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId: opts.deviceId ?? 0 }] : ['cpu'],
+        executionProviders: sessionProviders(provider, opts.deviceId),
         ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
         graphOptimizationLevel: 'all',
       });
@@ -170,6 +177,13 @@ function readSignature(session: ort.InferenceSession): { input: string; output: 
  */
 export function translateCreateError(err: unknown, provider: ExecutionProviderName, modelPath: string): EngineError {
   const message = err instanceof Error ? err.message : String(err);
+  if (provider === 'webgpu' && /WebGPU adapter|No supported adapters|libvulkan|Couldn't load Vulkan/i.test(message)) {
+    return new ExecutionProviderUnavailableError(
+      'webgpu',
+      `no WebGPU adapter: the WebGPU execution provider drives the GPU through Vulkan, so it needs the GPU's Vulkan driver (ICD) and libvulkan.so.1 (Debian: libvulkan1): ${message.split('\n')[0]}`,
+      { cause: err },
+    );
+  }
   if (provider === 'cuda') {
     if (
       /Failed to load|cannot open shared object|providers_(shared|cuda)|libcudnn|libcublas|libcudart/i.test(message)
@@ -191,6 +205,20 @@ export function translateCreateError(err: unknown, provider: ExecutionProviderNa
     }
   }
   return classifyEngineError(err, `loading ${modelPath} on ${provider}`);
+}
+
+/**
+ * The onnxruntime execution-provider list of a session. WebGPU keeps the CPU EP behind it for the
+ * few operators WebGPU lacks. Internal (shared with
+ * ort-session.ts).
+ */
+export function sessionProviders(
+  provider: ExecutionProviderName,
+  deviceId = 0,
+): ort.InferenceSession.SessionOptions['executionProviders'] {
+  if (provider === 'cuda') return [{ name: 'cuda', deviceId }];
+  if (provider === 'webgpu') return ['webgpu', 'cpu'];
+  return ['cpu'];
 }
 
 /** Throws ExecutionProviderUnavailableError unless the CUDA EP is installed. Internal (shared with ort-session.ts). */

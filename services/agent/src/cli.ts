@@ -32,9 +32,9 @@ const program = new Command('tessera-agent')
     new Option('--hardware-table <file>', 'hardware table YAML (for class labels)').env('TESSERA_HARDWARE_TABLE'),
   )
   .addOption(
-    new Option('--execution-provider <ep>', 'auto, cpu or cuda')
+    new Option('--execution-provider <ep>', 'auto, cpu, cuda or webgpu (the GPU through Vulkan; no CUDA download)')
       .env('TESSERA_EXECUTION_PROVIDER')
-      .choices(['auto', 'cpu', 'cuda'])
+      .choices(['auto', 'cpu', 'cuda', 'webgpu'])
       .default('auto'),
   )
   .showHelpAfterError()
@@ -85,9 +85,18 @@ run
   .addOption(new Option('--model <id>', 'upscaler model').choices([...UPSCALER_IDS]).default('esrgan-slim-x4'))
   .addOption(new Option('--threads <n>', 'onnxruntime threads').argParser(Number))
   .addOption(new Option('--models <dir>', 'model cache directory').env('TESSERA_MODEL_CACHE'))
+  .addOption(
+    new Option('--execution-provider <ep>', 'onnxruntime execution provider')
+      .choices(['cpu', 'cuda', 'webgpu'])
+      .default('cpu'),
+  )
   .action(async (o) => {
     try {
-      const r = await upscaleImageFile(o.input, o.output, o.model, { intraOpThreads: o.threads, cacheDir: o.models });
+      const r = await upscaleImageFile(o.input, o.output, o.model, {
+        intraOpThreads: o.threads,
+        cacheDir: o.models,
+        executionProvider: o.executionProvider,
+      });
       process.stdout.write(`${JSON.stringify(r)}\n`);
     } catch (e) {
       process.stderr.write(`tessera-agent run upscale: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -114,7 +123,9 @@ run
   .addOption(new Option('--strength <s>', 'img2img: fraction of the steps to run, in (0, 1]').argParser(Number))
   .addOption(new Option('--scheduler <name>', "override the model's scheduler").choices([...SD_SCHEDULER_NAMES]))
   .addOption(
-    new Option('--execution-provider <ep>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'),
+    new Option('--execution-provider <ep>', 'onnxruntime execution provider')
+      .choices(['cpu', 'cuda', 'webgpu'])
+      .default('cpu'),
   )
   .addOption(new Option('--threads <n>', 'onnxruntime threads').argParser(Number))
   .action(async (o) => {

@@ -51,6 +51,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
     const totalGb = o.vramGb ?? gpu?.memoryGb ?? 0;
     const usable = usableVramGb(table, totalGb);
     const cuda = useCuda(!!gpu);
+    const provider = o.executionProvider === 'webgpu' ? 'webgpu' : cuda ? 'cuda' : 'cpu';
     const name = devices.length > 1 ? `${o.name}-gpu${gpu?.index ?? i}` : o.name;
     const advert: AgentAdvert = {
       agentId: `${name}-${incarnation}`,
@@ -61,14 +62,14 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       vramTotalGb: totalGb,
       vramUsableGb: usable,
       vramClass: classLabel(vramClassOf(table, usable)),
-      executionProvider: cuda ? 'cuda' : 'cpu',
+      executionProvider: provider,
       modelsLoaded: [],
       version: AGENT_VERSION,
       state: AgentState.AGENT_STATE_IDLE,
       shardsCompleted: 0,
     };
     const engine = new EngineHost({
-      executionProvider: cuda ? 'cuda' : 'cpu',
+      executionProvider: provider,
       deviceId: 0,
       threads: o.threads,
       cacheDir: o.modelsDir,

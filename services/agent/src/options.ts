@@ -20,8 +20,11 @@ export interface AgentOptions {
   waitMs?: number;
   /** Hardware table (for the class label in adverts). Default the bundled one. */
   hardwareTable?: string;
-  /** 'auto' (CUDA when a GPU is found and the CUDA EP is installed), 'cpu' or 'cuda'. Default auto. */
-  executionProvider?: 'auto' | 'cpu' | 'cuda';
+  /**
+   * 'auto' (CUDA when a GPU is found and the CUDA EP is installed), 'cpu', 'cuda' or 'webgpu' (the GPU
+   * through Vulkan, bundled with onnxruntime-node: no CUDA download). Default auto.
+   */
+  executionProvider?: 'auto' | 'cpu' | 'cuda' | 'webgpu';
 }
 
 export type CompiledAgentOptions = Required<Omit<AgentOptions, 'vramGb' | 'modelsDir' | 'threads' | 'hardwareTable'>> &
@@ -34,8 +37,8 @@ export function compileAgentOptions(raw: AgentOptions, hostname: string): Compil
     return v;
   };
   const ep = raw.executionProvider ?? 'auto';
-  if (!['auto', 'cpu', 'cuda'].includes(ep))
-    throw new Error(`option executionProvider must be auto, cpu or cuda, got ${ep}`);
+  if (!['auto', 'cpu', 'cuda', 'webgpu'].includes(ep))
+    throw new Error(`option executionProvider must be auto, cpu, cuda or webgpu, got ${ep}`);
   const name = raw.name || hostname;
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
     throw new Error(`option name must be 1-64 of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
