@@ -69,6 +69,20 @@ const program = new Command('tessera-coordinator')
   )
   .addOption(
     new Option(
+      '--start-timeout-ms <ms>',
+      'a lease its agent has not confirmed (renewal or heartbeat) this long after the grant is run again elsewhere',
+    )
+      .env('TESSERA_START_TIMEOUT_MS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option(
+      '--shard-timeouts <spec>',
+      'per shard kind timeouts overriding the three above, e.g. "svd_batch.runtime=2h,upscale_tile.stall=2m,sd_stage.start=1m"',
+    ).env('TESSERA_SHARD_TIMEOUTS'),
+  )
+  .addOption(
+    new Option(
       '--api-tokens <list>',
       'bearer tokens accepted on the gRPC API, comma-separated (default: none = open)',
     ).env('TESSERA_API_TOKENS'),
@@ -116,6 +130,8 @@ try {
       maxShardRuntimeMs: o.maxShardRuntimeMs,
       retentionMs: o.retentionMs,
       noProgressMs: o.stallTimeoutMs,
+      startTimeoutMs: o.startTimeoutMs,
+      shardTimeouts: o.shardTimeouts,
       leaderLeaseMs: o.leaderLeaseMs,
       replicaId: o.replicaId,
       advertiseAddr: o.advertise,

@@ -199,6 +199,8 @@ export class Coordinator {
   private stopped = false;
   private online = true;
   private lastRetentionMs = 0;
+  /** When state was last loaded or NATS came back (start timeouts count from no earlier). */
+  private resumedMs = 0;
   /** Engine progress per leased shard, from renewals (memory only; restarts begin afresh). */
   private readonly progress = new Map<string, { attempt: number; value: number; sinceMs: number }>();
 
@@ -212,6 +214,7 @@ export class Coordinator {
   async start(): Promise<void> {
     const { jobs, shards } = await this.d.store.loadAll();
     const now = this.d.clock.now();
+    this.resumedMs = now;
     for (const j of jobs) this.jobs.set(j.value.id, { rec: j.value, rev: j.revision });
     for (const s of shards) {
       if (!this.jobs.has(s.value.jobId)) continue;
@@ -685,6 +688,7 @@ export class Coordinator {
       return;
     }
     const now = this.d.clock.now();
+    this.resumedMs = now;
     for (const a of this.registry.all()) if (a.liveness === 'live') a.lastSeenMs = now;
     for (const s of this.shards.values()) {
       if (s.rec.state === 'leased') s.rec.leaseExpiresMs = Math.max(s.rec.leaseExpiresMs, now + this.d.options.leaseMs);
@@ -947,29 +951,43 @@ export class Coordinator {
         }
       }
     }
-    const o = this.d.options;
     for (const [k, s] of this.shards) {
       if (s.rec.state !== 'leased') continue;
+      // The three timeouts of the shard's kind (options: global values, per-kind overrides).
+      const t = this.d.options.timeouts[s.rec.kind];
       const p = this.progress.get(k);
       const stalledSince = p && p.attempt === s.rec.attempt ? p.sinceMs : s.rec.leasedMs;
-      if (now - s.rec.leasedMs > o.maxShardRuntimeMs) {
+      // Leases granted before a restart or a NATS outage are judged from then: their confirmations could not arrive.
+      if (!s.rec.leaseConfirmed && now - Math.max(s.rec.leasedMs, this.resumedMs) > t.startMs) {
         this.background(
           this.requeue(
             k,
             s.rec.attempt,
-            `attempt ${s.rec.attempt} ran longer than the maximum of ${o.maxShardRuntimeMs / 1000} s`,
+            `attempt ${s.rec.attempt} was not started by ${s.rec.agentName} within ${t.startMs / 1000} s`,
+            'timeout_start',
+          ),
+          'requeue',
+        );
+        continue;
+      }
+      if (now - s.rec.leasedMs > t.runtimeMs) {
+        this.background(
+          this.requeue(
+            k,
+            s.rec.attempt,
+            `attempt ${s.rec.attempt} ran longer than the maximum of ${t.runtimeMs / 1000} s`,
             'timeout_runtime',
           ),
           'requeue',
         );
         continue;
       }
-      if (now - stalledSince > o.noProgressMs) {
+      if (now - stalledSince > t.stallMs) {
         this.background(
           this.requeue(
             k,
             s.rec.attempt,
-            `attempt ${s.rec.attempt} made no progress for ${o.noProgressMs / 1000} s`,
+            `attempt ${s.rec.attempt} made no progress for ${t.stallMs / 1000} s`,
             'timeout_no_progress',
           ),
           'requeue',

@@ -87,7 +87,7 @@ export function createCoordinatorMetrics(collect: {
     }),
     retries: new Counter({
       name: 'tessera_shard_retries_total',
-      help: 'Shards put back in the queue, by reason (agent_lost, lease_expired, lease_lost, error, out_of_memory, checksum, fatal).',
+      help: 'Shards put back in the queue, by reason (agent_lost, lease_expired, lease_lost, timeout_start, timeout_runtime, timeout_no_progress, error, out_of_memory, checksum, fatal).',
       labelNames: ['reason'],
       registers: r,
     }),

@@ -3,6 +3,7 @@
  * units in the name). Every option also reads an environment variable in the CLI.
  */
 import { newReplicaId } from './leader.js';
+import type { ShardKind } from './model.js';
 
 export interface CoordinatorOptions {
   /** NATS server URL(s), comma-separated. Default nats://127.0.0.1:4222. */
@@ -37,6 +38,13 @@ export interface CoordinatorOptions {
   maxShardRuntimeMs?: number;
   /** A shard whose engine progress has not moved for this long is taken back. Default 10 min. */
   noProgressMs?: number;
+  /** A lease its agent has not confirmed (renewal or heartbeat) this long after the grant is taken back. Default 30 s. */
+  startTimeoutMs?: number;
+  /**
+   * Per shard kind overrides of the three timeouts, e.g. "svd_batch.runtime=2h,upscale_tile.stall=2m,
+   * sd_stage.start=1m" (kinds: upscale_tile, upscale_frames, svd_batch, sd_stage; units ms, s, m, h).
+   */
+  shardTimeouts?: string;
   /** Bearer tokens accepted on the gRPC API (comma-separated); empty = no authentication. */
   apiTokens?: string;
   /** Finished jobs and their blobs are deleted after this long. Default 24 h; 0 keeps forever. */
@@ -50,8 +58,10 @@ export interface CoordinatorOptions {
 }
 
 export type CompiledCoordinatorOptions = Required<
-  Omit<CoordinatorOptions, 'hardwareTable' | 'apiTokens' | 'advertiseAddr'>
+  Omit<CoordinatorOptions, 'hardwareTable' | 'apiTokens' | 'advertiseAddr' | 'shardTimeouts'>
 > & {
+  /** The three timeouts of each shard kind (the global options unless overridden per kind). */
+  timeouts: Record<ShardKind, ShardTimeouts>;
   hardwareTable: string | undefined;
   /** '' = derived from the bound gRPC address. */
   advertiseAddr: string;
@@ -69,6 +79,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     return n;
   };
   const leaseMs = num('leaseMs', raw.leaseMs, 20_000, 100);
+  const startTimeoutMs = num('startTimeoutMs', raw.startTimeoutMs, 30_000, 100);
   return {
     natsUrl: raw.natsUrl || 'nats://127.0.0.1:4222',
     grpcAddr: raw.grpcAddr || '0.0.0.0:50051',
@@ -92,8 +103,49 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
       .map((t) => t.trim())
       .filter(Boolean),
     retentionMs: num('retentionMs', raw.retentionMs, 24 * 3600_000, 0),
+    startTimeoutMs,
+    timeouts: parseShardTimeouts(raw.shardTimeouts ?? '', {
+      startMs: startTimeoutMs,
+      runtimeMs: num('maxShardRuntimeMs', raw.maxShardRuntimeMs, 3_600_000, 100),
+      stallMs: num('noProgressMs', raw.noProgressMs, 600_000, 100),
+    }),
     leaderLeaseMs: num('leaderLeaseMs', raw.leaderLeaseMs, 5_000, 500),
     replicaId: raw.replicaId || newReplicaId(),
     advertiseAddr: raw.advertiseAddr ?? '',
   };
+}
+
+/** The three timeouts of a leased shard. */
+export interface ShardTimeouts {
+  /** Grant → the agent confirms the lease (renewal or heartbeat). */
+  startMs: number;
+  /** Grant → result. */
+  runtimeMs: number;
+  /** Longest time without engine progress. */
+  stallMs: number;
+}
+
+const SHARD_KINDS: readonly ShardKind[] = ['upscale_tile', 'upscale_frames', 'svd_batch', 'sd_stage'];
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const FIELD: Record<string, keyof ShardTimeouts> = { start: 'startMs', runtime: 'runtimeMs', stall: 'stallMs' };
+
+/** Parses "kind.which=duration,…" over `defaults`. Throws naming the option and the bad entry. */
+export function parseShardTimeouts(spec: string, defaults: ShardTimeouts): Record<ShardKind, ShardTimeouts> {
+  const out = Object.fromEntries(SHARD_KINDS.map((k) => [k, { ...defaults }])) as Record<ShardKind, ShardTimeouts>;
+  for (const entry of spec
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    const m = /^([a-z_]+)\.(start|runtime|stall)=(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(entry);
+    if (!m || !SHARD_KINDS.includes(m[1] as ShardKind)) {
+      throw new Error(
+        `option shardTimeouts: ${JSON.stringify(entry)} is not KIND.start|runtime|stall=DURATION ` +
+          `(kinds ${SHARD_KINDS.join(', ')}; units ms, s, m, h; e.g. svd_batch.runtime=2h)`,
+      );
+    }
+    const ms = Number(m[3]) * UNIT_MS[m[4]];
+    if (ms < 100) throw new Error(`option shardTimeouts: ${entry} is below the minimum of 100 ms`);
+    out[m[1] as ShardKind][FIELD[m[2]]] = ms;
+  }
+  return out;
 }
