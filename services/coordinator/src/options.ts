@@ -2,6 +2,8 @@
  * Coordinator options: raw (all optional, documented defaults) → compiled (validated, filled,
  * units in the name). Every option also reads an environment variable in the CLI.
  */
+import { loadApiUsers, type ApiUser } from './auth.js';
+
 export interface CoordinatorOptions {
   /** NATS server URL(s), comma-separated. Default nats://127.0.0.1:4222. */
   natsUrl?: string;
@@ -35,15 +37,34 @@ export interface CoordinatorOptions {
   maxShardRuntimeMs?: number;
   /** A shard whose engine progress has not moved for this long is taken back. Default 10 min. */
   noProgressMs?: number;
-  /** Bearer tokens accepted on the gRPC API (comma-separated); empty = no authentication. */
+  /**
+   * Bearer tokens accepted on the gRPC API, comma-separated: `user:token` names the user, a bare
+   * `token` is user "default". Empty (and no file) = no authentication.
+   */
   apiTokens?: string;
+  /** File of more tokens, one `user token` or `user:token` a line (`#` comments); keeps them off the command line. */
+  apiTokensFile?: string;
+  /** PEM certificate (chain) and key of the gRPC server: set both to serve TLS. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** PEM CA bundle: require client certificates signed by it (mutual TLS); needs tlsCert/tlsKey. */
+  tlsClientCa?: string;
+  /** Most unfinished jobs one user may have. Default 0 = unlimited. */
+  maxJobsPerUser?: number;
+  /** Most queued shards one user may have. Default 0 = unlimited. */
+  maxQueuedShardsPerUser?: number;
   /** Finished jobs and their blobs are deleted after this long. Default 24 h; 0 keeps forever. */
   retentionMs?: number;
 }
 
-export type CompiledCoordinatorOptions = Required<Omit<CoordinatorOptions, 'hardwareTable' | 'apiTokens'>> & {
+type FileOption = 'hardwareTable' | 'apiTokens' | 'apiTokensFile' | 'tlsCert' | 'tlsKey' | 'tlsClientCa';
+
+export type CompiledCoordinatorOptions = Required<Omit<CoordinatorOptions, FileOption>> & {
   hardwareTable: string | undefined;
-  apiTokens: string[];
+  /** Users and their tokens from apiTokens and apiTokensFile; empty = no token authentication. */
+  apiUsers: ApiUser[];
+  /** TLS files (paths), undefined = plaintext. */
+  tls: { cert: string; key: string; clientCa: string | undefined } | undefined;
   renewEveryMs: number;
 };
 
@@ -57,6 +78,13 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     return n;
   };
   const leaseMs = num('leaseMs', raw.leaseMs, 20_000, 100);
+  if (!raw.tlsCert !== !raw.tlsKey) throw new Error('options tlsCert and tlsKey must be set together');
+  if (raw.tlsClientCa && !raw.tlsCert) throw new Error('option tlsClientCa (mutual TLS) needs tlsCert and tlsKey');
+  const int = (name: keyof CoordinatorOptions, v: number | undefined): number => {
+    const n = num(name, v, 0, 0);
+    if (!Number.isSafeInteger(n)) throw new Error(`option ${name} must be an integer ≥ 0, got ${v}`);
+    return n;
+  };
   return {
     natsUrl: raw.natsUrl || 'nats://127.0.0.1:4222',
     grpcAddr: raw.grpcAddr || '0.0.0.0:50051',
@@ -75,10 +103,13 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxFrames: num('maxFrames', raw.maxFrames, 2_000, 1),
     maxQueuedShards: num('maxQueuedShards', raw.maxQueuedShards, 200_000, 1),
     sweepEveryMs: num('sweepEveryMs', raw.sweepEveryMs, 250, 10),
-    apiTokens: (raw.apiTokens ?? '')
-      .split(',')
-      .map((t) => t.trim())
-      .filter(Boolean),
+    apiUsers: loadApiUsers(raw.apiTokens, raw.apiTokensFile || undefined),
+    tls:
+      raw.tlsCert && raw.tlsKey
+        ? { cert: raw.tlsCert, key: raw.tlsKey, clientCa: raw.tlsClientCa || undefined }
+        : undefined,
+    maxJobsPerUser: int('maxJobsPerUser', raw.maxJobsPerUser),
+    maxQueuedShardsPerUser: int('maxQueuedShardsPerUser', raw.maxQueuedShardsPerUser),
     retentionMs: num('retentionMs', raw.retentionMs, 24 * 3600_000, 0),
   };
 }
