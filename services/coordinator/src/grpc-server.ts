@@ -2,7 +2,6 @@
  * The gRPC API layer: JobService and AgentService over the coordinator core, plus grpc.health.v1
  * and server reflection. The only place that produces gRPC status codes.
  */
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -450,22 +449,12 @@ export interface GrpcServerHandle {
 
 /**
  * Plaintext, TLS (cert + key) or mutual TLS (plus a client CA: every client must present a
- * certificate signed by it, or the handshake fails). Throws naming the option of an unreadable file.
+ * certificate signed by it, or the handshake fails).
  */
 export function serverCredentials(tls: CompiledCoordinatorOptions['tls']): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  const read = (option: string, file: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (e) {
-      throw new Error(`option ${option}: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`, {
-        cause: e,
-      });
-    }
-  };
-  const cert = read('tlsCert', tls.cert);
-  const key = read('tlsKey', tls.key);
-  const ca = tls.clientCa ? read('tlsClientCa', tls.clientCa) : null;
+  const { cert, key, clientCa } = tls;
+  const ca = clientCa ?? null;
   try {
     return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
   } catch (e) {

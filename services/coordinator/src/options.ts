@@ -2,6 +2,8 @@
  * Coordinator options: raw (all optional, documented defaults) → compiled (validated, filled,
  * units in the name). Every option also reads an environment variable in the CLI.
  */
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { loadApiUsers, type ApiUser } from './auth.js';
 
 export interface CoordinatorOptions {
@@ -63,12 +65,43 @@ export type CompiledCoordinatorOptions = Required<Omit<CoordinatorOptions, FileO
   hardwareTable: string | undefined;
   /** Users and their tokens from apiTokens and apiTokensFile; empty = no token authentication. */
   apiUsers: ApiUser[];
-  /** TLS files (paths), undefined = plaintext. */
-  tls: { cert: string; key: string; clientCa: string | undefined } | undefined;
+  /** TLS certificate, key and client CA (PEM, read at start); undefined = plaintext. */
+  tls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
   renewEveryMs: number;
 };
 
 const MiB = 1024 * 1024;
+
+/** The TLS files, read and checked (the key must match the certificate); undefined for plaintext. */
+function tlsFiles(raw: CoordinatorOptions): CompiledCoordinatorOptions['tls'] {
+  if (!raw.tlsCert || !raw.tlsKey) return undefined;
+  const tls = {
+    cert: readPem('tlsCert', raw.tlsCert),
+    key: readPem('tlsKey', raw.tlsKey),
+    clientCa: raw.tlsClientCa ? readPem('tlsClientCa', raw.tlsClientCa) : undefined,
+  };
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key, ca: tls.clientCa });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(`options tlsCert/tlsKey/tlsClientCa (${raw.tlsCert}, ${raw.tlsKey}): ${why}`, { cause: e });
+  }
+  return tls;
+}
+
+/** A PEM file's contents; throws naming the option. */
+function readPem(option: keyof CoordinatorOptions, file: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (e) {
+    throw new Error(`option ${option}: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
+  }
+  if (!pem.includes('-----BEGIN ')) throw new Error(`option ${option}: ${file} is not a PEM file`);
+  return pem;
+}
 
 /** Validates raw options and fills defaults. Throws naming the option. */
 export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): CompiledCoordinatorOptions {
@@ -104,10 +137,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxQueuedShards: num('maxQueuedShards', raw.maxQueuedShards, 200_000, 1),
     sweepEveryMs: num('sweepEveryMs', raw.sweepEveryMs, 250, 10),
     apiUsers: loadApiUsers(raw.apiTokens, raw.apiTokensFile || undefined),
-    tls:
-      raw.tlsCert && raw.tlsKey
-        ? { cert: raw.tlsCert, key: raw.tlsKey, clientCa: raw.tlsClientCa || undefined }
-        : undefined,
+    tls: tlsFiles(raw),
     maxJobsPerUser: int('maxJobsPerUser', raw.maxJobsPerUser),
     maxQueuedShardsPerUser: int('maxQueuedShardsPerUser', raw.maxQueuedShardsPerUser),
     retentionMs: num('retentionMs', raw.retentionMs, 24 * 3600_000, 0),
