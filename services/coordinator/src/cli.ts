@@ -81,15 +81,15 @@ const program = new Command('tessera-coordinator')
   )
   .addOption(
     new Option('--tls-cert <file>', 'PEM certificate (chain) of the gRPC server; with --tls-key serves TLS').env(
-      'TESSERA_TLS_CERT',
+      'TESSERA_GRPC_TLS_CERT',
     ),
   )
-  .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('TESSERA_TLS_KEY'))
+  .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('TESSERA_GRPC_TLS_KEY'))
   .addOption(
     new Option(
       '--tls-client-ca <file>',
       'PEM CA bundle: require client certificates signed by it (mutual TLS); a client without a token is the user its certificate CN names',
-    ).env('TESSERA_TLS_CLIENT_CA'),
+    ).env('TESSERA_GRPC_TLS_CLIENT_CA'),
   )
   .addOption(
     new Option('--max-jobs-per-user <n>', 'unfinished jobs one user may have (0 = unlimited)')
