@@ -9,7 +9,17 @@
  * PrometheusRule equals the rule file, and every TESSERA_* variable set is one the service reads.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -540,5 +550,51 @@ describe.skipIf(gate.skip)('operations: Kubernetes manifests', () => {
       expect(open('coordinator')).toEqual([50051, 9464]);
       expect(open('agent')).toEqual([9465]);
     }
+  });
+
+  it('the optional gRPC security components mount their Secrets where the coordinator is told to read them', async () => {
+    // Not an overlay of their own: their Secrets are the operator's to create, so the base's
+    // every-reference-is-rendered check cannot hold for them. Render prod + both components here.
+    const root = join(tmp, 'components-check');
+    cpSync(K8S, root, { recursive: true });
+    const dir = join(root, 'overlays', 'secure');
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources: [../prod]',
+        'components: [../../components/grpc-tls, ../../components/api-tokens]',
+        '',
+      ].join('\n'),
+    );
+    const { stdout } = await run('kubectl', ['kustomize', dir], { maxBuffer: 16 << 20 });
+    const objs = parseAllDocuments(stdout)
+      .map((d) => d.toJS() as Obj)
+      .filter(Boolean);
+    const dep = one(objs, 'Deployment', 'tessera-coordinator');
+    const { Deployment } = await import('kubernetes-models/apps/v1/Deployment');
+    expect(() => new Deployment(dep).validate()).not.toThrow();
+    const c = containersOf(dep)[0];
+    const files = {
+      TESSERA_GRPC_TLS_CERT: ['tessera-grpc-tls', 'tls.crt'],
+      TESSERA_GRPC_TLS_KEY: ['tessera-grpc-tls', 'tls.key'],
+      TESSERA_GRPC_TLS_CLIENT_CA: ['tessera-grpc-tls', 'ca.crt'],
+      TESSERA_API_TOKENS_FILE: ['tessera-api-tokens', 'tokens'],
+    };
+    const read = envNamesRead(['services/coordinator/src']);
+    for (const [name, [secret, key]] of Object.entries(files)) {
+      expect(read, name).toContain(name);
+      const path: string = envOf(c, name)?.value;
+      expect(path, name).toMatch(new RegExp(`/${key.replace('.', '\\.')}$`));
+      const mount = c.volumeMounts?.find((m) => path.startsWith(`${m.mountPath}/`));
+      expect(mount, name).toMatchObject({ readOnly: true });
+      const volume = dep.spec.template.spec.volumes.find((v: any) => v.name === mount.name);
+      expect(volume.secret.secretName, name).toBe(secret);
+    }
+    // Everything else of prod is unchanged: NATS credentials, probes, the tmp volume.
+    expect(envOf(c, 'TESSERA_NATS_PASSWORD')?.valueFrom?.secretKeyRef?.name).toBe('tessera-nats-auth');
+    expect(c.volumeMounts?.map((m) => m.mountPath)).toContain('/tmp');
   });
 });

@@ -3,7 +3,7 @@
  * agent binaries, plus a gRPC client. Short leases and heartbeats so fault tests run in seconds.
  */
 import { randomBytes } from 'node:crypto';
-import { TesseraClient } from '@tessera/client';
+import { TesseraClient, type TlsOptions } from '@tessera/client';
 import { startNats, type TestNats } from './nats-server.js';
 import { freePort, spawnBin, waitFor, type Proc } from './process.js';
 
@@ -14,6 +14,8 @@ export const CLI_BIN = 'libs/client/bin/tessera.js';
 export interface AgentSpec {
   name: string;
   vramGb: number;
+  /** Extra environment of this agent (e.g. a test fault hook). */
+  env?: Record<string, string>;
 }
 
 /** A NATS user and password, given to a service as TESSERA_NATS_USER / TESSERA_NATS_PASSWORD. */
@@ -30,6 +32,8 @@ export interface FarmOptions {
   agentThreads?: number;
   /** Bearer token the farm's client sends (for a coordinator started with --api-tokens). */
   token?: string;
+  /** TLS settings of the farm's client (for a coordinator started with --tls-cert/--tls-key). */
+  tls?: TlsOptions;
   /** Extra flags for every agent (e.g. --models DIR). */
   agentArgs?: string[];
   /** Reuse a NATS server (e.g. one a test kills and restarts). */
@@ -83,7 +87,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     ...(o.hardwareTable ? ['--hardware-table', o.hardwareTable] : []),
     ...(o.coordinatorArgs ?? []),
   ];
-  const client = new TesseraClient(grpcAddr, { token: o.token });
+  const client = new TesseraClient(grpcAddr, { token: o.token, tls: o.tls });
   const agents = new Map<string, Proc>();
   let coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator', coordinatorEnv);
   const waitCoordinator = () =>
@@ -119,7 +123,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
         ...(o.agentArgs ?? []),
       ],
       spec.name,
-      agentEnv,
+      { ...agentEnv, ...spec.env },
     );
     agents.set(spec.name, p);
     await waitFor(

@@ -66,6 +66,7 @@ function job(over: Partial<Job> = {}): Job {
     outputs: [],
     frames: 0,
     fps: 0,
+    owner: '',
     ...over,
   };
 }
@@ -133,6 +134,7 @@ describe('jobToJson', () => {
       'frames',
       'fps',
       'outputs',
+      'owner',
     ]);
     expect(Object.keys(j.shards[0] ?? {})).toEqual([
       'index',
@@ -191,6 +193,7 @@ describe('jobToJson', () => {
       frames: 0,
       fps: 0,
       outputs: [],
+      owner: '',
     });
   });
 
@@ -267,6 +270,12 @@ describe('tables', () => {
     );
     expect(failed).toContain('error     shard 2: out of attempts');
     expect(failed).not.toContain('SHARD');
+  });
+
+  it('status names the owner when the farm authenticates, and says nothing of it otherwise', () => {
+    expect(formatJobStatus(job({ owner: 'alice' }))).toMatch(/^job {7}j-1 \(baboon\)\nowner {5}alice\nkind /);
+    expect(formatJobStatus(job())).not.toContain('owner');
+    expect(jobToJson(job({ owner: 'alice' })).owner).toBe('alice');
   });
 
   it('status shows output size and the run time once finished', () => {

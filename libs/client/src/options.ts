@@ -13,6 +13,8 @@ export interface TlsOptions {
   /** PEM client key and certificate for mutual TLS. */
   privateKey?: Buffer;
   certChain?: Buffer;
+  /** Host name the server certificate must carry, when it differs from the address's host. */
+  serverName?: string;
 }
 
 /** Options of `new TesseraClient(address, options)`; every field is optional. */
@@ -42,7 +44,9 @@ export function compileClientOptions(address: string, options: TesseraClientOpti
   if (!Number.isFinite(deadlineMs) || deadlineMs < 0) {
     throw new TypeError(`deadlineMs must be a non-negative number, got ${deadlineMs}`);
   }
-  const tls = options.tls === true ? {} : options.tls || undefined;
+  const tls: TlsOptions | undefined = options.tls === true ? {} : options.tls || undefined;
+  if (tls && !tls.privateKey !== !tls.certChain)
+    throw new TypeError('tls.privateKey and tls.certChain must be given together (mutual TLS)');
   return {
     address: trimmed,
     token: options.token || undefined,
@@ -52,6 +56,7 @@ export function compileClientOptions(address: string, options: TesseraClientOpti
     channelOptions: {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
     },
     deadlineMs,
   };

@@ -24,6 +24,23 @@ let queue: Promise<void> = Promise.resolve();
 const VIDEO_LOADED = 0.05;
 const VIDEO_DENOISED = 0.9;
 
+/**
+ * TEST HOOK, never set in production: with TESSERA_TEST_FAULT_OOM_ONCE=1 in its environment, the
+ * first run of this worker fails the way onnxruntime fails on an exhausted device ("Failed to
+ * allocate memory …"). The failure takes the real path (classified here, sent to the host,
+ * reported by the agent as OUT_OF_MEMORY), so the farm's retry one VRAM class up can be tested
+ * end to end without a GPU to exhaust (test/oom-retry.test.ts).
+ */
+let oomFaultArmed = process.env.TESSERA_TEST_FAULT_OOM_ONCE === '1';
+
+function testFault(): void {
+  if (!oomFaultArmed) return;
+  oomFaultArmed = false;
+  throw new Error(
+    'Failed to allocate memory for requested buffer of size 1073741824 (injected by TESSERA_TEST_FAULT_OOM_ONCE)',
+  );
+}
+
 function loadedModels(): string[] {
   return [...loaded.keys(), ...videoPipelines.keys(), ...imagePipelines.loadedModels()];
 }
@@ -48,6 +65,7 @@ async function model(modelId: string): Promise<Upscaler> {
 async function upscale(id: number, modelId: string, image: RgbImage): Promise<void> {
   try {
     const upscaler = await model(modelId);
+    testFault();
     send({ type: 'progress', id, fraction: 0.1 });
     const out = await upscaler.run(image);
     send({ type: 'result', id, image: out, loadedModels: loadedModels() });
@@ -73,6 +91,7 @@ async function videoPipeline(modelDir: string): Promise<SvdPipeline> {
 async function imageToVideo(id: number, modelDir: string, params: SvdRunParams): Promise<void> {
   try {
     const pipeline = await videoPipeline(modelDir);
+    testFault();
     send({ type: 'progress', id, fraction: VIDEO_LOADED });
     const frames = await pipeline.run(params, {
       onStep: (i, n) =>
@@ -97,6 +116,7 @@ const IMAGE_DENOISED = 0.95;
 
 async function generateImage(id: number, modelDir: string, params: SdRunParams): Promise<void> {
   try {
+    testFault();
     const result = await imagePipelines.generate(
       { modelDir: resolve(modelDir), params },
       {

@@ -34,6 +34,10 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
   );
   const table = loadHardwareTable(o.hardwareTable);
   const names = farmNames(o.farm);
+  if (process.env.TESSERA_TEST_FAULT_OOM_ONCE === '1')
+    log.warn(
+      'TESSERA_TEST_FAULT_OOM_ONCE is set: each engine worker fails its first run as out of memory (a test hook)',
+    );
   const detection = await detectGpus();
   if (!detection.ok) log.info({ reason: detection.reason }, 'no NVIDIA GPU detected; running on the CPU');
   const cudaInstalled = executionProviders().some((p) => p.name === 'cuda' && p.available);

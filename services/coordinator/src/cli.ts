@@ -84,7 +84,7 @@ const program = new Command('tessera-coordinator')
   .addOption(
     new Option(
       '--api-tokens <list>',
-      'bearer tokens accepted on the gRPC API, comma-separated (default: none = open)',
+      'bearer tokens accepted on the gRPC API, comma-separated: user:token names the user, a bare token is user "default" (default: none = open)',
     ).env('TESSERA_API_TOKENS'),
   )
   .addOption(
@@ -105,6 +105,34 @@ const program = new Command('tessera-coordinator')
       '--advertise <host:port>',
       'gRPC address the other replicas forward calls to while this one leads (default: the --grpc address; the host name for 0.0.0.0)',
     ).env('TESSERA_ADVERTISE_ADDR'),
+  )
+  .addOption(
+    new Option(
+      '--api-tokens-file <file>',
+      'more API tokens, one "user token" or "user:token" a line (# comments); keeps secrets off the command line',
+    ).env('TESSERA_API_TOKENS_FILE'),
+  )
+  .addOption(
+    new Option('--tls-cert <file>', 'PEM certificate (chain) of the gRPC server; with --tls-key serves TLS').env(
+      'TESSERA_GRPC_TLS_CERT',
+    ),
+  )
+  .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('TESSERA_GRPC_TLS_KEY'))
+  .addOption(
+    new Option(
+      '--tls-client-ca <file>',
+      'PEM CA bundle: require client certificates signed by it (mutual TLS); a client without a token is the user its certificate CN names',
+    ).env('TESSERA_GRPC_TLS_CLIENT_CA'),
+  )
+  .addOption(
+    new Option('--max-jobs-per-user <n>', 'unfinished jobs one user may have (0 = unlimited)')
+      .env('TESSERA_MAX_JOBS_PER_USER')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--max-queued-shards-per-user <n>', 'queued shards one user may have (0 = unlimited)')
+      .env('TESSERA_MAX_QUEUED_SHARDS_PER_USER')
+      .argParser(Number),
   )
   .showHelpAfterError();
 
@@ -127,6 +155,12 @@ try {
       maxInputPixels: o.maxInputPixels,
       maxQueuedShards: o.maxQueuedShards,
       apiTokens: o.apiTokens,
+      apiTokensFile: o.apiTokensFile,
+      tlsCert: o.tlsCert,
+      tlsKey: o.tlsKey,
+      tlsClientCa: o.tlsClientCa,
+      maxJobsPerUser: o.maxJobsPerUser,
+      maxQueuedShardsPerUser: o.maxQueuedShardsPerUser,
       maxShardRuntimeMs: o.maxShardRuntimeMs,
       retentionMs: o.retentionMs,
       noProgressMs: o.stallTimeoutMs,

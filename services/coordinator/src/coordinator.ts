@@ -39,6 +39,7 @@ import {
   type VideoFormatName,
 } from './model.js';
 import { KeyedMutex } from './mutex.js';
+import { checkUserShards, type OwnerUsage } from './limits.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 import { planUpscale, type RefineRequest } from './planner.js';
 import { planVideo, planVideoUpscale, resolveVideoParams, type VideoRequest } from './planner-video.js';
@@ -127,6 +128,8 @@ interface Parked extends IdleAgent {
 
 /** Upscale submission, already parsed from the API. */
 export interface UpscaleSubmission {
+  /** The authenticated user submitting it ('' or unset = anonymous). */
+  owner?: string;
   /** Optional SD img2img refine over the upscaled image's tiles. */
   refine?: RefineRequest;
   name: string;
@@ -141,6 +144,8 @@ export interface UpscaleSubmission {
 
 /** An image-to-video submission, already parsed from the API. */
 export interface VideoSubmission {
+  /** The authenticated user submitting it ('' or unset = anonymous). */
+  owner?: string;
   name: string;
   seed: number;
   priority: number;
@@ -152,6 +157,8 @@ export interface VideoSubmission {
 
 /** An image submission, already parsed from the API. */
 export interface ImageSubmission {
+  /** The authenticated user submitting it ('' or unset = anonymous). */
+  owner?: string;
   name: string;
   seed: number;
   priority: number;
@@ -162,6 +169,8 @@ export interface ImageSubmission {
 
 /** A video-upscale submission, already parsed from the API. */
 export interface VideoUpscaleSubmission {
+  /** The authenticated user submitting it ('' or unset = anonymous). */
+  owner?: string;
   name: string;
   seed: number;
   priority: number;
@@ -253,7 +262,7 @@ export class Coordinator {
   /** Validates, plans and persists an upscale job. */
   async submitUpscale(sub: UpscaleSubmission): Promise<JobRecord> {
     const o = this.d.options;
-    this.checkQueueRoom(1);
+    this.checkQueueRoom(1, sub.owner);
     const now = this.d.clock.now();
     const probe = await this.d.codec.probe(sub.image, o.maxInputPixels, 'upscale.image');
     const plan = planUpscale(
@@ -264,6 +273,7 @@ export class Coordinator {
         seed: sub.seed,
         priority: sub.priority,
         maxAttempts: sub.maxAttempts,
+        owner: sub.owner,
         width: probe.width,
         height: probe.height,
         tile: sub.tile,
@@ -275,7 +285,7 @@ export class Coordinator {
       this.d.table,
       o,
     );
-    this.checkQueueRoom(plan.shards.length);
+    this.checkQueueRoom(plan.shards.length, sub.owner);
     const img = await this.d.codec.decodeRgb(sub.image, o.maxInputPixels, 'upscale.image');
     const { job, shards } = plan;
     // Refine tiles get their inputs once the upscaled image exists.
@@ -299,7 +309,7 @@ export class Coordinator {
   /** Validates, plans and persists an image-to-video job (keyframes stored once for all batches). */
   async submitVideo(sub: VideoSubmission): Promise<JobRecord> {
     const o = this.d.options;
-    this.checkQueueRoom(1);
+    this.checkQueueRoom(1, sub.owner);
     const images = [sub.image, ...sub.keyframes];
     if (images.length > 1000)
       throw new InvalidArgumentError('video.keyframes', `${images.length - 1} keyframes is above the limit of 999`);
@@ -340,7 +350,7 @@ export class Coordinator {
     const input = concatBytes(frames);
     const inputKey = blobKeys.jobInput(jobId);
     const plan = planVideo(this.jobHeader(sub, jobId, now), row, params, this.d.table, inputKey);
-    this.checkQueueRoom(plan.shards.length);
+    this.checkQueueRoom(plan.shards.length, sub.owner);
     const inputSha256 = sha256Hex(input);
     await this.d.blobs.put(inputKey, input);
     for (const s of plan.shards) if (s.inputKey) s.inputSha256 = inputSha256;
@@ -354,7 +364,7 @@ export class Coordinator {
   /** Validates, plans and persists a video upscale (each shard's frames stored as its input). */
   async submitVideoUpscale(sub: VideoUpscaleSubmission): Promise<JobRecord> {
     const o = this.d.options;
-    this.checkQueueRoom(1);
+    this.checkQueueRoom(1, sub.owner);
     const clip = await this.d.codec.decodeClip(sub, o.maxInputPixels, o.maxFrames);
     const now = this.d.clock.now();
     const plan = planVideoUpscale(
@@ -374,7 +384,7 @@ export class Coordinator {
       o,
       this.d.codec.ffmpeg,
     );
-    this.checkQueueRoom(plan.shards.length);
+    this.checkQueueRoom(plan.shards.length, sub.owner);
     const { job, shards } = plan;
     await mapLimit(shards, 8, async (s) => {
       const bytes = concatBytes(clip.frames.slice(s.firstFrame, s.firstFrame + s.frameCount));
@@ -388,7 +398,7 @@ export class Coordinator {
   /** Validates, plans and persists an image job (one shard per pipeline stage). */
   async submitImage(sub: ImageSubmission): Promise<JobRecord> {
     const o = this.d.options;
-    this.checkQueueRoom(1);
+    this.checkQueueRoom(1, sub.owner);
     const now = this.d.clock.now();
     const jobId = newJobId(now);
     let init: { width: number; height: number } | undefined;
@@ -396,7 +406,7 @@ export class Coordinator {
     const { row, params } = resolveImageParams({ ...sub.request, init }, this.d.table);
     const inputKey = blobKeys.jobInput(jobId);
     const plan = planImage(this.jobHeader(sub, jobId, now), row, params, this.d.table, inputKey);
-    this.checkQueueRoom(plan.shards.length);
+    this.checkQueueRoom(plan.shards.length, sub.owner);
     if (init) {
       const rgb = await this.d.codec.decodeResized(
         sub.initImage,
@@ -416,13 +426,14 @@ export class Coordinator {
 
   /** The fields every planner takes from a submission. */
   private jobHeader(
-    sub: { name: string; seed: number; priority: number; maxAttempts: number },
+    sub: { name: string; seed: number; priority: number; maxAttempts: number; owner?: string },
     jobId: string,
     nowMs: number,
   ) {
     return {
       jobId,
       name: sub.name,
+      owner: sub.owner ?? '',
       seed: sub.seed,
       priority: sub.priority,
       maxAttempts: sub.maxAttempts || this.d.options.maxAttempts,
@@ -430,7 +441,7 @@ export class Coordinator {
     };
   }
 
-  private checkQueueRoom(more: number): void {
+  private checkQueueRoom(more: number, owner = ''): void {
     const o = this.d.options;
     if (this.queued.size + more > o.maxQueuedShards) {
       throw new LimitExceededError(
@@ -438,6 +449,20 @@ export class Coordinator {
         `the farm has ${this.queued.size} shards queued; ${more} more would exceed the limit of ${o.maxQueuedShards}; try again later`,
       );
     }
+    if (o.maxQueuedShardsPerUser) checkUserShards(o, owner, this.ownerUsage(owner), more);
+  }
+
+  /** What `owner` holds now (for the per-user limits); one pass over the jobs and queued shards. */
+  ownerUsage(owner: string): OwnerUsage {
+    let unfinishedJobs = 0;
+    for (const { rec } of this.jobs.values())
+      if ((rec.owner ?? '') === owner && !FINAL_JOB_STATES.has(rec.state)) unfinishedJobs++;
+    let queuedShards = 0;
+    for (const k of this.queued) {
+      const s = this.shards.get(k);
+      if (s && (this.jobs.get(s.rec.jobId)?.rec.owner ?? '') === owner) queuedShards++;
+    }
+    return { unfinishedJobs, queuedShards };
   }
 
   /** Persists a planned job: shard records, then the job record (a job record that exists is complete). */

@@ -7,7 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { decoded, toGrpcError } from './grpc-server.js';
+import { callerOf, decoded, FORWARDED_USER, toGrpcError } from './grpc-server.js';
 
 /** Metadata key marking a forwarded call (its value: the forwarding replica's id). */
 export const FORWARDED_BY = 'x-tessera-forwarded-by';
@@ -28,6 +28,7 @@ export class Forwarder {
     private readonly replicaId: string,
     private readonly credentials: () => grpc.ChannelCredentials,
     private readonly log: Logger,
+    private readonly channelOptions: grpc.ChannelOptions = {},
   ) {}
 
   private clientFor(addr: string): grpc.Client {
@@ -36,6 +37,7 @@ export class Forwarder {
       this.client = new grpc.Client(addr, this.credentials(), {
         'grpc.max_receive_message_length': 256 * 1024 * 1024,
         'grpc.max_send_message_length': 256 * 1024 * 1024,
+        ...this.channelOptions,
       });
       this.addr = addr;
       this.log.info({ leader: addr }, 'forwarding API calls to the leader');
@@ -43,14 +45,26 @@ export class Forwarder {
     return this.client;
   }
 
-  /** The metadata to send upstream: the caller's own keys (authorization…), not transport headers. */
-  private upstreamMetadata(md: grpc.Metadata): grpc.Metadata {
+  /**
+   * The metadata to send upstream: the caller's own keys (authorization…), not transport headers,
+   * plus who forwarded it and the user this replica authenticated (believed by the leader only over
+   * mutual TLS from a replica's certificate; otherwise it authenticates the token again).
+   */
+  private upstreamMetadata(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) {
     const out = new grpc.Metadata();
-    for (const [k, v] of Object.entries(md.getMap())) {
-      if (k.startsWith('grpc-') || k === 'user-agent' || k === 'content-type' || k === 'te') continue;
+    for (const [k, v] of Object.entries(call.metadata.getMap())) {
+      if (
+        k.startsWith('grpc-') ||
+        k.startsWith('x-tessera-') ||
+        k === 'user-agent' ||
+        k === 'content-type' ||
+        k === 'te'
+      )
+        continue;
       out.set(k, v);
     }
     out.set(FORWARDED_BY, this.replicaId);
+    out.set(FORWARDED_USER, callerOf(call));
     return out;
   }
 
@@ -72,7 +86,7 @@ export class Forwarder {
       m.requestSerialize,
       m.responseDeserialize,
       req,
-      this.upstreamMetadata(call.metadata),
+      this.upstreamMetadata(call),
       { deadline: call.getDeadline() },
       (err, res) => (err ? cb(err) : cb(null, res)),
     );
@@ -92,7 +106,7 @@ export class Forwarder {
       m.requestSerialize,
       m.responseDeserialize,
       req,
-      this.upstreamMetadata(call.metadata),
+      this.upstreamMetadata(call),
       { deadline: call.getDeadline() },
     );
     let ended = false;

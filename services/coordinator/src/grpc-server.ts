@@ -2,7 +2,7 @@
  * The gRPC API layer: JobService and AgentService over the coordinator core, plus grpc.health.v1
  * and server reflection. The only place that produces gRPC status codes.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -23,6 +23,7 @@ import {
   type JobServiceServer,
 } from '@tessera/protocol';
 import type { Logger } from 'pino';
+import { authenticator, type ApiUser } from './auth.js';
 import type { BlobStore } from './blobs.js';
 import type { Coordinator } from './coordinator.js';
 import {
@@ -32,7 +33,8 @@ import {
   NotFoundError,
   NotLeaderError,
 } from './errors.js';
-import { FINAL_JOB_STATES } from './model.js';
+import { UserAdmission } from './limits.js';
+import { FINAL_JOB_STATES, type JobRecord } from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 import type { VideoFormatName } from './model.js';
 import { jobView } from './views.js';
@@ -135,10 +137,13 @@ function requireId(id: string, field = 'job_id'): string {
   return id;
 }
 
-function unary<Req, Res>(log: Logger, fn: (req: Req) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(
+  log: Logger,
+  fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(decoded(call.request)))
+      .then(() => fn(decoded(call.request), call))
       .then(
         (res) => callback(null, res),
         (e) => callback(toGrpcError(e, log) as grpc.ServiceError),
@@ -146,24 +151,49 @@ function unary<Req, Res>(log: Logger, fn: (req: Req) => Promise<Res> | Res): grp
   };
 }
 
+/** Metadata key carrying the user a standby authenticated, on a call it forwards to the leader. */
+export const FORWARDED_USER = 'x-tessera-forwarded-user';
+
+/** The user each authenticated call was made by (set by `authenticate`, read by `callerOf`). */
+const callers = new WeakMap<object, string>();
+
+/** The user who made `call` ('' = anonymous, or a service not wrapped by `authenticate`). */
+export function callerOf(call: object): string {
+  return callers.get(call) ?? '';
+}
+
 /**
- * Wraps a service so every call must carry `authorization: Bearer <token>` with one of `tokens`
- * (UNAUTHENTICATED otherwise). No tokens configured: calls pass unchanged. Health and reflection
- * are never wrapped, so probes and grpcurl's discovery keep working.
+ * Wraps a service so every call is authenticated (see auth.ts `authenticator`): UNAUTHENTICATED when
+ * tokens are configured and the call has no valid one (nor, under mutual TLS, a usable client
+ * certificate). The caller is remembered for `callerOf`. Health and reflection are never wrapped,
+ * so probes and grpcurl's discovery keep working.
  */
-export function requireToken<S extends grpc.UntypedServiceImplementation>(
+export function authenticate<S extends grpc.UntypedServiceImplementation>(
   def: grpc.ServiceDefinition,
   impl: S,
-  tokens: readonly string[],
+  users: readonly ApiUser[],
+  mtls = false,
+  replicaCertSha256 = '',
 ): S {
-  if (tokens.length === 0) return impl;
-  const known = tokens.map((t) => Buffer.from(t));
-  const check = (md: grpc.Metadata): string | undefined => {
-    const header = md.get('authorization')[0];
-    if (typeof header !== 'string' || !header.startsWith('Bearer '))
-      return 'missing bearer token (send "authorization: Bearer <token>")';
-    const got = Buffer.from(header.slice(7));
-    return known.some((k) => k.length === got.length && timingSafeEqual(k, got)) ? undefined : 'invalid bearer token';
+  const identify = authenticator(users, mtls);
+  const check = (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) => {
+    const auth = call.getAuthContext();
+    // A call a standby forwarded under mutual TLS arrives with the standby's certificate, not the
+    // caller's: the user it authenticated rides along, believed only from a peer presenting this
+    // farm's own server certificate (which only replicas hold).
+    const forwarded = call.metadata.get(FORWARDED_USER)[0];
+    if (
+      typeof forwarded === 'string' &&
+      mtls &&
+      replicaCertSha256 &&
+      auth?.sslPeerCertificate?.fingerprint256 === replicaCertSha256
+    ) {
+      callers.set(call, forwarded);
+      return undefined;
+    }
+    const who = identify(call.metadata, auth);
+    if (who.ok) callers.set(call, who.user);
+    return who.ok ? undefined : who.why;
   };
   const out: grpc.UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(def)) {
@@ -171,12 +201,12 @@ export function requireToken<S extends grpc.UntypedServiceImplementation>(
     const handler = impl[key] as (...args: unknown[]) => void;
     out[key] = method.responseStream
       ? (call: grpc.ServerWritableStream<unknown, unknown>) => {
-          const why = check(call.metadata);
+          const why = check(call);
           if (why) call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: why });
           else handler(call);
         }
       : (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-          const why = check(call.metadata);
+          const why = check(call);
           if (why) cb({ code: grpc.status.UNAUTHENTICATED, details: why });
           else handler(call, cb);
         };
@@ -196,12 +226,13 @@ export interface GrpcDeps {
 /** Builds the service implementations (exported for tests that mount them on their own server). */
 export function jobService(d: GrpcDeps): JobServiceServer {
   const { coordinator: c, log, options: o } = d;
+  const admission = new UserAdmission(o, (owner) => c.ownerUsage(owner));
   const view = (id: string, withShards: boolean) => {
     const { job, shards, waitingReason } = c.getJob(id);
     return jobView(job, { shardsDone: c.shardsDone(id), shards: withShards ? shards : undefined, waitingReason });
   };
   return {
-    submitJob: unary(log, async (req) => {
+    submitJob: unary(log, async (req, call) => {
       if (req.name.length > 200)
         throw new InvalidArgumentError('name', `${req.name.length} characters is above the limit of 200`);
       if (req.priority < -1000 || req.priority > 1000)
@@ -210,60 +241,64 @@ export function jobService(d: GrpcDeps): JobServiceServer {
         throw new InvalidArgumentError('max_attempts', `${req.maxAttempts} is above the limit of 100`);
       if (!Number.isSafeInteger(req.seed) || req.seed < 0)
         throw new InvalidArgumentError('seed', `${req.seed} is not an integer in 0..2^53-1`);
-      const header = { name: req.name, seed: req.seed, priority: req.priority, maxAttempts: req.maxAttempts };
+      const owner = callerOf(call);
+      const header = { name: req.name, seed: req.seed, priority: req.priority, maxAttempts: req.maxAttempts, owner };
       const spec = req.spec;
       const bytesOf = (field: string, parts: Uint8Array[]) => {
         const n = parts.reduce((a, p) => a + p.length, 0);
         if (n > o.maxInputBytes)
           throw new InvalidArgumentError(field, `${n} bytes is above the limit of ${o.maxInputBytes} bytes`);
       };
-      let job;
+      let submit: () => Promise<JobRecord>;
       if (spec?.$case === 'upscale') {
         const up = spec.value;
         bytesOf('upscale.image', [up.image]);
-        job = await c.submitUpscale({
-          ...header,
-          image: up.image,
-          model: up.model,
-          tile: up.tile,
-          overlap: up.overlap,
-          refine: up.refine && {
-            model: up.refine.model,
-            prompt: up.refine.prompt,
-            negativePrompt: up.refine.negativePrompt,
-            strength: up.refine.strength,
-            steps: up.refine.steps,
-            guidanceScale: up.refine.guidanceScale,
-            tile: up.refine.tile,
-            overlap: up.refine.overlap,
-            scheduler: up.refine.scheduler,
-          },
-        });
+        submit = () =>
+          c.submitUpscale({
+            ...header,
+            image: up.image,
+            model: up.model,
+            tile: up.tile,
+            overlap: up.overlap,
+            refine: up.refine && {
+              model: up.refine.model,
+              prompt: up.refine.prompt,
+              negativePrompt: up.refine.negativePrompt,
+              strength: up.refine.strength,
+              steps: up.refine.steps,
+              guidanceScale: up.refine.guidanceScale,
+              tile: up.refine.tile,
+              overlap: up.refine.overlap,
+              scheduler: up.refine.scheduler,
+            },
+          });
       } else if (spec?.$case === 'video') {
         const v = spec.value;
         bytesOf('video.image', [v.image, ...v.keyframes]);
-        job = await c.submitVideo({
-          ...header,
-          image: v.image,
-          keyframes: v.keyframes,
-          request: {
-            model: v.model,
-            totalFrames: v.totalFrames,
-            fps: v.fps,
-            motionBucketId: v.motionBucketId,
-            noiseAugStrength: v.noiseAugStrength,
-            steps: v.steps,
-            minGuidanceScale: v.minGuidanceScale,
-            maxGuidanceScale: v.maxGuidanceScale,
-            framesPerBatch: v.framesPerBatch,
-            overlap: v.overlap,
-            mode: v.mode === VideoMode.VIDEO_MODE_CHAINED ? 'chained' : 'keyframed',
-            formats: formatsOf('video.formats', v.formats),
-            width: v.width,
-            height: v.height,
-            decodeChunk: v.decodeChunk,
-          },
-        });
+        const formats = formatsOf('video.formats', v.formats);
+        submit = () =>
+          c.submitVideo({
+            ...header,
+            image: v.image,
+            keyframes: v.keyframes,
+            request: {
+              model: v.model,
+              totalFrames: v.totalFrames,
+              fps: v.fps,
+              motionBucketId: v.motionBucketId,
+              noiseAugStrength: v.noiseAugStrength,
+              steps: v.steps,
+              minGuidanceScale: v.minGuidanceScale,
+              maxGuidanceScale: v.maxGuidanceScale,
+              framesPerBatch: v.framesPerBatch,
+              overlap: v.overlap,
+              mode: v.mode === VideoMode.VIDEO_MODE_CHAINED ? 'chained' : 'keyframed',
+              formats,
+              width: v.width,
+              height: v.height,
+              decodeChunk: v.decodeChunk,
+            },
+          });
       } else if (spec?.$case === 'videoUpscale') {
         const v = spec.value;
         bytesOf('video_upscale.clip', [v.clip, ...v.frames]);
@@ -272,38 +307,42 @@ export function jobService(d: GrpcDeps): JobServiceServer {
         // The same range as video.fps; unchecked, 4194404 fps was accepted and only failed in assembly.
         if (v.fps > 120)
           throw new InvalidArgumentError('video_upscale.fps', `${v.fps} is outside 0..120 (0 = the input's)`);
-        job = await c.submitVideoUpscale({
-          ...header,
-          clip: v.clip,
-          frames: v.frames,
-          model: v.model,
-          framesPerBatch: v.framesPerBatch,
-          fps: v.fps,
-          formats: formatsOf('video_upscale.formats', v.formats),
-        });
+        const formats = formatsOf('video_upscale.formats', v.formats);
+        submit = () =>
+          c.submitVideoUpscale({
+            ...header,
+            clip: v.clip,
+            frames: v.frames,
+            model: v.model,
+            framesPerBatch: v.framesPerBatch,
+            fps: v.fps,
+            formats,
+          });
       } else if (spec?.$case === 'image') {
         const v = spec.value;
         bytesOf('image.init_image', [v.initImage]);
-        job = await c.submitImage({
-          ...header,
-          initImage: v.initImage,
-          request: {
-            model: v.model,
-            prompt: v.prompt,
-            negativePrompt: v.negativePrompt,
-            width: v.width,
-            height: v.height,
-            steps: v.steps,
-            guidanceScale: v.guidanceScale,
-            strength: v.strength,
-            scheduler: v.scheduler,
-            refine: v.refine,
-            highNoiseFrac: v.highNoiseFrac,
-          },
-        });
+        submit = () =>
+          c.submitImage({
+            ...header,
+            initImage: v.initImage,
+            request: {
+              model: v.model,
+              prompt: v.prompt,
+              negativePrompt: v.negativePrompt,
+              width: v.width,
+              height: v.height,
+              steps: v.steps,
+              guidanceScale: v.guidanceScale,
+              strength: v.strength,
+              scheduler: v.scheduler,
+              refine: v.refine,
+              highNoiseFrac: v.highNoiseFrac,
+            },
+          });
       } else {
         throw new InvalidArgumentError('spec', 'required: set upscale, video, video_upscale or image');
       }
+      const job = await admission.admit(owner, submit);
       return { job: view(job.id, false) };
     }),
     getJob: unary(log, (req) => ({ job: view(requireId(req.jobId), true) })),
@@ -435,6 +474,21 @@ export interface GrpcServerHandle {
   stop(): Promise<void>;
 }
 
+/**
+ * Plaintext, TLS (cert + key) or mutual TLS (plus a client CA: every client must present a
+ * certificate signed by it, or the handshake fails).
+ */
+export function serverCredentials(tls: CompiledCoordinatorOptions['tls']): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const { cert, key, clientCa } = tls;
+  const ca = clientCa ?? null;
+  try {
+    return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
+  } catch (e) {
+    throw new Error(`options tlsCert/tlsKey/tlsClientCa: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
 /** What the server mounts: the two services' implementations (local, or routed to the leader). */
 export interface GrpcServerSetup {
   options: CompiledCoordinatorOptions;
@@ -449,10 +503,16 @@ export async function startGrpcServer(d: GrpcServerSetup): Promise<GrpcServerHan
     'grpc.max_receive_message_length': d.options.maxInputBytes + 1024 * 1024,
     'grpc.max_send_message_length': 64 * 1024 * 1024,
   });
-  server.addService(tolerantDecoding(JobServiceService), requireToken(JobServiceService, d.jobs, d.options.apiTokens));
+  const credentials = serverCredentials(d.options.tls);
+  const mtls = !!d.options.tls?.clientCa;
+  const replicaCertSha256 = d.options.tls ? new X509Certificate(d.options.tls.cert).fingerprint256 : '';
+  server.addService(
+    tolerantDecoding(JobServiceService),
+    authenticate(JobServiceService, d.jobs, d.options.apiUsers, mtls, replicaCertSha256),
+  );
   server.addService(
     tolerantDecoding(AgentServiceService),
-    requireToken(AgentServiceService, d.agents, d.options.apiTokens),
+    authenticate(AgentServiceService, d.agents, d.options.apiUsers, mtls, replicaCertSha256),
   );
   const health = new HealthImplementation({
     '': 'NOT_SERVING',
@@ -475,10 +535,15 @@ export async function startGrpcServer(d: GrpcServerSetup): Promise<GrpcServerHan
       'server reflection disabled: proto files not found (set TESSERA_PROTO_DIR)',
     );
   }
+  d.log.info(
+    {
+      transport: mtls ? 'mutual TLS' : d.options.tls ? 'TLS' : 'plaintext',
+      apiUsers: [...new Set(d.options.apiUsers.map((u) => u.user))].length,
+    },
+    d.options.apiUsers.length || mtls ? 'gRPC API: callers are authenticated' : 'gRPC API: open (no tokens, no mTLS)',
+  );
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(d.options.grpcAddr, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync(d.options.grpcAddr, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     port,

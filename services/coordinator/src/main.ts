@@ -2,6 +2,7 @@
  * Wiring: the one place that builds the coordinator from its options. A coordinator is a function
  * of its config: `startCoordinator(options)` → a handle with the bound ports and `stop()`.
  */
+import { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { Kvm } from '@nats-io/kv';
@@ -25,7 +26,7 @@ import { LeaderLease } from './leader.js';
 import { FencedStateStore } from './state/fenced-store.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { serveAgentProtocol } from './nats-handlers.js';
-import { compileCoordinatorOptions, type CoordinatorOptions } from './options.js';
+import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { KvStateStore } from './state/kv-store.js';
 
 export interface CoordinatorHandle {
@@ -97,7 +98,12 @@ export async function startCoordinator(
       return l && l.id !== options.replicaId ? l.grpcAddr : undefined;
     },
   });
-  const forwarder = new Forwarder(options.replicaId, () => grpc.credentials.createInsecure(), log);
+  const forwarder = new Forwarder(
+    options.replicaId,
+    () => forwardCredentials(options.tls),
+    log,
+    forwardChannelOptions(options.tls),
+  );
   const server = await startGrpcServer({
     options,
     log,
@@ -217,6 +223,26 @@ export async function startCoordinator(
       await nc.drain().catch(() => undefined);
     },
   };
+}
+
+/**
+ * How a standby reaches the leader: plaintext, or TLS trusting the client CA and this farm's own
+ * server certificate (replicas share it), presenting that certificate as the client's under mTLS.
+ */
+function forwardCredentials(tls: CompiledCoordinatorOptions['tls']): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  const roots = Buffer.concat([tls.clientCa ?? Buffer.alloc(0), Buffer.from('\n'), tls.cert]);
+  return grpc.credentials.createSsl(roots, tls.key, tls.cert);
+}
+
+/** Replicas dial each other by address; the certificate names the service: verify that name. */
+function forwardChannelOptions(tls: CompiledCoordinatorOptions['tls']): grpc.ChannelOptions {
+  if (!tls) return {};
+  const cert = new X509Certificate(tls.cert);
+  const dns = /DNS:([^,\s]+)/.exec(cert.subjectAltName ?? '')?.[1];
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
+  const name = dns ?? cn;
+  return name ? { 'grpc.ssl_target_name_override': name, 'grpc.default_authority': name } : {};
 }
 
 /** The address other replicas reach this one at: the listen address, the host name for a wildcard. */

@@ -99,6 +99,8 @@ export interface OutputRecord {
 export interface JobRecord {
   id: string;
   name: string;
+  /** The authenticated user who submitted it; '' when the API is open (anonymous). */
+  owner: string;
   kind: JobKind;
   state: JobState;
   model: string;
@@ -231,6 +233,7 @@ export function newJob(
     Partial<JobRecord>,
 ): JobRecord {
   return {
+    owner: '',
     state: 'queued',
     startedMs: 0,
     finishedMs: 0,

@@ -4,6 +4,9 @@
  */
 import { newReplicaId } from './leader.js';
 import type { ShardKind } from './model.js';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { loadApiUsers, type ApiUser } from './auth.js';
 
 export interface CoordinatorOptions {
   /** NATS server URL(s), comma-separated. Default nats://127.0.0.1:4222. */
@@ -45,8 +48,22 @@ export interface CoordinatorOptions {
    * sd_stage.start=1m" (kinds: upscale_tile, upscale_frames, svd_batch, sd_stage; units ms, s, m, h).
    */
   shardTimeouts?: string;
-  /** Bearer tokens accepted on the gRPC API (comma-separated); empty = no authentication. */
+  /**
+   * Bearer tokens accepted on the gRPC API, comma-separated: `user:token` names the user, a bare
+   * `token` is user "default". Empty (and no file) = no authentication.
+   */
   apiTokens?: string;
+  /** File of more tokens, one `user token` or `user:token` a line (`#` comments); keeps them off the command line. */
+  apiTokensFile?: string;
+  /** PEM certificate (chain) and key of the gRPC server: set both to serve TLS. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** PEM CA bundle: require client certificates signed by it (mutual TLS); needs tlsCert/tlsKey. */
+  tlsClientCa?: string;
+  /** Most unfinished jobs one user may have. Default 0 = unlimited. */
+  maxJobsPerUser?: number;
+  /** Most queued shards one user may have. Default 0 = unlimited. */
+  maxQueuedShardsPerUser?: number;
   /** Finished jobs and their blobs are deleted after this long. Default 24 h; 0 keeps forever. */
   retentionMs?: number;
   /** Leader lease: a standby takes over once the leader has not renewed for this long. Default 5 s. */
@@ -57,19 +74,55 @@ export interface CoordinatorOptions {
   advertiseAddr?: string;
 }
 
+type FileOption = 'hardwareTable' | 'apiTokens' | 'apiTokensFile' | 'tlsCert' | 'tlsKey' | 'tlsClientCa';
+
 export type CompiledCoordinatorOptions = Required<
-  Omit<CoordinatorOptions, 'hardwareTable' | 'apiTokens' | 'advertiseAddr' | 'shardTimeouts'>
+  Omit<CoordinatorOptions, FileOption | 'advertiseAddr' | 'shardTimeouts'>
 > & {
   /** The three timeouts of each shard kind (the global options unless overridden per kind). */
   timeouts: Record<ShardKind, ShardTimeouts>;
   hardwareTable: string | undefined;
   /** '' = derived from the bound gRPC address. */
   advertiseAddr: string;
-  apiTokens: string[];
+  /** Users and their tokens from apiTokens and apiTokensFile; empty = no token authentication. */
+  apiUsers: ApiUser[];
+  /** TLS certificate, key and client CA (PEM, read at start); undefined = plaintext. */
+  tls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
   renewEveryMs: number;
 };
 
 const MiB = 1024 * 1024;
+
+/** The TLS files, read and checked (the key must match the certificate); undefined for plaintext. */
+function tlsFiles(raw: CoordinatorOptions): CompiledCoordinatorOptions['tls'] {
+  if (!raw.tlsCert || !raw.tlsKey) return undefined;
+  const tls = {
+    cert: readPem('tlsCert', raw.tlsCert),
+    key: readPem('tlsKey', raw.tlsKey),
+    clientCa: raw.tlsClientCa ? readPem('tlsClientCa', raw.tlsClientCa) : undefined,
+  };
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key, ca: tls.clientCa });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(`options tlsCert/tlsKey/tlsClientCa (${raw.tlsCert}, ${raw.tlsKey}): ${why}`, { cause: e });
+  }
+  return tls;
+}
+
+/** A PEM file's contents; throws naming the option. */
+function readPem(option: keyof CoordinatorOptions, file: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (e) {
+    throw new Error(`option ${option}: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
+  }
+  if (!pem.includes('-----BEGIN ')) throw new Error(`option ${option}: ${file} is not a PEM file`);
+  return pem;
+}
 
 /** Validates raw options and fills defaults. Throws naming the option. */
 export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): CompiledCoordinatorOptions {
@@ -80,6 +133,13 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
   };
   const leaseMs = num('leaseMs', raw.leaseMs, 20_000, 100);
   const startTimeoutMs = num('startTimeoutMs', raw.startTimeoutMs, 30_000, 100);
+  if (!raw.tlsCert !== !raw.tlsKey) throw new Error('options tlsCert and tlsKey must be set together');
+  if (raw.tlsClientCa && !raw.tlsCert) throw new Error('option tlsClientCa (mutual TLS) needs tlsCert and tlsKey');
+  const int = (name: keyof CoordinatorOptions, v: number | undefined): number => {
+    const n = num(name, v, 0, 0);
+    if (!Number.isSafeInteger(n)) throw new Error(`option ${name} must be an integer ≥ 0, got ${v}`);
+    return n;
+  };
   return {
     natsUrl: raw.natsUrl || 'nats://127.0.0.1:4222',
     grpcAddr: raw.grpcAddr || '0.0.0.0:50051',
@@ -98,10 +158,10 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxFrames: num('maxFrames', raw.maxFrames, 2_000, 1),
     maxQueuedShards: num('maxQueuedShards', raw.maxQueuedShards, 200_000, 1),
     sweepEveryMs: num('sweepEveryMs', raw.sweepEveryMs, 250, 10),
-    apiTokens: (raw.apiTokens ?? '')
-      .split(',')
-      .map((t) => t.trim())
-      .filter(Boolean),
+    apiUsers: loadApiUsers(raw.apiTokens, raw.apiTokensFile || undefined),
+    tls: tlsFiles(raw),
+    maxJobsPerUser: int('maxJobsPerUser', raw.maxJobsPerUser),
+    maxQueuedShardsPerUser: int('maxQueuedShardsPerUser', raw.maxQueuedShardsPerUser),
     retentionMs: num('retentionMs', raw.retentionMs, 24 * 3600_000, 0),
     startTimeoutMs,
     timeouts: parseShardTimeouts(raw.shardTimeouts ?? '', {

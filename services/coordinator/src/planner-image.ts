@@ -117,6 +117,7 @@ export function planImage(
   const job = newJob({
     id: h.jobId,
     name: h.name,
+    owner: h.owner ?? '',
     kind: 'image',
     model: row.id,
     seed: h.seed,

@@ -35,6 +35,8 @@ export interface JobHeader {
   priority: number;
   maxAttempts: number;
   nowMs: number;
+  /** The submitting user ('' = anonymous). */
+  owner?: string;
 }
 
 const FIELD = 'video';
@@ -149,6 +151,7 @@ export function planVideo(
   const job = newJob({
     id: h.jobId,
     name: h.name,
+    owner: h.owner ?? '',
     kind: 'video',
     model: row.id,
     seed: h.seed,
@@ -243,6 +246,7 @@ export function planVideoUpscale(
   const job = newJob({
     id: h.jobId,
     name: h.name,
+    owner: h.owner ?? '',
     kind: 'video_upscale',
     model: row.id,
     seed: h.seed,

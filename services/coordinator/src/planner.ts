@@ -23,6 +23,8 @@ export interface UpscalePlanInput {
   /** Agents that could run it (for the tile-size choice); ≥ 1. */
   agents: number;
   nowMs: number;
+  /** The submitting user ('' = anonymous). */
+  owner?: string;
   /** Optional SD img2img refine over tiles of the upscaled image. */
   refine?: RefineRequest;
 }
@@ -115,6 +117,7 @@ export function planUpscale(
   const job = newJob({
     id: input.jobId,
     name: input.name,
+    owner: input.owner ?? '',
     kind: 'upscale',
     model: row.id,
     seed: input.seed,

@@ -85,5 +85,7 @@ export function jobView(
     })),
     frames: j.video?.totalFrames ?? j.videoUpscale?.totalFrames ?? 0,
     fps: j.video?.fps ?? j.videoUpscale?.fps ?? 0,
+    // Records persisted before owners existed have none.
+    owner: j.owner ?? '',
   };
 }

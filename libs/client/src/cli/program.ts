@@ -26,7 +26,29 @@ export function buildProgram(ctx: CliContext): Command {
         .argParser(addressArg),
     )
     .addOption(valueOption('--token <token>', 'bearer token sent with every call', 'TESSERA_TOKEN'))
-    .addOption(flagOption('--tls', 'use TLS with the system roots', 'TESSERA_TLS'))
+    .addOption(flagOption('--tls', 'use TLS (with the system roots unless --tls-ca)', 'TESSERA_TLS'))
+    .addOption(
+      valueOption(
+        '--tls-ca <file>',
+        'PEM CA certificates to trust instead of the system roots (implies --tls)',
+        'TESSERA_TLS_CA',
+      ),
+    )
+    .addOption(
+      valueOption(
+        '--tls-cert <file>',
+        'PEM client certificate for mutual TLS (implies --tls; with --tls-key)',
+        'TESSERA_TLS_CERT',
+      ),
+    )
+    .addOption(valueOption('--tls-key <file>', 'PEM private key of --tls-cert', 'TESSERA_TLS_KEY'))
+    .addOption(
+      valueOption(
+        '--tls-server-name <name>',
+        'host name the server certificate must carry, when not the --server host',
+        'TESSERA_TLS_SERVER_NAME',
+      ),
+    )
     .addOption(
       valueOption('--timeout <seconds>', 'deadline of each unary call (0 = none)', 'TESSERA_TIMEOUT')
         .default(30)

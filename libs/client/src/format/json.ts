@@ -57,6 +57,8 @@ export interface JobJson {
   fps: number;
   /** Every stored output (video jobs have several formats); the first is the primary one. */
   outputs: { format: string; contentType: string; bytes: number; sha256: string; frames: number }[];
+  /** The authenticated user who submitted the job; "" when the farm's API is open. */
+  owner: string;
 }
 
 /** One agent slot in `agents --json`; `vramGb` is the total, `usableVramGb` total minus the reserve. */
@@ -140,6 +142,7 @@ export function jobToJson(j: Job): JobJson {
       sha256: o.sha256,
       frames: o.frames,
     })),
+    owner: j.owner,
   };
 }
 

@@ -47,6 +47,8 @@ export function formatJobStatus(job: Job): string {
     ['kind', `${j.kind}  model ${j.model}`],
     ['state', `${j.state}  ${j.shardsDone}/${j.shardsTotal} shards done`],
   ];
+  // Farms without authentication have no owners.
+  if (j.owner !== '') kv.splice(1, 0, ['owner', j.owner]);
   if (j.waitingReason !== '') kv.push(['waiting', j.waitingReason]);
   if (j.error !== '') kv.push(['error', j.error]);
   kv.push(['input', `${size(j.input.width, j.input.height)}  tile ${j.tile}  overlap ${j.overlap}`]);

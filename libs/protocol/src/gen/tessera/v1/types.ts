@@ -533,6 +533,11 @@ export interface Job {
   /** Frames of a video job's output, and its frame rate. */
   frames: number;
   fps: number;
+  /**
+   * The authenticated user who submitted the job (token user or mTLS certificate CN); "" without
+   * authentication.
+   */
+  owner: string;
 }
 
 /** An agent slot as clients see it. */
@@ -2343,6 +2348,7 @@ function createBaseJob(): Job {
     outputs: [],
     frames: 0,
     fps: 0,
+    owner: "",
   };
 }
 
@@ -2428,6 +2434,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.fps !== 0) {
       writer.uint32(216).uint32(message.fps);
+    }
+    if (message.owner !== "") {
+      writer.uint32(226).string(message.owner);
     }
     return writer;
   },
@@ -2661,6 +2670,14 @@ export const Job: MessageFns<Job> = {
             message.fps = reader.uint32();
             continue;
           }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2758,6 +2775,7 @@ export const Job: MessageFns<Job> = {
         : [],
       frames: isSet(object.frames) ? globalThis.Number(object.frames) : 0,
       fps: isSet(object.fps) ? globalThis.Number(object.fps) : 0,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
     };
   },
 
@@ -2844,6 +2862,9 @@ export const Job: MessageFns<Job> = {
     if (message.fps !== 0) {
       obj.fps = Math.round(message.fps);
     }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
     return obj;
   },
 
@@ -2879,6 +2900,7 @@ export const Job: MessageFns<Job> = {
     message.outputs = object.outputs?.map((e) => JobOutput.fromPartial(e)) || [];
     message.frames = object.frames ?? 0;
     message.fps = object.fps ?? 0;
+    message.owner = object.owner ?? "";
     return message;
   },
 };
