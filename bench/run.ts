@@ -5,6 +5,7 @@
 const benches: Record<string, () => Promise<{ main: (args: string[]) => Promise<void> }>> = {
   overhead: () => import('./overhead.js'),
   gpu: () => import('./gpu.js'),
+  failover: () => import('./failover.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

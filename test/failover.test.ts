@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { JobState, ShardState } from '@tessera/protocol';
 import { TesseraClient } from '@tessera/client';
-import { COORDINATOR_BIN, startFarm, type Farm } from './helpers/farm.js';
+import { startFarm, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
-import { freePort, spawnBin, waitFor, type Proc } from './helpers/process.js';
+import { waitFor } from './helpers/process.js';
+import { logTime, startReplica, type Replica } from './helpers/replica.js';
 import { baboonPng, rgbOf } from './helpers/images.js';
 
 const LEASE = ['--leader-lease-ms', '3000'];
@@ -27,70 +28,12 @@ async function metric(url: string, name: string): Promise<number> {
   return line ? Number(line.split(' ')[1]) : NaN;
 }
 
-/** The `time` of the last log line of `proc` whose msg is `msg` (pino JSON lines), or undefined. */
-function logTime(proc: Proc, msg: string): number | undefined {
-  let t: number | undefined;
-  for (const line of proc.output().split('\n')) {
-    if (!line.includes(`"msg":"${msg}"`)) continue;
-    try {
-      t = (JSON.parse(line) as { time: number }).time;
-    } catch {
-      // a line cut by the output cap
-    }
-  }
-  return t;
-}
-
-interface Standby {
-  proc: Proc;
-  client: TesseraClient;
-  metricsUrl: string;
-}
-
-async function startStandby(farm: Farm, id: string): Promise<Standby> {
-  const port = await freePort();
-  const mport = await freePort();
-  const proc = spawnBin(
-    COORDINATOR_BIN,
-    [
-      '--nats',
-      farm.nats.url,
-      '--grpc',
-      `127.0.0.1:${port}`,
-      '--metrics',
-      `127.0.0.1:${mport}`,
-      '--farm',
-      farm.farmPrefix,
-      '--lease-ms',
-      '2000',
-      '--agent-silence-ms',
-      '1500',
-      '--replica-id',
-      id,
-      ...LEASE,
-    ],
-    `coordinator-${id}`,
-  );
-  const client = new TesseraClient(`127.0.0.1:${port}`);
-  // Served by forwarding: the standby has no agents of its own, the leader's are listed.
-  await waitFor(
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`standby exited: ${proc.output().slice(-2000)}`);
-      return (await client.listAgents({}, { deadlineMs: 1000 })).length >= 2;
-    },
-    30_000,
-    `standby ${id} to serve`,
-    100,
-  );
-  return { proc, client, metricsUrl: `http://127.0.0.1:${mport}/metrics` };
-}
-
 describe('coordinator fail-over (leader lease in JetStream KV)', () => {
   let nats: TestNats;
   let farm: Farm;
   let image: Buffer;
   let reference: Buffer;
-  const standbys: Standby[] = [];
+  const standbys: Replica[] = [];
   const job = { model: 'esrgan-slim-x2', tile: 96, overlap: 12 };
 
   beforeAll(async () => {
@@ -115,7 +58,7 @@ describe('coordinator fail-over (leader lease in JetStream KV)', () => {
   });
 
   it('a standby serves the API by forwarding to the leader, streams included', async () => {
-    const b = await startStandby(farm, 'b');
+    const b = await startReplica(farm, 'b', LEASE, 2);
     standbys.push(b);
     expect(await metric(farm.metricsUrl, 'tessera_coordinator_is_leader')).toBe(1);
     expect(await metric(b.metricsUrl, 'tessera_coordinator_is_leader')).toBe(0);
@@ -175,7 +118,7 @@ describe('coordinator fail-over (leader lease in JetStream KV)', () => {
 
   it('a leader stopped gracefully hands the lease back: the next standby takes over at once', async () => {
     const b = standbys[0];
-    const c = await startStandby(farm, 'c');
+    const c = await startReplica(farm, 'c', LEASE, 2);
     standbys.push(c);
     expect(await metric(c.metricsUrl, 'tessera_coordinator_is_leader')).toBe(0);
     const stoppedAt = Date.now();
