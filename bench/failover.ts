@@ -1,7 +1,7 @@
 /**
  * Coordinator fail-over time: a farm with a leader and a standby replica (real nats-server,
  * coordinator and agent processes); an upscale job is submitted through the standby, and once it is
- * part done the leader is SIGKILLed. Measured per round: kill → the standby's "leadership acquired"
+ * part done the leader is SIGKILLed. Measured per round: kill → the standby's "serving as leader"
  * (take-over), and kill → job succeeded. The new leader gets a new standby and the next round
  * kills it in turn. Every job's output must equal the first, undisturbed, run's.
  *
@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<void> {
       );
       const killedAt = Date.now();
       await leader.stop('SIGKILL');
-      const acquiredAt = await waitFor(() => logTime(standby.proc, 'leadership acquired'), 60_000, 'take-over', 10);
+      const acquiredAt = await waitFor(() => logTime(standby.proc, 'serving as leader'), 60_000, 'take-over', 10);
       const done = await standby.client.waitForJob(j.id);
       const finishedAt = Date.now();
       if (done.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`round ${r}: job ${done.state}: ${done.error}`);

@@ -93,7 +93,7 @@ describe('coordinator fail-over (leader lease in JetStream KV)', () => {
     const killedAt = Date.now();
     await farm.coordinator.stop('SIGKILL');
     const acquiredAt = await waitFor(
-      () => logTime(b.proc, 'leadership acquired'),
+      () => logTime(b.proc, 'serving as leader'),
       60_000,
       'the standby to take over',
       20,
@@ -123,7 +123,7 @@ describe('coordinator fail-over (leader lease in JetStream KV)', () => {
     expect(await metric(c.metricsUrl, 'tessera_coordinator_is_leader')).toBe(0);
     const stoppedAt = Date.now();
     await b.proc.stop('SIGTERM');
-    const acquiredAt = await waitFor(() => logTime(c.proc, 'leadership acquired'), 60_000, 'c to take over', 20);
+    const acquiredAt = await waitFor(() => logTime(c.proc, 'serving as leader'), 60_000, 'c to take over', 20);
     const small = await sharp(baboonPng()).resize(64, 64).png().toBuffer();
     const next = await c.client.submitUpscale({ image: small, model: 'esrgan-slim-x2' });
     expect((await c.client.waitForJob(next.id)).state).toBe(JobState.JOB_STATE_SUCCEEDED);

@@ -22,7 +22,7 @@ import type { JobKind } from './model.js';
 import { NatsEvents } from './events.js';
 import { agentService, jobService, startGrpcServer } from './grpc-server.js';
 import { Forwarder, routed } from './forward.js';
-import { LeaderLease } from './leader.js';
+import { LeaderLease, type LeaderRecord } from './leader.js';
 import { FencedStateStore } from './state/fenced-store.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { serveAgentProtocol } from './nats-handlers.js';
@@ -114,7 +114,8 @@ export async function startCoordinator(
 
   /** The core and its NATS subscriptions, while this replica leads. */
   let core: { c: Coordinator; subs: Subscription[] } | undefined;
-  const becomeLeader = async () => {
+  const becomeLeader = async (rec: LeaderRecord) => {
+    const t0 = performance.now();
     const c = new Coordinator({
       // Writes only while the lease is surely ours: a paused ex-leader cannot overwrite its successor.
       store: new FencedStateStore(new KvStateStore(kv), () => election.lease?.isLeader() ?? false),
@@ -150,6 +151,7 @@ export async function startCoordinator(
     metrics.isLeader.set(1);
     // Agents whose work requests went to a coordinator that died ask again now, not at their timeout.
     hello();
+    log.info({ term: rec.term, loadMs: Math.round(performance.now() - t0) }, 'serving as leader');
   };
   const stepDown = () => {
     metrics.isLeader.set(0);
