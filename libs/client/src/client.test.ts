@@ -1,12 +1,13 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Metadata, status } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobState } from '@tessera/protocol';
 import { TesseraClient } from './client.js';
 import { OutputIntegrityError, TesseraRpcError } from './errors.js';
 // @ts-expect-error plain-JS test fixture without types
-import { startFakeServer } from '../fixtures/fake-server.mjs';
+import { fakeJob, startFakeServer } from '../fixtures/fake-server.mjs';
 
 type Fake = Awaited<ReturnType<typeof startFakeServer>>;
 
@@ -147,5 +148,55 @@ describe('TesseraClient', () => {
     await client.submitUpscale({ image: big, model: 'esrgan-slim-x4' });
     const res = await client.downloadOutput('job-1', join(dir, 'big.bin'));
     expect(res.bytes).toBe(20 * 1024 * 1024);
+  });
+});
+
+describe('TesseraClient during a coordinator fail-over', () => {
+  /** A server whose SubmitJob fails `failures` times with UNAVAILABLE, marked retry-safe or not. */
+  async function flaky(failures: number, retrySafe: boolean) {
+    let calls = 0;
+    const server = await startFakeServer({
+      overrides: {
+        submitJob(_call: unknown, cb: (err: unknown, res?: unknown) => void) {
+          calls++;
+          if (calls <= failures) {
+            const metadata = new Metadata();
+            if (retrySafe) metadata.set('x-tessera-retry-safe', 'no-leader');
+            return cb({ code: status.UNAVAILABLE, details: 'no leader coordinator is serving yet', metadata });
+          }
+          cb(null, { job: fakeJob({ id: 'job-after-election' }) });
+        },
+      },
+    });
+    return { server, calls: () => calls };
+  }
+
+  it('retries a submission the coordinator refused before doing anything (no leader yet)', async () => {
+    const { server, calls } = await flaky(2, true);
+    const c = new TesseraClient(server.address);
+    try {
+      expect((await c.submitUpscale({ image: new Uint8Array([1]), model: 'esrgan-slim-x2' })).id).toBe(
+        'job-after-election',
+      );
+      expect(calls()).toBe(3);
+    } finally {
+      c.close();
+      server.forceStop();
+    }
+  });
+
+  it('never retries a submission whose fate is unknown (UNAVAILABLE without the mark)', async () => {
+    const { server, calls } = await flaky(1, false);
+    const c = new TesseraClient(server.address);
+    try {
+      await expect(c.submitUpscale({ image: new Uint8Array([1]), model: 'esrgan-slim-x2' })).rejects.toMatchObject({
+        code: 'UNAVAILABLE',
+        retrySafe: false,
+      });
+      expect(calls()).toBe(1);
+    } finally {
+      c.close();
+      server.forceStop();
+    }
   });
 });

@@ -383,7 +383,22 @@ export class TesseraClient {
     return md;
   }
 
-  private unary<Req, Res>(method: string, fn: UnaryFn<Req, Res>, req: Req, call: CallOptions = {}): Promise<Res> {
+  /**
+   * One unary call. An answer the coordinator marks retry-safe (it refused before doing anything:
+   * no leader during a fail-over) is retried with backoff, submissions included.
+   */
+  private async unary<Req, Res>(method: string, fn: UnaryFn<Req, Res>, req: Req, call: CallOptions = {}): Promise<Res> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.unaryOnce(method, fn, req, call);
+      } catch (e) {
+        if (!(e instanceof TesseraRpcError) || !e.retrySafe || attempt > MAX_WATCH_RETRIES) throw e;
+        await sleep(retryDelayMs(attempt), undefined, { signal: call.signal });
+      }
+    }
+  }
+
+  private unaryOnce<Req, Res>(method: string, fn: UnaryFn<Req, Res>, req: Req, call: CallOptions): Promise<Res> {
     const { signal } = call;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const deadlineMs = call.deadlineMs ?? this.deadlineMs;

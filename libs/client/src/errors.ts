@@ -18,14 +18,17 @@ export class TesseraRpcError extends Error {
   readonly details: string;
   /** The RPC that failed, e.g. "GetJob". */
   readonly method: string;
+  /** The server refused before doing anything (trailer `x-tessera-retry-safe`): retrying is safe. */
+  readonly retrySafe: boolean;
 
-  constructor(grpcCode: number, details: string, method: string, options?: { cause?: unknown }) {
+  constructor(grpcCode: number, details: string, method: string, options?: { cause?: unknown; retrySafe?: boolean }) {
     const code = codeName(grpcCode);
     super(`${method}: ${code}: ${details}`, options);
     this.grpcCode = grpcCode;
     this.code = code;
     this.details = details;
     this.method = method;
+    this.retrySafe = options?.retrySafe ?? false;
   }
 }
 
@@ -40,6 +43,9 @@ export class OutputIntegrityError extends Error {
     super(message);
   }
 }
+
+/** Trailer the coordinator sets on an answer given before doing anything (no leader yet). */
+export const RETRY_SAFE = 'x-tessera-retry-safe';
 
 /** Status name for a numeric gRPC code. */
 export function codeName(grpcCode: number): RpcCodeName {
@@ -62,5 +68,6 @@ export function isServiceError(err: unknown): err is ServiceError {
  */
 export function toRpcError(err: unknown, method: string): unknown {
   if (err instanceof TesseraRpcError || !isServiceError(err)) return err;
-  return new TesseraRpcError(err.code, err.details, method, { cause: err });
+  const retrySafe = err.code === status.UNAVAILABLE && (err.metadata?.get(RETRY_SAFE).length ?? 0) > 0;
+  return new TesseraRpcError(err.code, err.details, method, { cause: err, retrySafe });
 }

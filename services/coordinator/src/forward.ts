@@ -88,7 +88,7 @@ export class Forwarder {
       req,
       this.upstreamMetadata(call),
       { deadline: call.getDeadline() },
-      (err, res) => (err ? cb(err) : cb(null, res)),
+      (err, res) => (err ? cb(relayed(err)) : cb(null, res)),
     );
     call.on('cancelled', () => up.cancel());
   }
@@ -117,7 +117,7 @@ export class Forwarder {
     up.on('error', (e: grpc.ServiceError) => {
       if (ended) return;
       ended = true;
-      call.emit('error', { code: e.code, details: e.details, metadata: e.metadata });
+      call.emit('error', relayed(e));
     });
     up.on('end', () => {
       if (ended) return;
@@ -133,10 +133,30 @@ export class Forwarder {
   }
 }
 
-const NO_LEADER = {
-  code: grpc.status.UNAVAILABLE,
-  details: 'no leader coordinator is serving yet (election in progress); retry shortly',
-};
+/** Metadata key on an answer that refused a call before doing anything: retrying it is safe. */
+export const RETRY_SAFE = 'x-tessera-retry-safe';
+
+/** UNAVAILABLE during an election; marked retry-safe, so clients retry even a submission. */
+function noLeader(): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  metadata.set(RETRY_SAFE, 'no-leader');
+  return {
+    code: grpc.status.UNAVAILABLE,
+    details: 'no leader coordinator is serving yet (election in progress); retry shortly',
+    metadata,
+  };
+}
+
+/**
+ * The leader's error as the caller gets it. A call that never reached the leader (the connection
+ * to it could not be made: it is dead and the lease has not moved yet) is marked retry-safe.
+ */
+function relayed(e: grpc.ServiceError): Partial<grpc.StatusObject> {
+  const metadata = e.metadata ?? new grpc.Metadata();
+  if (e.code === grpc.status.UNAVAILABLE && /^No connection established/.test(e.details))
+    metadata.set(RETRY_SAFE, 'leader-unreachable');
+  return { code: e.code, details: e.details, metadata };
+}
 
 /**
  * `def`'s methods routed per call: to the local implementation while this replica leads, else to
@@ -151,7 +171,7 @@ export function routed(def: grpc.ServiceDefinition, route: Route, fwd: Forwarder
       if (local) return { handler: local[key] as (...a: unknown[]) => void };
       const addr = route.leaderAddr();
       // Forwarded once already: the replica that sent it thinks we lead; we do not (yet).
-      if (!addr || md.get(FORWARDED_BY).length > 0) return { error: NO_LEADER };
+      if (!addr || md.get(FORWARDED_BY).length > 0) return { error: noLeader() };
       return { addr };
     };
     out[key] = m.responseStream
@@ -159,13 +179,13 @@ export function routed(def: grpc.ServiceDefinition, route: Route, fwd: Forwarder
           const p = pick(call.metadata);
           if (p.handler) p.handler(call);
           else if (p.addr) fwd.stream(m, p.addr, call);
-          else call.emit('error', p.error ?? NO_LEADER);
+          else call.emit('error', p.error ?? noLeader());
         }
       : (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
           const p = pick(call.metadata);
           if (p.handler) p.handler(call, cb);
           else if (p.addr) fwd.unary(m, p.addr, call, cb);
-          else cb(p.error ?? NO_LEADER);
+          else cb(p.error ?? noLeader());
         };
   }
   return out;
