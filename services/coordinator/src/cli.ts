@@ -69,6 +69,27 @@ const program = new Command('tessera-coordinator')
   )
   .addOption(
     new Option(
+      '--user-weights <list>',
+      'fair-share weights between users of equal priority, e.g. alice=2,bob=1 (others weigh 1)',
+    ).env('TESSERA_USER_WEIGHTS'),
+  )
+  .addOption(
+    new Option('--blocklist-after <n>', "an agent failing a job's shards n times gets no more of them (0: never)")
+      .env('TESSERA_BLOCKLIST_AFTER')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--retry-backoff-ms <ms>', 'a failed attempt waits this long before running again, doubling (0: none)')
+      .env('TESSERA_RETRY_BACKOFF_MS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--retry-backoff-max-ms <ms>', 'cap of the retry backoff')
+      .env('TESSERA_RETRY_BACKOFF_MAX_MS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option(
       '--api-tokens <list>',
       'bearer tokens accepted on the gRPC API, comma-separated (default: none = open)',
     ).env('TESSERA_API_TOKENS'),
@@ -97,6 +118,10 @@ try {
       maxShardRuntimeMs: o.maxShardRuntimeMs,
       retentionMs: o.retentionMs,
       noProgressMs: o.stallTimeoutMs,
+      userWeights: o.userWeights,
+      blocklistAfter: o.blocklistAfter,
+      retryBackoffMs: o.retryBackoffMs,
+      retryBackoffMaxMs: o.retryBackoffMaxMs,
     },
     log,
   );

@@ -97,7 +97,7 @@ export async function startCoordinator(
   live.coordinator = c;
   events.progress = (id) => {
     try {
-      return { shardsDone: c.shardsDone(id), waitingReason: c.jobWaitingReason(c.getJob(id).job) };
+      return { shardsDone: c.shardsDone(id), waitingReason: c.jobWaitingReason(c.jobRecord(id)) };
     } catch {
       return { shardsDone: 0, waitingReason: '' };
     }

@@ -39,11 +39,22 @@ export interface CoordinatorOptions {
   apiTokens?: string;
   /** Finished jobs and their blobs are deleted after this long. Default 24 h; 0 keeps forever. */
   retentionMs?: number;
+  /** Fair-share weights per user, `alice=2,bob=1`; unlisted users (and anonymous, '') weigh 1. */
+  userWeights?: string;
+  /** An agent whose attempts fail on one job this many times gets no more of its shards. Default 3; 0 = never. */
+  blocklistAfter?: number;
+  /** A failed attempt waits this long before it runs again, doubling per attempt. Default 1 s; 0 = at once. */
+  retryBackoffMs?: number;
+  /** Cap of the retry backoff. Default 30 s. */
+  retryBackoffMaxMs?: number;
 }
 
-export type CompiledCoordinatorOptions = Required<Omit<CoordinatorOptions, 'hardwareTable' | 'apiTokens'>> & {
+export type CompiledCoordinatorOptions = Required<
+  Omit<CoordinatorOptions, 'hardwareTable' | 'apiTokens' | 'userWeights'>
+> & {
   hardwareTable: string | undefined;
   apiTokens: string[];
+  userWeights: Map<string, number>;
   renewEveryMs: number;
 };
 
@@ -80,5 +91,23 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
       .map((t) => t.trim())
       .filter(Boolean),
     retentionMs: num('retentionMs', raw.retentionMs, 24 * 3600_000, 0),
+    userWeights: parseUserWeights(raw.userWeights ?? ''),
+    blocklistAfter: num('blocklistAfter', raw.blocklistAfter, 3, 0),
+    retryBackoffMs: num('retryBackoffMs', raw.retryBackoffMs, 1000, 0),
+    retryBackoffMaxMs: num('retryBackoffMaxMs', raw.retryBackoffMaxMs, 30_000, 0),
   };
+}
+
+/** `alice=2,bob=0.5` → weights. Throws naming the option and the bad entry. */
+export function parseUserWeights(list: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const part of list.split(',').map((p) => p.trim())) {
+    if (!part) continue;
+    const m = /^([^=\s]+)=([0-9]*\.?[0-9]+)$/.exec(part);
+    const w = m ? Number(m[2]) : NaN;
+    if (!m || !(w > 0) || w > 1e6)
+      throw new Error(`option userWeights: ${JSON.stringify(part)} is not user=weight with a weight in (0, 1e6]`);
+    out.set(m[1], w);
+  }
+  return out;
 }

@@ -123,6 +123,7 @@ export function planImage(
     priority: h.priority,
     maxAttempts: h.maxAttempts,
     createdMs: h.nowMs,
+    owner: h.owner,
     shardsTotal: shards.length,
     inputWidth: params.width,
     inputHeight: params.height,

@@ -35,6 +35,8 @@ export interface JobHeader {
   priority: number;
   maxAttempts: number;
   nowMs: number;
+  /** Who submitted it ('' = anonymous). */
+  owner: string;
 }
 
 const FIELD = 'video';
@@ -155,6 +157,7 @@ export function planVideo(
     priority: h.priority,
     maxAttempts: h.maxAttempts,
     createdMs: h.nowMs,
+    owner: h.owner,
     shardsTotal: batches.length,
     inputWidth: params.width,
     inputHeight: params.height,
@@ -249,6 +252,7 @@ export function planVideoUpscale(
     priority: h.priority,
     maxAttempts: h.maxAttempts,
     createdMs: h.nowMs,
+    owner: h.owner,
     shardsTotal: batches.length,
     inputWidth: req.width,
     inputHeight: req.height,

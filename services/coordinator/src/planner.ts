@@ -25,6 +25,8 @@ export interface UpscalePlanInput {
   nowMs: number;
   /** Optional SD img2img refine over tiles of the upscaled image. */
   refine?: RefineRequest;
+  /** Who submitted it ('' = anonymous). */
+  owner?: string;
 }
 
 /** The refine request; zeros mean defaults. */
@@ -121,6 +123,7 @@ export function planUpscale(
     priority: input.priority,
     maxAttempts: input.maxAttempts || opts.maxAttempts,
     createdMs: input.nowMs,
+    owner: input.owner ?? '',
     shardsTotal: tiles.tiles.length,
     inputWidth: width,
     inputHeight: height,
