@@ -35,11 +35,17 @@ import { join } from 'node:path';
 import { concatBytes, type Logger } from '@tessera/runtime';
 import type { AgentMetrics } from './metrics.js';
 
+/**
+ * What a slot computes with: the engine host in production. Injected, so the load test can run the
+ * real slot code with ZeroWorkLoadTestEngine (zero-work-engine.ts) and no inference.
+ */
+export type SlotEngine = Pick<EngineHost, 'upscale' | 'imageToVideo' | 'generateImage' | 'loadedModels'>;
+
 export interface SlotDeps {
   nc: NatsConnection;
   os: ObjectStore;
   names: FarmNames;
-  engine: EngineHost;
+  engine: SlotEngine;
   log: Logger;
   metrics: AgentMetrics;
   /** The slot's static advert; state, models and counters are filled in per message. */
@@ -116,13 +122,18 @@ export class Slot {
         });
         // Draining: the coordinator releases our parked request when it sees the DRAINING heartbeat;
         // if it does not answer within 2 s, stop waiting. A grant that does arrive is worked on below.
-        const stopped = new Promise<'stopped'>((resolve) =>
-          signal.addEventListener('abort', () => resolve('stopped'), { once: true }),
-        );
+        // (The listener is removed after the race: one left per request would pile up on the signal.)
+        let onStop = () => {};
+        const stopped = new Promise<'stopped'>((resolve) => {
+          onStop = () => resolve('stopped');
+          signal.addEventListener('abort', onStop, { once: true });
+        });
         // A coordinator that (re)started announces itself: a request parked at a dead one would only
         // time out, so ask again at once.
         const kicked = new Promise<'kicked'>((resolve) => (this.wake = () => resolve('kicked')));
-        const first = await Promise.race([pending, stopped, kicked]);
+        const first = await Promise.race([pending, stopped, kicked]).finally(() =>
+          signal.removeEventListener('abort', onStop),
+        );
         this.wake = undefined;
         if (first === 'kicked') {
           pending.catch(() => undefined);
@@ -142,8 +153,10 @@ export class Slot {
         this.d.log.debug({ err: (e as Error).message }, 'work request failed; retrying');
         const nap = new AbortController();
         this.wake = () => nap.abort();
-        signal.addEventListener('abort', () => nap.abort(), { once: true });
+        const onStop = () => nap.abort();
+        signal.addEventListener('abort', onStop, { once: true });
         await sleep(backoff, nap.signal);
+        signal.removeEventListener('abort', onStop);
         this.wake = undefined;
         backoff = Math.min(backoff * 2, 5000);
         continue;
