@@ -4,6 +4,7 @@
  */
 const benches: Record<string, () => Promise<{ main: (args: string[]) => Promise<void> }>> = {
   overhead: () => import('./overhead.js'),
+  load: () => import('./load.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

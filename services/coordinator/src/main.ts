@@ -52,6 +52,7 @@ export async function startCoordinator(
         name: entry.advert.name,
         vramBytes: Math.round(entry.advert.vramUsableGb * 1024 ** 3),
       })),
+    shardRecordsHeld: () => live.coordinator?.heldShardCount() ?? 0,
   });
   const hello = () => {
     try {
