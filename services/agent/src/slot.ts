@@ -54,6 +54,8 @@ export interface SlotDeps {
   waitMs: number;
   /** Where model directories live (`<modelsDir>/<model id>/`, e.g. svd-xt in the documented layout). */
   modelsDir: string;
+  /** Reads a blob (default `os.getBlob`; the services use @tessera/runtime's `blobReader`). */
+  readBlob?: (key: string) => Promise<Uint8Array | null>;
 }
 
 /** A lease the slot is working on. */
@@ -178,7 +180,8 @@ export class Slot {
     try {
       log.debug({ model: task.model, size: `${task.inputWidth}x${task.inputHeight}` }, 'shard started');
       // Some tasks have no input (txt2img's first stage).
-      const input = task.inputKey ? await this.d.os.getBlob(task.inputKey) : new Uint8Array();
+      const read = this.d.readBlob ?? ((k: string) => this.d.os.getBlob(k));
+      const input = task.inputKey ? await read(task.inputKey) : new Uint8Array();
       if (!input) throw new InvalidImageError(`input ${task.inputKey} is missing from the object store`);
       if (task.inputKey && sha256(input) !== task.inputSha256)
         throw new Error(`input ${task.inputKey} failed its checksum`);

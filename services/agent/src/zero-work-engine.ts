@@ -15,7 +15,7 @@ import { Objm } from '@nats-io/obj';
 import type { RgbImage, SdRunParams, SdRunResult, SvdRunParams } from '@tessera/engine';
 import { classLabel, loadHardwareTable, usableVramGb, vramClassOf } from '@tessera/hardware';
 import { AgentState, CancelNotice, Heartbeat, farmNames, type AgentAdvert } from '@tessera/protocol';
-import { connectService, type Logger } from '@tessera/runtime';
+import { blobReader, connectService, type Logger } from '@tessera/runtime';
 import { createAgentMetrics } from './metrics.js';
 import { Slot, type SlotEngine } from './slot.js';
 
@@ -118,6 +118,7 @@ export async function startZeroWorkLoadTestAgents(o: ZeroWorkAgentsOptions): Pro
   const usable = usableVramGb(table, vramGb);
   const incarnation = randomBytes(3).toString('hex');
   const metrics = createAgentMetrics(() => []);
+  const readBlob = blobReader(nc, os);
   const slots = Array.from({ length: o.count }, (_, i) => {
     const name = `${o.namePrefix}-${i}`;
     const advert: AgentAdvert = {
@@ -145,6 +146,7 @@ export async function startZeroWorkLoadTestAgents(o: ZeroWorkAgentsOptions): Pro
       advert,
       waitMs: o.waitMs ?? 10_000,
       modelsDir: '/nonexistent',
+      readBlob,
     });
   });
   let seq = 0;

@@ -994,7 +994,7 @@ export class Coordinator {
       };
     });
     const job = this.jobs.get(rec.jobId)?.rec;
-    if (!blockedNow || !job) return false;
+    if (!blockedNow || !job || FINAL_JOB_STATES.has(job.state)) return false;
     this.queue.setJob(queueMeta(job));
     this.d.log.warn(
       { job: job.id, agent: agentName, failures: limit, blocked: job.blockedAgents },

@@ -7,7 +7,7 @@ import { Objm } from '@nats-io/obj';
 import { jetstream } from '@nats-io/jetstream';
 import { loadHardwareTable, classLabel } from '@tessera/hardware';
 import { farmNames } from '@tessera/protocol';
-import { connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
+import { blobReader, connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
 import { createImageAssembler, createRefinePreparer, createUpscaleAssembler } from './assembler.js';
 import { createVideoAssembler } from './video-assembler.js';
 import { ObjBlobStore } from './blobs.js';
@@ -75,7 +75,7 @@ export async function startCoordinator(
   const js = jetstream(nc);
   const kv = await new Kvm(js).create(names.stateBucket, { history: 1, storage: 'file' } as never);
   const os = await new Objm(js).create(names.blobBucket, { storage: 'file' } as never);
-  const blobs = new ObjBlobStore(os);
+  const blobs = new ObjBlobStore(os, blobReader(nc, os));
   const events = new NatsEvents(nc, names);
   const c = new Coordinator({
     store: new KvStateStore(kv),
