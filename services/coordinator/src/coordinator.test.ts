@@ -159,6 +159,26 @@ async function commit(r: Rig, lease: Lease, name: string) {
   });
 }
 
+describe('coordinator options for sharing and retries', () => {
+  it('parses user weights and refuses malformed ones naming the entry', () => {
+    expect(compileCoordinatorOptions({ userWeights: 'alice=2, bob=0.5' }).userWeights).toEqual(
+      new Map([
+        ['alice', 2],
+        ['bob', 0.5],
+      ]),
+    );
+    expect(compileCoordinatorOptions({}).userWeights.size).toBe(0);
+    for (const bad of ['alice=0', 'alice', 'alice=-1', '=2', 'alice=x'])
+      expect(() => compileCoordinatorOptions({ userWeights: bad })).toThrow(
+        `option userWeights: ${JSON.stringify(bad)}`,
+      );
+    expect(() => compileCoordinatorOptions({ blocklistAfter: -1 })).toThrow(/blocklistAfter/);
+    expect(compileCoordinatorOptions({}).blocklistAfter).toBe(3);
+    expect(compileCoordinatorOptions({}).retryBackoffMs).toBe(1000);
+    expect(compileCoordinatorOptions({}).retryBackoffMaxMs).toBe(30_000);
+  });
+});
+
 describe('coordinator core', () => {
   it('holds a failed shard back for its retry backoff, doubling per attempt', async () => {
     const r = await rig({ retryBackoffMs: 1000, retryBackoffMaxMs: 1500, blocklistAfter: 0 });
