@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<{ main: (args: string[]) => Promise<
   overhead: () => import('./overhead.js'),
   gpu: () => import('./gpu.js'),
   failover: () => import('./failover.js'),
+  load: () => import('./load.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

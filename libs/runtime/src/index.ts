@@ -4,3 +4,4 @@ export { connectService, type ServiceConnectOptions } from './nats.js';
 export { createLogger, type Logger } from './log.js';
 export { createServiceRegistry } from './metrics.js';
 export { concatBytes } from './bytes.js';
+export { blobReader } from './blobs.js';

@@ -10,7 +10,7 @@ import { Objm } from '@nats-io/obj';
 import { EngineHost, executionProviders, resolveCacheDir } from '@tessera/engine';
 import { classLabel, loadHardwareTable, usableVramGb, vramClassOf } from '@tessera/hardware';
 import { AgentState, CancelNotice, Heartbeat, farmNames, type AgentAdvert } from '@tessera/protocol';
-import { connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
+import { blobReader, connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
 import { detectGpus } from './gpu.js';
 import { createAgentMetrics } from './metrics.js';
 import { compileAgentOptions, type AgentOptions } from './options.js';
@@ -110,6 +110,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       }
     }
   });
+  const readBlob = blobReader(nc, os);
   slots = slotSpecs.map(
     (s) =>
       new Slot({
@@ -122,6 +123,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
         advert: s.advert,
         waitMs: o.waitMs,
         modelsDir: resolveCacheDir({ cacheDir: o.modelsDir }),
+        readBlob,
       }),
   );
   let seq = 0;

@@ -35,11 +35,17 @@ import { join } from 'node:path';
 import { concatBytes, type Logger } from '@tessera/runtime';
 import type { AgentMetrics } from './metrics.js';
 
+/**
+ * What a slot computes with: the engine host in production. Injected, so the load test can run the
+ * real slot code with ZeroWorkLoadTestEngine (zero-work-engine.ts) and no inference.
+ */
+export type SlotEngine = Pick<EngineHost, 'upscale' | 'imageToVideo' | 'generateImage' | 'loadedModels'>;
+
 export interface SlotDeps {
   nc: NatsConnection;
   os: ObjectStore;
   names: FarmNames;
-  engine: EngineHost;
+  engine: SlotEngine;
   log: Logger;
   metrics: AgentMetrics;
   /** The slot's static advert; state, models and counters are filled in per message. */
@@ -48,6 +54,8 @@ export interface SlotDeps {
   waitMs: number;
   /** Where model directories live (`<modelsDir>/<model id>/`, e.g. svd-xt in the documented layout). */
   modelsDir: string;
+  /** Reads a blob (default `os.getBlob`; the services use @tessera/runtime's `blobReader`). */
+  readBlob?: (key: string) => Promise<Uint8Array | null>;
 }
 
 /** A lease the slot is working on. */
@@ -116,13 +124,18 @@ export class Slot {
         });
         // Draining: the coordinator releases our parked request when it sees the DRAINING heartbeat;
         // if it does not answer within 2 s, stop waiting. A grant that does arrive is worked on below.
-        const stopped = new Promise<'stopped'>((resolve) =>
-          signal.addEventListener('abort', () => resolve('stopped'), { once: true }),
-        );
+        // (The listener is removed after the race: one left per request would pile up on the signal.)
+        let onStop = () => {};
+        const stopped = new Promise<'stopped'>((resolve) => {
+          onStop = () => resolve('stopped');
+          signal.addEventListener('abort', onStop, { once: true });
+        });
         // A coordinator that (re)started announces itself: a request parked at a dead one would only
         // time out, so ask again at once.
         const kicked = new Promise<'kicked'>((resolve) => (this.wake = () => resolve('kicked')));
-        const first = await Promise.race([pending, stopped, kicked]);
+        const first = await Promise.race([pending, stopped, kicked]).finally(() =>
+          signal.removeEventListener('abort', onStop),
+        );
         this.wake = undefined;
         if (first === 'kicked') {
           pending.catch(() => undefined);
@@ -142,8 +155,10 @@ export class Slot {
         this.d.log.debug({ err: (e as Error).message }, 'work request failed; retrying');
         const nap = new AbortController();
         this.wake = () => nap.abort();
-        signal.addEventListener('abort', () => nap.abort(), { once: true });
+        const onStop = () => nap.abort();
+        signal.addEventListener('abort', onStop, { once: true });
         await sleep(backoff, nap.signal);
+        signal.removeEventListener('abort', onStop);
         this.wake = undefined;
         backoff = Math.min(backoff * 2, 5000);
         continue;
@@ -165,7 +180,8 @@ export class Slot {
     try {
       log.debug({ model: task.model, size: `${task.inputWidth}x${task.inputHeight}` }, 'shard started');
       // Some tasks have no input (txt2img's first stage).
-      const input = task.inputKey ? await this.d.os.getBlob(task.inputKey) : new Uint8Array();
+      const read = this.d.readBlob ?? ((k: string) => this.d.os.getBlob(k));
+      const input = task.inputKey ? await read(task.inputKey) : new Uint8Array();
       if (!input) throw new InvalidImageError(`input ${task.inputKey} is missing from the object store`);
       if (task.inputKey && sha256(input) !== task.inputSha256)
         throw new Error(`input ${task.inputKey} failed its checksum`);

@@ -34,7 +34,11 @@ export function digestToHex(digest: string): string {
 
 /** BlobStore over a JetStream Object Store bucket. */
 export class ObjBlobStore implements BlobStore {
-  constructor(private readonly os: ObjectStore) {}
+  /** `read`: how `get` reads a blob (default the client's `getBlob`; main.ts passes runtime's `blobReader`). */
+  constructor(
+    private readonly os: ObjectStore,
+    private readonly read: (key: string) => Promise<Uint8Array | null> = (k) => os.getBlob(k),
+  ) {}
 
   async put(key: string, data: Uint8Array): Promise<BlobInfo> {
     const info = await this.os.putBlob({ name: key, options: { max_chunk_size: BLOB_CHUNK_BYTES } }, data);
@@ -47,7 +51,7 @@ export class ObjBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<Uint8Array | null> {
-    return this.os.getBlob(key);
+    return this.read(key);
   }
 
   async getStream(key: string) {

@@ -77,6 +77,27 @@ const program = new Command('tessera-coordinator')
   )
   .addOption(
     new Option(
+      '--user-weights <list>',
+      'fair-share weights between users of equal priority, e.g. alice=2,bob=1 (others weigh 1)',
+    ).env('TESSERA_USER_WEIGHTS'),
+  )
+  .addOption(
+    new Option('--blocklist-after <n>', "an agent failing a job's shards n times gets no more of them (0: never)")
+      .env('TESSERA_BLOCKLIST_AFTER')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--retry-backoff-ms <ms>', 'a failed attempt waits this long before running again, doubling (0: none)')
+      .env('TESSERA_RETRY_BACKOFF_MS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option('--retry-backoff-max-ms <ms>', 'cap of the retry backoff')
+      .env('TESSERA_RETRY_BACKOFF_MAX_MS')
+      .argParser(Number),
+  )
+  .addOption(
+    new Option(
       '--shard-timeouts <spec>',
       'per shard kind timeouts overriding the three above, e.g. "svd_batch.runtime=2h,upscale_tile.stall=2m,sd_stage.start=1m"',
     ).env('TESSERA_SHARD_TIMEOUTS'),
@@ -169,6 +190,10 @@ try {
       leaderLeaseMs: o.leaderLeaseMs,
       replicaId: o.replicaId,
       advertiseAddr: o.advertise,
+      userWeights: o.userWeights,
+      blocklistAfter: o.blocklistAfter,
+      retryBackoffMs: o.retryBackoffMs,
+      retryBackoffMaxMs: o.retryBackoffMaxMs,
     },
     log,
   );

@@ -3,7 +3,11 @@
  * agents, result commits, requeues, cancellation and the hand-off to assembly.
  *
  * Every transition is persisted with a revision check (StateStore) before it counts; the in-memory
- * maps are a cache of the store, rebuilt by `start()` after a restart.
+ * maps are a cache of the store, rebuilt by `start()` after a restart. Memory follows the live work,
+ * not the history: a finished job keeps its job record (until retention) but its shard records leave
+ * memory and are read from the store when asked for (`getJob`, retention).
+ *
+ * Queued shards sit in an index (queue.ts) that a dispatch pass reads from its heads only.
  */
 import { randomBytes } from 'node:crypto';
 import type { HardwareTable } from '@tessera/hardware';
@@ -45,7 +49,8 @@ import { planUpscale, type RefineRequest } from './planner.js';
 import { planVideo, planVideoUpscale, resolveVideoParams, type VideoRequest } from './planner-video.js';
 import { planImage, resolveImageParams, stageModelDir, type ImageRequest } from './planner-image.js';
 import { AgentRegistry, type AgentEntry } from './registry.js';
-import { assign, waitingReason, type IdleAgent, type QueuedShard } from './scheduler.js';
+import { ShardQueue, type QueueJobMeta } from './queue.js';
+import { waitingReason, type IdleAgent } from './scheduler.js';
 import type { StateStore } from './state/store.js';
 
 /** A decoded RGB8 image. */
@@ -144,7 +149,7 @@ export interface UpscaleSubmission {
 
 /** An image-to-video submission, already parsed from the API. */
 export interface VideoSubmission {
-  /** The authenticated user submitting it ('' or unset = anonymous). */
+  /** The authenticated user submitting it ('' or absent = anonymous): fair share, per-user limits. */
   owner?: string;
   name: string;
   seed: number;
@@ -157,7 +162,7 @@ export interface VideoSubmission {
 
 /** An image submission, already parsed from the API. */
 export interface ImageSubmission {
-  /** The authenticated user submitting it ('' or unset = anonymous). */
+  /** The authenticated user submitting it ('' or absent = anonymous): fair share, per-user limits. */
   owner?: string;
   name: string;
   seed: number;
@@ -169,7 +174,7 @@ export interface ImageSubmission {
 
 /** A video-upscale submission, already parsed from the API. */
 export interface VideoUpscaleSubmission {
-  /** The authenticated user submitting it ('' or unset = anonymous). */
+  /** The authenticated user submitting it ('' or absent = anonymous): fair share, per-user limits. */
   owner?: string;
   name: string;
   seed: number;
@@ -193,8 +198,12 @@ export function newJobId(nowMs: number): string {
 
 export class Coordinator {
   private readonly jobs = new Map<string, Held<JobRecord>>();
+  /** Shard records of unfinished jobs (a finished job's stay in the store only). */
   private readonly shards = new Map<string, Held<ShardRecord>>();
-  private readonly queued = new Set<string>();
+  /** Queued shards (every unfinished job's), indexed for dispatch. */
+  private readonly queue: ShardQueue;
+  /** Keys of leased shards (what the sweeper checks). */
+  private readonly leased = new Set<string>();
   /** Committed shards per job (derived from the shard records, kept for O(1) progress). */
   private readonly doneCount = new Map<string, number>();
   private parked: Parked[] = [];
@@ -215,6 +224,7 @@ export class Coordinator {
 
   constructor(private readonly d: CoordinatorDeps) {
     this.registry = new AgentRegistry((a) => vramClassOf(d.table, a.vramUsableGb));
+    this.queue = new ShardQueue((owner) => d.options.userWeights.get(owner) ?? 1);
   }
 
   // ───────────────────────────── lifecycle ─────────────────────────────
@@ -224,15 +234,37 @@ export class Coordinator {
     const { jobs, shards } = await this.d.store.loadAll();
     const now = this.d.clock.now();
     this.resumedMs = now;
-    for (const j of jobs) this.jobs.set(j.value.id, { rec: j.value, rev: j.revision });
+    for (const j of jobs) {
+      // Records written before these fields existed.
+      j.value.owner ??= '';
+      j.value.agentFailures ??= {};
+      j.value.blockedAgents ??= [];
+      this.jobs.set(j.value.id, { rec: j.value, rev: j.revision });
+      if (!FINAL_JOB_STATES.has(j.value.state)) this.queue.setJob(queueMeta(j.value));
+    }
+    const queuedKeys: string[] = [];
     for (const s of shards) {
-      if (!this.jobs.has(s.value.jobId)) continue;
+      const job = this.jobs.get(s.value.jobId)?.rec;
+      if (!job) continue;
+      if (s.value.state === 'done') this.doneCount.set(job.id, (this.doneCount.get(job.id) ?? 0) + 1);
+      // A finished job's shards stay in the store.
+      if (FINAL_JOB_STATES.has(job.state)) continue;
       const held = { rec: s.value, rev: s.revision };
+      held.rec.notBeforeMs ??= 0;
+      const k = shardKey(s.value.jobId, s.value.index);
       // Leases survive a restart, with a fresh deadline: their agents renew or are found silent.
-      if (held.rec.state === 'leased') held.rec.leaseExpiresMs = now + this.d.options.leaseMs;
-      this.shards.set(shardKey(s.value.jobId, s.value.index), held);
-      if (held.rec.state === 'done') this.doneCount.set(held.rec.jobId, (this.doneCount.get(held.rec.jobId) ?? 0) + 1);
-      if (held.rec.state === 'queued') this.queued.add(shardKey(s.value.jobId, s.value.index));
+      if (held.rec.state === 'leased') {
+        held.rec.leaseExpiresMs = now + this.d.options.leaseMs;
+        this.leased.add(k);
+        this.queue.runningStarted(job.owner);
+      }
+      this.shards.set(k, held);
+      if (held.rec.state === 'queued') queuedKeys.push(k);
+    }
+    // Once every shard is loaded: whether a queued shard waits for another depends on that one.
+    for (const k of queuedKeys) {
+      const rec = this.shards.get(k)!.rec;
+      this.enqueue(k, rec, this.jobs.get(rec.jobId)!.rec);
     }
     let resumed = 0;
     for (const { rec } of this.jobs.values()) {
@@ -432,8 +464,8 @@ export class Coordinator {
   ) {
     return {
       jobId,
-      name: sub.name,
       owner: sub.owner ?? '',
+      name: sub.name,
       seed: sub.seed,
       priority: sub.priority,
       maxAttempts: sub.maxAttempts || this.d.options.maxAttempts,
@@ -443,10 +475,10 @@ export class Coordinator {
 
   private checkQueueRoom(more: number, owner = ''): void {
     const o = this.d.options;
-    if (this.queued.size + more > o.maxQueuedShards) {
+    if (this.queue.size + more > o.maxQueuedShards) {
       throw new LimitExceededError(
         'job',
-        `the farm has ${this.queued.size} shards queued; ${more} more would exceed the limit of ${o.maxQueuedShards}; try again later`,
+        `the farm has ${this.queue.size} shards queued; ${more} more would exceed the limit of ${o.maxQueuedShards}; try again later`,
       );
     }
     if (o.maxQueuedShardsPerUser) checkUserShards(o, owner, this.ownerUsage(owner), more);
@@ -458,10 +490,9 @@ export class Coordinator {
     for (const { rec } of this.jobs.values())
       if ((rec.owner ?? '') === owner && !FINAL_JOB_STATES.has(rec.state)) unfinishedJobs++;
     let queuedShards = 0;
-    for (const k of this.queued) {
-      const s = this.shards.get(k);
-      if (s && (this.jobs.get(s.rec.jobId)?.rec.owner ?? '') === owner) queuedShards++;
-    }
+    for (const { rec } of this.jobs.values())
+      if ((rec.owner ?? '') === owner && !FINAL_JOB_STATES.has(rec.state))
+        queuedShards += this.queue.jobQueued(rec.id).count;
     return { unfinishedJobs, queuedShards };
   }
 
@@ -470,11 +501,9 @@ export class Coordinator {
     const revs = await mapLimit(shards, 64, (s) => this.d.store.createShard(s));
     const jobRev = await this.d.store.createJob(job);
     this.jobs.set(job.id, { rec: job, rev: jobRev });
-    shards.forEach((s, i) => {
-      const k = shardKey(job.id, s.index);
-      this.shards.set(k, { rec: s, rev: revs[i] });
-      this.queued.add(k);
-    });
+    this.queue.setJob(queueMeta(job));
+    shards.forEach((s, i) => this.shards.set(shardKey(job.id, s.index), { rec: s, rev: revs[i] }));
+    for (const s of shards) this.enqueue(shardKey(job.id, s.index), s, job);
     this.d.metrics.jobsSubmitted.inc({ kind: job.kind });
     this.d.log.info(
       { job: job.id, kind: job.kind, model: job.model, shards: shards.length, ...logFields },
@@ -485,10 +514,31 @@ export class Coordinator {
     return job;
   }
 
-  getJob(id: string): { job: JobRecord; shards: ShardRecord[]; waitingReason: string } {
+  /** A job record; throws NotFoundError. */
+  jobRecord(id: string): JobRecord {
     const held = this.jobs.get(id);
     if (!held) throw new NotFoundError(`job ${JSON.stringify(id)} not found`);
-    return { job: held.rec, shards: this.jobShards(id), waitingReason: this.jobWaitingReason(held.rec) };
+    return held.rec;
+  }
+
+  /**
+   * A job with its shard records (read from the store for a finished job: memory holds only the
+   * live ones) and why it waits. `withShards: false` skips the shards.
+   */
+  async getJob(
+    id: string,
+    o: { withShards?: boolean } = {},
+  ): Promise<{ job: JobRecord; shards: ShardRecord[]; waitingReason: string }> {
+    const job = this.jobRecord(id);
+    const shards = o.withShards === false ? [] : await this.shardsOf(job);
+    return { job, shards, waitingReason: this.jobWaitingReason(job) };
+  }
+
+  /** A job's shard records: from memory while it runs, from the store once it has finished. */
+  private async shardsOf(job: JobRecord): Promise<ShardRecord[]> {
+    if (job.shardsTotal > 0 && !this.shards.has(shardKey(job.id, 0)) && FINAL_JOB_STATES.has(job.state))
+      return this.d.store.loadShards(job.id, job.shardsTotal);
+    return this.jobShards(job.id);
   }
 
   listJobs(limit: number): JobRecord[] {
@@ -526,17 +576,17 @@ export class Coordinator {
 
   /** Number of shards waiting for an agent. */
   queuedCount(): number {
-    return this.queued.size;
+    return this.queue.size;
   }
 
   /** Queued shards grouped by required class (for metrics). */
   queuedByClass(): Map<number, number> {
-    const m = new Map<number, number>();
-    for (const k of this.queued) {
-      const s = this.shards.get(k);
-      if (s) m.set(s.rec.requiredClassGb, (m.get(s.rec.requiredClassGb) ?? 0) + 1);
-    }
-    return m;
+    return this.queue.byClass();
+  }
+
+  /** Shard records held in memory (the live work; for the load benchmark and tests). */
+  heldShardCount(): number {
+    return this.shards.size;
   }
 
   // ───────────────────────────── agent protocol ─────────────────────────────
@@ -594,6 +644,7 @@ export class Coordinator {
         classGb: entry.classGb,
         waitingSince: ++this.parkSeq,
         modelsLoaded: advert.modelsLoaded,
+        name: advert.name,
         advert,
         resolve,
         timer: setTimeout(() => this.unpark(advert.agentId, { lease: undefined }, parked), waitMs),
@@ -609,10 +660,11 @@ export class Coordinator {
     if (!ref) return { ok: false, expiresUnixMs: 0, reason: 'unknown' };
     const k = shardKey(ref.jobId, ref.shardIndex);
     const s = this.shards.get(k);
-    if (!s) return { ok: false, expiresUnixMs: 0, reason: 'unknown' };
     const job = this.jobs.get(ref.jobId)?.rec;
-    if (job?.state === 'cancelled' || s.rec.state === 'cancelled')
-      return { ok: false, expiresUnixMs: 0, reason: 'cancelled' };
+    if (job?.state === 'cancelled') return { ok: false, expiresUnixMs: 0, reason: 'cancelled' };
+    // A finished job's shards are no longer held: no lease of it is current.
+    if (!s) return { ok: false, expiresUnixMs: 0, reason: job ? 'superseded' : 'unknown' };
+    if (s.rec.state === 'cancelled') return { ok: false, expiresUnixMs: 0, reason: 'cancelled' };
     if (s.rec.state !== 'leased' || s.rec.attempt !== ref.fencingToken || s.rec.agentId !== r.agentId) {
       return { ok: false, expiresUnixMs: 0, reason: 'superseded' };
     }
@@ -636,7 +688,17 @@ export class Coordinator {
     return this.locks.run(k, async () => {
       const s = this.shards.get(k);
       const job = this.jobs.get(ref.jobId)?.rec;
-      if (!s || !job) return { accepted: false, reason: 'unknown' };
+      if (!job) return { accepted: false, reason: 'unknown' };
+      if (!s) {
+        // The job has finished and its shards left memory: a repeated report of the committed
+        // result is still a duplicate; anything else is late.
+        const stored = FINAL_JOB_STATES.has(job.state) ? await this.d.store.getShard(job.id, ref.shardIndex) : null;
+        if (!stored) return { accepted: false, reason: 'unknown' };
+        const old = stored.value;
+        if (old.state === 'done' && old.attempt === ref.fencingToken && old.agentId === r.agentId)
+          return { accepted: true, reason: 'duplicate' };
+        return this.refuse(job.state === 'cancelled' ? 'cancelled' : 'superseded', old, r);
+      }
       const rec = s.rec;
       if (rec.state === 'done' && rec.attempt === ref.fencingToken && rec.agentId === r.agentId) {
         return { accepted: true, reason: 'duplicate' };
@@ -689,7 +751,7 @@ export class Coordinator {
       this.d.events.shardChanged(job, next);
       if (this.shardsDone(job.id) === job.shardsTotal) this.startAssembly(job.id);
       // A chained batch or the next pipeline stage that waited for this one can run now.
-      else if (job.kind === 'video' || job.kind === 'image') this.pump();
+      else if (job.kind === 'video' || job.kind === 'image') this.releaseDependents(job, rec.index);
       else if (job.refine && !job.refine.ready && this.upscaleStageDone(job)) this.startRefinePrep(job.id);
       return { accepted: true, reason: '' };
     });
@@ -715,8 +777,10 @@ export class Coordinator {
     const now = this.d.clock.now();
     this.resumedMs = now;
     for (const a of this.registry.all()) if (a.liveness === 'live') a.lastSeenMs = now;
-    for (const s of this.shards.values()) {
-      if (s.rec.state === 'leased') s.rec.leaseExpiresMs = Math.max(s.rec.leaseExpiresMs, now + this.d.options.leaseMs);
+    for (const k of this.leased) {
+      const s = this.shards.get(k);
+      if (s?.rec.state === 'leased')
+        s.rec.leaseExpiresMs = Math.max(s.rec.leaseExpiresMs, now + this.d.options.leaseMs);
     }
     this.d.log.info('NATS connection back: deadlines refreshed, dispatch resumed');
     this.pump();
@@ -724,7 +788,11 @@ export class Coordinator {
 
   // ───────────────────────────── dispatch ─────────────────────────────
 
-  /** Matches queued shards to parked agents; re-runs itself if work arrived meanwhile. */
+  /**
+   * Matches queued shards to parked agents; re-runs itself if work arrived meanwhile. The queue
+   * index is read from its heads: a pass costs about (assignments × (owners + agents)), not the
+   * length of the queue.
+   */
   private pump(): void {
     if (this.pumping) {
       this.pumpAgain = true;
@@ -734,38 +802,45 @@ export class Coordinator {
     try {
       do {
         this.pumpAgain = false;
-        if (!this.online || this.parked.length === 0 || this.queued.size === 0) break;
-        const queued: (QueuedShard & { held: Held<ShardRecord> })[] = [];
-        for (const k of this.queued) {
-          const held = this.shards.get(k);
-          const job = held && this.jobs.get(held.rec.jobId)?.rec;
-          if (!held || !job) continue;
-          if (held.rec.dependsOn >= 0 && this.shards.get(shardKey(job.id, held.rec.dependsOn))?.rec.state !== 'done')
-            continue;
-          // Refine tiles wait until the upscaled image is assembled and their inputs are stored.
-          if (held.rec.stage === 'refine' && !job.refine?.ready) continue;
-          queued.push({
-            key: k,
-            jobId: job.id,
-            index: held.rec.index,
-            requiredClassGb: held.rec.requiredClassGb,
-            priority: job.priority,
-            jobCreatedMs: job.createdMs,
-            failedOn: held.rec.failedOn,
-            model: job.model,
-            held,
-          });
-        }
-        for (const { shard, agent } of assign(queued, this.parked)) {
-          this.queued.delete(shard.key);
-          this.parked = this.parked.filter((p) => p !== agent);
-          clearTimeout(agent.timer);
-          void this.grant(shard.key, agent);
+        if (!this.online || this.parked.length === 0 || this.queue.size === 0) break;
+        this.queue.releaseDue(this.d.clock.now());
+        const taken = this.queue.take(this.parked, (k) => this.shards.get(k)?.rec.failedOn ?? []);
+        if (taken.length === 0) break;
+        const chosen = new Set<Parked>(taken.map((t) => t.agent));
+        this.parked = this.parked.filter((p) => !chosen.has(p));
+        for (const t of taken) {
+          clearTimeout(t.agent.timer);
+          void this.grant(t.key, t.agent);
         }
       } while (this.pumpAgain);
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Queues a shard in the index: held back while the shard it depends on has not committed or
+   * (refine tiles) while the upscaled image is not assembled, and until its retry backoff passes.
+   */
+  private enqueue(k: string, rec: ShardRecord, job: JobRecord): void {
+    if (FINAL_JOB_STATES.has(job.state)) return;
+    const depPending = rec.dependsOn >= 0 && this.shards.get(shardKey(job.id, rec.dependsOn))?.rec.state !== 'done';
+    const refinePending = rec.stage === 'refine' && !job.refine?.ready;
+    this.queue.add(k, job.id, rec.index, rec.requiredClassGb, {
+      gated: depPending || refinePending,
+      notBeforeMs: rec.notBeforeMs ?? 0,
+      nowMs: this.d.clock.now(),
+    });
+  }
+
+  /** Shard `index` of `job` committed: the queued shards that waited for it may run. */
+  private releaseDependents(job: JobRecord, index: number): void {
+    const now = this.d.clock.now();
+    for (let i = 0; i < job.shardsTotal; i++) {
+      const k = shardKey(job.id, i);
+      if (this.shards.get(k)?.rec.dependsOn === index) this.queue.release(k, now);
+    }
+    this.pump();
   }
 
   private async grant(k: string, p: Parked): Promise<void> {
@@ -815,7 +890,9 @@ export class Coordinator {
       // same microtask chain could spin without ever letting I/O through.
       const s = this.shards.get(k);
       const job = s && this.jobs.get(s.rec.jobId)?.rec;
-      if (s?.rec.state === 'queued' && job && !FINAL_JOB_STATES.has(job.state)) this.queued.add(k);
+      // The dispatch pass counted it as running for its owner.
+      this.queue.runningEnded(job?.owner ?? this.ownerOfKey(k));
+      if (s?.rec.state === 'queued' && job) this.enqueue(k, s.rec, job);
       this.parked.push({ ...p, timer: setTimeout(() => this.unpark(p.agentId, { lease: undefined }), 1000) });
       // After a failed write (NATS trouble) back off instead of retrying at once.
       if (writeFailed) setTimeout(() => this.pump(), 500);
@@ -880,6 +957,15 @@ export class Coordinator {
     }
     let requiredClassGb = rec.requiredClassGb;
     let why = 'error';
+    let notBeforeMs = 0;
+    if (r.failure === FailureKind.FAILURE_KIND_ERROR || r.failure === FailureKind.FAILURE_KIND_UNSPECIFIED) {
+      if (await this.countAgentFailure(k, rec, agentName)) return;
+      // Exponential backoff: a failure that repeats at once (a missing file, a flaky GPU) does not spin.
+      const o = this.d.options;
+      const delayMs =
+        o.retryBackoffMs > 0 ? Math.min(o.retryBackoffMaxMs, o.retryBackoffMs * 2 ** (rec.attempt - 1)) : 0;
+      if (delayMs > 0) notBeforeMs = this.d.clock.now() + delayMs;
+    }
     if (r.failure === FailureKind.FAILURE_KIND_OUT_OF_MEMORY) {
       why = 'out_of_memory';
       const up = this.d.table.classesGb.find((c) => c > rec.agentClassGb);
@@ -903,7 +989,44 @@ export class Coordinator {
     await this.requeueLocked(k, rec.attempt, `attempt ${rec.attempt} failed on ${agentName}: ${r.error}`, why, {
       requiredClassGb,
       failedOn,
+      notBeforeMs,
     });
+  }
+
+  /**
+   * Counts a failed attempt against its agent on the job; at `blocklistAfter` failures the agent is
+   * blocklisted for the job (no more of its shards). When that leaves no live agent that can run the
+   * shard, the job fails rather than wait forever. Returns true when it failed the job.
+   * Runs under the shard's lock.
+   */
+  private async countAgentFailure(k: string, rec: ShardRecord, agentName: string): Promise<boolean> {
+    const limit = this.d.options.blocklistAfter;
+    let blockedNow = false;
+    await this.setJob(rec.jobId, (cur) => {
+      const failures = (cur.agentFailures?.[agentName] ?? 0) + 1;
+      const blocked = cur.blockedAgents ?? [];
+      blockedNow = limit > 0 && failures >= limit && !blocked.includes(agentName);
+      return {
+        agentFailures: { ...cur.agentFailures, [agentName]: failures },
+        blockedAgents: blockedNow ? [...blocked, agentName] : blocked,
+      };
+    });
+    const job = this.jobs.get(rec.jobId)?.rec;
+    if (!blockedNow || !job || FINAL_JOB_STATES.has(job.state)) return false;
+    this.queue.setJob(queueMeta(job));
+    this.d.log.warn(
+      { job: job.id, agent: agentName, failures: limit, blocked: job.blockedAgents },
+      'agent blocklisted for this job',
+    );
+    const others = this.registry
+      .live()
+      .filter((a) => !job.blockedAgents.includes(a.advert.name) && a.classGb >= rec.requiredClassGb);
+    if (others.length > 0) return false;
+    const error = `every live agent that can run shard ${rec.index} is blocklisted for this job after ${limit} failures (${job.blockedAgents.join(', ')})`;
+    this.registry.get(rec.agentId)?.leases.delete(k);
+    await this.writeShard(k, { ...rec, state: 'failed', reason: error });
+    await this.finishJob(rec.jobId, 'failed', error, true);
+    return true;
   }
 
   /** Puts a leased shard back in the queue (lease lost, agent lost, failure), under the shard lock. */
@@ -936,6 +1059,7 @@ export class Coordinator {
     }
     const next: ShardRecord = {
       ...s.rec,
+      notBeforeMs: 0,
       ...patch,
       state: 'queued',
       reason,
@@ -943,8 +1067,9 @@ export class Coordinator {
       leaseConfirmed: false,
     };
     if (!(await this.writeShard(k, next))) return;
-    this.queued.add(k);
-    this.d.log.warn({ job: job.id, shard: next.index, attempt, reason }, 'shard requeued');
+    this.enqueue(k, next, job);
+    const backoffMs = next.notBeforeMs > 0 ? next.notBeforeMs - this.d.clock.now() : undefined;
+    this.d.log.warn({ job: job.id, shard: next.index, attempt, reason, backoffMs }, 'shard requeued');
     this.d.events.shardChanged(job, next);
     this.pump();
   }
@@ -954,6 +1079,8 @@ export class Coordinator {
     // While this coordinator is cut off from NATS, silence says nothing about the agents.
     if (!this.online) return;
     const now = this.d.clock.now();
+    // Shards whose retry backoff has passed can be dispatched.
+    if (this.queue.releaseDue(now) > 0) this.pump();
     if (this.d.options.retentionMs > 0 && now - this.lastRetentionMs > Math.min(60_000, this.d.options.retentionMs)) {
       this.lastRetentionMs = now;
       this.background(this.expireJobs(now), 'retention');
@@ -976,8 +1103,9 @@ export class Coordinator {
         }
       }
     }
-    for (const [k, s] of this.shards) {
-      if (s.rec.state !== 'leased') continue;
+    for (const k of this.leased) {
+      const s = this.shards.get(k);
+      if (!s || s.rec.state !== 'leased') continue;
       // The three timeouts of the shard's kind (options: global values, per-kind overrides).
       const t = this.d.options.timeouts[s.rec.kind];
       const p = this.progress.get(k);
@@ -1038,7 +1166,7 @@ export class Coordinator {
         (j) => FINAL_JOB_STATES.has(j.state) && j.finishedMs > 0 && now - j.finishedMs > this.d.options.retentionMs,
       );
     for (const job of expired) {
-      const shards = this.jobShards(job.id);
+      const shards = await this.shardsOf(job);
       const keys = new Set<string>();
       if (job.inputKey) keys.add(job.inputKey);
       for (const s of shards) {
@@ -1051,10 +1179,7 @@ export class Coordinator {
       }
       await mapLimit([...keys], 16, (k) => this.d.blobs.delete(k));
       await this.d.store.deleteJob(job.id, job.shardsTotal);
-      for (let i = 0; i < job.shardsTotal; i++) {
-        this.shards.delete(shardKey(job.id, i));
-        this.progress.delete(shardKey(job.id, i));
-      }
+      this.dropShards(job);
       this.jobs.delete(job.id);
       this.doneCount.delete(job.id);
       this.d.log.info({ job: job.id, blobs: keys.size }, 'job expired (retention)');
@@ -1095,6 +1220,8 @@ export class Coordinator {
         }
         await this.setJob(jobId, { refine: { ...job.refine, ready: true } });
         this.d.log.info({ job: jobId, tiles: inputs.size }, 'upscale assembled; refine tiles ready');
+        const now = this.d.clock.now();
+        for (let i = job.refine.firstShard; i < job.shardsTotal; i++) this.queue.release(shardKey(jobId, i), now);
         this.pump();
         return;
       } catch (e) {
@@ -1170,7 +1297,9 @@ export class Coordinator {
     await this.locks.run(k, async () => {
       const s = this.shards.get(k);
       if (!s || s.rec.state !== 'done') return;
-      if (await this.writeShard(k, { ...s.rec, state: 'queued', reason: e.message, outputKey: '' })) this.queued.add(k);
+      const next: ShardRecord = { ...s.rec, state: 'queued', reason: e.message, outputKey: '', notBeforeMs: 0 };
+      const job = this.jobs.get(jobId)?.rec;
+      if ((await this.writeShard(k, next)) && job) this.enqueue(k, next, job);
     });
     await this.setJob(jobId, { state: 'running' });
     this.pump();
@@ -1190,7 +1319,7 @@ export class Coordinator {
     if (!held || FINAL_JOB_STATES.has(held.rec.state)) return;
     const now = this.d.clock.now();
     // No shard of an ending job may be dispatched from here on.
-    for (let i = 0; i < held.rec.shardsTotal; i++) this.queued.delete(shardKey(jobId, i));
+    this.queue.removeJob(jobId, held.rec.shardsTotal, (i) => shardKey(jobId, i));
     await this.setJob(jobId, { state, error, finishedMs: now });
     const job = this.jobs.get(jobId)!.rec;
     if (state === 'cancelled') this.d.events.jobCancelled(jobId);
@@ -1209,7 +1338,11 @@ export class Coordinator {
         });
         pending.push(done.catch((e: unknown) => this.d.log.error({ err: e, shard: k }, 'could not cancel shard')));
       }
-      if (!insideShardLock) await Promise.all(pending);
+      // Its shard records leave memory once written (they stay in the store).
+      const settled = Promise.all(pending).then(() => this.dropShards(job));
+      if (!insideShardLock) await settled;
+    } else {
+      this.dropShards(job);
     }
     this.d.metrics.jobsCompleted.inc({ kind: job.kind, outcome: state });
     this.d.metrics.jobDuration.observe({ kind: job.kind, outcome: state }, (now - job.createdMs) / 1000);
@@ -1228,6 +1361,12 @@ export class Coordinator {
     try {
       const rev = await this.d.store.updateShard(next, held.rev);
       this.shards.set(k, { rec: next, rev });
+      if (next.state !== 'queued') this.queue.remove(k);
+      if (next.state === 'leased') this.leased.add(k);
+      else if (held.rec.state === 'leased') {
+        this.leased.delete(k);
+        this.queue.runningEnded(this.ownerOfKey(k));
+      }
       const delta = (next.state === 'done' ? 1 : 0) - (held.rec.state === 'done' ? 1 : 0);
       if (delta) this.doneCount.set(next.jobId, (this.doneCount.get(next.jobId) ?? 0) + delta);
       return true;
@@ -1240,11 +1379,31 @@ export class Coordinator {
     }
   }
 
-  private async setJob(jobId: string, patch: Partial<JobRecord>): Promise<void> {
+  /** Drops a finished job's shard records from memory (they stay in the store). */
+  private dropShards(job: JobRecord): void {
+    for (let i = 0; i < job.shardsTotal; i++) {
+      const k = shardKey(job.id, i);
+      this.shards.delete(k);
+      this.progress.delete(k);
+      if (this.leased.delete(k)) this.queue.runningEnded(job.owner);
+    }
+  }
+
+  /** The owner of the job a shard key belongs to. */
+  private ownerOfKey(k: string): string {
+    const s = this.shards.get(k);
+    return (s && this.jobs.get(s.rec.jobId)?.rec.owner) ?? '';
+  }
+
+  /** Updates a job record under its lock; `patch` may be computed from the current record. */
+  private async setJob(
+    jobId: string,
+    patch: Partial<JobRecord> | ((cur: JobRecord) => Partial<JobRecord>),
+  ): Promise<void> {
     await this.locks.run(`job:${jobId}`, async () => {
       const held = this.jobs.get(jobId);
       if (!held) return;
-      const next = { ...held.rec, ...patch };
+      const next = { ...held.rec, ...(typeof patch === 'function' ? patch(held.rec) : patch) };
       const rev = await this.d.store.updateJob(next, held.rev);
       this.jobs.set(jobId, { rec: next, rev });
       this.d.events.jobChanged(next);
@@ -1256,7 +1415,7 @@ export class Coordinator {
     return this.doneCount.get(jobId) ?? 0;
   }
 
-  /** The shard records of a job, in index order. */
+  /** The shard records of a job held in memory (an unfinished job's), in index order. */
   jobShards(jobId: string): ShardRecord[] {
     const job = this.jobs.get(jobId)?.rec;
     if (!job) return [];
@@ -1271,15 +1430,31 @@ export class Coordinator {
   /** Why a job's queued shards are not running, or ''. */
   jobWaitingReason(job: JobRecord): string {
     if (FINAL_JOB_STATES.has(job.state) || job.state === 'assembling') return '';
-    const waiting = this.jobShards(job.id).filter((s) => s.state === 'queued');
-    if (waiting.length === 0) return '';
-    const need = Math.max(...waiting.map((s) => s.requiredClassGb));
-    return waitingReason(
-      need,
-      this.registry.live().map((a) => a.classGb),
+    const waiting = this.queue.jobQueued(job.id);
+    if (waiting.count === 0) return '';
+    const blocked = job.blockedAgents ?? [];
+    const reason = waitingReason(
+      waiting.maxClassGb,
+      this.registry
+        .live()
+        .filter((a) => !blocked.includes(a.advert.name))
+        .map((a) => a.classGb),
       classLabel,
     );
+    return reason && blocked.length ? `${reason}; blocklisted for this job: ${blocked.join(', ')}` : reason;
   }
+}
+
+/** What the queue index needs of a job. */
+function queueMeta(job: JobRecord): QueueJobMeta {
+  return {
+    id: job.id,
+    priority: job.priority,
+    createdMs: job.createdMs,
+    owner: job.owner ?? '',
+    model: job.model,
+    blocked: job.blockedAgents ?? [],
+  };
 }
 
 /** Crops a rectangle out of an RGB8 image. */

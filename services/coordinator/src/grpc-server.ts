@@ -25,7 +25,7 @@ import {
 import type { Logger } from 'pino';
 import { authenticator, type ApiUser } from './auth.js';
 import type { BlobStore } from './blobs.js';
-import type { Coordinator } from './coordinator.js';
+import { mapLimit, type Coordinator } from './coordinator.js';
 import {
   FailedPreconditionError,
   InvalidArgumentError,
@@ -227,8 +227,9 @@ export interface GrpcDeps {
 export function jobService(d: GrpcDeps): JobServiceServer {
   const { coordinator: c, log, options: o } = d;
   const admission = new UserAdmission(o, (owner) => c.ownerUsage(owner));
-  const view = (id: string, withShards: boolean) => {
-    const { job, shards, waitingReason } = c.getJob(id);
+  // A finished job's shards are read from the store: views with shards are async.
+  const view = async (id: string, withShards: boolean) => {
+    const { job, shards, waitingReason } = await c.getJob(id, { withShards });
     return jobView(job, { shardsDone: c.shardsDone(id), shards: withShards ? shards : undefined, waitingReason });
   };
   return {
@@ -343,23 +344,23 @@ export function jobService(d: GrpcDeps): JobServiceServer {
         throw new InvalidArgumentError('spec', 'required: set upscale, video, video_upscale or image');
       }
       const job = await admission.admit(owner, submit);
-      return { job: view(job.id, false) };
+      return { job: await view(job.id, false) };
     }),
-    getJob: unary(log, (req) => ({ job: view(requireId(req.jobId), true) })),
+    getJob: unary(log, async (req) => ({ job: await view(requireId(req.jobId), true) })),
     cancelJob: unary(log, async (req) => {
       const job = await c.cancelJob(requireId(req.jobId));
-      return { job: view(job.id, false) };
+      return { job: await view(job.id, false) };
     }),
-    listJobs: unary(log, (req) => {
+    listJobs: unary(log, async (req) => {
       if (req.limit > 10_000) throw new InvalidArgumentError('limit', `${req.limit} is above the limit of 10000`);
       const jobs = c.listJobs(req.limit || 100);
-      return { jobs: jobs.map((j) => view(j.id, req.includeShards)) };
+      return { jobs: await mapLimit(jobs, 8, (j) => view(j.id, req.includeShards)) };
     }),
     watchJob: (call) => {
       let jobId: string;
       try {
         jobId = requireId(decoded(call.request).jobId);
-        c.getJob(jobId);
+        c.jobRecord(jobId);
       } catch (e) {
         call.emit('error', toGrpcError(e, log));
         return;
@@ -369,14 +370,19 @@ export function jobService(d: GrpcDeps): JobServiceServer {
       const close = () => sub.unsubscribe();
       call.on('cancelled', close);
       call.on('close', close);
-      const snapshot = view(jobId, true);
-      call.write({ event: 'snapshot', job: snapshot, shard: undefined, unixMs: Date.now() } satisfies WatchJobResponse);
-      if (FINAL_API_STATES.has(snapshot.state)) {
-        close();
-        call.end();
-        return;
-      }
       void (async () => {
+        const snapshot = await view(jobId, true);
+        call.write({
+          event: 'snapshot',
+          job: snapshot,
+          shard: undefined,
+          unixMs: Date.now(),
+        } satisfies WatchJobResponse);
+        if (FINAL_API_STATES.has(snapshot.state)) {
+          close();
+          call.end();
+          return;
+        }
         for await (const m of sub) {
           let ev: WatchJobResponse;
           try {
@@ -398,7 +404,7 @@ export function jobService(d: GrpcDeps): JobServiceServer {
       void (async () => {
         const req = decoded(call.request);
         const jobId = requireId(req.jobId);
-        const { job } = c.getJob(jobId);
+        const job = c.jobRecord(jobId);
         if (job.state !== 'succeeded') {
           throw new FailedPreconditionError(
             `job ${jobId} is ${job.state}; its output can be fetched once it has succeeded${FINAL_JOB_STATES.has(job.state) && job.error ? ` (error: ${job.error})` : ''}`,

@@ -11,7 +11,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { loadHardwareTable, classLabel } from '@tessera/hardware';
 import type { Subscription } from '@nats-io/transport-node';
 import { AgentServiceService, JobServiceService, farmNames } from '@tessera/protocol';
-import { connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
+import { blobReader, connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
 import { createImageAssembler, createRefinePreparer, createUpscaleAssembler } from './assembler.js';
 import { createVideoAssembler } from './video-assembler.js';
 import { ObjBlobStore } from './blobs.js';
@@ -61,6 +61,7 @@ export async function startCoordinator(
         name: entry.advert.name,
         vramBytes: Math.round(entry.advert.vramUsableGb * 1024 ** 3),
       })),
+    shardRecordsHeld: () => live.coordinator?.heldShardCount() ?? 0,
   });
   const hello = () => {
     try {
@@ -83,7 +84,7 @@ export async function startCoordinator(
   const js = jetstream(nc);
   const kv = await new Kvm(js).create(names.stateBucket, { history: 1, storage: 'file' } as never);
   const os = await new Objm(js).create(names.blobBucket, { storage: 'file' } as never);
-  const blobs = new ObjBlobStore(os);
+  const blobs = new ObjBlobStore(os, blobReader(nc, os));
   const events = new NatsEvents(nc, names);
   const codec = await createSharpCodec();
 
@@ -139,7 +140,7 @@ export async function startCoordinator(
     live.coordinator = c;
     events.progress = (id) => {
       try {
-        return { shardsDone: c.shardsDone(id), waitingReason: c.jobWaitingReason(c.getJob(id).job) };
+        return { shardsDone: c.shardsDone(id), waitingReason: c.jobWaitingReason(c.jobRecord(id)) };
       } catch {
         return { shardsDone: 0, waitingReason: '' };
       }

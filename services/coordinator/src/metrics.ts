@@ -25,12 +25,15 @@ export interface CoordinatorMetrics {
   natsReconnects: Counter<string>;
   isLeader: Gauge<string>;
   leaderChanges: Counter<string>;
+  shardRecordsHeld: Gauge<string>;
 }
 
 /** Creates the registry and metrics; `collect` hooks fill gauges from live state at scrape time. */
 export function createCoordinatorMetrics(collect: {
   queuedByClass: () => Map<string, number>;
   agents: () => { vramClass: string; state: string; name: string; vramBytes: number }[];
+  /** Shard records held in memory. */
+  shardRecordsHeld?: () => number;
 }): CoordinatorMetrics {
   const registry = createServiceRegistry('coordinator', 'tessera_coordinator_', VERSION);
   const r = [registry];
@@ -148,6 +151,14 @@ export function createCoordinatorMetrics(collect: {
       name: 'tessera_coordinator_leader_changes_total',
       help: 'Changes of leader this replica has seen (itself included).',
       registers: r,
+    }),
+    shardRecordsHeld: new Gauge({
+      name: 'tessera_shard_records_held',
+      help: "Shard records held in memory: unfinished jobs' only (a finished job's are read from the state store).",
+      registers: r,
+      collect() {
+        this.set(collect.shardRecordsHeld?.() ?? 0);
+      },
     }),
   };
 }

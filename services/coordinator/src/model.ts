@@ -134,6 +134,10 @@ export interface JobRecord {
   refine?: RefineParams;
   /** Object key of the job's shared input (video keyframes as raw RGB8 frames), '' if none. */
   inputKey: string;
+  /** Failed attempts per agent name (errors the agent reported), for the blocklist. */
+  agentFailures: Record<string, number>;
+  /** Agent names that get no more shards of this job (they failed it too often). */
+  blockedAgents: string[];
 }
 
 /** A shard as persisted under `shard.<jobId>.<index>`. */
@@ -183,6 +187,8 @@ export interface ShardRecord {
   runSeconds: number;
   /** Agents that failed this shard (per-job quarantine). */
   failedOn: string[];
+  /** Retry backoff: not dispatched before this time (unix ms; 0 = at once). */
+  notBeforeMs: number;
 }
 
 /** Key of a shard within the farm. */
@@ -223,6 +229,7 @@ export function newShard(
     outputHeight: 0,
     runSeconds: 0,
     failedOn: [],
+    notBeforeMs: 0,
     ...base,
   };
 }
@@ -254,6 +261,8 @@ export function newJob(
     outputContentType: '',
     outputs: [],
     inputKey: '',
+    agentFailures: {},
+    blockedAgents: [],
     ...base,
   };
 }

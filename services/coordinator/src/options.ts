@@ -72,16 +72,25 @@ export interface CoordinatorOptions {
   replicaId?: string;
   /** host:port other replicas forward gRPC calls to. Default: the listen address (the host name for 0.0.0.0). */
   advertiseAddr?: string;
+  /** Fair-share weights per user, `alice=2,bob=1`; unlisted users (and anonymous, '') weigh 1. */
+  userWeights?: string;
+  /** An agent whose attempts fail on one job this many times gets no more of its shards. Default 3; 0 = never. */
+  blocklistAfter?: number;
+  /** A failed attempt waits this long before it runs again, doubling per attempt. Default 1 s; 0 = at once. */
+  retryBackoffMs?: number;
+  /** Cap of the retry backoff. Default 30 s. */
+  retryBackoffMaxMs?: number;
 }
 
 type FileOption = 'hardwareTable' | 'apiTokens' | 'apiTokensFile' | 'tlsCert' | 'tlsKey' | 'tlsClientCa';
 
 export type CompiledCoordinatorOptions = Required<
-  Omit<CoordinatorOptions, FileOption | 'advertiseAddr' | 'shardTimeouts'>
+  Omit<CoordinatorOptions, FileOption | 'advertiseAddr' | 'shardTimeouts' | 'userWeights'>
 > & {
   /** The three timeouts of each shard kind (the global options unless overridden per kind). */
   timeouts: Record<ShardKind, ShardTimeouts>;
   hardwareTable: string | undefined;
+  userWeights: Map<string, number>;
   /** '' = derived from the bound gRPC address. */
   advertiseAddr: string;
   /** Users and their tokens from apiTokens and apiTokensFile; empty = no token authentication. */
@@ -172,6 +181,10 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     leaderLeaseMs: num('leaderLeaseMs', raw.leaderLeaseMs, 5_000, 500),
     replicaId: raw.replicaId || newReplicaId(),
     advertiseAddr: raw.advertiseAddr ?? '',
+    userWeights: parseUserWeights(raw.userWeights ?? ''),
+    blocklistAfter: num('blocklistAfter', raw.blocklistAfter, 3, 0),
+    retryBackoffMs: num('retryBackoffMs', raw.retryBackoffMs, 1000, 0),
+    retryBackoffMaxMs: num('retryBackoffMaxMs', raw.retryBackoffMaxMs, 30_000, 0),
   };
 }
 
@@ -206,6 +219,20 @@ export function parseShardTimeouts(spec: string, defaults: ShardTimeouts): Recor
     const ms = Number(m[3]) * UNIT_MS[m[4]];
     if (ms < 100) throw new Error(`option shardTimeouts: ${entry} is below the minimum of 100 ms`);
     out[m[1] as ShardKind][FIELD[m[2]]] = ms;
+  }
+  return out;
+}
+
+/** `alice=2,bob=0.5` → weights. Throws naming the option and the bad entry. */
+export function parseUserWeights(list: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const part of list.split(',').map((p) => p.trim())) {
+    if (!part) continue;
+    const m = /^([^=\s]+)=([0-9]*\.?[0-9]+)$/.exec(part);
+    const w = m ? Number(m[2]) : NaN;
+    if (!m || !(w > 0) || w > 1e6)
+      throw new Error(`option userWeights: ${JSON.stringify(part)} is not user=weight with a weight in (0, 1e6]`);
+    out.set(m[1], w);
   }
   return out;
 }

@@ -35,8 +35,8 @@ export interface JobHeader {
   priority: number;
   maxAttempts: number;
   nowMs: number;
-  /** The submitting user ('' = anonymous). */
-  owner?: string;
+  /** Who submitted it ('' = anonymous). */
+  owner: string;
 }
 
 const FIELD = 'video';

@@ -6,7 +6,11 @@
  * - among fitting idle agents, the smallest class wins (keeps big GPUs free for big shards),
  *   then the one that has waited longest;
  * - work-conserving: a shard is never left queued while a fitting agent waits idle;
- * - shards are served by job priority (high first), then job age, then shard index;
+ * - shards are served by job priority (high first); priority always dominates;
+ * - among jobs of the same priority, weighted fair share between owners: the owner with the fewest
+ *   running shards per unit weight goes next (running = leased or being granted, counted across
+ *   priorities); on equal shares, then within one owner, the older job first, then shard index;
+ * - an agent on a job's blocklist (it failed that job's shards too often) gets no shard of the job;
  * - an agent that already failed a shard is not given that shard again while others can run it;
  * - among agents of the same class, one that has the shard's model loaded wins (model affinity:
  *   no load time, no second copy of the weights in VRAM).
@@ -20,6 +24,8 @@ export interface IdleAgent {
   readonly waitingSince: number;
   /** Models its engine has loaded (ids or model directories). */
   readonly modelsLoaded?: readonly string[];
+  /** Its name, what job blocklists hold (default: the agent id). */
+  readonly name?: string;
 }
 
 /** A queued shard as the scheduler sees it. */
@@ -34,6 +40,31 @@ export interface QueuedShard {
   readonly failedOn: readonly string[];
   /** Model the shard runs (for affinity). */
   readonly model?: string;
+  /** Owner of the job ('' = anonymous), for fair share. */
+  readonly owner?: string;
+  /** Agent names on the job's blocklist: they never get this shard. */
+  readonly blocked?: readonly string[];
+}
+
+/** What fair share between owners needs: their running shards now and their weights. */
+export interface FairShare {
+  /** Shards running (leased or being granted) per owner. */
+  readonly running: ReadonlyMap<string, number>;
+  /** Weight of an owner (> 0; 1 when not configured). */
+  readonly weight: (owner: string) => number;
+}
+
+/** The name a blocklist matches for an agent. */
+export function agentName(agent: IdleAgent): string {
+  return agent.name ?? agent.agentId;
+}
+
+/**
+ * Compares two owners' shares, running/weight, without division: < 0 when `a` has the smaller
+ * share (goes first).
+ */
+export function compareShares(aRunning: number, aWeight: number, bRunning: number, bWeight: number): number {
+  return aRunning * bWeight - bRunning * aWeight;
 }
 
 /** True when `agent` has `model` loaded (by id, or as the last part of a model directory). */
@@ -65,7 +96,8 @@ export function compareShards(a: QueuedShard, b: QueuedShard): number {
 
 /**
  * The best idle agent for a shard, or null when none fits ("no agent" is a value).
- * Agents in `failedOn` are skipped unless they are the only fitting ones.
+ * Agents on the job's blocklist never get it; agents in `failedOn` are skipped unless they are the
+ * only fitting ones.
  */
 export function bestAgentFor<A extends IdleAgent>(shard: QueuedShard, idle: readonly A[]): A | null {
   // Lexicographic rank: not avoided, smallest class, model loaded, waited longest.
@@ -79,6 +111,7 @@ export function bestAgentFor<A extends IdleAgent>(shard: QueuedShard, idle: read
   let bestRank: number[] = [];
   for (const agent of idle) {
     if (!fits(agent.classGb, shard.requiredClassGb)) continue;
+    if (shard.blocked?.includes(agentName(agent))) continue;
     const r = rank(agent);
     if (best === null || lexLess(r, bestRank)) {
       best = agent;
@@ -94,23 +127,52 @@ function lexLess(a: number[], b: number[]): boolean {
 }
 
 /**
- * Matches queued shards (in service order) to idle agents. Each agent gets at most one shard.
- * Returns the assignments in decision order; shards and agents left over stay waiting.
+ * Matches queued shards to idle agents, the rules above spelled out plainly: each turn, of the
+ * shards some free agent can take, the first in service order (priority, owner share, job age, job
+ * id, index) goes to its best agent. Each agent gets at most one shard. Returns the assignments in
+ * decision order; shards and agents left over stay waiting.
+ *
+ * This is the reference definition, quadratic in the queue: the coordinator dispatches from the
+ * index in queue.ts, which makes the same decisions while looking only at the heads of its queues
+ * (scheduler.test.ts checks the two agree).
  */
 export function assign<S extends QueuedShard, A extends IdleAgent>(
   queued: readonly S[],
   idle: readonly A[],
+  fair?: FairShare,
 ): Assignment<S, A>[] {
   const out: Assignment<S, A>[] = [];
   if (idle.length === 0 || queued.length === 0) return out;
   const free = [...idle];
-  const ordered = [...queued].sort(compareShards);
-  for (const shard of ordered) {
-    if (free.length === 0) break;
-    const agent = bestAgentFor(shard, free);
-    if (!agent) continue;
-    out.push({ shard, agent });
-    free.splice(free.indexOf(agent), 1);
+  const left = [...queued].sort(compareShards);
+  const running = new Map(fair?.running ?? []);
+  const weight = fair?.weight ?? (() => 1);
+  const before = (a: S, b: S): boolean => {
+    if (a.priority !== b.priority) return a.priority > b.priority;
+    const oa = a.owner ?? '';
+    const ob = b.owner ?? '';
+    if (oa !== ob) {
+      const c = compareShares(running.get(oa) ?? 0, weight(oa), running.get(ob) ?? 0, weight(ob));
+      if (c !== 0) return c < 0;
+    }
+    return compareShards(a, b) < 0;
+  };
+  while (free.length > 0 && left.length > 0) {
+    let best = -1;
+    let bestAgent: A | null = null;
+    for (let i = 0; i < left.length; i++) {
+      if (best >= 0 && !before(left[i], left[best])) continue;
+      const agent = bestAgentFor(left[i], free);
+      if (!agent) continue;
+      best = i;
+      bestAgent = agent;
+    }
+    if (!bestAgent) break;
+    const [shard] = left.splice(best, 1);
+    out.push({ shard, agent: bestAgent });
+    free.splice(free.indexOf(bestAgent), 1);
+    const owner = shard.owner ?? '';
+    running.set(owner, (running.get(owner) ?? 0) + 1);
   }
   return out;
 }

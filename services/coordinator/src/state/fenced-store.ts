@@ -20,6 +20,12 @@ export class FencedStateStore implements StateStore {
   loadAll() {
     return this.inner.loadAll();
   }
+  getShard(jobId: string, index: number) {
+    return this.inner.getShard(jobId, index);
+  }
+  loadShards(jobId: string, shardCount: number) {
+    return this.inner.loadShards(jobId, shardCount);
+  }
   createJob(job: JobRecord) {
     this.check(`create job ${job.id}`);
     return this.inner.createJob(job);

@@ -43,6 +43,23 @@ export class KvStateStore implements StateStore {
     return this.update(shardStoreKey(shard.jobId, shard.index), shard, revision);
   }
 
+  async getShard(jobId: string, index: number): Promise<Versioned<ShardRecord> | null> {
+    const e = await this.kv.get(shardStoreKey(jobId, index));
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+    return { value: JSON.parse(dec.decode(e.value)) as ShardRecord, revision: e.revision };
+  }
+
+  async loadShards(jobId: string, shardCount: number): Promise<ShardRecord[]> {
+    const out: ShardRecord[] = [];
+    for (let i = 0; i < shardCount; i += 64) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(64, shardCount - i) }, (_, j) => this.getShard(jobId, i + j)),
+      );
+      for (const v of batch) if (v) out.push(v.value);
+    }
+    return out;
+  }
+
   async deleteJob(jobId: string, shardCount: number): Promise<void> {
     const keys = [jobKey(jobId)];
     for (let i = 0; i < shardCount; i++) keys.push(shardStoreKey(jobId, i));

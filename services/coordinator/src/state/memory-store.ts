@@ -29,6 +29,18 @@ export class MemoryStateStore implements StateStore {
   async updateShard(shard: ShardRecord, revision: number) {
     return this.put(shardStoreKey(shard.jobId, shard.index), shard, revision);
   }
+  async getShard(jobId: string, index: number) {
+    const v = this.data.get(shardStoreKey(jobId, index));
+    return v ? { value: JSON.parse(v.value) as ShardRecord, revision: v.revision } : null;
+  }
+  async loadShards(jobId: string, shardCount: number) {
+    const out: ShardRecord[] = [];
+    for (let i = 0; i < shardCount; i++) {
+      const v = await this.getShard(jobId, i);
+      if (v) out.push(v.value);
+    }
+    return out;
+  }
   async deleteJob(jobId: string, shardCount: number) {
     this.data.delete(jobKey(jobId));
     for (let i = 0; i < shardCount; i++) this.data.delete(shardStoreKey(jobId, i));

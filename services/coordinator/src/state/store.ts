@@ -19,6 +19,10 @@ export interface StateStore {
   updateJob(job: JobRecord, revision: number): Promise<number>;
   createShard(shard: ShardRecord): Promise<number>;
   updateShard(shard: ShardRecord, revision: number): Promise<number>;
+  /** One shard record, or null when absent. */
+  getShard(jobId: string, index: number): Promise<Versioned<ShardRecord> | null>;
+  /** The shard records of a job, in index order (missing ones left out). */
+  loadShards(jobId: string, shardCount: number): Promise<ShardRecord[]>;
   /** Removes a job and its shards (retention). */
   deleteJob(jobId: string, shardCount: number): Promise<void>;
 }
