@@ -155,6 +155,11 @@ const program = new Command('tessera-coordinator')
       .env('TESSERA_MAX_QUEUED_SHARDS_PER_USER')
       .argParser(Number),
   )
+  .addOption(
+    new Option('--max-agents <n>', 'agent slots remembered; adverts of new agents beyond it are ignored')
+      .env('TESSERA_MAX_AGENTS')
+      .argParser(Number),
+  )
   .showHelpAfterError();
 
 program.parse();
@@ -188,6 +193,7 @@ try {
       startTimeoutMs: o.startTimeoutMs,
       shardTimeouts: o.shardTimeouts,
       leaderLeaseMs: o.leaderLeaseMs,
+      maxAgents: o.maxAgents,
       replicaId: o.replicaId,
       advertiseAddr: o.advertise,
       userWeights: o.userWeights,

@@ -217,13 +217,15 @@ export class Coordinator {
   private stopped = false;
   private online = true;
   private lastRetentionMs = 0;
+  private agentsRefused = 0;
+  private lastRefusalLogMs = -Infinity;
   /** When state was last loaded or NATS came back (start timeouts count from no earlier). */
   private resumedMs = 0;
   /** Engine progress per leased shard, from renewals (memory only; restarts begin afresh). */
   private readonly progress = new Map<string, { attempt: number; value: number; sinceMs: number }>();
 
   constructor(private readonly d: CoordinatorDeps) {
-    this.registry = new AgentRegistry((a) => vramClassOf(d.table, a.vramUsableGb));
+    this.registry = new AgentRegistry((a) => vramClassOf(d.table, a.vramUsableGb), d.options.maxAgents);
     this.queue = new ShardQueue((owner) => d.options.userWeights.get(owner) ?? 1);
   }
 
@@ -594,6 +596,7 @@ export class Coordinator {
   /** Heartbeat: liveness, and confirmation of the leases the agent is working on. */
   heartbeat(hb: Heartbeat): void {
     if (!hb.advert?.agentId) return;
+    if (!this.admitAgent(hb.advert)) return;
     const now = this.d.clock.now();
     const revived = this.registry.seen(hb.advert, now);
     const agent = this.registry.get(hb.advert.agentId)!;
@@ -627,10 +630,30 @@ export class Coordinator {
     }
   }
 
+  /** False (and a warning, at most once a minute) when the registry is full of live agents. */
+  private admitAgent(advert: AgentAdvert): boolean {
+    if (this.registry.hasRoomFor(advert.agentId)) return true;
+    const now = this.d.clock.now();
+    this.agentsRefused++;
+    if (now - this.lastRefusalLogMs > 60_000) {
+      this.lastRefusalLogMs = now;
+      this.d.log.warn(
+        { agent: advert.name, limit: this.d.options.maxAgents, refusedSoFar: this.agentsRefused },
+        'agent registry full (--max-agents): adverts of new agents are ignored',
+      );
+    }
+    return false;
+  }
+
   /** A work request: answered at once with a lease, or parked until work arrives or wait_ms passes. */
   requestWork(req: WorkRequest): Promise<WorkGrant> {
     const advert = req.advert;
     if (!advert?.agentId) return Promise.resolve({ lease: undefined });
+    if (!this.admitAgent(advert)) {
+      // No answer before its wait is over, so a refused agent does not ask again at once.
+      const waitMs = Math.min(Math.max(req.waitMs, 0), 30_000);
+      return new Promise((resolve) => setTimeout(() => resolve({ lease: undefined }), waitMs).unref());
+    }
     const now = this.d.clock.now();
     if (this.registry.seen(advert, now)) this.d.log.info({ agent: advert.name }, 'agent joined');
     const entry = this.registry.get(advert.agentId)!;

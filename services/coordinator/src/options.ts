@@ -66,6 +66,8 @@ export interface CoordinatorOptions {
   maxQueuedShardsPerUser?: number;
   /** Finished jobs and their blobs are deleted after this long. Default 24 h; 0 keeps forever. */
   retentionMs?: number;
+  /** Most agent slots the coordinator remembers (live, or lost within 10 min). Default 10,000. */
+  maxAgents?: number;
   /** Leader lease: a standby takes over once the leader has not renewed for this long. Default 5 s. */
   leaderLeaseMs?: number;
   /** This replica's id in the leader lease. Default host-pid-random (unique per process). */
@@ -179,6 +181,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
       stallMs: num('noProgressMs', raw.noProgressMs, 600_000, 100),
     }),
     leaderLeaseMs: num('leaderLeaseMs', raw.leaderLeaseMs, 5_000, 500),
+    maxAgents: num('maxAgents', raw.maxAgents, 10_000, 1),
     replicaId: raw.replicaId || newReplicaId(),
     advertiseAddr: raw.advertiseAddr ?? '',
     userWeights: parseUserWeights(raw.userWeights ?? ''),

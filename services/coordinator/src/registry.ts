@@ -19,7 +19,30 @@ export interface AgentEntry {
 export class AgentRegistry {
   private readonly agents = new Map<string, AgentEntry>();
 
-  constructor(private readonly classOf: (advert: AgentAdvert) => number) {}
+  constructor(
+    private readonly classOf: (advert: AgentAdvert) => number,
+    /** Most agent slots remembered; any well-formed advert registers one, so this bounds memory. */
+    private readonly maxAgents = 10_000,
+  ) {}
+
+  /**
+   * True when `agentId` is known or there is room for it. When full, the longest-lost agent without
+   * leases is forgotten to make room; false when every entry is live or holds leases (a flood of
+   * forged adverts cannot push out real agents).
+   */
+  hasRoomFor(agentId: string): boolean {
+    if (this.agents.has(agentId) || this.agents.size < this.maxAgents) return true;
+    let victim: AgentEntry | undefined;
+    for (const a of this.agents.values())
+      if (a.liveness === 'lost' && a.leases.size === 0 && (!victim || a.lostSinceMs < victim.lostSinceMs)) victim = a;
+    if (!victim) return false;
+    this.agents.delete(victim.advert.agentId);
+    return true;
+  }
+
+  get size(): number {
+    return this.agents.size;
+  }
 
   /** Records a sign of life. Returns true when the agent is new or came back from lost. */
   seen(advert: AgentAdvert, nowMs: number): boolean {
