@@ -1,0 +1,86 @@
+/**
+ * A TCP proxy for fault tests: a client (an agent) connects to the proxy, the proxy to the real
+ * server (nats-server). `sever()` drops every connection through it at once — the client sees its
+ * connection reset — and can refuse new connections for a while before accepting them again, so
+ * the client's reconnect loop is exercised too. The server and every other client are untouched.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export interface TcpProxy {
+  /** The proxy's port on 127.0.0.1. */
+  readonly port: number;
+  /** `nats://127.0.0.1:PORT` for a NATS client. */
+  readonly url: string;
+  /** Connections open through the proxy now. */
+  open(): number;
+  /**
+   * Resets every connection through the proxy; for `refuseMs` afterwards new connections are
+   * reset as soon as they are accepted. Returns the number of connections cut.
+   */
+  sever(refuseMs?: number): number;
+  /** Connections cut by `sever` so far (not counting refused ones). */
+  severed(): number;
+  close(): Promise<void>;
+}
+
+/** Starts a proxy on a free port of 127.0.0.1 forwarding to `targetPort` on 127.0.0.1. */
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const pairs = new Set<[Socket, Socket]>();
+  let refuseUntil = 0;
+  let cut = 0;
+  const server: Server = createServer((client) => {
+    if (Date.now() < refuseUntil) {
+      client.on('error', () => {});
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    // Either side closing or failing (the server restarting, a sever) closes the other.
+    for (const s of pair) {
+      s.setNoDelay(true);
+      s.on('error', end);
+      s.on('close', end);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    open: () => pairs.size,
+    sever(refuseMs = 0) {
+      refuseUntil = Date.now() + refuseMs;
+      const n = pairs.size;
+      for (const [client, upstream] of [...pairs]) {
+        // A reset, not a FIN: the client learns at once that its connection is gone.
+        if (!client.destroyed) client.resetAndDestroy();
+        upstream.destroy();
+      }
+      pairs.clear();
+      cut += n;
+      return n;
+    },
+    severed: () => cut,
+    async close() {
+      for (const [client, upstream] of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      pairs.clear();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
