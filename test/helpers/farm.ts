@@ -40,6 +40,8 @@ export interface FarmOptions {
   farmPrefix?: string;
   /** NATS credentials per role (default none, or whatever this process's environment says). */
   natsAuth?: { coordinator?: NatsCredentials; agent?: NatsCredentials };
+  /** The NATS URL the coordinator connects to (default the farm's; e.g. a proxy a test can cut). */
+  coordinatorNatsUrl?: string;
   /** More environment for the coordinator (e.g. TESSERA_LOG_LEVEL). */
   coordinatorEnv?: Record<string, string>;
   /** Sees everything every process of the farm writes (coordinator incarnations and agents), by name. */
@@ -75,7 +77,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const grpcAddr = `127.0.0.1:${grpcPort}`;
   const coordinatorArgs = [
     '--nats',
-    nats.url,
+    o.coordinatorNatsUrl ?? nats.url,
     '--grpc',
     grpcAddr,
     '--metrics',

@@ -43,6 +43,20 @@ export class KvStateStore implements StateStore {
     return this.update(shardStoreKey(shard.jobId, shard.index), shard, revision);
   }
 
+  getJob(jobId: string): Promise<Versioned<JobRecord> | undefined> {
+    return this.get(jobKey(jobId));
+  }
+
+  getShard(jobId: string, index: number): Promise<Versioned<ShardRecord> | undefined> {
+    return this.get(shardStoreKey(jobId, index));
+  }
+
+  private async get<T>(key: string): Promise<Versioned<T> | undefined> {
+    const e = await this.kv.get(key);
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
+    return { value: JSON.parse(dec.decode(e.value)) as T, revision: e.revision };
+  }
+
   async deleteJob(jobId: string, shardCount: number): Promise<void> {
     const keys = [jobKey(jobId)];
     for (let i = 0; i < shardCount; i++) keys.push(shardStoreKey(jobId, i));

@@ -29,6 +29,16 @@ export class MemoryStateStore implements StateStore {
   async updateShard(shard: ShardRecord, revision: number) {
     return this.put(shardStoreKey(shard.jobId, shard.index), shard, revision);
   }
+  async getJob(jobId: string) {
+    return this.get<JobRecord>(jobKey(jobId));
+  }
+  async getShard(jobId: string, index: number) {
+    return this.get<ShardRecord>(shardStoreKey(jobId, index));
+  }
+  private get<T>(key: string): Versioned<T> | undefined {
+    const cur = this.data.get(key);
+    return cur && { value: JSON.parse(cur.value) as T, revision: cur.revision };
+  }
   async deleteJob(jobId: string, shardCount: number) {
     this.data.delete(jobKey(jobId));
     for (let i = 0; i < shardCount; i++) this.data.delete(shardStoreKey(jobId, i));

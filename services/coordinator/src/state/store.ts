@@ -19,6 +19,12 @@ export interface StateStore {
   updateJob(job: JobRecord, revision: number): Promise<number>;
   createShard(shard: ShardRecord): Promise<number>;
   updateShard(shard: ShardRecord, revision: number): Promise<number>;
+  /**
+   * The stored record and its revision, or undefined. Read after a StaleRevisionError: a write
+   * whose acknowledgement was lost (the NATS connection dropped) may have landed all the same.
+   */
+  getJob(jobId: string): Promise<Versioned<JobRecord> | undefined>;
+  getShard(jobId: string, index: number): Promise<Versioned<ShardRecord> | undefined>;
   /** Removes a job and its shards (retention). */
   deleteJob(jobId: string, shardCount: number): Promise<void>;
 }
