@@ -26,7 +26,7 @@ import { writeTinySvdModel } from '@tessera/engine';
 import { JobState, ShardState, blobKeys, farmNames, type Job } from '@tessera/protocol';
 import { startFarm, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
-import { waitFor } from './helpers/process.js';
+import { waitFor, type Proc } from './helpers/process.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { baboonCrop, baboonPng } from './helpers/images.js';
 import {
@@ -172,21 +172,37 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
     if (models) rmSync(models, { recursive: true, force: true });
   });
 
+  /**
+   * Processes that must be running: the coordinator (except while a fault restarts it) and each
+   * slot's current agent. One that exits on its own is a crash, not a fault we injected.
+   */
+  const expected = { coordinator: true, agents: new Set(SLOTS.map((s) => s.name)) };
+  const assertAlive = () => {
+    const dead = (p: Proc) => p.child.exitCode !== null || p.child.signalCode !== null;
+    if (expected.coordinator && dead(farm.coordinator))
+      throw new Error(`the coordinator exited on its own: ${farm.coordinator.output().slice(-3000)}`);
+    for (const name of expected.agents) {
+      const p = farm.agents.get(name);
+      if (p && dead(p)) throw new Error(`agent ${name} exited on its own: ${p.output().slice(-3000)}`);
+    }
+  };
+
   /** Polls a job until it is final; the coordinator may be down meanwhile (errors are retried). */
-  const waitFinal = async (id: string): Promise<Job> =>
-    waitFor(
-      async () => {
-        const j = await farm.client.getJob(id, { deadlineMs: 2000 });
-        return j.state === JobState.JOB_STATE_SUCCEEDED ||
-          j.state === JobState.JOB_STATE_FAILED ||
-          j.state === JobState.JOB_STATE_CANCELLED
-          ? j
-          : undefined;
-      },
-      JOB_DEADLINE_MS,
-      `job ${id} to finish`,
-      250,
-    );
+  const waitFinal = async (id: string): Promise<Job> => {
+    const deadline = Date.now() + JOB_DEADLINE_MS;
+    for (;;) {
+      assertAlive();
+      const j = await farm.client.getJob(id, { deadlineMs: 2000 }).catch(() => undefined);
+      if (
+        j?.state === JobState.JOB_STATE_SUCCEEDED ||
+        j?.state === JobState.JOB_STATE_FAILED ||
+        j?.state === JobState.JOB_STATE_CANCELLED
+      )
+        return j;
+      if (Date.now() > deadline) throw new Error(`job ${id} did not finish within ${JOB_DEADLINE_MS} ms`);
+      await sleep(250);
+    }
+  };
 
   /** Submits until the coordinator accepts (it may be restarting). */
   const submit = async (spec: Spec, name: string, gate: Gate): Promise<Job> =>
@@ -256,17 +272,18 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
       switch (inj.kind) {
         case 'agent-kill': {
           const name = currentAgent(slot);
-          const proc = farm.agents.get(name)!;
-          if (proc.child.exitCode !== null || proc.child.signalCode !== null)
-            throw new Error(`agent ${name} had exited on its own: ${proc.output().slice(-2000)}`);
-          await proc.stop('SIGKILL');
+          expected.agents.delete(name);
+          await farm.agents.get(name)!.stop('SIGKILL');
           await sleep(downMs);
           agentGen[slot]++;
           await farm.startAgent({ ...SLOTS[slot], name: currentAgent(slot), natsUrl: proxies[slot].url });
+          expected.agents.add(currentAgent(slot));
           break;
         }
         case 'coordinator-kill':
+          expected.coordinator = false;
           await farm.restartCoordinator();
+          expected.coordinator = true;
           break;
         case 'nats-restart':
           await nats.kill();
@@ -284,6 +301,7 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
     try {
       for (const [i, inj] of schedule.entries()) {
         await sleep(inj.delayMs);
+        assertAlive();
         const leased = leasedNow;
         await gate.run(() => inject(inj));
         done.push({ ...inj, leased });
@@ -295,6 +313,7 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
       chaosOver = true;
     }
     const settled = await Promise.allSettled([...feeders, watcher]);
+    assertAlive();
     const tChaos = performance.now();
 
     // ── Every job the farm holds, including any a retried submission created twice. ──
@@ -303,6 +322,11 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
     );
     const nc = await connect({ servers: nats.url });
     const problems: string[] = settled.flatMap((s) => (s.status === 'rejected' ? [String(s.reason)] : []));
+    const count = { jobsNotSucceeded: 0, outputsDiffering: 0, lostShards: 0, supersededCommits: 0 };
+    const problem = (kind: keyof typeof count, text: string) => {
+      count[kind]++;
+      problems.push(text);
+    };
     let shardsChecked = 0;
     let shardsWithLoggedCommit = 0;
     try {
@@ -313,44 +337,49 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
         commitsByShard.set(k, (commitsByShard.get(k) ?? new Set()).add(c.attempt));
       }
       for (const job of jobs) {
-        const spec = job.name.split('#')[0];
-        const ref = references.get(spec);
+        const ref = references.get(job.name.split('#')[0]);
         const what = `${job.name} (${job.id})`;
-        if (!ref) {
-          problems.push(`${what}: unknown spec`);
-          continue;
+        if (!ref) throw new Error(`${what}: a job of no known spec`);
+        if (job.state !== JobState.JOB_STATE_SUCCEEDED)
+          problem('jobsNotSucceeded', `${what}: ${JobState[job.state]} ${job.error}`);
+        if (job.shardsTotal !== ref.shardsTotal || job.shards.length !== ref.shardsTotal)
+          problem(
+            'lostShards',
+            `${what}: ${job.shards.length}/${job.shardsTotal} shards, reference ${ref.shardsTotal}`,
+          );
+        if (job.state === JobState.JOB_STATE_SUCCEEDED) {
+          const formats = new Set(job.outputs.map((o) => o.format));
+          for (const [format, sha] of ref.outputs)
+            if (!formats.has(format) || job.outputs.find((o) => o.format === format)?.sha256 !== sha)
+              problem('outputsDiffering', `${what}: ${format} differs from the fault-free run`);
+          if (sha256(await primaryOutput(farm, job.id)) !== ref.primarySha256)
+            problem('outputsDiffering', `${what}: the downloaded output differs from the fault-free run`);
         }
-        if (job.state !== JobState.JOB_STATE_SUCCEEDED) {
-          problems.push(`${what}: ${JobState[job.state]} ${job.error}`);
-          continue;
-        }
-        if (job.shardsTotal !== ref.shardsTotal || job.shardsDone !== job.shardsTotal)
-          problems.push(`${what}: ${job.shardsDone}/${job.shardsTotal} shards done, reference ${ref.shardsTotal}`);
-        for (const o of job.outputs)
-          if (ref.outputs.get(o.format) !== o.sha256) problems.push(`${what}: ${o.format} differs from the reference`);
-        if (job.outputs.length !== ref.outputs.size) problems.push(`${what}: ${job.outputs.length} outputs`);
-        if (sha256(await primaryOutput(farm, job.id)) !== ref.primarySha256)
-          problems.push(`${what}: downloaded output differs from the reference`);
         for (const s of job.shards) {
           shardsChecked++;
-          if (s.state !== ShardState.SHARD_STATE_DONE)
-            problems.push(`${what} shard ${s.index}: ${ShardState[s.state]}`);
           const entry = await kv.get(`shard.${job.id}.${s.index}`);
           const rec = entry && (JSON.parse(new TextDecoder().decode(entry.value)) as Record<string, unknown>);
-          if (!rec || rec.state !== 'done') {
-            problems.push(`${what} shard ${s.index}: stored record ${rec ? String(rec.state) : 'missing'}`);
+          if (s.state !== ShardState.SHARD_STATE_DONE || rec?.state !== 'done') {
+            const stored = rec ? String(rec.state) : 'missing';
+            problem('lostShards', `${what} shard ${s.index}: ${ShardState[s.state]}, stored record ${stored}`);
             continue;
           }
-          // The committed output is the one written under the record's own attempt.
+          // The committed output is the one written under the record's own attempt (fencing token).
           const attempt = Number(rec.attempt);
           if (rec.outputKey !== blobKeys.shardOutput(job.id, s.index, attempt))
-            problems.push(`${what} shard ${s.index}: output ${String(rec.outputKey)} committed by attempt ${attempt}`);
-          // And the coordinator never logged a commit by any other attempt.
+            problem(
+              'supersededCommits',
+              `${what} shard ${s.index}: ${String(rec.outputKey)} committed by attempt ${attempt}`,
+            );
+          // And the coordinator never logged a commit by another attempt of the shard.
           const logged = commitsByShard.get(`${job.id}/${s.index}`) ?? new Set<number>();
           if (logged.size) shardsWithLoggedCommit++;
           for (const a of logged)
             if (a !== attempt)
-              problems.push(`${what} shard ${s.index}: commit logged for attempt ${a}, current ${attempt}`);
+              problem(
+                'supersededCommits',
+                `${what} shard ${s.index}: commit logged for attempt ${a}, current ${attempt}`,
+              );
         }
       }
     } finally {
@@ -375,12 +404,14 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
       injectionsWithShardsLeased: duringWork,
       jobs: jobs.length,
       shards: shardsChecked,
+      ...count,
       commitsLogged: tally.commits.length,
       shardsWithLoggedCommit,
       refusedSuperseded: tally.refused.get('superseded') ?? 0,
       refused: Object.fromEntries(tally.refused),
       requeues: tally.requeues,
       agentsLost: tally.agentsLost.length,
+      staleWrites: tally.staleWrites,
       proxyConnectionsCut: proxies.reduce((n, p) => n + p.severed(), 0),
       referenceSeconds: Math.round((tRef - t0) / 100) / 10,
       chaosSeconds: Math.round((tChaos - tRef) / 100) / 10,
@@ -388,13 +419,15 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
     };
     console.log(
       `chaos summary: seed ${SEED}; ${done.length} injections (${FAULT_KINDS.map((k) => `${k} ${byKind[k]}`).join(', ')}), ` +
-        `${duringWork} with shards leased; ${jobs.length} jobs, ${shardsChecked} shards, 0 lost: ${problems.length === 0}; ` +
+        `${duringWork} with shards leased; ${jobs.length} jobs (${count.jobsNotSucceeded} not succeeded, ${count.outputsDiffering} outputs differing), ` +
+        `${shardsChecked} shards (${count.lostShards} lost, ${count.supersededCommits} committed by a superseded attempt); ` +
         `${summary.refusedSuperseded} superseded results refused; ${tally.requeues} requeues; ${tally.agentsLost.length} agents lost; ` +
         `${summary.elapsedSeconds} s (reference ${summary.referenceSeconds} s, chaos ${summary.chaosSeconds} s)`,
     );
     console.log(JSON.stringify(summary));
 
     expect(problems, problems.join('\n')).toEqual([]);
+    expect(count).toEqual({ jobsNotSucceeded: 0, outputsDiffering: 0, lostShards: 0, supersededCommits: 0 });
     expect(done.length).toBeGreaterThanOrEqual(50);
     for (const k of FAULT_KINDS) expect(byKind[k], k).toBeGreaterThanOrEqual(8);
     // Faults landed on work in progress: leases were taken back and given again.
