@@ -1,10 +1,15 @@
 /**
- * A state write that lands but whose acknowledgement is lost: the coordinator's NATS connection
- * drops after the server applied a KV update and before its reply came back (a nats-server crash
- * or a network cut at the wrong moment). The coordinator's cache is then one revision behind the
- * store; every later write of that record used to be refused as stale, for good: the shard stayed
- * leased (or the job stayed assembling) until the coordinator restarted. Now the stale record is
- * reloaded and the job finishes, with the bytes of an undisturbed run.
+ * State writes lost at the wrong moment, made to happen exactly by a TCP proxy between the
+ * coordinator and nats-server:
+ * - a write that lands but whose acknowledgement is lost (the connection drops after the server
+ *   applied a KV update, before its reply came back). The coordinator's cache is then a revision
+ *   behind the store; every later write of that record used to be refused as stale, for good: the
+ *   shard stayed leased (or the job stayed running) until the coordinator restarted. Now the stale
+ *   record is reloaded;
+ * - the write that records 'assembling' lost and the coordinator killed before retrying it: the
+ *   restarted coordinator found every shard committed and a running job, and nothing started the
+ *   assembly (found by test/chaos.test.ts: a job stuck RUNNING). Now it assembles.
+ * Each job finishes with the bytes of an undisturbed run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
@@ -15,7 +20,7 @@ import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 import { waitFor } from './helpers/process.js';
 import { baboonPng } from './helpers/images.js';
 
-describe('a state write whose acknowledgement is lost', () => {
+describe('state writes lost at the wrong moment', () => {
   let nats: TestNats;
   let proxy: TcpProxy;
   let farm: Farm;
@@ -47,14 +52,10 @@ describe('a state write whose acknowledgement is lost', () => {
     await nats?.stop();
   });
 
-  /** Runs a job with the reply to the first client write matching `subject` and `text` lost. */
-  const runWithLostAck = async (subject: RegExp, text: string) => {
-    const fired = proxy.loseReplyTo((bytes) => subject.test(bytes) && bytes.includes(text));
-    const job = await farm.client.submitUpscale({ image, model: 'esrgan-slim-x2', tile: 32, overlap: 12 });
-    await fired;
-    const done = await waitFor(
+  const waitFinal = (id: string) =>
+    waitFor(
       async () => {
-        const j = await farm.client.getJob(job.id, { deadlineMs: 2000 });
+        const j = await farm.client.getJob(id, { deadlineMs: 2000 });
         return j.state !== JobState.JOB_STATE_QUEUED &&
           j.state !== JobState.JOB_STATE_RUNNING &&
           j.state !== JobState.JOB_STATE_ASSEMBLING
@@ -62,9 +63,16 @@ describe('a state write whose acknowledgement is lost', () => {
           : undefined;
       },
       90_000,
-      `job ${job.id} to finish`,
+      `job ${id} to finish`,
       250,
     );
+
+  /** Runs a job with the reply to the first client write matching `subject` and `text` lost. */
+  const runWithLostAck = async (subject: RegExp, text: string) => {
+    const fired = proxy.loseReplyTo((bytes) => subject.test(bytes) && bytes.includes(text));
+    const job = await farm.client.submitUpscale({ image, model: 'esrgan-slim-x2', tile: 32, overlap: 12 });
+    await fired;
+    const done = await waitFinal(job.id);
     expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
     expect(done.shards.every((s) => s.state === ShardState.SHARD_STATE_DONE)).toBe(true);
     expect(done.outputSha256).toBe(reference);
@@ -78,5 +86,21 @@ describe('a state write whose acknowledgement is lost', () => {
   it('a job record update: the patch is applied to the stored record, the job finishes', async () => {
     await runWithLostAck(/PUB \$KV\.[^ ]+-state\.job\./, '"state":"assembling"');
     expect(log).toContain('job record reloaded from the store');
+  });
+
+  it('coordinator killed after the last commit, before assembly was recorded: the restarted one assembles', async () => {
+    // The write that moves the job to 'assembling' never lands; the coordinator dies before its retry.
+    const lost = proxy.loseRequest(
+      (bytes) => /PUB \$KV\.[^ ]+-state\.job\./.test(bytes) && bytes.includes('"state":"assembling"'),
+    );
+    const job = await farm.client.submitUpscale({ image, model: 'esrgan-slim-x2', tile: 32, overlap: 12 });
+    await lost;
+    await farm.restartCoordinator();
+    const before = await farm.client.getJob(job.id);
+    // What the restarted coordinator found: every shard committed, the job not yet assembling.
+    expect(before.shards.every((s) => s.state === ShardState.SHARD_STATE_DONE)).toBe(true);
+    const done = await waitFinal(job.id);
+    expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
+    expect(done.outputSha256).toBe(reference);
   });
 });

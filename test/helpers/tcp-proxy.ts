@@ -4,7 +4,8 @@
  * sees its connection reset — and can refuse new connections for a while before accepting them
  * again, so the client's reconnect loop is exercised too. `loseReplyTo()` lets one request through
  * and drops the connection before the server's reply gets back: the server applied a write whose
- * acknowledgement the client never sees. The server and every other client are untouched.
+ * acknowledgement the client never sees; `loseRequest()` drops the request itself with the
+ * connection. The server and every other client are untouched.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -28,6 +29,11 @@ export interface TcpProxy {
    * once it has fired.
    */
   loseReplyTo(match: (clientBytes: string) => boolean): Promise<void>;
+  /**
+   * Arms a lost request: the next chunk a client sends that `match`es never reaches the server,
+   * and the connection is cut. Resolves once it has fired.
+   */
+  loseRequest(match: (clientBytes: string) => boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -43,7 +49,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
   let refuseUntil = 0;
   let cut = 0;
-  let trap: { match: (s: string) => boolean; fired: () => void } | undefined;
+  let trap: { match: (s: string) => boolean; fired: () => void; request: boolean } | undefined;
   const server: Server = createServer((client) => {
     if (Date.now() < refuseUntil) {
       client.on('error', () => {});
@@ -65,8 +71,15 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       s.on('close', end);
     }
     client.on('data', (d: Buffer) => {
-      upstream.write(d);
       const t = trap;
+      if (t?.request && t.match(d.toString('latin1'))) {
+        trap = undefined;
+        pair.muted = true;
+        end();
+        t.fired();
+        return;
+      }
+      upstream.write(d);
       if (t && t.match(d.toString('latin1'))) {
         trap = undefined;
         pair.muted = true;
@@ -102,7 +115,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       return n;
     },
     severed: () => cut,
-    loseReplyTo: (match) => new Promise<void>((fired) => (trap = { match, fired })),
+    loseReplyTo: (match) => new Promise<void>((fired) => (trap = { match, fired, request: false })),
+    loseRequest: (match) => new Promise<void>((fired) => (trap = { match, fired, request: true })),
     async close() {
       for (const { client, upstream } of pairs) {
         client.destroy();

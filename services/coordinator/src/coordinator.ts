@@ -226,7 +226,9 @@ export class Coordinator {
     for (const { rec } of this.jobs.values()) {
       if (FINAL_JOB_STATES.has(rec.state)) continue;
       resumed++;
-      if (rec.state === 'assembling') this.startAssembly(rec.id);
+      // Also a job whose last shard committed just before the previous coordinator died, before it
+      // recorded 'assembling': no commit is left to start its assembly.
+      if (rec.state === 'assembling' || this.shardsDone(rec.id) === rec.shardsTotal) this.startAssembly(rec.id);
       else if (rec.refine && !rec.refine.ready && this.upscaleStageDone(rec)) this.startRefinePrep(rec.id);
     }
     this.d.log.info({ jobs: this.jobs.size, shards: this.shards.size, resumed }, 'state loaded');
