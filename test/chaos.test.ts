@@ -93,6 +93,8 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
   let farm: Farm;
   const proxies: TcpProxy[] = [];
   const tally = new CoordinatorLogTally();
+  /** Every process's output, line by line, to explain a failure. */
+  const farmLog: string[] = [];
   const specs: Spec[] = [];
 
   beforeAll(async () => {
@@ -161,6 +163,8 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
       coordinatorEnv: { TESSERA_LOG_LEVEL: 'debug' },
       onOutput: (name, text) => {
         if (name.startsWith('coordinator')) tally.feed(name, text);
+        farmLog.push(...text.split('\n').map((l) => `[${name}] ${l}`));
+        if (farmLog.length > 400_000) farmLog.splice(0, 100_000);
       },
     });
   });
@@ -426,6 +430,21 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
     );
     console.log(JSON.stringify(summary));
 
+    if (problems.length) {
+      // Explain: the shards of each job in trouble, and what the farm logged about it.
+      for (const job of jobs.filter((j) => problems.some((p) => p.includes(j.id)))) {
+        console.log(
+          `${job.name} ${job.id} ${JobState[job.state]}: ` +
+            job.shards.map((s) => `${s.index}:${ShardState[s.state]}/${s.attempts}@${s.agent} ${s.reason}`).join('; '),
+        );
+        console.log(
+          farmLog
+            .filter((l) => l.includes(job.id))
+            .slice(-80)
+            .join('\n'),
+        );
+      }
+    }
     expect(problems, problems.join('\n')).toEqual([]);
     expect(count).toEqual({ jobsNotSucceeded: 0, outputsDiffering: 0, lostShards: 0, supersededCommits: 0 });
     expect(done.length).toBeGreaterThanOrEqual(50);
