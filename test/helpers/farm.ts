@@ -16,6 +16,8 @@ export interface AgentSpec {
   vramGb: number;
   /** Extra environment of this agent (e.g. a test fault hook). */
   env?: Record<string, string>;
+  /** The NATS URL this agent connects to (default the farm's; e.g. a proxy a test can sever). */
+  natsUrl?: string;
 }
 
 /** A NATS user and password, given to a service as TESSERA_NATS_USER / TESSERA_NATS_PASSWORD. */
@@ -42,6 +44,12 @@ export interface FarmOptions {
   farmPrefix?: string;
   /** NATS credentials per role (default none, or whatever this process's environment says). */
   natsAuth?: { coordinator?: NatsCredentials; agent?: NatsCredentials };
+  /** The NATS URL the coordinator connects to (default the farm's; e.g. a proxy a test can cut). */
+  coordinatorNatsUrl?: string;
+  /** More environment for the coordinator (e.g. TESSERA_LOG_LEVEL). */
+  coordinatorEnv?: Record<string, string>;
+  /** Sees everything every process of the farm writes (coordinator incarnations and agents), by name. */
+  onOutput?: (name: string, text: string) => void;
 }
 
 export interface Farm {
@@ -69,14 +77,14 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   const farmPrefix = o.farmPrefix ?? `t${randomBytes(4).toString('hex')}`;
   const natsEnv = (c?: NatsCredentials): Record<string, string> =>
     c ? { TESSERA_NATS_USER: c.user, TESSERA_NATS_PASSWORD: c.password } : {};
-  const coordinatorEnv = natsEnv(o.natsAuth?.coordinator);
+  const coordinatorEnv = { ...natsEnv(o.natsAuth?.coordinator), ...o.coordinatorEnv };
   const agentEnv = natsEnv(o.natsAuth?.agent);
   const grpcPort = await freePort();
   const metricsPort = await freePort();
   const grpcAddr = `127.0.0.1:${grpcPort}`;
   const coordinatorArgs = [
     '--nats',
-    nats.url,
+    o.coordinatorNatsUrl ?? nats.url,
     '--grpc',
     grpcAddr,
     '--metrics',
@@ -89,7 +97,8 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
   ];
   const client = new TesseraClient(grpcAddr, { token: o.token, tls: o.tls });
   const agents = new Map<string, Proc>();
-  let coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator', coordinatorEnv);
+  let incarnation = 1;
+  let coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator', coordinatorEnv, o.onOutput);
   const waitCoordinator = () =>
     waitFor(
       async () => {
@@ -109,7 +118,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
       AGENT_BIN,
       [
         '--nats',
-        nats.url,
+        spec.natsUrl ?? nats.url,
         '--farm',
         farmPrefix,
         '--name',
@@ -124,6 +133,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
       ],
       spec.name,
       { ...agentEnv, ...spec.env },
+      o.onOutput,
     );
     agents.set(spec.name, p);
     await waitFor(
@@ -151,7 +161,14 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
     startAgent,
     async restartCoordinator() {
       await coordinator.stop('SIGKILL');
-      coordinator = spawnBin(COORDINATOR_BIN, coordinatorArgs, 'coordinator', coordinatorEnv);
+      // Each incarnation under its own name, so that output read line by line never joins two.
+      coordinator = spawnBin(
+        COORDINATOR_BIN,
+        coordinatorArgs,
+        `coordinator-${++incarnation}`,
+        coordinatorEnv,
+        o.onOutput,
+      );
       await waitCoordinator();
     },
     async close() {

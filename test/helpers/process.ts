@@ -54,8 +54,17 @@ export interface Proc {
   exited(): Promise<number | null>;
 }
 
-/** Spawns `node <bin> ...args` from the repo, capturing stdout+stderr. */
-export function spawnBin(bin: string, args: string[], name: string, env: Record<string, string> = {}): Proc {
+/**
+ * Spawns `node <bin> ...args` from the repo, capturing stdout+stderr (the last 100–200 kB; `onOutput`
+ * sees all of it, in chunks as they arrive).
+ */
+export function spawnBin(
+  bin: string,
+  args: string[],
+  name: string,
+  env: Record<string, string> = {},
+  onOutput?: (name: string, text: string) => void,
+): Proc {
   const child = spawn(process.execPath, [join(repoRoot, bin), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
@@ -64,6 +73,7 @@ export function spawnBin(bin: string, args: string[], name: string, env: Record<
   const append = (d: Buffer) => {
     out += d.toString();
     if (out.length > 200_000) out = out.slice(-100_000);
+    onOutput?.(name, d.toString());
     if (process.env.TESSERA_TEST_LOGS) process.stderr.write(`[${name}] ${d.toString()}`);
   };
   child.stdout?.on('data', append);

@@ -14,6 +14,16 @@ import type { JobRecord, OutputRecord, ShardRecord } from './model.js';
 const PREFETCH = 4;
 
 /**
+ * A fetch started ahead of its turn. Nothing awaits it until then, nor ever once an earlier fetch
+ * fails and the assembly is abandoned, so its rejection must not count as unhandled: that would
+ * crash the process (Node's default). Awaiting the returned promise still throws.
+ */
+export function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+/**
  * Blends tile outputs into one RGB8 image: `shards[i]` is tile `shards[i].index - indexOffset` of
  * `plan`, its output the tile's input rect × `scale`. Tiles are fetched in order (a few ahead).
  */
@@ -63,7 +73,7 @@ async function blendTiles(
   const inflight: Promise<Uint8Array>[] = [];
   for (let i = 0; i < ordered.length; i++) {
     while (inflight.length < PREFETCH && i + inflight.length < ordered.length)
-      inflight.push(fetchTile(ordered[i + inflight.length]));
+      inflight.push(handled(fetchTile(ordered[i + inflight.length])));
     const data = await inflight.shift()!;
     asm.push(ordered[i].index - indexOffset, data);
   }

@@ -272,7 +272,9 @@ export class Coordinator {
     for (const { rec } of this.jobs.values()) {
       if (FINAL_JOB_STATES.has(rec.state)) continue;
       resumed++;
-      if (rec.state === 'assembling') this.startAssembly(rec.id);
+      // Also a job whose last shard committed just before the previous coordinator died, before it
+      // recorded 'assembling': no commit is left to start its assembly.
+      if (rec.state === 'assembling' || this.shardsDone(rec.id) === rec.shardsTotal) this.startAssembly(rec.id);
       else if (rec.refine && !rec.refine.ready && this.upscaleStageDone(rec)) this.startRefinePrep(rec.id);
     }
     this.d.log.info({ jobs: this.jobs.size, shards: this.shards.size, resumed }, 'state loaded');
@@ -760,7 +762,12 @@ export class Coordinator {
         outputChannels: r.outputChannels,
         runSeconds: r.runSeconds,
       };
-      if (!(await this.writeShard(k, next))) return { accepted: false, reason: 'superseded' };
+      if (!(await this.writeShard(k, next))) {
+        // The record was reloaded: this very commit may have landed already (its acknowledgement lost).
+        const cur = this.shards.get(k)?.rec;
+        const ours = cur?.state === 'done' && cur.attempt === rec.attempt && cur.agentId === r.agentId;
+        return ours ? { accepted: true, reason: 'duplicate' } : { accepted: false, reason: 'superseded' };
+      }
       agent?.leases.delete(k);
       this.d.metrics.shardRunSeconds.observe(
         { model: job.model, vram_class: classLabel(rec.agentClassGb) },
@@ -772,12 +779,17 @@ export class Coordinator {
         'shard done',
       );
       this.d.events.shardChanged(job, next);
-      if (this.shardsDone(job.id) === job.shardsTotal) this.startAssembly(job.id);
-      // A chained batch or the next pipeline stage that waited for this one can run now.
-      else if (job.kind === 'video' || job.kind === 'image') this.releaseDependents(job, rec.index);
-      else if (job.refine && !job.refine.ready && this.upscaleStageDone(job)) this.startRefinePrep(job.id);
+      this.afterCommit(job, rec.index);
       return { accepted: true, reason: '' };
     });
+  }
+
+  /** What a committed shard lets happen next: assembly, or the shards that waited for it. */
+  private afterCommit(job: JobRecord, index: number): void {
+    if (this.shardsDone(job.id) === job.shardsTotal) this.startAssembly(job.id);
+    // A chained batch or the next pipeline stage that waited for this one can run now.
+    else if (job.kind === 'video' || job.kind === 'image') this.releaseDependents(job, index);
+    else if (job.refine && !job.refine.ready && this.upscaleStageDone(job)) this.startRefinePrep(job.id);
   }
 
   /** Runs `p` without awaiting it; a failure is logged, never an unhandled rejection. */
@@ -1377,25 +1389,23 @@ export class Coordinator {
 
   // ───────────────────────────── persistence helpers ─────────────────────────────
 
-  /** CAS-writes a shard; false when another writer won (the cached copy is then reloaded lazily). */
+  /**
+   * CAS-writes a shard; false when the stored revision is not the cached one. The stored record is
+   * then reloaded into the cache: an earlier write of ours whose acknowledgement was lost (NATS
+   * dropped the connection after the server applied it) leaves the cache one revision behind, and
+   * without the reload every later transition of that shard would be refused for good.
+   */
   private async writeShard(k: string, next: ShardRecord): Promise<boolean> {
     const held = this.shards.get(k);
     if (!held) return false;
     try {
       const rev = await this.d.store.updateShard(next, held.rev);
-      this.shards.set(k, { rec: next, rev });
-      if (next.state !== 'queued') this.queue.remove(k);
-      if (next.state === 'leased') this.leased.add(k);
-      else if (held.rec.state === 'leased') {
-        this.leased.delete(k);
-        this.queue.runningEnded(this.ownerOfKey(k));
-      }
-      const delta = (next.state === 'done' ? 1 : 0) - (held.rec.state === 'done' ? 1 : 0);
-      if (delta) this.doneCount.set(next.jobId, (this.doneCount.get(next.jobId) ?? 0) + delta);
+      this.cacheShard(k, { rec: next, rev });
       return true;
     } catch (e) {
       if (e instanceof StaleRevisionError) {
         this.d.log.error({ shard: k }, 'shard record changed under us; refusing the transition');
+        await this.reloadShard(k).catch((err: unknown) => this.d.log.warn({ err, shard: k }, 'shard reload failed'));
         return false;
       }
       throw e;
@@ -1418,7 +1428,48 @@ export class Coordinator {
     return (s && this.jobs.get(s.rec.jobId)?.rec.owner) ?? '';
   }
 
-  /** Updates a job record under its lock; `patch` may be computed from the current record. */
+  /** Replaces a cached shard record, keeping the counts derived from it in step. */
+  private cacheShard(k: string, held: Held<ShardRecord>): void {
+    const prev = this.shards.get(k)?.rec;
+    this.shards.set(k, held);
+    const next = held.rec;
+    if (next.state !== 'queued') this.queue.remove(k);
+    if (next.state === 'leased') this.leased.add(k);
+    else if (prev?.state === 'leased') {
+      this.leased.delete(k);
+      this.queue.runningEnded(this.ownerOfKey(k));
+    }
+    const delta = (held.rec.state === 'done' ? 1 : 0) - (prev?.state === 'done' ? 1 : 0);
+    if (delta) this.doneCount.set(held.rec.jobId, (this.doneCount.get(held.rec.jobId) ?? 0) + delta);
+  }
+
+  /** Adopts the stored version of a shard record (see writeShard), with what follows from it. */
+  private async reloadShard(k: string): Promise<void> {
+    const prev = this.shards.get(k)?.rec;
+    if (!prev) return;
+    const stored = await this.d.store.getShard(prev.jobId, prev.index);
+    if (!stored || this.shards.get(k)?.rec !== prev) return;
+    const rec = stored.value;
+    this.cacheShard(k, { rec, rev: stored.revision });
+    const owner = this.jobs.get(rec.jobId)?.rec;
+    if (rec.state === 'queued' && owner) this.enqueue(k, rec, owner);
+    if (rec.state !== 'leased' || rec.agentId !== prev.agentId) this.registry.get(prev.agentId)?.leases.delete(k);
+    if (rec.state === 'leased') this.registry.get(rec.agentId)?.leases.add(k);
+    this.d.log.warn(
+      { shard: k, cached: `${prev.state}/${prev.attempt}`, stored: `${rec.state}/${rec.attempt}` },
+      'shard record reloaded from the store',
+    );
+    const job = this.jobs.get(rec.jobId)?.rec;
+    if (!job) return;
+    this.d.events.shardChanged(job, rec);
+    if (rec.state === 'done' && prev.state !== 'done') this.afterCommit(job, rec.index);
+  }
+
+  /**
+   * Updates a job record under its lock; `patch` may be computed from the current record. Only the
+   * leader writes job records (FencedStateStore): a stale revision is an earlier write of ours whose
+   * acknowledgement was lost, so the patch is applied again to what is stored.
+   */
   private async setJob(
     jobId: string,
     patch: Partial<JobRecord> | ((cur: JobRecord) => Partial<JobRecord>),
@@ -1426,8 +1477,18 @@ export class Coordinator {
     await this.locks.run(`job:${jobId}`, async () => {
       const held = this.jobs.get(jobId);
       if (!held) return;
-      const next = { ...held.rec, ...(typeof patch === 'function' ? patch(held.rec) : patch) };
-      const rev = await this.d.store.updateJob(next, held.rev);
+      const apply = (cur: JobRecord) => ({ ...cur, ...(typeof patch === 'function' ? patch(cur) : patch) });
+      let next = apply(held.rec);
+      let rev: number;
+      try {
+        rev = await this.d.store.updateJob(next, held.rev);
+      } catch (e) {
+        const stored = e instanceof StaleRevisionError ? await this.d.store.getJob(jobId) : undefined;
+        if (!stored) throw e;
+        this.d.log.warn({ job: jobId }, 'job record reloaded from the store');
+        next = apply(stored.value);
+        rev = await this.d.store.updateJob(next, stored.revision);
+      }
       this.jobs.set(jobId, { rec: next, rev });
       this.d.events.jobChanged(next);
     });

@@ -11,6 +11,7 @@ import { ClipAssembler, planFrameBatches } from '@tessera/video';
 import { encodeAnimatedWebp, encodeMp4 } from '@tessera/video/codecs';
 import type { Logger } from 'pino';
 import sharp from 'sharp';
+import { handled } from './assembler.js';
 import { sha256Hex, type BlobStore } from './blobs.js';
 import { mapLimit, ShardOutputCorruptError, type Assemble } from './coordinator.js';
 import type { JobRecord, OutputRecord, ShardRecord, VideoFormatName } from './model.js';
@@ -74,7 +75,7 @@ export function createVideoAssembler(blobs: BlobStore, log?: Logger): Assemble {
     const inflight: Promise<Uint8Array>[] = [];
     for (let i = 0; i < ordered.length; i++) {
       while (inflight.length < PREFETCH && i + inflight.length < ordered.length)
-        inflight.push(fetchBatch(ordered[i + inflight.length]));
+        inflight.push(handled(fetchBatch(ordered[i + inflight.length])));
       const data = await inflight.shift()!;
       asm.push(ordered[i].index, splitFrames(data, frameBytes, ordered[i].frameCount));
     }

@@ -20,6 +20,9 @@ export class FencedStateStore implements StateStore {
   loadAll() {
     return this.inner.loadAll();
   }
+  getJob(jobId: string) {
+    return this.inner.getJob(jobId);
+  }
   getShard(jobId: string, index: number) {
     return this.inner.getShard(jobId, index);
   }

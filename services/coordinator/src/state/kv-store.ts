@@ -43,10 +43,18 @@ export class KvStateStore implements StateStore {
     return this.update(shardStoreKey(shard.jobId, shard.index), shard, revision);
   }
 
-  async getShard(jobId: string, index: number): Promise<Versioned<ShardRecord> | null> {
-    const e = await this.kv.get(shardStoreKey(jobId, index));
-    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
-    return { value: JSON.parse(dec.decode(e.value)) as ShardRecord, revision: e.revision };
+  getJob(jobId: string): Promise<Versioned<JobRecord> | undefined> {
+    return this.get(jobKey(jobId));
+  }
+
+  getShard(jobId: string, index: number): Promise<Versioned<ShardRecord> | undefined> {
+    return this.get(shardStoreKey(jobId, index));
+  }
+
+  private async get<T>(key: string): Promise<Versioned<T> | undefined> {
+    const e = await this.kv.get(key);
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
+    return { value: JSON.parse(dec.decode(e.value)) as T, revision: e.revision };
   }
 
   async loadShards(jobId: string, shardCount: number): Promise<ShardRecord[]> {

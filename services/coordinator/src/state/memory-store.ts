@@ -29,10 +29,17 @@ export class MemoryStateStore implements StateStore {
   async updateShard(shard: ShardRecord, revision: number) {
     return this.put(shardStoreKey(shard.jobId, shard.index), shard, revision);
   }
-  async getShard(jobId: string, index: number) {
-    const v = this.data.get(shardStoreKey(jobId, index));
-    return v ? { value: JSON.parse(v.value) as ShardRecord, revision: v.revision } : null;
+  async getJob(jobId: string) {
+    return this.get<JobRecord>(jobKey(jobId));
   }
+  async getShard(jobId: string, index: number) {
+    return this.get<ShardRecord>(shardStoreKey(jobId, index));
+  }
+  private get<T>(key: string): Versioned<T> | undefined {
+    const cur = this.data.get(key);
+    return cur && { value: JSON.parse(cur.value) as T, revision: cur.revision };
+  }
+
   async loadShards(jobId: string, shardCount: number) {
     const out: ShardRecord[] = [];
     for (let i = 0; i < shardCount; i++) {

@@ -19,8 +19,12 @@ export interface StateStore {
   updateJob(job: JobRecord, revision: number): Promise<number>;
   createShard(shard: ShardRecord): Promise<number>;
   updateShard(shard: ShardRecord, revision: number): Promise<number>;
-  /** One shard record, or null when absent. */
-  getShard(jobId: string, index: number): Promise<Versioned<ShardRecord> | null>;
+  /**
+   * The stored record and its revision, or undefined. Read after a StaleRevisionError: a write
+   * whose acknowledgement was lost (the NATS connection dropped) may have landed all the same.
+   */
+  getJob(jobId: string): Promise<Versioned<JobRecord> | undefined>;
+  getShard(jobId: string, index: number): Promise<Versioned<ShardRecord> | undefined>;
   /** The shard records of a job, in index order (missing ones left out). */
   loadShards(jobId: string, shardCount: number): Promise<ShardRecord[]>;
   /** Removes a job and its shards (retention). */
