@@ -9,11 +9,12 @@ import { jetstream } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { EngineHost, executionProviders, resolveCacheDir } from '@tessera/engine';
 import { classLabel, loadHardwareTable, usableVramGb, vramClassOf } from '@tessera/hardware';
-import { AgentState, CancelNotice, Heartbeat, farmNames, type AgentAdvert } from '@tessera/protocol';
+import { AgentState, farmNames, type AgentAdvert } from '@tessera/protocol';
 import { blobReader, connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
 import { detectGpus } from './gpu.js';
 import { createAgentMetrics } from './metrics.js';
 import { compileAgentOptions, type AgentOptions } from './options.js';
+import { runSlots } from './run-slots.js';
 import { Slot } from './slot.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -126,34 +127,9 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
         readBlob,
       }),
   );
-  let seq = 0;
-  const beat = () => {
-    for (const s of slots) {
-      const hb: Heartbeat = { advert: s.advert(), leases: s.leases(), sequence: ++seq };
-      try {
-        nc.publish(names.heartbeat, Heartbeat.encode(hb).finish());
-      } catch {
-        // closed or reconnecting: the next beat goes out once connected
-      }
-    }
-  };
-  beat();
-  const heartbeat = setInterval(beat, o.heartbeatMs);
-  const cancelSub = nc.subscribe(names.cancel, {
-    callback: (_e, m) => {
-      try {
-        const n = CancelNotice.decode(m.data);
-        for (const s of slots) s.cancelJob(n.jobId);
-      } catch {
-        // malformed notice: ignore
-      }
-    },
-  });
-  const helloSub = nc.subscribe(names.hello, { callback: () => slots.forEach((s) => s.kick()) });
-  const stop = new AbortController();
-  const loops = slots.map((s) => s.run(stop.signal));
+  const running = runSlots(nc, names, slots, o.heartbeatMs);
   const http = o.metricsAddr
-    ? await startHttp(o.metricsAddr, metrics.registry, () => !nc.isClosed() && !stop.signal.aborted)
+    ? await startHttp(o.metricsAddr, metrics.registry, () => !nc.isClosed() && !running.draining())
     : undefined;
   for (const s of slots) {
     const a = s.advert();
@@ -173,12 +149,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
     metricsPort: http?.port ?? 0,
     adverts: () => slots.map((s) => s.advert()),
     async drain() {
-      stop.abort();
-      beat();
-      await Promise.all(loops);
-      clearInterval(heartbeat);
-      cancelSub.unsubscribe();
-      helloSub.unsubscribe();
+      await running.drain();
       await Promise.all(slotSpecs.map((s) => s.engine.close()));
       await http?.close();
       await nc.drain().catch(() => undefined);

@@ -14,9 +14,10 @@ import { jetstream } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import type { RgbImage, SdRunParams, SdRunResult, SvdRunParams } from '@tessera/engine';
 import { classLabel, loadHardwareTable, usableVramGb, vramClassOf } from '@tessera/hardware';
-import { AgentState, CancelNotice, Heartbeat, farmNames, type AgentAdvert } from '@tessera/protocol';
+import { AgentState, farmNames, type AgentAdvert } from '@tessera/protocol';
 import { blobReader, connectService, type Logger } from '@tessera/runtime';
 import { createAgentMetrics } from './metrics.js';
+import { runSlots } from './run-slots.js';
 import { Slot, type SlotEngine } from './slot.js';
 
 /** Nearest-neighbour resize of an RGB8 image. */
@@ -149,44 +150,11 @@ export async function startZeroWorkLoadTestAgents(o: ZeroWorkAgentsOptions): Pro
       readBlob,
     });
   });
-  let seq = 0;
-  const beat = () => {
-    for (const s of slots) {
-      try {
-        nc.publish(
-          names.heartbeat,
-          Heartbeat.encode({ advert: s.advert(), leases: s.leases(), sequence: ++seq }).finish(),
-        );
-      } catch {
-        // reconnecting: the next beat goes out
-      }
-    }
-  };
-  beat();
-  const heartbeat = setInterval(beat, o.heartbeatMs ?? 2000);
-  const cancelSub = nc.subscribe(names.cancel, {
-    callback: (_e, m) => {
-      try {
-        const n = CancelNotice.decode(m.data);
-        for (const s of slots) s.cancelJob(n.jobId);
-      } catch {
-        // malformed notice
-      }
-    },
-  });
-  const helloSub = nc.subscribe(names.hello, { callback: () => slots.forEach((s) => s.kick()) });
-  // One signal per slot: a hundred slots listening on one signal would trip Node's listener warning.
-  const stops = slots.map(() => new AbortController());
-  const loops = slots.map((s, i) => s.run(stops[i].signal));
+  const running = runSlots(nc, names, slots, o.heartbeatMs ?? 2000);
   return {
     computed: () => engine.calls,
     async drain() {
-      for (const s of stops) s.abort();
-      beat();
-      await Promise.all(loops);
-      clearInterval(heartbeat);
-      cancelSub.unsubscribe();
-      helloSub.unsubscribe();
+      await running.drain();
       await nc.drain().catch(() => undefined);
     },
   };
