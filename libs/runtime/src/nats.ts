@@ -1,5 +1,6 @@
 /** NATS connection for long-running services: reconnect forever, log and count reconnects. */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { setSha256Backend } from '@nats-io/obj';
 import type { Logger } from 'pino';
 
@@ -10,11 +11,44 @@ export interface ServiceConnectOptions {
   onReconnect?: () => void;
   /** Called when the connection drops (the client then reconnects on its own). */
   onDisconnect?: () => void;
-  /** NATS user and password. Default $TESSERA_NATS_USER / $TESSERA_NATS_PASSWORD (none when unset). */
+  /**
+   * NATS user and password. Default $TESSERA_NATS_USER with $TESSERA_NATS_PASSWORD or the contents of
+   * the file $TESSERA_NATS_PASSWORD_FILE (none when unset). Or an nkey: $TESSERA_NATS_NKEY_SEED_FILE.
+   */
   user?: string;
   pass?: string;
   /** Give up connecting at start after this long (ms). Default 30 s. */
   initialTimeoutMs?: number;
+}
+
+/**
+ * The credentials to connect with, from the options or the environment: a user with a password
+ * (inline or from a file, e.g. a mounted Kubernetes Secret) or an nkey seed file. A file that
+ * cannot be read throws, naming its variable.
+ */
+export function natsCredentials(
+  o: Pick<ServiceConnectOptions, 'user' | 'pass'>,
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<ConnectionOptions, 'user' | 'pass' | 'authenticator'> {
+  const read = (variable: string): string => {
+    const file = env[variable]!;
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      throw new Error(`${variable}: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  };
+  if (env.TESSERA_NATS_NKEY_SEED_FILE && !o.user) {
+    const seed = new TextEncoder().encode(read('TESSERA_NATS_NKEY_SEED_FILE'));
+    return { authenticator: nkeyAuthenticator(seed) };
+  }
+  const user = o.user || env.TESSERA_NATS_USER || undefined;
+  const pass =
+    o.pass ||
+    env.TESSERA_NATS_PASSWORD ||
+    (env.TESSERA_NATS_PASSWORD_FILE ? read('TESSERA_NATS_PASSWORD_FILE') : undefined) ||
+    undefined;
+  return { user, pass };
 }
 
 /** Connects with unlimited reconnects and reports status changes to the log. */
@@ -27,6 +61,7 @@ export async function connectService(o: ServiceConnectOptions): Promise<NatsConn
     .map((s) => s.trim())
     .filter(Boolean);
   const deadline = Date.now() + (o.initialTimeoutMs ?? 30_000);
+  const credentials = natsCredentials(o);
   let nc: NatsConnection | undefined;
   let lastErr: unknown;
   while (!nc) {
@@ -34,8 +69,7 @@ export async function connectService(o: ServiceConnectOptions): Promise<NatsConn
       nc = await connect({
         servers,
         name: o.name,
-        user: o.user || process.env.TESSERA_NATS_USER || undefined,
-        pass: o.pass || process.env.TESSERA_NATS_PASSWORD || undefined,
+        ...credentials,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         pingInterval: 10_000,
