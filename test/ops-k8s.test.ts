@@ -95,9 +95,7 @@ function envNamesRead(dirs: string[]): Set<string> {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
-        for (const m of readFileSync(p, 'utf8').matchAll(
-          /['"`](TESSERA_[A-Z0-9_]+)['"`]|process\.env\.(TESSERA_[A-Z0-9_]+)/g,
-        ))
+        for (const m of readFileSync(p, 'utf8').matchAll(/['"`](TESSERA_[A-Z0-9_]+)['"`]|\benv\.(TESSERA_[A-Z0-9_]+)/g))
           names.add(m[1] ?? m[2]);
     }
   };
