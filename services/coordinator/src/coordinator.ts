@@ -488,15 +488,15 @@ export class Coordinator {
     if (o.maxQueuedShardsPerUser) checkUserShards(o, owner, this.ownerUsage(owner), more);
   }
 
-  /** What `owner` holds now (for the per-user limits); one pass over the jobs and queued shards. */
+  /** What `owner` holds now (for the per-user limits); one pass over the jobs. */
   ownerUsage(owner: string): OwnerUsage {
     let unfinishedJobs = 0;
-    for (const { rec } of this.jobs.values())
-      if ((rec.owner ?? '') === owner && !FINAL_JOB_STATES.has(rec.state)) unfinishedJobs++;
     let queuedShards = 0;
-    for (const { rec } of this.jobs.values())
-      if ((rec.owner ?? '') === owner && !FINAL_JOB_STATES.has(rec.state))
-        queuedShards += this.queue.jobQueued(rec.id).count;
+    for (const { rec } of this.jobs.values()) {
+      if ((rec.owner ?? '') !== owner || FINAL_JOB_STATES.has(rec.state)) continue;
+      unfinishedJobs++;
+      queuedShards += this.queue.jobQueued(rec.id).count;
+    }
     return { unfinishedJobs, queuedShards };
   }
 

@@ -47,21 +47,26 @@ export async function startCoordinator(
   const options = compileCoordinatorOptions(raw);
   const table = loadHardwareTable(options.hardwareTable);
   const names = farmNames(options.farm);
-  // The metrics read live state at scrape time; the coordinator they read is created just below.
-  const live: { coordinator?: Coordinator } = {};
+  /** The core, its NATS subscriptions and its API, while this replica leads (metrics read it at scrape time). */
+  let core:
+    | {
+        c: Coordinator;
+        subs: Subscription[];
+        jobs: grpc.UntypedServiceImplementation;
+        agents: grpc.UntypedServiceImplementation;
+      }
+    | undefined;
   const metrics = createCoordinatorMetrics({
     queuedByClass: () =>
-      new Map(
-        [...(live.coordinator?.queuedByClass() ?? new Map<number, number>())].map(([k, v]) => [classLabel(k), v]),
-      ),
+      new Map([...(core?.c.queuedByClass() ?? new Map<number, number>())].map(([k, v]) => [classLabel(k), v])),
     agents: () =>
-      (live.coordinator?.agents(true) ?? []).map(({ entry, state }) => ({
+      (core?.c.agents(true) ?? []).map(({ entry, state }) => ({
         vramClass: classLabel(entry.classGb),
         state: ['unspecified', 'idle', 'busy', 'draining', 'lost'][state] ?? 'unknown',
         name: entry.advert.name,
         vramBytes: Math.round(entry.advert.vramUsableGb * 1024 ** 3),
       })),
-    shardRecordsHeld: () => live.coordinator?.heldShardCount() ?? 0,
+    shardRecordsHeld: () => core?.c.heldShardCount() ?? 0,
   });
   const hello = () => {
     try {
@@ -76,10 +81,10 @@ export async function startCoordinator(
     log,
     onReconnect: () => {
       metrics.natsReconnects.inc();
-      live.coordinator?.setOnline(true);
+      core?.c.setOnline(true);
       hello();
     },
-    onDisconnect: () => live.coordinator?.setOnline(false),
+    onDisconnect: () => core?.c.setOnline(false),
   });
   const js = jetstream(nc);
   const kv = await new Kvm(js).create(names.stateBucket, { history: 1, storage: 'file' } as never);
@@ -89,11 +94,10 @@ export async function startCoordinator(
   const codec = await createSharpCodec();
 
   // The gRPC server starts first, on every replica: a standby forwards to the leader.
-  const serving: { jobs?: grpc.UntypedServiceImplementation; agents?: grpc.UntypedServiceImplementation } = {};
   // The lease is created once the server's port is known; routes read it through this holder.
   const election: { lease?: LeaderLease } = {};
   const route = (pick: 'jobs' | 'agents') => ({
-    local: () => (election.lease?.isLeader() ? serving[pick] : undefined),
+    local: () => (election.lease?.isLeader() ? core?.[pick] : undefined),
     leaderAddr: () => {
       const l = election.lease?.leader();
       return l && l.id !== options.replicaId ? l.grpcAddr : undefined;
@@ -113,8 +117,6 @@ export async function startCoordinator(
   });
   const grpcAddr = options.advertiseAddr || advertisedAddr(options.grpcAddr, server.port);
 
-  /** The core and its NATS subscriptions, while this replica leads. */
-  let core: { c: Coordinator; subs: Subscription[] } | undefined;
   const becomeLeader = async (rec: LeaderRecord) => {
     const t0 = performance.now();
     const c = new Coordinator({
@@ -137,7 +139,6 @@ export async function startCoordinator(
       options,
     });
     await c.start();
-    live.coordinator = c;
     events.progress = (id) => {
       try {
         return { shardsDone: c.shardsDone(id), waitingReason: c.jobWaitingReason(c.jobRecord(id)) };
@@ -146,9 +147,12 @@ export async function startCoordinator(
       }
     };
     const deps = { coordinator: c, blobs, nc, names, options, log };
-    serving.jobs = jobService(deps) as unknown as grpc.UntypedServiceImplementation;
-    serving.agents = agentService(deps) as unknown as grpc.UntypedServiceImplementation;
-    core = { c, subs: serveAgentProtocol(nc, names, c, log) };
+    core = {
+      c,
+      subs: serveAgentProtocol(nc, names, c, log),
+      jobs: jobService(deps) as unknown as grpc.UntypedServiceImplementation,
+      agents: agentService(deps) as unknown as grpc.UntypedServiceImplementation,
+    };
     metrics.isLeader.set(1);
     // Agents whose work requests went to a coordinator that died ask again now, not at their timeout.
     hello();
@@ -156,11 +160,9 @@ export async function startCoordinator(
   };
   const stepDown = () => {
     metrics.isLeader.set(0);
-    serving.jobs = serving.agents = undefined;
     if (!core) return;
     core.c.stop();
     for (const s of core.subs) s.unsubscribe();
-    live.coordinator = undefined;
     core = undefined;
   };
   const lease = new LeaderLease(
