@@ -85,11 +85,7 @@ run
   .addOption(new Option('--model <id>', 'upscaler model').choices([...UPSCALER_IDS]).default('esrgan-slim-x4'))
   .addOption(new Option('--threads <n>', 'onnxruntime threads').argParser(Number))
   .addOption(new Option('--models <dir>', 'model cache directory').env('TESSERA_MODEL_CACHE'))
-  .addOption(
-    new Option('--execution-provider <ep>', 'onnxruntime execution provider')
-      .choices(['cpu', 'cuda', 'webgpu'])
-      .default('cpu'),
-  )
+  .addOption(localExecutionProvider())
   .action(async (o) => {
     try {
       const r = await upscaleImageFile(o.input, o.output, o.model, {
@@ -122,11 +118,7 @@ run
   .option('--image <img>', 'img2img: input image (PNG, JPEG, WebP, …)')
   .addOption(new Option('--strength <s>', 'img2img: fraction of the steps to run, in (0, 1]').argParser(Number))
   .addOption(new Option('--scheduler <name>', "override the model's scheduler").choices([...SD_SCHEDULER_NAMES]))
-  .addOption(
-    new Option('--execution-provider <ep>', 'onnxruntime execution provider')
-      .choices(['cpu', 'cuda', 'webgpu'])
-      .default('cpu'),
-  )
+  .addOption(localExecutionProvider())
   .addOption(new Option('--threads <n>', 'onnxruntime threads').argParser(Number))
   .action(async (o) => {
     const ac = new AbortController();
@@ -157,3 +149,10 @@ run
   });
 
 await program.parseAsync();
+
+/** The execution provider of a local `run` (explicit; no GPU detection). */
+function localExecutionProvider(): Option {
+  return new Option('--execution-provider <ep>', 'onnxruntime execution provider')
+    .choices(['cpu', 'cuda', 'webgpu'])
+    .default('cpu');
+}

@@ -15,9 +15,10 @@ import { detectGpus } from './gpu.js';
 import { createAgentMetrics } from './metrics.js';
 import { compileAgentOptions, type AgentOptions } from './options.js';
 import { runSlots } from './run-slots.js';
+import { AGENT_VERSION } from './version.js';
 import { Slot } from './slot.js';
 
-export const AGENT_VERSION = '0.1.0';
+export { AGENT_VERSION };
 
 export interface AgentHandle {
   metricsPort: number;

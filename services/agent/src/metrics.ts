@@ -1,8 +1,7 @@
 /** Every metric the agent exports, defined once (`tessera_agent_` process metrics, `tessera_` names). */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createServiceRegistry } from '@tessera/runtime';
-
-const VERSION = '0.1.0';
+import { AGENT_VERSION } from './version.js';
 
 export interface AgentMetrics {
   registry: Registry;
@@ -17,7 +16,7 @@ export interface AgentMetrics {
 export function createAgentMetrics(
   slots: () => { slot: string; vramClass: string; vramBytes: number; busy: boolean }[],
 ): AgentMetrics {
-  const registry = createServiceRegistry('agent', 'tessera_agent_', VERSION);
+  const registry = createServiceRegistry('agent', 'tessera_agent_', AGENT_VERSION);
   const r = [registry];
   return {
     registry,

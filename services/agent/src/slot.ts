@@ -54,8 +54,8 @@ export interface SlotDeps {
   waitMs: number;
   /** Where model directories live (`<modelsDir>/<model id>/`, e.g. svd-xt in the documented layout). */
   modelsDir: string;
-  /** Reads a blob (default `os.getBlob`; the services use @tessera/runtime's `blobReader`). */
-  readBlob?: (key: string) => Promise<Uint8Array | null>;
+  /** Reads a blob (@tessera/runtime's `blobReader`: no consumer per one-chunk read). */
+  readBlob: (key: string) => Promise<Uint8Array | null>;
 }
 
 /** A lease the slot is working on. */
@@ -180,8 +180,7 @@ export class Slot {
     try {
       log.debug({ model: task.model, size: `${task.inputWidth}x${task.inputHeight}` }, 'shard started');
       // Some tasks have no input (txt2img's first stage).
-      const read = this.d.readBlob ?? ((k: string) => this.d.os.getBlob(k));
-      const input = task.inputKey ? await read(task.inputKey) : new Uint8Array();
+      const input = task.inputKey ? await this.d.readBlob(task.inputKey) : new Uint8Array();
       if (!input) throw new InvalidImageError(`input ${task.inputKey} is missing from the object store`);
       if (task.inputKey && sha256(input) !== task.inputSha256)
         throw new Error(`input ${task.inputKey} failed its checksum`);
@@ -442,7 +441,7 @@ export class Slot {
 type Rgb = { width: number; height: number; data: Uint8Array };
 
 /** Pads an RGB8 image right and bottom to multiples of `m` by repeating the last column and row. */
-export function padToMultiple(img: Rgb, m: number): Rgb {
+function padToMultiple(img: Rgb, m: number): Rgb {
   const width = Math.ceil(img.width / m) * m;
   const height = Math.ceil(img.height / m) * m;
   if (width === img.width && height === img.height) return img;
@@ -458,7 +457,7 @@ export function padToMultiple(img: Rgb, m: number): Rgb {
 }
 
 /** The top-left width × height of an RGB8 image. */
-export function cropTopLeft(img: Rgb, width: number, height: number): Rgb {
+function cropTopLeft(img: Rgb, width: number, height: number): Rgb {
   const out = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
     out.set(img.data.subarray(y * img.width * 3, y * img.width * 3 + width * 3), y * width * 3);

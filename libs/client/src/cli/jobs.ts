@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { JobState, type Job } from '@tessera/protocol';
 import type { OutputSelector, TesseraClient } from '../client.js';
@@ -6,7 +5,7 @@ import { jobToJson, watchEventToJson } from '../format/json.js';
 import { formatBytes, formatJobStatus, formatJobsTable } from '../format/table.js';
 import { jobStateName } from '../states.js';
 import { toJsonText, withClient, type CliContext } from './context.js';
-import { flagOption, intArg, UsageError, valueOption } from './options.js';
+import { flagOption, intArg, readInput, valueOption } from './options.js';
 import { JobProgress } from './progress.js';
 import { addVideoCommands } from './video.js';
 
@@ -66,9 +65,7 @@ interface SubmitUpscaleFlags {
 }
 
 async function submitUpscale(flags: SubmitUpscaleFlags, cmd: Command, ctx: CliContext): Promise<void> {
-  const image = await readFile(flags.input).catch((e: NodeJS.ErrnoException) => {
-    throw new UsageError(`cannot read --input ${JSON.stringify(flags.input)}: ${e.code ?? e.message}`);
-  });
+  const image = await readInput('--input', flags.input);
   await withClient(cmd, async (client) => {
     const submitted = await client.submitUpscale(
       {

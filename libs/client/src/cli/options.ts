@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
 
 /** A usage mistake found after parsing (bad combination, unreadable input): exit status 2. */
@@ -44,4 +45,11 @@ export function valueOption(flags: string, description: string, env: string): Op
 /** A boolean flag whose default comes from `env` (see envBool). */
 export function flagOption(flags: string, description: string, env: string): Option {
   return new Option(flags, `${description} (env: ${env}=1)`).default(envBool(env));
+}
+
+/** Reads an input file named by `flag`; a file that cannot be read is a usage error naming both. */
+export async function readInput(flag: string, file: string): Promise<Buffer> {
+  return readFile(file).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot read ${flag} ${JSON.stringify(file)}: ${e.code ?? e.message}`);
+  });
 }

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { once } from 'node:events';
 import type { Command } from 'commander';
@@ -13,7 +13,7 @@ import { waitForAgents } from '../up/ready.js';
 import { findExecutable, NATS_MISSING_MESSAGE } from '../up/which.js';
 import type { CliContext } from './context.js';
 import { finalLine, JobNotSucceededError, watchWithProgress } from './jobs.js';
-import { flagOption, intArg, UsageError, valueOption } from './options.js';
+import { flagOption, intArg, readInput, valueOption } from './options.js';
 
 interface UpFlags {
   agents: number;
@@ -58,12 +58,7 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
   const agentBin = flags.agentBin ?? resolveServiceBin('@tessera/agent', 'bin/tessera-agent.js');
   const natsServer = flags.nats === undefined ? findExecutable('nats-server') : undefined;
   if (flags.nats === undefined && natsServer === null) throw new Error(NATS_MISSING_MESSAGE);
-  const image =
-    flags.input === undefined
-      ? baboonPng()
-      : await readFile(flags.input).catch((e: NodeJS.ErrnoException) => {
-          throw new UsageError(`cannot read --input ${JSON.stringify(flags.input)}: ${e.code ?? e.message}`);
-        });
+  const image = flags.input === undefined ? baboonPng() : await readInput('--input', flags.input);
   const outDir = resolve(flags.out);
   const logsDir = join(outDir, 'logs');
   await mkdir(logsDir, { recursive: true });

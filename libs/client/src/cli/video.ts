@@ -1,11 +1,11 @@
 /** `tessera submit image`, `tessera submit video` and `tessera submit video-upscale`. */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { VideoFormatName } from '../client.js';
 import { withClient, type CliContext } from './context.js';
 import { finishSubmission } from './jobs.js';
-import { flagOption, intArg, UsageError, valueOption } from './options.js';
+import { flagOption, intArg, readInput, UsageError, valueOption } from './options.js';
 
 const FORMATS: VideoFormatName[] = ['webp', 'mp4', 'png-frames'];
 
@@ -18,12 +18,6 @@ function formatsArg(value: string): VideoFormatName[] {
     if (!FORMATS.includes(f as VideoFormatName))
       throw new UsageError(`--formats: unknown format ${JSON.stringify(f)} (use ${FORMATS.join(', ')})`);
   return list as VideoFormatName[];
-}
-
-async function readInput(flag: string, file: string): Promise<Buffer> {
-  return readFile(file).catch((e: NodeJS.ErrnoException) => {
-    throw new UsageError(`cannot read ${flag} ${JSON.stringify(file)}: ${e.code ?? e.message}`);
-  });
 }
 
 interface WaitFlags {

@@ -134,13 +134,14 @@ export class SvdPipeline {
     // 5. Guidance ramps linearly over the frames.
     const scales = guidanceScales(p.minGuidanceScale, p.maxGuidanceScale, frames);
 
-    // 6. Denoising loop.
+    // 6. Denoising loop. The conditioning feeds are the same at every step: built once.
+    const conditioning = this.conditioningFeeds(hiddenStates, timeIds, batch);
     const timesteps = scheduler.timesteps;
     for (let i = 0; i < timesteps.length; i++) {
       checkAbort(signal);
       const t = timesteps[i];
       const modelInput = unetSample(scheduler.scaleModelInput(latents, t), imageLatent, frames, guidance);
-      const prediction = await this.predict(modelInput, t, hiddenStates, timeIds, batch, frames, h, w);
+      const prediction = await this.predict(modelInput, t, conditioning, batch, frames, h, w);
       const noisePred = guidance ? applyGuidance(prediction, scales) : prediction;
       latents = scheduler.step(noisePred, t, latents).prevSample;
       opts.onStep?.(i + 1, timesteps.length);
@@ -195,11 +196,27 @@ export class SvdPipeline {
     return toFloat32(out, 'vae_encoder output');
   }
 
+  /** The UNet's image-embedding and added-time-id feeds (the same at every denoising step). */
+  private conditioningFeeds(
+    hiddenStates: Float32Array,
+    timeIds: Float32Array,
+    batch: number,
+  ): Record<string, HostTensor> {
+    const sig = this.signatures.unet;
+    return {
+      [sig.encoderHiddenStates.name]: floatTensor(
+        sig.encoderHiddenStates.type,
+        [batch, 1, hiddenStates.length / batch],
+        hiddenStates,
+      ),
+      [sig.addedTimeIds.name]: floatTensor(sig.addedTimeIds.type, [batch, 3], timeIds),
+    };
+  }
+
   private async predict(
     sample: Float32Array,
     t: number,
-    hiddenStates: Float32Array,
-    timeIds: Float32Array,
+    conditioning: Record<string, HostTensor>,
     batch: number,
     frames: number,
     h: number,
@@ -210,12 +227,7 @@ export class SvdPipeline {
       {
         [sig.sample.name]: floatTensor(sig.sample.type, [batch, frames, 8, h, w], sample),
         [sig.timestep.name]: filledTensor(sig.timestep.type, scalarDims(sig.timestep, batch), t),
-        [sig.encoderHiddenStates.name]: floatTensor(
-          sig.encoderHiddenStates.type,
-          [batch, 1, hiddenStates.length / batch],
-          hiddenStates,
-        ),
-        [sig.addedTimeIds.name]: floatTensor(sig.addedTimeIds.type, [batch, 3], timeIds),
+        ...conditioning,
       },
       [sig.outSample.name],
     );
