@@ -10,19 +10,11 @@
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { JobState, ShardState } from '@tessera/protocol';
-import type { TesseraClient } from '@tessera/client';
-import { startFarm } from '../test/helpers/farm.js';
+import { jobBytes, startFarm } from '../test/helpers/farm.js';
 import { waitFor, type Proc } from '../test/helpers/process.js';
 import { baboonPng } from '../test/helpers/images.js';
 import { logTime, startReplica } from '../test/helpers/replica.js';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function output(client: TesseraClient, id: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of client.jobOutput(id)) chunks.push(Buffer.from(c.data));
-  return Buffer.concat(chunks);
-}
+import { median } from './stats.js';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -49,7 +41,7 @@ export async function main(argv: string[]): Promise<void> {
     const ref = await farm.client.submitUpscale(job);
     if ((await farm.client.waitForJob(ref.id)).state !== JobState.JOB_STATE_SUCCEEDED)
       throw new Error('reference failed');
-    const reference = await output(farm.client, ref.id);
+    const reference = await jobBytes(farm.client, ref.id);
     let leader: Proc = farm.coordinator;
     for (let r = 1; r <= rounds; r++) {
       const standby = await startReplica(farm, `r${r}`, lease, 2);
@@ -71,7 +63,7 @@ export async function main(argv: string[]): Promise<void> {
       const done = await standby.client.waitForJob(j.id);
       const finishedAt = Date.now();
       if (done.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`round ${r}: job ${done.state}: ${done.error}`);
-      if (!(await output(standby.client, j.id)).equals(reference)) throw new Error(`round ${r}: output differs`);
+      if (!(await jobBytes(standby.client, j.id)).equals(reference)) throw new Error(`round ${r}: output differs`);
       takeovers.push(acquiredAt - killedAt);
       finishes.push(finishedAt - killedAt);
       console.log(

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Upscaler, type ExecutionProviderName } from '../libs/engine/src/ort-upscaler.js';
 import type { RgbImage } from '../libs/engine/src/rgb-image.js';
+import { median } from './stats.js';
 
 interface ProviderFigures {
   provider: string;
@@ -24,11 +25,6 @@ interface ProviderFigures {
   maxDiffVsCpu?: number;
   meanDiffVsCpu?: number;
   rgb8BytesDifferingVsCpu?: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 function crop(img: RgbImage, x: number, y: number, w: number, h: number): RgbImage {

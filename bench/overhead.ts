@@ -21,8 +21,7 @@ import { JobState } from '@tessera/protocol';
 import { AGENT_BIN, CLI_BIN, startFarm } from '../test/helpers/farm.js';
 import { repoRoot } from '../test/helpers/process.js';
 import { baboonPng } from '../test/helpers/images.js';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+import { median } from './stats.js';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -24,7 +24,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { writeTinySvdModel } from '@tessera/engine';
 import { JobState, ShardState, blobKeys, farmNames, type Job } from '@tessera/protocol';
-import { startFarm, type Farm } from './helpers/farm.js';
+import { jobBytes, startFarm, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { waitFor, type Proc } from './helpers/process.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
@@ -66,12 +66,6 @@ interface Reference {
   shardsTotal: number;
   outputs: Map<string, string>;
   primarySha256: string;
-}
-
-async function primaryOutput(farm: Farm, id: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of farm.client.jobOutput(id)) chunks.push(Buffer.from(c.data));
-  return Buffer.concat(chunks);
 }
 
 /** A one-call lock: faults are not injected while a submission is in flight, nor the reverse. */
@@ -235,7 +229,7 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
         references.set(spec.id, {
           shardsTotal: done.shardsTotal,
           outputs: new Map(done.outputs.map((o) => [o.format, o.sha256])),
-          primarySha256: sha256(await primaryOutput(farm, job.id)),
+          primarySha256: sha256(await jobBytes(farm.client, job.id)),
         });
         say(`reference ${spec.id}: ${done.shardsTotal} shards`);
       }),
@@ -356,7 +350,7 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
           for (const [format, sha] of ref.outputs)
             if (!formats.has(format) || job.outputs.find((o) => o.format === format)?.sha256 !== sha)
               problem('outputsDiffering', `${what}: ${format} differs from the fault-free run`);
-          if (sha256(await primaryOutput(farm, job.id)) !== ref.primarySha256)
+          if (sha256(await jobBytes(farm.client, job.id)) !== ref.primarySha256)
             problem('outputsDiffering', `${what}: the downloaded output differs from the fault-free run`);
         }
         for (const s of job.shards) {

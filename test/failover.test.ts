@@ -7,26 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { JobState, ShardState } from '@tessera/protocol';
-import { TesseraClient } from '@tessera/client';
-import { startFarm, type Farm } from './helpers/farm.js';
+import { jobRgb, startFarm, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { waitFor } from './helpers/process.js';
 import { logTime, startReplica, type Replica } from './helpers/replica.js';
-import { baboonPng, rgbOf } from './helpers/images.js';
+import { baboonPng } from './helpers/images.js';
+import { metricValue } from './helpers/prometheus.js';
 
 const LEASE = ['--leader-lease-ms', '3000'];
-
-async function output(client: TesseraClient, id: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of client.jobOutput(id)) chunks.push(Buffer.from(c.data));
-  return (await rgbOf(Buffer.concat(chunks))).data;
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(url)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : NaN;
-}
 
 describe('coordinator fail-over (leader lease in JetStream KV)', () => {
   let nats: TestNats;
@@ -60,16 +48,16 @@ describe('coordinator fail-over (leader lease in JetStream KV)', () => {
   it('a standby serves the API by forwarding to the leader, streams included', async () => {
     const b = await startReplica(farm, 'b', LEASE, 2);
     standbys.push(b);
-    expect(await metric(farm.metricsUrl, 'tessera_coordinator_is_leader')).toBe(1);
-    expect(await metric(b.metricsUrl, 'tessera_coordinator_is_leader')).toBe(0);
+    expect(await metricValue(farm.metricsUrl, 'tessera_coordinator_is_leader')).toBe(1);
+    expect(await metricValue(b.metricsUrl, 'tessera_coordinator_is_leader')).toBe(0);
     const names = (await b.client.listAgents()).map((a) => a.name).sort();
     expect(names).toEqual(['f1', 'f2']);
     // A fault-free run, submitted through the standby; its output fetched through both replicas.
     const j = await b.client.submitUpscale({ image, ...job });
     const done = await b.client.waitForJob(j.id);
     expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
-    reference = await output(b.client, j.id);
-    expect(Buffer.compare(reference, await output(farm.client, j.id))).toBe(0);
+    reference = await jobRgb(b.client, j.id);
+    expect(Buffer.compare(reference, await jobRgb(farm.client, j.id))).toBe(0);
     // Errors come back unchanged through the forwarder.
     await expect(b.client.getJob('no-such-job')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
@@ -101,14 +89,14 @@ describe('coordinator fail-over (leader lease in JetStream KV)', () => {
     const finished = await b.client.waitForJob(j.id);
     const finishedAt = Date.now();
     expect(finished.state, finished.error).toBe(JobState.JOB_STATE_SUCCEEDED);
-    expect(await metric(b.metricsUrl, 'tessera_coordinator_is_leader')).toBe(1);
+    expect(await metricValue(b.metricsUrl, 'tessera_coordinator_is_leader')).toBe(1);
     const after = await b.client.getJob(j.id);
     for (const s of before.shards.filter((x) => x.state === ShardState.SHARD_STATE_DONE)) {
       expect(after.shards[s.index].attempts).toBe(s.attempts);
       expect(after.shards[s.index].agent).toBe(s.agent);
     }
     expect(after.shards.every((s) => s.state === ShardState.SHARD_STATE_DONE)).toBe(true);
-    expect(Buffer.compare(await output(b.client, j.id), reference)).toBe(0);
+    expect(Buffer.compare(await jobRgb(b.client, j.id), reference)).toBe(0);
     console.log(
       `fail-over: leader SIGKILLed; standby took the lease ${acquiredAt - killedAt} ms later ` +
         `(leader lease 3000 ms); job finished ${finishedAt - killedAt} ms after the kill; ` +
@@ -120,7 +108,7 @@ describe('coordinator fail-over (leader lease in JetStream KV)', () => {
     const b = standbys[0];
     const c = await startReplica(farm, 'c', LEASE, 2);
     standbys.push(c);
-    expect(await metric(c.metricsUrl, 'tessera_coordinator_is_leader')).toBe(0);
+    expect(await metricValue(c.metricsUrl, 'tessera_coordinator_is_leader')).toBe(0);
     const small = await sharp(baboonPng()).resize(64, 64).png().toBuffer();
     const stoppedAt = Date.now();
     await b.proc.stop('SIGTERM');
@@ -128,7 +116,7 @@ describe('coordinator fail-over (leader lease in JetStream KV)', () => {
     const next = await c.client.submitUpscale({ image: small, model: 'esrgan-slim-x2' });
     const acquiredAt = await waitFor(() => logTime(c.proc, 'serving as leader'), 60_000, 'c to take over', 20);
     expect((await c.client.waitForJob(next.id)).state).toBe(JobState.JOB_STATE_SUCCEEDED);
-    expect(await metric(c.metricsUrl, 'tessera_coordinator_is_leader')).toBe(1);
+    expect(await metricValue(c.metricsUrl, 'tessera_coordinator_is_leader')).toBe(1);
     console.log(`hand-over: leader sent SIGTERM; standby took the lease ${acquiredAt - stoppedAt} ms later`);
   });
 });

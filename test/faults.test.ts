@@ -18,21 +18,11 @@ import {
   blobKeys,
   farmNames,
 } from '@tessera/protocol';
-import { startFarm, type Farm } from './helpers/farm.js';
+import { jobRgb, startFarm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { waitFor } from './helpers/process.js';
-import { baboonPng, rgbOf } from './helpers/images.js';
-
-async function output(farm: Farm, id: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of farm.client.jobOutput(id)) chunks.push(Buffer.from(c.data));
-  return (await rgbOf(Buffer.concat(chunks))).data;
-}
-
-function metric(text: string, name: string, labels: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
+import { baboonPng } from './helpers/images.js';
+import { metricValue } from './helpers/prometheus.js';
 
 describe('agent killed mid-job', () => {
   let nats: TestNats;
@@ -47,7 +37,7 @@ describe('agent killed mid-job', () => {
     try {
       const job = await farm.client.submitUpscale({ image, model: 'esrgan-slim-x2', tile: 96, overlap: 12 });
       expect((await farm.client.waitForJob(job.id)).state).toBe(JobState.JOB_STATE_SUCCEEDED);
-      reference = await output(farm, job.id);
+      reference = await jobRgb(farm.client, job.id);
     } finally {
       await farm.close();
     }
@@ -87,7 +77,7 @@ describe('agent killed mid-job', () => {
       expect(redone.attempts).toBeGreaterThan(held.attempts);
       expect(redone.agent).not.toBe('victim');
       expect(full.shards.every((s) => s.agent !== 'victim' || s.state === ShardState.SHARD_STATE_DONE)).toBe(true);
-      expect(Buffer.compare(await output(farm, job.id), reference)).toBe(0);
+      expect(Buffer.compare(await jobRgb(farm.client, job.id), reference)).toBe(0);
 
       // The killed attempt "comes back" with its result: refused by the fencing token.
       const nc = await connect({ servers: nats.url });
@@ -121,10 +111,14 @@ describe('agent killed mid-job', () => {
         await nc.close();
       }
       // Nothing changed: same bytes, and the coordinator counted the refusal and the requeue.
-      expect(Buffer.compare(await output(farm, job.id), reference)).toBe(0);
-      const metrics = await (await fetch(farm.metricsUrl)).text();
-      expect(metric(metrics, 'tessera_shard_results_refused_total', 'reason="superseded"')).toBeGreaterThanOrEqual(1);
-      expect(metric(metrics, 'tessera_shard_retries_total', 'reason="agent_lost"')).toBeGreaterThanOrEqual(1);
+      expect(Buffer.compare(await jobRgb(farm.client, job.id), reference)).toBe(0);
+      const refused = { reason: 'superseded' };
+      expect(await metricValue(farm.metricsUrl, 'tessera_shard_results_refused_total', refused)).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(
+        await metricValue(farm.metricsUrl, 'tessera_shard_retries_total', { reason: 'agent_lost' }),
+      ).toBeGreaterThanOrEqual(1);
       const agents = await farm.client.listAgents({ includeLost: true });
       expect(agents.find((a) => a.name === 'victim')?.state).toBe(4 /* AGENT_STATE_LOST */);
     } finally {

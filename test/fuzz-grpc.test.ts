@@ -27,7 +27,7 @@ import {
   VideoMode,
   WatchJobRequest,
 } from '@tessera/protocol';
-import { startFarm, type Farm } from './helpers/farm.js';
+import { jobBytes, startFarm, type Farm } from './helpers/farm.js';
 import { parseExposition, scrape, sumOf } from './helpers/prometheus.js';
 import { baboonCrop, rgbOf } from './helpers/images.js';
 import { fuzzSeed, mutant, Rng, type FieldPools, type Mutant, type Seed } from './helpers/mutate.js';
@@ -429,9 +429,7 @@ describe('hostile gRPC input (issue 6)', () => {
     const job = await farm.client.submitUpscale({ image: png, model: 'esrgan-slim-x4' });
     const done = await farm.client.waitForJob(job.id);
     expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
-    const chunks: Uint8Array[] = [];
-    for await (const c of farm.client.jobOutput(job.id)) chunks.push(c.data);
-    const out = await rgbOf(Buffer.concat(chunks));
+    const out = await rgbOf(await jobBytes(farm.client, job.id));
     expect([out.width, out.height]).toEqual([128, 128]);
   }, 420_000);
 });

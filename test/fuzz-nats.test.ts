@@ -27,7 +27,7 @@ import {
   type FarmNames,
   type Job,
 } from '@tessera/protocol';
-import { startFarm, type Farm } from './helpers/farm.js';
+import { jobBytes, startFarm, type Farm } from './helpers/farm.js';
 import { baboonCrop, rgbOf } from './helpers/images.js';
 import { waitFor } from './helpers/process.js';
 import { parseExposition, scrape, sumOf } from './helpers/prometheus.js';
@@ -68,9 +68,7 @@ describe('hostile NATS input (issue 6)', () => {
     const job = await farm.client.submitUpscale({ image: png, model: 'esrgan-slim-x4' });
     const done = await farm.client.waitForJob(job.id);
     expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
-    const chunks: Uint8Array[] = [];
-    for await (const c of farm.client.jobOutput(job.id)) chunks.push(c.data);
-    const out = await rgbOf(Buffer.concat(chunks));
+    const out = await rgbOf(await jobBytes(farm.client, job.id));
     expect([out.width, out.height]).toEqual([128, 128]);
     return farm.client.getJob(job.id);
   };

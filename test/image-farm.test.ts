@@ -15,24 +15,18 @@ import { parse, stringify } from 'yaml';
 import { writeTinySdModel } from '@tessera/engine';
 import { JobState, ShardState, type Job } from '@tessera/protocol';
 import type { SubmitImageRequest } from '@tessera/client';
-import { AGENT_BIN, CLI_BIN, startFarm, type AgentSpec, type Farm } from './helpers/farm.js';
+import { AGENT_BIN, CLI_BIN, jobBytes, startFarm, type AgentSpec, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { repoRoot, waitFor } from './helpers/process.js';
 import { baboonPng, rgbOf } from './helpers/images.js';
 
 const run = promisify(execFile);
 
-async function png(farm: Farm, id: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of farm.client.jobOutput(id)) chunks.push(Buffer.from(c.data));
-  return Buffer.concat(chunks);
-}
-
 async function image(farm: Farm, req: SubmitImageRequest): Promise<{ job: Job; bytes: Buffer }> {
   const submitted = await farm.client.submitImage(req);
   const done = await farm.client.waitForJob(submitted.id);
   expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
-  return { job: await farm.client.getJob(submitted.id), bytes: await png(farm, submitted.id) };
+  return { job: await farm.client.getJob(submitted.id), bytes: await jobBytes(farm.client, submitted.id) };
 }
 
 /** The bundled hardware table with the SDXL refiner needing 12 GB (so its class differs from the base's). */
@@ -197,7 +191,7 @@ describe('Stable Diffusion image jobs on the farm', () => {
       const j = await f.client.submitUpscale(req);
       const done = await f.client.waitForJob(j.id);
       expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
-      return { job: await f.client.getJob(j.id), bytes: await png(f, j.id) };
+      return { job: await f.client.getJob(j.id), bytes: await jobBytes(f.client, j.id) };
     };
     const two = await farm([
       { name: 'r6', vramGb: 6 },
@@ -217,7 +211,7 @@ describe('Stable Diffusion image jobs on the farm', () => {
     // The refine stage changed the plain upscale.
     const plainJob = await two.client.submitUpscale({ image: photo, model: 'esrgan-slim-x4' });
     await two.client.waitForJob(plainJob.id);
-    expect(Buffer.compare((await rgbOf(await png(two, plainJob.id))).data, px.data)).not.toBe(0);
+    expect(Buffer.compare((await rgbOf(await jobBytes(two.client, plainJob.id))).data, px.data)).not.toBe(0);
   });
 
   it('tessera-agent run txt2img works on an Optimum-layout directory and equals the farm', async () => {

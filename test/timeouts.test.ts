@@ -10,15 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { AgentState, JobState, WorkGrant, WorkRequest, farmNames, type AgentAdvert } from '@tessera/protocol';
 import { startFarm } from './helpers/farm.js';
 import { baboonPng } from './helpers/images.js';
-
-const metric = (text: string, name: string, labels: string) =>
-  Number(
-    text
-      .split('\n')
-      .find((l) => l.startsWith(`${name}{`) && l.includes(labels))
-      ?.split(' ')
-      .pop() ?? 0,
-  );
+import { metricValue } from './helpers/prometheus.js';
 
 describe('shard timeouts', () => {
   for (const [args, reason, message] of [
@@ -43,8 +35,7 @@ describe('shard timeouts', () => {
         const done = await farm.client.waitForJob(job.id);
         expect(done.state).toBe(JobState.JOB_STATE_FAILED);
         expect(done.error).toMatch(message);
-        const metrics = await (await fetch(farm.metricsUrl)).text();
-        expect(metric(metrics, 'tessera_shard_retries_total', `reason="${reason}"`)).toBeGreaterThanOrEqual(1);
+        expect(await metricValue(farm.metricsUrl, 'tessera_shard_retries_total', { reason })).toBeGreaterThanOrEqual(1);
         // The agent was told its lease was gone and abandoned the engine run.
         expect(farm.agents.get('slow')!.output()).toContain('lease lost; stopping the shard');
       } finally {
@@ -102,8 +93,7 @@ describe('shard timeouts', () => {
       const s = (await farm.client.getJob(job.id)).shards[0];
       expect(s.agent).toBe('real');
       expect(s.attempts).toBe(2);
-      const metrics = await (await fetch(farm.metricsUrl)).text();
-      expect(metric(metrics, 'tessera_shard_retries_total', 'reason="timeout_start"')).toBe(1);
+      expect(await metricValue(farm.metricsUrl, 'tessera_shard_retries_total', { reason: 'timeout_start' })).toBe(1);
     } finally {
       await nc.close();
       await farm.close();

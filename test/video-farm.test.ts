@@ -14,19 +14,13 @@ import { Upscaler, writeTinySvdModel } from '@tessera/engine';
 import { JobState, ShardState, type Job } from '@tessera/protocol';
 import { ffmpegAvailable } from '@tessera/video/codecs';
 import { panZoomClip } from '@tessera/video/testing';
-import { startFarm, type AgentSpec, type Farm } from './helpers/farm.js';
+import { jobBytes, startFarm, type AgentSpec, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { waitFor } from './helpers/process.js';
 import { baboonPng, diffStats, rgbOf } from './helpers/images.js';
 
 const run = promisify(execFile);
 const SIZE = 64;
-
-async function bytesOf(farm: Farm, id: string, format = '', frame = 0): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of farm.client.jobOutput(id, { format, frame })) chunks.push(Buffer.from(c.data));
-  return Buffer.concat(chunks);
-}
 
 /** Runs a video job, recording the order of shard events and the most batches leased at once. */
 async function runVideo(farm: Farm, req: Parameters<Farm['client']['submitVideo']>[0]) {
@@ -96,9 +90,11 @@ describe('SVD-XT video on the farm', () => {
     expect(outputOf(a.job, 'png-frames').frames).toBe(60);
     expect(outputOf(a.job, 'webp').frames).toBe(60);
     // Every frame is there, and frames past the end are refused.
-    const last = await rgbOf(await bytesOf(three, a.job.id, 'png-frames', 59));
+    const last = await rgbOf(await jobBytes(three.client, a.job.id, { format: 'png-frames', frame: 59 }));
     expect([last.width, last.height]).toEqual([SIZE, SIZE]);
-    await expect(bytesOf(three, a.job.id, 'png-frames', 60)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(jobBytes(three.client, a.job.id, { format: 'png-frames', frame: 60 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
 
     const one = await farm([{ name: 'solo', vramGb: 24 }]);
     const b = await runVideo(one, req);
@@ -199,7 +195,7 @@ describe('SVD-XT video on the farm', () => {
     const formats = ['webp', 'png-frames', ...(ffmpeg ? ['mp4' as const] : [])] as ('webp' | 'png-frames' | 'mp4')[];
     if (!ffmpeg) expect(process.env.CI, 'ffmpeg must be installed under CI').toBeFalsy();
     const { job } = await runVideo(f, { ...base, formats, image, totalFrames: 30, fps: 10, mode: 'keyframed' });
-    const webp = await bytesOf(f, job.id, 'webp');
+    const webp = await jobBytes(f.client, job.id, { format: 'webp' });
     const meta = await sharp(webp, { pages: -1 }).metadata();
     expect(meta.pages).toBe(30);
     expect(meta.delay).toEqual(Array(30).fill(100));
@@ -207,7 +203,7 @@ describe('SVD-XT video on the farm', () => {
     if (formats.includes('mp4')) {
       const dir = mkdtempSync(join(tmpdir(), 'tessera-mp4-'));
       const file = join(dir, 'clip.mp4');
-      writeFileSync(file, await bytesOf(f, job.id, 'mp4'));
+      writeFileSync(file, await jobBytes(f.client, job.id, { format: 'mp4' }));
       const { stdout } = await run('ffprobe', [
         '-v',
         'error',
@@ -250,7 +246,7 @@ describe('SVD-XT video on the farm', () => {
     try {
       let max = 0;
       for (let i = 0; i < 12; i++) {
-        const farmFrame = await rgbOf(await bytesOf(f, job.id, 'png-frames', i));
+        const farmFrame = await rgbOf(await jobBytes(f.client, job.id, { format: 'png-frames', frame: i }));
         const ref = await single.run({ width: 48, height: 40, data: clip[i] });
         expect([farmFrame.width, farmFrame.height]).toEqual([192, 160]);
         max = Math.max(max, diffStats(farmFrame.data, ref.data).max);

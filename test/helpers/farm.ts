@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TesseraClient, type TlsOptions } from '@tessera/client';
+import { rgbOf } from './images.js';
 import { startNats, type TestNats } from './nats-server.js';
 import { freePort, spawnBin, waitFor, type Proc } from './process.js';
 
@@ -178,4 +179,20 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
       if (!o.nats) await nats.stop();
     },
   };
+}
+
+/** A succeeded job's output (the primary, or one format / frame), downloaded whole. */
+export async function jobBytes(
+  client: TesseraClient,
+  id: string,
+  select: { format?: string; frame?: number } = {},
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of client.jobOutput(id, select)) chunks.push(Buffer.from(c.data));
+  return Buffer.concat(chunks);
+}
+
+/** A succeeded job's primary output image, decoded to RGB8 pixels. */
+export async function jobRgb(client: TesseraClient, id: string): Promise<Buffer> {
+  return (await rgbOf(await jobBytes(client, id))).data;
 }

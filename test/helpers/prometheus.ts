@@ -123,6 +123,16 @@ export async function scrape(url: string): Promise<string> {
 }
 
 /**
+ * The sum of `name`'s samples whose labels include `labels`, read from a live /metrics page.
+ * Throws when the page has no sample of `name` at all, so a metric that vanished fails loudly.
+ */
+export async function metricValue(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const e = parseExposition(await scrape(url));
+  if (!e.names.has(name)) throw new Error(`${url} exports no sample of ${name}`);
+  return sumOf(e, name, labels);
+}
+
+/**
  * Metric names a PromQL expression selects, read from the syntax tree of the Prometheus project's
  * own grammar (`@prometheus-io/lezer-promql`): the identifier of every vector selector, plus
  * `{__name__="…"}` matchers. Throws when the expression does not parse, so a typo cannot hide.
