@@ -18,7 +18,7 @@ import { JobState, ShardState } from '@tessera/protocol';
 import { startFarm } from '../test/helpers/farm.js';
 import { repoRoot, waitFor } from '../test/helpers/process.js';
 import { parseExposition, scrape, sumOf } from '../test/helpers/prometheus.js';
-import { mapLimit } from '../services/coordinator/src/coordinator.js';
+import { mapLimit } from '../services/coordinator/src/util.js';
 
 const MiB = 1024 * 1024;
 

@@ -7,7 +7,8 @@ import { blobKeys } from '@tessera/protocol';
 import sharp from 'sharp';
 import type { Logger } from 'pino';
 import type { BlobStore } from './blobs.js';
-import { cropRgb, mapLimit, ShardOutputCorruptError, type Assemble } from './coordinator.js';
+import { ShardOutputCorruptError, type Assemble } from './shell/deps.js';
+import { cropRgb, mapLimit } from './util.js';
 import type { JobRecord, OutputRecord, ShardRecord } from './model.js';
 
 /** Tiles fetched ahead of the one being blended. */

@@ -4,7 +4,7 @@
  */
 import { ffmpegAvailable, readClip } from '@tessera/video/codecs';
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import type { DecodedImage, ImageCodec } from './coordinator.js';
+import type { DecodedImage, ImageCodec } from './shell/deps.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** The decode pipeline of @tessera/engine's decodeToRgb (the single pass): orientation, alpha onto black, sRGB, 8 bits. */

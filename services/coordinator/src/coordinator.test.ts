@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadHardwareTable } from '@tessera/hardware';
 import { AgentState, FailureKind, type AgentAdvert, type Lease, type ShardResult } from '@tessera/protocol';
 import type { BlobInfo, BlobStore } from './blobs.js';
+import { systemClock, type Clock } from './clock.js';
 import { createSharpCodec } from './codec.js';
 import { Coordinator, type CoordinatorDeps } from './coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
@@ -62,7 +63,7 @@ interface Rig {
   c: Coordinator;
   store: MemoryStateStore;
   blobs: MemoryBlobs;
-  clock: { t: number; now(): number };
+  clock: { t: number; now(): number; after: Clock['after'] };
 }
 
 const running: Coordinator[] = [];
@@ -73,7 +74,7 @@ afterEach(() => {
 async function rig(opts: CoordinatorOptions = {}, shared?: Pick<Rig, 'store' | 'blobs' | 'clock'>): Promise<Rig> {
   const store = shared?.store ?? new MemoryStateStore();
   const blobs = shared?.blobs ?? new MemoryBlobs();
-  const clock = shared?.clock ?? { t: 1_000_000, now: () => clock.t };
+  const clock = shared?.clock ?? { t: 1_000_000, now: () => clock.t, after: systemClock.after };
   const deps: CoordinatorDeps = {
     store,
     blobs,
@@ -206,7 +207,7 @@ describe('coordinator core', () => {
     await submit(r.c, 1);
     expect(await ask(r.c, 'a')).toBeDefined();
     r.clock.t += 5000;
-    await (r.c as unknown as { sweep(): Promise<void> }).sweep();
+    r.c.sweep();
     await new Promise((res) => setTimeout(res, 10));
     expect((await ask(r.c, 'b'))?.ref?.fencingToken).toBe(2);
   });

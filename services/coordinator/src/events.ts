@@ -1,7 +1,7 @@
 /** Publishes job and shard changes on NATS, so WatchJob works on every coordinator replica. */
 import { CancelNotice, WatchJobResponse, type FarmNames } from '@tessera/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { CoordinatorEvents } from './coordinator.js';
+import type { CoordinatorEvents } from './shell/deps.js';
 import type { JobRecord, ShardRecord } from './model.js';
 import { jobView, shardView } from './views.js';
 

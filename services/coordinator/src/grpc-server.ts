@@ -25,7 +25,8 @@ import {
 import type { Logger } from 'pino';
 import { authenticator, type ApiUser } from './auth.js';
 import type { BlobStore } from './blobs.js';
-import { mapLimit, type Coordinator } from './coordinator.js';
+import type { Coordinator } from './coordinator.js';
+import { mapLimit } from './util.js';
 import {
   FailedPreconditionError,
   InvalidArgumentError,

@@ -1,7 +1,8 @@
 /** @tessera/coordinator: the farm's coordinator as a library (the binary is bin/tessera-coordinator.js). */
 export { startCoordinator, type CoordinatorHandle } from './main.js';
 export { compileCoordinatorOptions, type CoordinatorOptions, type CompiledCoordinatorOptions } from './options.js';
-export { Coordinator, cropRgb } from './coordinator.js';
+export { Coordinator } from './coordinator.js';
+export { cropRgb } from './util.js';
 export {
   assign,
   bestAgentFor,

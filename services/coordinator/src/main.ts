@@ -12,12 +12,12 @@ import { loadHardwareTable, classLabel } from '@tessera/hardware';
 import type { Subscription } from '@nats-io/transport-node';
 import { AgentServiceService, JobServiceService, farmNames } from '@tessera/protocol';
 import { blobReader, connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
-import { createImageAssembler, createRefinePreparer, createUpscaleAssembler } from './assembler.js';
-import { createVideoAssembler } from './video-assembler.js';
 import { ObjBlobStore } from './blobs.js';
 import { systemClock } from './clock.js';
 import { createSharpCodec } from './codec.js';
-import { Coordinator, type Assemble } from './coordinator.js';
+import { Coordinator } from './coordinator.js';
+import { assemblers, upscale } from './kinds/index.js';
+import type { Assemble } from './shell/deps.js';
 import type { JobKind } from './model.js';
 import { NatsEvents } from './events.js';
 import { agentService, jobService, startGrpcServer } from './grpc-server.js';
@@ -125,13 +125,8 @@ export async function startCoordinator(
       blobs,
       table,
       codec,
-      assemble: byKind({
-        upscale: createUpscaleAssembler(blobs, log),
-        video: createVideoAssembler(blobs, log),
-        video_upscale: createVideoAssembler(blobs, log),
-        image: createImageAssembler(blobs),
-      }),
-      prepareRefine: createRefinePreparer(blobs),
+      assemble: byKind(assemblers(blobs, log)),
+      prepareRefine: upscale.createRefinePreparer(blobs),
       clock: systemClock,
       events,
       metrics,

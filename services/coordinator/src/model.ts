@@ -1,6 +1,6 @@
 /**
  * The coordinator's persisted records. Job and shard state are closed unions; every transition is a
- * verb in `transitions.ts` and is persisted with a revision check before it counts.
+ * verb in `core/shard.ts` / `core/job.ts` and is persisted with a revision check before it counts.
  */
 
 export type JobState = 'queued' | 'running' | 'assembling' | 'succeeded' | 'failed' | 'cancelled';

@@ -13,7 +13,8 @@ import type { Logger } from 'pino';
 import sharp from 'sharp';
 import { handled } from './assembler.js';
 import { sha256Hex, type BlobStore } from './blobs.js';
-import { mapLimit, ShardOutputCorruptError, type Assemble } from './coordinator.js';
+import { ShardOutputCorruptError, type Assemble } from './shell/deps.js';
+import { mapLimit } from './util.js';
 import type { JobRecord, OutputRecord, ShardRecord, VideoFormatName } from './model.js';
 
 const PREFETCH = 2;

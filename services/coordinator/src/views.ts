@@ -1,7 +1,11 @@
 /** Records → API messages. The only place that knows both shapes. */
 import { classLabel } from '@tessera/hardware';
-import { JobKind, JobState, ShardState, type Job, type ShardStatus } from '@tessera/protocol';
+import { AgentState, JobKind, JobState, ShardState, type Job, type ShardStatus } from '@tessera/protocol';
 import type { JobRecord, ShardRecord } from './model.js';
+import type { AgentEntry } from './registry.js';
+import type { FarmState } from './core/farm.js';
+import { FINAL_JOB_STATES } from './model.js';
+import { waitingReason } from './scheduler.js';
 
 const JOB_STATE: Record<JobRecord['state'], JobState> = {
   queued: JobState.JOB_STATE_QUEUED,
@@ -88,4 +92,26 @@ export function jobView(
     // Records persisted before owners existed have none.
     owner: j.owner ?? '',
   };
+}
+
+/** An agent's state as the API shows it: lost, draining, busy (holds leases) or idle. */
+export function agentState(a: AgentEntry): AgentState {
+  if (a.liveness === 'lost') return AgentState.AGENT_STATE_LOST;
+  if (a.advert.state === AgentState.AGENT_STATE_DRAINING) return AgentState.AGENT_STATE_DRAINING;
+  return a.leases.size > 0 ? AgentState.AGENT_STATE_BUSY : AgentState.AGENT_STATE_IDLE;
+}
+
+/** Why a job's queued shards are not running, or ''. */
+export function jobWaitingReason(job: JobRecord, farm: FarmState): string {
+  if (FINAL_JOB_STATES.has(job.state) || job.state === 'assembling') return '';
+  const waiting = farm.queue.jobQueued(job.id);
+  if (waiting.count === 0) return '';
+  const blocked = job.blockedAgents ?? [];
+  const classes = farm.liveAgents().filter((a) => !blocked.includes(a.name));
+  const reason = waitingReason(
+    waiting.maxClassGb,
+    classes.map((a) => a.classGb),
+    classLabel,
+  );
+  return reason && blocked.length ? `${reason}; blocklisted for this job: ${blocked.join(', ')}` : reason;
 }

@@ -1,0 +1,317 @@
+/**
+ * The farm's state as the coordinator holds it: job and shard records (a cache of the state store)
+ * and the indexes derived from them — the queue index, the leased set, leases per agent, running
+ * shards per owner, committed shards per job. The records and every index change only through
+ * `apply(transition)`, so "who runs what" cannot drift between the structures.
+ *
+ * Memory follows the live work, not the history: a finished job keeps its job record (until
+ * retention) but its shard records leave memory (`shards_dropped`).
+ */
+import type { AgentAdvert } from '@tessera/protocol';
+import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from '../model.js';
+import { ShardQueue, type QueueJobMeta, type Taken } from '../queue.js';
+import { AgentRegistry, type AgentEntry } from '../registry.js';
+import type { IdleAgent } from '../scheduler.js';
+
+/** A record with the store revision it was read or written at. */
+export interface Held<T> {
+  rec: T;
+  rev: number;
+}
+
+/** Every change of the farm state. */
+export type Transition =
+  /** A job record was created, written or reloaded. */
+  | { type: 'job'; rec: JobRecord; rev: number }
+  /** A shard record was created, written or reloaded (queued ones enter the queue index). */
+  | { type: 'shard'; rec: ShardRecord; rev: number; nowMs: number }
+  /** The job is ending: none of its shards may be dispatched from here on. */
+  | { type: 'job_closing'; jobId: string }
+  /** A finished job's shard records leave memory (they stay in the store). */
+  | { type: 'shards_dropped'; jobId: string }
+  /** Retention deleted the job. */
+  | { type: 'job_forgotten'; jobId: string }
+  /** A dispatch pass took the shard but its grant did not happen: it is no longer running. */
+  | { type: 'grant_abandoned'; key: string; nowMs: number }
+  /** The shard it depended on committed: a gated shard may run. */
+  | { type: 'released'; key: string; nowMs: number }
+  /** A renewal extended the lease (memory only) and reported engine progress. */
+  | { type: 'lease_renewed'; key: string; expiresMs: number; progress: number; nowMs: number }
+  /** The agent's heartbeat lists the lease (after a restart, the agent index learns it here). */
+  | { type: 'lease_confirmed'; key: string; agentId: string }
+  /** NATS connectivity changed; coming back refreshes every agent's and lease's deadline. */
+  | { type: 'online'; online: boolean; nowMs: number; leaseMs: number };
+
+/** What the queue index needs of a job. */
+export function queueMeta(job: JobRecord): QueueJobMeta {
+  return {
+    id: job.id,
+    priority: job.priority,
+    createdMs: job.createdMs,
+    owner: job.owner ?? '',
+    model: job.model,
+    blocked: job.blockedAgents ?? [],
+  };
+}
+
+export class FarmState {
+  /** Job records (unfinished and finished until retention). */
+  readonly jobs = new Map<string, Held<JobRecord>>();
+  /** Shard records of unfinished jobs. */
+  readonly shards = new Map<string, Held<ShardRecord>>();
+  /** Queued shards of every unfinished job, indexed for dispatch. */
+  readonly queue: ShardQueue;
+  /** The fleet; each entry's `leases` is an index kept here. */
+  readonly registry: AgentRegistry;
+  /** Keys of leased shards (what the sweeper checks). */
+  private readonly leased = new Set<string>();
+  private readonly doneCount = new Map<string, number>();
+  /** Engine progress per leased shard, from renewals (memory only; restarts begin afresh). */
+  private readonly progress = new Map<string, { attempt: number; value: number; sinceMs: number }>();
+  /** NATS connectivity: while offline nothing is dispatched and silence is not judged. */
+  online = true;
+  /** When state was last loaded or NATS came back (start timeouts count from no earlier). */
+  resumedMs = 0;
+  /** When retention last ran. */
+  lastRetentionMs = 0;
+
+  constructor(classOf: (a: AgentAdvert) => number, maxAgents: number, weight: (owner: string) => number) {
+    this.registry = new AgentRegistry(classOf, maxAgents);
+    this.queue = new ShardQueue(weight);
+  }
+
+  /** Applies one transition to the records and every index derived from them. */
+  apply(t: Transition): void {
+    switch (t.type) {
+      case 'job': {
+        this.jobs.set(t.rec.id, { rec: t.rec, rev: t.rev });
+        if (FINAL_JOB_STATES.has(t.rec.state)) this.closeJob(t.rec.id);
+        else this.queue.setJob(queueMeta(t.rec));
+        return;
+      }
+      case 'shard':
+        return this.applyShard(t.rec, t.rev, t.nowMs);
+      case 'job_closing':
+        return this.closeJob(t.jobId);
+      case 'shards_dropped':
+        return this.dropShards(t.jobId);
+      case 'job_forgotten':
+        this.dropShards(t.jobId);
+        this.closeJob(t.jobId);
+        this.jobs.delete(t.jobId);
+        this.doneCount.delete(t.jobId);
+        return;
+      case 'grant_abandoned': {
+        this.queue.runningEnded(this.ownerOfKey(t.key));
+        const s = this.shards.get(t.key)?.rec;
+        if (s?.state === 'queued') this.enqueue(s, t.nowMs);
+        return;
+      }
+      case 'released':
+        return this.queue.release(t.key, t.nowMs);
+      case 'lease_renewed': {
+        const s = this.shards.get(t.key)?.rec;
+        if (s?.state !== 'leased') return;
+        s.leaseExpiresMs = t.expiresMs;
+        s.leaseConfirmed = true;
+        const seen = this.progress.get(t.key);
+        if (!seen || seen.attempt !== s.attempt || t.progress > seen.value)
+          this.progress.set(t.key, { attempt: s.attempt, value: t.progress, sinceMs: t.nowMs });
+        return;
+      }
+      case 'lease_confirmed': {
+        const s = this.shards.get(t.key)?.rec;
+        if (s?.state !== 'leased' || s.agentId !== t.agentId) return;
+        s.leaseConfirmed = true;
+        this.registry.get(t.agentId)?.leases.add(t.key);
+        return;
+      }
+      case 'online': {
+        this.online = t.online;
+        if (!t.online) return;
+        this.resumedMs = t.nowMs;
+        for (const a of this.registry.all()) if (a.liveness === 'live') a.lastSeenMs = t.nowMs;
+        for (const k of this.leased) {
+          const s = this.shards.get(k)?.rec;
+          if (s?.state === 'leased') s.leaseExpiresMs = Math.max(s.leaseExpiresMs, t.nowMs + t.leaseMs);
+        }
+        return;
+      }
+    }
+  }
+
+  /**
+   * Loads persisted records (a start or a take-over). Leases survive with a fresh deadline: their
+   * agents renew or are found silent. A finished job's shards stay in the store.
+   */
+  load(
+    jobs: readonly Held<JobRecord>[],
+    shards: readonly Held<ShardRecord>[],
+    nowMs: number,
+    leaseMs: number,
+  ): { resumed: JobRecord[] } {
+    this.resumedMs = nowMs;
+    for (const j of jobs) {
+      // Records written before these fields existed.
+      j.rec.owner ??= '';
+      j.rec.agentFailures ??= {};
+      j.rec.blockedAgents ??= [];
+      this.apply({ type: 'job', rec: j.rec, rev: j.rev });
+    }
+    const queued: ShardRecord[] = [];
+    for (const { rec, rev } of shards) {
+      const job = this.jobs.get(rec.jobId)?.rec;
+      if (!job) continue;
+      if (rec.state === 'done') this.doneCount.set(job.id, (this.doneCount.get(job.id) ?? 0) + 1);
+      if (FINAL_JOB_STATES.has(job.state)) continue;
+      rec.notBeforeMs ??= 0;
+      const k = shardKey(rec.jobId, rec.index);
+      if (rec.state === 'leased') {
+        rec.leaseExpiresMs = nowMs + leaseMs;
+        this.leased.add(k);
+        this.queue.runningStarted(job.owner);
+      }
+      this.shards.set(k, { rec, rev });
+      if (rec.state === 'queued') queued.push(rec);
+    }
+    // Once every shard is loaded: whether a queued shard waits for another depends on that one.
+    for (const rec of queued) this.enqueue(rec, nowMs);
+    return { resumed: [...this.jobs.values()].map((h) => h.rec).filter((j) => !FINAL_JOB_STATES.has(j.state)) };
+  }
+
+  /** One dispatch pass: shards whose backoff passed become ready, then ready shards meet idle agents. */
+  dispatch<A extends IdleAgent>(idle: readonly A[], nowMs: number): Taken<A>[] {
+    if (!this.online || idle.length === 0 || this.queue.size === 0) return [];
+    this.queue.releaseDue(nowMs);
+    return this.queue.take(idle, (k) => this.shards.get(k)?.rec.failedOn ?? []);
+  }
+
+  // ───────────────────────────── queries ─────────────────────────────
+
+  job(id: string): JobRecord | undefined {
+    return this.jobs.get(id)?.rec;
+  }
+
+  shard(key: string): ShardRecord | undefined {
+    return this.shards.get(key)?.rec;
+  }
+
+  /** Committed shards of a job. */
+  shardsDone(jobId: string): number {
+    return this.doneCount.get(jobId) ?? 0;
+  }
+
+  /** Keys of leased shards. */
+  leasedKeys(): IterableIterator<string> {
+    return this.leased.values();
+  }
+
+  /** When the shard's current attempt last made engine progress (its grant when never). */
+  progressSince(key: string, s: ShardRecord): number {
+    const p = this.progress.get(key);
+    return p && p.attempt === s.attempt ? p.sinceMs : s.leasedMs;
+  }
+
+  /** The shard records of a job held in memory (an unfinished job's), in index order. */
+  jobShards(jobId: string): ShardRecord[] {
+    const job = this.jobs.get(jobId)?.rec;
+    if (!job) return [];
+    const out: ShardRecord[] = [];
+    for (let i = 0; i < job.shardsTotal; i++) {
+      const s = this.shards.get(shardKey(jobId, i));
+      if (s) out.push(s.rec);
+    }
+    return out;
+  }
+
+  /** Upscale with refine: every upscale tile (the shards before the first refine tile) committed. */
+  upscaleStageDone(job: JobRecord): boolean {
+    const first = job.refine?.firstShard ?? job.shardsTotal;
+    for (let i = 0; i < first; i++) if (this.shards.get(shardKey(job.id, i))?.rec.state !== 'done') return false;
+    return true;
+  }
+
+  /** What `owner` holds now (for the per-user limits); one pass over the jobs. */
+  ownerUsage(owner: string): { unfinishedJobs: number; queuedShards: number } {
+    let unfinishedJobs = 0;
+    let queuedShards = 0;
+    for (const { rec } of this.jobs.values()) {
+      if ((rec.owner ?? '') !== owner || FINAL_JOB_STATES.has(rec.state)) continue;
+      unfinishedJobs++;
+      queuedShards += this.queue.jobQueued(rec.id).count;
+    }
+    return { unfinishedJobs, queuedShards };
+  }
+
+  /** Finished jobs older than the retention period. */
+  expiredJobs(nowMs: number, retentionMs: number): JobRecord[] {
+    return [...this.jobs.values()]
+      .map((h) => h.rec)
+      .filter((j) => FINAL_JOB_STATES.has(j.state) && j.finishedMs > 0 && nowMs - j.finishedMs > retentionMs);
+  }
+
+  /** Live agents as the blocklist sees them. */
+  liveAgents(): { classGb: number; name: string; entry: AgentEntry }[] {
+    return this.registry.live().map((entry) => ({ classGb: entry.classGb, name: entry.advert.name, entry }));
+  }
+
+  // ───────────────────────────── index upkeep ─────────────────────────────
+
+  private applyShard(rec: ShardRecord, rev: number, nowMs: number): void {
+    const k = shardKey(rec.jobId, rec.index);
+    const prev = this.shards.get(k)?.rec;
+    this.shards.set(k, { rec, rev });
+    if (rec.state === 'leased') this.leased.add(k);
+    else if (prev?.state === 'leased') {
+      this.leased.delete(k);
+      this.queue.runningEnded(this.ownerOfKey(k));
+    }
+    if (prev?.state === 'leased' && (rec.state !== 'leased' || rec.agentId !== prev.agentId))
+      this.registry.get(prev.agentId)?.leases.delete(k);
+    if (rec.state === 'leased') this.registry.get(rec.agentId)?.leases.add(k);
+    const delta = (rec.state === 'done' ? 1 : 0) - (prev?.state === 'done' ? 1 : 0);
+    if (delta) this.doneCount.set(rec.jobId, (this.doneCount.get(rec.jobId) ?? 0) + delta);
+    if (rec.state === 'queued') this.enqueue(rec, nowMs);
+    else this.queue.remove(k);
+  }
+
+  /**
+   * Queues a shard in the index: held back while the shard it depends on has not committed or
+   * (refine tiles) while the upscaled image is not assembled, and until its retry backoff passes.
+   */
+  private enqueue(rec: ShardRecord, nowMs: number): void {
+    const job = this.jobs.get(rec.jobId)?.rec;
+    if (!job || FINAL_JOB_STATES.has(job.state)) return;
+    const depPending = rec.dependsOn >= 0 && this.shards.get(shardKey(job.id, rec.dependsOn))?.rec.state !== 'done';
+    const refinePending = rec.stage === 'refine' && !job.refine?.ready;
+    this.queue.add(shardKey(job.id, rec.index), job.id, rec.index, rec.requiredClassGb, {
+      gated: depPending || refinePending,
+      notBeforeMs: rec.notBeforeMs ?? 0,
+      nowMs,
+    });
+  }
+
+  private closeJob(jobId: string): void {
+    const job = this.jobs.get(jobId)?.rec;
+    if (job) this.queue.removeJob(jobId, job.shardsTotal, (i) => shardKey(jobId, i));
+  }
+
+  private dropShards(jobId: string): void {
+    const job = this.jobs.get(jobId)?.rec;
+    if (!job) return;
+    for (let i = 0; i < job.shardsTotal; i++) {
+      const k = shardKey(jobId, i);
+      const s = this.shards.get(k)?.rec;
+      if (s?.state === 'leased') this.registry.get(s.agentId)?.leases.delete(k);
+      this.shards.delete(k);
+      this.progress.delete(k);
+      if (this.leased.delete(k)) this.queue.runningEnded(job.owner);
+    }
+  }
+
+  /** The owner of the job a shard key belongs to. */
+  private ownerOfKey(k: string): string {
+    const s = this.shards.get(k);
+    return (s && this.jobs.get(s.rec.jobId)?.rec.owner) ?? '';
+  }
+}

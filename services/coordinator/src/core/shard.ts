@@ -1,0 +1,111 @@
+/**
+ * The shard state machine: a closed union of states and one verb per transition. Every verb is a
+ * pure function from the current record to the next one, or a refusal when the record is not in a
+ * state the verb applies to. Nothing here writes: the shell persists the result with a revision
+ * check, then hands it to `FarmState.apply`.
+ *
+ *   queued ──grant──▶ leased ──commit──▶ done
+ *     ▲                │  │                │
+ *     └───requeue──────┘  └─fail─▶ failed  │
+ *     ▲                                    │
+ *     └────────────reopen (corrupt output)─┘
+ *   queued | leased ──cancel──▶ cancelled
+ */
+import type { ShardRecord } from '../model.js';
+import { refuse, type Verdict } from './verdict.js';
+
+/** Who a lease goes to, and what the lease fixes at grant time (per kind: inputs, decode chunk). */
+export interface GrantTo {
+  agentId: string;
+  agentName: string;
+  agentClassGb: number;
+  nowMs: number;
+  leaseMs: number;
+  /** Fields a kind fixes at grant time (see kinds/*.ts `leaseInputs`). */
+  inputs?: Partial<ShardRecord>;
+}
+
+/** queued → leased: a new attempt, whose number is the lease's fencing token. */
+export function grant(s: ShardRecord, g: GrantTo): Verdict<ShardRecord> {
+  if (s.state !== 'queued') return refuse('grant', s.state);
+  return {
+    ...s,
+    ...g.inputs,
+    state: 'leased',
+    attempt: s.attempt + 1,
+    agentId: g.agentId,
+    agentName: g.agentName,
+    agentClassGb: g.agentClassGb,
+    leasedMs: g.nowMs,
+    leaseExpiresMs: g.nowMs + g.leaseMs,
+    leaseConfirmed: false,
+    reason: '',
+  };
+}
+
+/** What an agent reports with a successful attempt. */
+export type ShardOutput = Pick<
+  ShardRecord,
+  | 'outputKey'
+  | 'outputSha256'
+  | 'outputBytes'
+  | 'outputWidth'
+  | 'outputHeight'
+  | 'outputFrames'
+  | 'outputChannels'
+  | 'runSeconds'
+>;
+
+/** leased → done with the attempt's output. */
+export function commit(s: ShardRecord, out: ShardOutput): Verdict<ShardRecord> {
+  if (s.state !== 'leased') return refuse('commit', s.state);
+  return { ...s, ...out, state: 'done', reason: '' };
+}
+
+/**
+ * leased → queued (lost lease, lost agent, timeout, retryable failure). `patch` carries what the
+ * failure policy decided (class bump, agents to avoid, backoff); the backoff is cleared otherwise.
+ */
+export function requeue(
+  s: ShardRecord,
+  reason: string,
+  nowMs: number,
+  patch: Partial<ShardRecord> = {},
+): Verdict<ShardRecord> {
+  if (s.state !== 'leased') return refuse('requeue', s.state);
+  return { ...s, notBeforeMs: 0, ...patch, state: 'queued', reason, leasedMs: nowMs, leaseConfirmed: false };
+}
+
+/** queued | leased → failed (fatal error, attempts used up, no agent left). */
+export function fail(s: ShardRecord, reason: string, patch: Partial<ShardRecord> = {}): Verdict<ShardRecord> {
+  if (s.state !== 'leased' && s.state !== 'queued') return refuse('fail', s.state);
+  return { ...s, ...patch, state: 'failed', reason };
+}
+
+/** done → queued: the committed output turned out missing or corrupt at assembly; run it again. */
+export function reopen(s: ShardRecord, reason: string): Verdict<ShardRecord> {
+  if (s.state !== 'done') return refuse('reopen', s.state);
+  return { ...s, state: 'queued', reason, outputKey: '', notBeforeMs: 0 };
+}
+
+/** queued | leased → cancelled (its job was cancelled or failed). */
+export function cancel(s: ShardRecord, reason: string): Verdict<ShardRecord> {
+  if (s.state !== 'queued' && s.state !== 'leased') return refuse('cancel', s.state);
+  return { ...s, state: 'cancelled', reason };
+}
+
+/** queued → queued with its input (a refine tile, once the upscaled image exists). */
+export function provideInput(s: ShardRecord, key: string, sha256: string): Verdict<ShardRecord> {
+  if (s.state !== 'queued') return refuse('provide the input of', s.state);
+  return { ...s, inputKey: key, inputSha256: sha256 };
+}
+
+/** True when `token` and `agentId` name the shard's current lease. */
+export function holdsLease(s: ShardRecord, token: number, agentId: string): boolean {
+  return s.state === 'leased' && s.attempt === token && s.agentId === agentId;
+}
+
+/** True when the shard committed exactly this attempt of this agent (a repeated report). */
+export function committedBy(s: ShardRecord, token: number, agentId: string): boolean {
+  return s.state === 'done' && s.attempt === token && s.agentId === agentId;
+}

@@ -1,0 +1,78 @@
+/**
+ * The image kind (txt2img, img2img) in one place: validation and plan (planner-image.ts: one shard
+ * per pipeline stage), inputs (the init image, resized, as the job input), what a lease fixes (a
+ * later stage starts from what the stage before committed), the agent's task and assembly
+ * (assembler.ts: the last stage's image).
+ */
+import type { ImageTask } from '@tessera/protocol';
+import { blobKeys } from '@tessera/protocol';
+import type { JobRecord, ShardRecord } from '../model.js';
+import { planImage, resolveImageParams, stageModelDir } from '../planner-image.js';
+import { jobHeader, type ImageSubmission, type Intake, type IntakeContext } from './requests.js';
+
+export { createImageAssembler as createAssembler } from '../assembler.js';
+
+/** Validates, plans and stores the init image of an image job. */
+export async function intake(sub: ImageSubmission, ctx: IntakeContext): Promise<Intake> {
+  const { d } = ctx;
+  const o = d.options;
+  ctx.checkQueueRoom(1, sub.owner);
+  const now = d.clock.now();
+  const jobId = ctx.jobId(now);
+  let init: { width: number; height: number } | undefined;
+  if (sub.initImage.length) init = await d.codec.probe(sub.initImage, o.maxInputPixels, 'image.init_image');
+  const { row, params } = resolveImageParams({ ...sub.request, init }, d.table);
+  const inputKey = blobKeys.jobInput(jobId);
+  const plan = planImage(jobHeader(sub, jobId, now, o.maxAttempts), row, params, d.table, inputKey);
+  ctx.checkQueueRoom(plan.shards.length, sub.owner);
+  if (init) {
+    const rgb = await d.codec.decodeResized(
+      sub.initImage,
+      params.width,
+      params.height,
+      o.maxInputPixels,
+      'image.init_image',
+    );
+    const info = await d.blobs.put(inputKey, rgb);
+    plan.shards[0].inputSha256 = info.sha256;
+  }
+  return {
+    job: plan.job,
+    shards: plan.shards,
+    log: { stages: params.stages.join('→'), size: `${params.width}x${params.height}` },
+  };
+}
+
+/** A later pipeline stage starts from what the stage before committed (latents or an image). */
+export function leaseInputs(s: ShardRecord, dep: ShardRecord | undefined): Partial<ShardRecord> {
+  if (s.kind !== 'sd_stage' || !dep) return {};
+  return { inputKey: dep.outputKey, inputSha256: dep.outputSha256 };
+}
+
+/** The parameters of one pipeline stage of an image job. */
+export function imageTask(job: JobRecord, s: ShardRecord, dep: ShardRecord | undefined): ImageTask | undefined {
+  const p = job.image;
+  if (!p || s.kind !== 'sd_stage') return undefined;
+  const last = s.index === p.stages.length - 1;
+  // SDXL ensemble of experts: the base stops at high_noise_frac and hands its latents to the refiner.
+  const sdxlTwoStage = job.model === 'sdxl' && p.stages.length === 2;
+  return {
+    modelDir: stageModelDir(job.model, p.stages, s.stage),
+    stage: s.stage,
+    prompt: p.prompt,
+    negativePrompt: p.negativePrompt,
+    width: p.width,
+    height: p.height,
+    steps: p.steps,
+    guidanceScale: p.guidanceScale,
+    strength: s.index === 0 ? p.strength : 0,
+    scheduler: p.scheduler,
+    denoisingStart: sdxlTwoStage && s.stage === 'refiner' ? p.highNoiseFrac : 0,
+    denoisingEnd: sdxlTwoStage && s.stage === 'base' ? p.highNoiseFrac : 0,
+    inputKind: dep ? (dep.outputChannels ? 'latents' : 'image') : p.img2img ? 'image' : 'none',
+    latentChannels: dep?.outputChannels ?? 0,
+    latentHeight: dep?.outputChannels ? dep.outputHeight : 0,
+    latentWidth: dep?.outputChannels ? dep.outputWidth : 0,
+    outputLatents: !last,
+  };
+}

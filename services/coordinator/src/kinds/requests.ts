@@ -1,0 +1,84 @@
+/**
+ * The submissions every job kind takes, already parsed from the API (grpc-server.ts), defined once;
+ * and what a kind's intake needs from the coordinator.
+ */
+import type { JobRecord, ShardRecord, VideoFormatName } from '../model.js';
+import type { RefineRequest } from '../planner.js';
+import type { ImageRequest } from '../planner-image.js';
+import type { VideoRequest } from '../planner-video.js';
+import type { CoordinatorDeps } from '../shell/deps.js';
+
+/** The fields every submission carries. */
+export interface SubmissionHeader {
+  /** The authenticated user submitting it ('' or absent = anonymous): fair share, per-user limits. */
+  owner?: string;
+  name: string;
+  seed: number;
+  priority: number;
+  /** 0 = the coordinator's default. */
+  maxAttempts: number;
+}
+
+/** An upscale, with an optional SD img2img refine over the upscaled image's tiles. */
+export interface UpscaleSubmission extends SubmissionHeader {
+  refine?: RefineRequest;
+  image: Uint8Array;
+  model: string;
+  tile: number;
+  overlap: number;
+}
+
+/** An image-to-video job (keyframes stored once for all batches). */
+export interface VideoSubmission extends SubmissionHeader {
+  image: Uint8Array;
+  keyframes: Uint8Array[];
+  request: VideoRequest;
+}
+
+/** An image job (txt2img, img2img with `initImage`). */
+export interface ImageSubmission extends SubmissionHeader {
+  initImage: Uint8Array;
+  request: Omit<ImageRequest, 'init'>;
+}
+
+/** A video upscale (a clip or a list of frames). */
+export interface VideoUpscaleSubmission extends SubmissionHeader {
+  clip: Uint8Array;
+  frames: Uint8Array[];
+  model: string;
+  framesPerBatch: number;
+  fps: number;
+  formats: VideoFormatName[];
+}
+
+/** A planned job with its inputs stored, ready to be persisted. */
+export interface Intake {
+  job: JobRecord;
+  shards: ShardRecord[];
+  /** Fields for the "job accepted" log line. */
+  log: Record<string, unknown>;
+}
+
+/** What a kind's intake needs from the coordinator. */
+export interface IntakeContext {
+  d: CoordinatorDeps;
+  /** A new job id. */
+  jobId(nowMs: number): string;
+  /** Live agents (planners size work to the fleet). */
+  liveAgents(): number;
+  /** Throws RESOURCE_EXHAUSTED when `more` queued shards of `owner` would exceed a limit. */
+  checkQueueRoom(more: number, owner?: string): void;
+}
+
+/** The fields every planner takes from a submission. */
+export function jobHeader(sub: SubmissionHeader, jobId: string, nowMs: number, defaultMaxAttempts: number) {
+  return {
+    jobId,
+    owner: sub.owner ?? '',
+    name: sub.name,
+    seed: sub.seed,
+    priority: sub.priority,
+    maxAttempts: sub.maxAttempts || defaultMaxAttempts,
+    nowMs,
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The upscale kind in one place: validation and plan (planner.ts: tile grid, VRAM class), inputs
+ * (each tile's crop stored as its shard input), the agent's task (upscale tiles; refine tiles as
+ * SD img2img stages) and assembly (assembler.ts: blend, then refine preparation and final blend).
+ */
+import { blobKeys, type ImageTask } from '@tessera/protocol';
+import { sha256Hex } from '../blobs.js';
+import type { JobRecord, ShardRecord } from '../model.js';
+import { planUpscale } from '../planner.js';
+import { cropRgb, mapLimit } from '../util.js';
+import type { Intake, IntakeContext, UpscaleSubmission } from './requests.js';
+
+export { createRefinePreparer, createUpscaleAssembler as createAssembler } from '../assembler.js';
+
+/** Validates, plans and stores the tile inputs of an upscale job. */
+export async function intake(sub: UpscaleSubmission, ctx: IntakeContext): Promise<Intake> {
+  const { d } = ctx;
+  const o = d.options;
+  ctx.checkQueueRoom(1, sub.owner);
+  const now = d.clock.now();
+  const probe = await d.codec.probe(sub.image, o.maxInputPixels, 'upscale.image');
+  const plan = planUpscale(
+    {
+      jobId: ctx.jobId(now),
+      name: sub.name,
+      model: sub.model,
+      seed: sub.seed,
+      priority: sub.priority,
+      maxAttempts: sub.maxAttempts,
+      owner: sub.owner,
+      width: probe.width,
+      height: probe.height,
+      tile: sub.tile,
+      overlap: sub.overlap,
+      agents: ctx.liveAgents(),
+      nowMs: now,
+      refine: sub.refine,
+    },
+    d.table,
+    o,
+  );
+  ctx.checkQueueRoom(plan.shards.length, sub.owner);
+  const img = await d.codec.decodeRgb(sub.image, o.maxInputPixels, 'upscale.image');
+  const { job, shards } = plan;
+  // Refine tiles get their inputs once the upscaled image exists.
+  await mapLimit(
+    shards.filter((s) => s.kind === 'upscale_tile'),
+    8,
+    async (s) => {
+      const crop = cropRgb(img, s.input);
+      s.inputKey = blobKeys.shardInput(job.id, s.index);
+      s.inputSha256 = sha256Hex(crop);
+      await d.blobs.put(s.inputKey, crop);
+    },
+  );
+  return {
+    job,
+    shards,
+    log: { tile: job.tile, overlap: job.overlap, input: `${job.inputWidth}x${job.inputHeight}` },
+  };
+}
+
+/** A refine tile's engine parameters (SD img2img on its tile of the upscaled image). */
+export function refineTask(job: JobRecord, s: ShardRecord): ImageTask | undefined {
+  const r = job.refine;
+  if (!r || s.kind !== 'sd_stage') return undefined;
+  return {
+    modelDir: r.model,
+    stage: 'refine',
+    prompt: r.prompt,
+    negativePrompt: r.negativePrompt,
+    width: s.input.width,
+    height: s.input.height,
+    steps: r.steps,
+    guidanceScale: r.guidanceScale,
+    strength: r.strength,
+    scheduler: r.scheduler,
+    denoisingStart: 0,
+    denoisingEnd: 0,
+    inputKind: 'image',
+    latentChannels: 0,
+    latentHeight: 0,
+    latentWidth: 0,
+    outputLatents: false,
+  };
+}

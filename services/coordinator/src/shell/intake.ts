@@ -1,0 +1,54 @@
+/**
+ * Intake: runs a kind's intake (validation, plan, inputs) with the farm's limits, persists the
+ * planned job and queues its shards.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IdSource } from '../clock.js';
+import type { Intake, IntakeContext } from '../kinds/requests.js';
+import { checkUserShards } from '../limits.js';
+import { LimitExceededError } from '../errors.js';
+import type { JobRecord } from '../model.js';
+import type { ShellContext } from './context.js';
+
+/** Job ids from the time and 5 random bytes: time-ordered, URL- and subject-safe. */
+export const randomIds: IdSource = {
+  jobId: (nowMs) => `j${nowMs.toString(36)}${randomBytes(5).toString('hex')}`,
+};
+
+export class Submissions {
+  private readonly ctx: IntakeContext;
+
+  constructor(private readonly x: ShellContext) {
+    const ids = x.d.ids ?? randomIds;
+    this.ctx = {
+      d: x.d,
+      jobId: (nowMs) => ids.jobId(nowMs),
+      liveAgents: () => x.farm.registry.live().length,
+      checkQueueRoom: (more, owner) => this.checkQueueRoom(more, owner),
+    };
+  }
+
+  /** Runs `intake` on a submission, then persists and queues the job. */
+  async submit<S>(intake: (sub: S, ctx: IntakeContext) => Promise<Intake>, sub: S): Promise<JobRecord> {
+    const { job, shards, log } = await intake(sub, this.ctx);
+    const { d } = this.x;
+    await this.x.writer.create(job, shards);
+    d.metrics.jobsSubmitted.inc({ kind: job.kind });
+    d.log.info({ job: job.id, kind: job.kind, model: job.model, shards: shards.length, ...log }, 'job accepted');
+    d.events.jobChanged(job);
+    this.x.perform([{ type: 'pump' }]);
+    return job;
+  }
+
+  private checkQueueRoom(more: number, owner = ''): void {
+    const o = this.x.d.options;
+    const queued = this.x.farm.queue.size;
+    if (queued + more > o.maxQueuedShards) {
+      throw new LimitExceededError(
+        'job',
+        `the farm has ${queued} shards queued; ${more} more would exceed the limit of ${o.maxQueuedShards}; try again later`,
+      );
+    }
+    if (o.maxQueuedShardsPerUser) checkUserShards(o, owner, this.x.farm.ownerUsage(owner), more);
+  }
+}

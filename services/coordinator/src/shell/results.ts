@@ -1,0 +1,174 @@
+/**
+ * Attempt outcomes: result reports (only the current lease may commit; the first valid result
+ * wins), failures by the core's failure policy, and requeues (lost lease, lost agent, timeouts).
+ */
+import { classLabel } from '@tessera/hardware';
+import { blobKeys, FailureKind, type ShardResult, type ShardResultReply } from '@tessera/protocol';
+import { judgeResult } from '../core/core.js';
+import * as policy from '../core/policy.js';
+import * as shardVerbs from '../core/shard.js';
+import { FINAL_JOB_STATES, shardKey, type ShardRecord } from '../model.js';
+import type { ShellContext } from './context.js';
+import type { Lifecycle } from './lifecycle.js';
+
+const FAILURE_CLASS: Record<number, policy.FailureClass> = {
+  [FailureKind.FAILURE_KIND_FATAL]: 'fatal',
+  [FailureKind.FAILURE_KIND_OUT_OF_MEMORY]: 'out_of_memory',
+};
+
+export class Results {
+  constructor(
+    private readonly x: ShellContext,
+    private readonly life: Lifecycle,
+  ) {}
+
+  /** A shard's outcome, judged against the current lease under the shard's lock. */
+  async report(r: ShardResult): Promise<ShardResultReply> {
+    const ref = r.ref;
+    if (!ref) return { accepted: false, reason: 'unknown' };
+    const k = shardKey(ref.jobId, ref.shardIndex);
+    return this.x.locks.run(k, async () => {
+      const { farm, d } = this.x;
+      const job = farm.job(ref.jobId);
+      if (!job) return { accepted: false, reason: 'unknown' };
+      // A finished job's shards left memory: a repeated report of the committed result is still a
+      // duplicate; anything else is late.
+      const held = farm.shard(k);
+      const rec =
+        held ?? (FINAL_JOB_STATES.has(job.state) ? (await d.store.getShard(job.id, ref.shardIndex))?.value : undefined);
+      if (!rec) return { accepted: false, reason: 'unknown' };
+      const judged = judgeResult(rec, job.state, ref.fencingToken, r.agentId);
+      if (judged === 'duplicate') return { accepted: true, reason: 'duplicate' };
+      if (!held) return this.refuse(job.state === 'cancelled' ? 'cancelled' : 'superseded', rec, r);
+      if (judged !== 'current') return this.refuse(judged, rec, r);
+      if (!r.ok) {
+        await this.fail(rec, r);
+        return { accepted: true, reason: 'failure recorded' };
+      }
+      const info = await d.blobs.info(r.outputKey);
+      if (
+        !info ||
+        info.sha256 !== r.outputSha256 ||
+        info.size !== r.outputBytes ||
+        r.outputKey !== blobKeys.shardOutput(rec.jobId, rec.index, rec.attempt)
+      ) {
+        d.metrics.resultsRefused.inc({ reason: 'checksum' });
+        await this.requeueLocked(k, rec.attempt, `output of attempt ${rec.attempt} failed its checksum`, 'checksum');
+        return { accepted: false, reason: 'checksum' };
+      }
+      const next = await this.x.writer.shard(shardVerbs.commit(rec, r));
+      if (!next) {
+        // The record was reloaded: this very commit may have landed already (its acknowledgement lost).
+        const cur = farm.shard(k);
+        const ours = cur?.state === 'done' && cur.attempt === rec.attempt && cur.agentId === r.agentId;
+        return ours ? { accepted: true, reason: 'duplicate' } : { accepted: false, reason: 'superseded' };
+      }
+      const now = d.clock.now();
+      d.metrics.shardRunSeconds.observe({ model: job.model, vram_class: classLabel(rec.agentClassGb) }, r.runSeconds);
+      d.metrics.shardsCompleted.inc({ stage: rec.stage });
+      d.log.debug(
+        { job: job.id, shard: rec.index, agent: rec.agentName, attempt: rec.attempt, ms: now - rec.leasedMs },
+        'shard done',
+      );
+      d.events.shardChanged(job, next);
+      this.x.perform(this.x.core.handle({ type: 'committed', jobId: job.id, index: rec.index }, now));
+      return { accepted: true, reason: '' };
+    });
+  }
+
+  /** Puts a leased shard back in the queue (lease lost, agent lost, timeout), under the shard lock. */
+  requeue(k: string, attempt: number, reason: string, metric: string): Promise<void> {
+    return this.x.locks.run(k, () => this.requeueLocked(k, attempt, reason, metric));
+  }
+
+  private refuse(reason: string, rec: ShardRecord, r: ShardResult): ShardResultReply {
+    this.x.d.metrics.resultsRefused.inc({ reason });
+    this.x.d.log.warn(
+      { job: rec.jobId, shard: rec.index, token: r.ref?.fencingToken, current: rec.attempt, agent: r.agentId, reason },
+      'result refused',
+    );
+    return { accepted: false, reason };
+  }
+
+  /** A failed attempt, by the failure policy: fail the job, or requeue (counted against the agent). */
+  private async fail(rec: ShardRecord, r: ShardResult): Promise<void> {
+    const { d, farm } = this.x;
+    const k = shardKey(rec.jobId, rec.index);
+    const agentName = farm.registry.get(r.agentId)?.advert.name ?? r.agentId;
+    const plan = policy.planFailure(
+      rec,
+      FAILURE_CLASS[r.failure] ?? 'error',
+      r.agentId,
+      agentName,
+      r.error,
+      d.clock.now(),
+      {
+        retryBackoffMs: d.options.retryBackoffMs,
+        retryBackoffMaxMs: d.options.retryBackoffMaxMs,
+        classesGb: d.table.classesGb,
+        classLabel,
+      },
+    );
+    if (plan.then === 'fail') {
+      if (r.failure === FailureKind.FAILURE_KIND_FATAL) d.metrics.retries.inc({ reason: 'fatal' });
+      await this.x.writer.shard(shardVerbs.fail(rec, plan.shardReason));
+      await this.life.finish(rec.jobId, 'failed', plan.jobError, true);
+      return;
+    }
+    if (plan.countAgainstAgent && (await this.blocklist(k, rec, agentName))) return;
+    await this.requeueLocked(k, rec.attempt, plan.reason, plan.metric, plan.patch);
+  }
+
+  /**
+   * Counts a failed attempt against its agent on the job; when that blocklists the agent and leaves
+   * no live agent that can run the shard, the job fails rather than wait forever (returns true).
+   */
+  private async blocklist(k: string, rec: ShardRecord, agentName: string): Promise<boolean> {
+    const { d, farm } = this.x;
+    const limit = d.options.blocklistAfter;
+    let blockedNow = false;
+    await this.x.writer.job(rec.jobId, (cur) => {
+      const counted = policy.countAgentFailure(cur, agentName, limit);
+      blockedNow = counted.blockedNow;
+      return { ...cur, ...counted.patch };
+    });
+    const job = farm.job(rec.jobId);
+    if (!blockedNow || !job || FINAL_JOB_STATES.has(job.state)) return false;
+    d.log.warn(
+      { job: job.id, agent: agentName, failures: limit, blocked: job.blockedAgents },
+      'agent blocklisted for this job',
+    );
+    if (policy.someAgentCanRun(farm.liveAgents(), job.blockedAgents, rec.requiredClassGb)) return false;
+    const error = policy.blocklistExhausted(rec.index, limit, job.blockedAgents);
+    await this.x.writer.shard(shardVerbs.fail(farm.shard(k) ?? rec, error));
+    await this.life.finish(rec.jobId, 'failed', error, true);
+    return true;
+  }
+
+  private async requeueLocked(
+    k: string,
+    attempt: number,
+    reason: string,
+    metric: string,
+    patch: Partial<ShardRecord> = {},
+  ): Promise<void> {
+    const { d, farm } = this.x;
+    const s = farm.shard(k);
+    if (!s || s.state !== 'leased' || s.attempt !== attempt) return;
+    const job = farm.job(s.jobId);
+    if (!job || FINAL_JOB_STATES.has(job.state)) return;
+    d.metrics.retries.inc({ reason: metric });
+    if (s.attempt >= job.maxAttempts) {
+      await this.x.writer.shard(shardVerbs.fail(s, reason, patch));
+      await this.life.finish(job.id, 'failed', `shard ${s.index} failed after ${s.attempt} attempts: ${reason}`, true);
+      return;
+    }
+    const now = d.clock.now();
+    const next = await this.x.writer.shard(shardVerbs.requeue(s, reason, now, patch));
+    if (!next) return;
+    const backoffMs = next.notBeforeMs > 0 ? next.notBeforeMs - now : undefined;
+    d.log.warn({ job: job.id, shard: next.index, attempt, reason, backoffMs }, 'shard requeued');
+    d.events.shardChanged(job, next);
+    this.x.perform([{ type: 'pump' }]);
+  }
+}
