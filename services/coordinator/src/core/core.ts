@@ -58,7 +58,7 @@ const CHAINED_KINDS = new Set(['video', 'image']);
 export class FarmCore {
   constructor(
     readonly state: FarmState,
-    private readonly o: CoreOptions,
+    readonly o: CoreOptions,
   ) {}
 
   /** Applies an event to the farm state and returns the effects it calls for, in order. */

@@ -165,3 +165,17 @@ export function someAgentCanRun(
 export function blocklistExhausted(index: number, limit: number, blocked: readonly string[]): string {
   return `every live agent that can run shard ${index} is blocklisted for this job after ${limit} failures (${blocked.join(', ')})`;
 }
+
+/**
+ * A leased shard whose attempt ended without a result (lost, timed out, failed): back to the queue
+ * while attempts are left, else it fails its job.
+ */
+export function retryOrFail(
+  s: ShardRecord,
+  maxAttempts: number,
+  reason: string,
+): { then: 'requeue' } | { then: 'fail'; jobError: string } {
+  if (s.attempt >= maxAttempts)
+    return { then: 'fail', jobError: `shard ${s.index} failed after ${s.attempt} attempts: ${reason}` };
+  return { then: 'requeue' };
+}

@@ -158,17 +158,18 @@ export class Results {
     const job = farm.job(s.jobId);
     if (!job || FINAL_JOB_STATES.has(job.state)) return;
     d.metrics.retries.inc({ reason: metric });
-    if (s.attempt >= job.maxAttempts) {
+    const next = policy.retryOrFail(s, job.maxAttempts, reason);
+    if (next.then === 'fail') {
       await this.x.writer.shard(shardVerbs.fail(s, reason, patch));
-      await this.life.finish(job.id, 'failed', `shard ${s.index} failed after ${s.attempt} attempts: ${reason}`, true);
+      await this.life.finish(job.id, 'failed', next.jobError, true);
       return;
     }
     const now = d.clock.now();
-    const next = await this.x.writer.shard(shardVerbs.requeue(s, reason, now, patch));
-    if (!next) return;
-    const backoffMs = next.notBeforeMs > 0 ? next.notBeforeMs - now : undefined;
-    d.log.warn({ job: job.id, shard: next.index, attempt, reason, backoffMs }, 'shard requeued');
-    d.events.shardChanged(job, next);
+    const queued = await this.x.writer.shard(shardVerbs.requeue(s, reason, now, patch));
+    if (!queued) return;
+    const backoffMs = queued.notBeforeMs > 0 ? queued.notBeforeMs - now : undefined;
+    d.log.warn({ job: job.id, shard: queued.index, attempt, reason, backoffMs }, 'shard requeued');
+    d.events.shardChanged(job, queued);
     this.x.perform([{ type: 'pump' }]);
   }
 }

@@ -1,0 +1,206 @@
+/**
+ * The simulator's shell: performs the farm core's effects synchronously against the farm state.
+ * Writes always land (no store, no revisions, no locks) and time is the simulator's virtual clock;
+ * every decision — dispatch, the verbs, the failure policy, the sweeper's rules — is the
+ * production core's (core/), the same code the coordinator's shell drives.
+ */
+import { FarmCore, type Effect } from '../core/core.js';
+import * as jobVerbs from '../core/job.js';
+import * as policy from '../core/policy.js';
+import * as shardVerbs from '../core/shard.js';
+import { isRefusal, type Verdict } from '../core/verdict.js';
+import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from '../model.js';
+import type { IdleAgent } from '../scheduler.js';
+
+/** A simulated agent slot waiting for work. */
+export interface SimIdle extends IdleAgent {
+  readonly name: string;
+}
+
+/** What the shell reports to the simulator. */
+export interface SimHooks<A extends SimIdle> {
+  /** A lease was granted: the agent starts the shard. */
+  granted(agent: A, shard: ShardRecord): void;
+  /** The agent's parked request ends without work (lost, draining). */
+  unparked(agentId: string): void;
+  /** A job reached a final state. */
+  finished(job: JobRecord): void;
+}
+
+export class SimShell<A extends SimIdle> {
+  /** Parked agents, in arrival order. */
+  idle: A[] = [];
+  private rev = 0;
+
+  constructor(
+    readonly core: FarmCore,
+    private readonly p: { blocklistAfter: number; failure: policy.FailurePolicy },
+    private readonly hooks: SimHooks<A>,
+  ) {}
+
+  private get farm() {
+    return this.core.state;
+  }
+
+  /** Accepts a planned job (records created). */
+  submit(job: JobRecord, shards: ShardRecord[], now: number): void {
+    this.farm.apply({ type: 'job', rec: job, rev: ++this.rev });
+    for (const s of shards) this.farm.apply({ type: 'shard', rec: s, rev: ++this.rev, nowMs: now });
+  }
+
+  /** An agent asks for work: parked, then a dispatch pass. */
+  request(agent: A, now: number): void {
+    this.idle.push(agent);
+    this.pump(now);
+  }
+
+  /** Performs effects in order. */
+  perform(effects: readonly Effect<A>[], now: number): void {
+    for (const e of effects) {
+      switch (e.type) {
+        case 'pump':
+          this.pump(now);
+          break;
+        case 'grant':
+          this.grant(e.key, e.agent, now);
+          break;
+        case 'requeue':
+          this.requeue(e.key, e.attempt, e.reason, {}, now);
+          break;
+        case 'unpark':
+          this.idle = this.idle.filter((a) => a.agentId !== e.agentId);
+          this.hooks.unparked(e.agentId);
+          break;
+        case 'assemble':
+          this.job(e.jobId, jobVerbs.assemble);
+          this.finish(e.jobId, 'succeeded', '', now);
+          break;
+        default:
+          // Logging, retention, refine preparation: nothing to simulate.
+          break;
+      }
+    }
+  }
+
+  /** One dispatch pass over the parked agents (what the coordinator's pump does). */
+  pump(now: number): void {
+    for (;;) {
+      const grants = this.core.handle({ type: 'idle', agents: this.idle }, now);
+      if (grants.length === 0) return;
+      const chosen = new Set(grants.map((g) => (g.type === 'grant' ? g.agent : undefined)));
+      this.idle = this.idle.filter((a) => !chosen.has(a));
+      this.perform(grants, now);
+    }
+  }
+
+  /** An agent reports its attempt: committed, or failed with a failure class. */
+  report(
+    key: string,
+    token: number,
+    agentId: string,
+    outcome: { ok: true } | { ok: false; failure: policy.FailureClass; error: string },
+    now: number,
+  ): 'accepted' | 'refused' {
+    const s = this.farm.shard(key);
+    if (!s || !shardVerbs.holdsLease(s, token, agentId)) return 'refused';
+    if (outcome.ok) {
+      const out = { outputKey: `sim/${key}/${token}`, outputSha256: '', outputBytes: 1, runSeconds: 0 };
+      this.write(
+        shardVerbs.commit(s, { ...out, outputWidth: 1, outputHeight: 1, outputFrames: 1, outputChannels: 0 }),
+        now,
+      );
+      this.perform(this.core.handle({ type: 'committed', jobId: s.jobId, index: s.index }, now), now);
+      return 'accepted';
+    }
+    const name = this.farm.registry.get(agentId)?.advert.name ?? agentId;
+    const plan = policy.planFailure(s, outcome.failure, agentId, name, outcome.error, now, this.p.failure);
+    if (plan.then === 'fail') {
+      this.write(shardVerbs.fail(s, plan.shardReason), now);
+      this.finish(s.jobId, 'failed', plan.jobError, now);
+      return 'accepted';
+    }
+    if (plan.countAgainstAgent) {
+      let blockedNow = false;
+      const job = this.job(s.jobId, (cur) => {
+        const c = policy.countAgentFailure(cur, name, this.p.blocklistAfter);
+        blockedNow = c.blockedNow;
+        return { ...cur, ...c.patch };
+      });
+      if (blockedNow && job && !policy.someAgentCanRun(this.farm.liveAgents(), job.blockedAgents, s.requiredClassGb)) {
+        const error = policy.blocklistExhausted(s.index, this.p.blocklistAfter, job.blockedAgents);
+        this.write(shardVerbs.fail(s, error), now);
+        this.finish(s.jobId, 'failed', error, now);
+        return 'accepted';
+      }
+    }
+    this.requeue(key, s.attempt, plan.reason, plan.patch, now);
+    return 'accepted';
+  }
+
+  private grant(key: string, agent: A, now: number): void {
+    const s = this.farm.shard(key);
+    const job = s && this.farm.job(s.jobId);
+    const next =
+      s && job && !FINAL_JOB_STATES.has(job.state)
+        ? this.write(
+            shardVerbs.grant(s, {
+              agentId: agent.agentId,
+              agentName: agent.name,
+              agentClassGb: agent.classGb,
+              nowMs: now,
+              leaseMs: this.core.o.leaseMs,
+            }),
+            now,
+          )
+        : undefined;
+    if (!next || !job) {
+      this.farm.apply({ type: 'grant_abandoned', key, nowMs: now });
+      this.idle.push(agent);
+      return;
+    }
+    if (job.state === 'queued') this.job(job.id, jobVerbs.start(now));
+    this.hooks.granted(agent, next);
+  }
+
+  private requeue(key: string, attempt: number, reason: string, patch: Partial<ShardRecord>, now: number): void {
+    const s = this.farm.shard(key);
+    if (!s || s.state !== 'leased' || s.attempt !== attempt) return;
+    const job = this.farm.job(s.jobId);
+    if (!job || FINAL_JOB_STATES.has(job.state)) return;
+    const next = policy.retryOrFail(s, job.maxAttempts, reason);
+    if (next.then === 'fail') {
+      this.write(shardVerbs.fail(s, reason, patch), now);
+      this.finish(job.id, 'failed', next.jobError, now);
+      return;
+    }
+    this.write(shardVerbs.requeue(s, reason, now, patch), now);
+    this.pump(now);
+  }
+
+  private finish(jobId: string, state: 'succeeded' | 'failed' | 'cancelled', error: string, now: number): void {
+    this.farm.apply({ type: 'job_closing', jobId });
+    const job = this.job(jobId, jobVerbs.finish(state, error, now));
+    if (!job) return;
+    if (state !== 'succeeded')
+      for (const s of this.farm.jobShards(jobId)) this.write(shardVerbs.cancel(s, `job ${state}`), now);
+    this.farm.apply({ type: 'shards_dropped', jobId });
+    this.hooks.finished(job);
+  }
+
+  private write(v: Verdict<ShardRecord>, now: number): ShardRecord | undefined {
+    if (isRefusal(v)) return undefined;
+    this.farm.apply({ type: 'shard', rec: v, rev: ++this.rev, nowMs: now });
+    return v;
+  }
+
+  private job(jobId: string, verb: jobVerbs.JobVerb): JobRecord | undefined {
+    const cur = this.farm.job(jobId);
+    const next = cur && verb(cur);
+    if (!next || isRefusal(next)) return undefined;
+    this.farm.apply({ type: 'job', rec: next, rev: ++this.rev });
+    return next;
+  }
+}
+
+/** The key of a shard (re-exported for the simulator's traces). */
+export { shardKey };
