@@ -31,6 +31,8 @@ export class SimShell<A extends SimIdle> {
   /** Parked agents, in arrival order. */
   idle: A[] = [];
   private rev = 0;
+  private pumping = false;
+  private pumpAgain = false;
 
   constructor(
     readonly core: FarmCore,
@@ -82,15 +84,26 @@ export class SimShell<A extends SimIdle> {
     }
   }
 
-  /** One dispatch pass over the parked agents (what the coordinator's pump does). */
+  /**
+   * One dispatch pass over the parked agents (what the coordinator's pump does); a pump asked for
+   * during the pass runs another one after it.
+   */
   pump(now: number): void {
-    for (;;) {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    do {
+      this.pumpAgain = false;
+      if (this.idle.length === 0) break;
       const grants = this.core.handle({ type: 'idle', agents: this.idle }, now);
-      if (grants.length === 0) return;
+      if (grants.length === 0) break;
       const chosen = new Set(grants.map((g) => (g.type === 'grant' ? g.agent : undefined)));
       this.idle = this.idle.filter((a) => !chosen.has(a));
       this.perform(grants, now);
-    }
+    } while (this.pumpAgain);
+    this.pumping = false;
   }
 
   /** An agent reports its attempt: committed, or failed with a failure class. */

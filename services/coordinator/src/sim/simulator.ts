@@ -138,7 +138,10 @@ export function simulate(sc: SimScenario): SimResult {
   const agents = new Map<string, AgentState>();
   let unfinished = sc.jobs.length;
   type Unseq<E> = E extends SimEvent ? Omit<E, 'seq'> : never;
-  const push = (e: Unseq<SimEvent>) => events.push({ ...e, seq: ++seq } as SimEvent);
+  const push = (e: Unseq<SimEvent>) => {
+    (e as SimEvent).seq = ++seq;
+    events.push(e as SimEvent);
+  };
   const idleOf = (a: AgentState): SimIdle => ({
     agentId: a.advert.agentId,
     classGb: a.spec.classGb,
@@ -270,8 +273,10 @@ export function simulate(sc: SimScenario): SimResult {
       case 'tick':
         shell.perform(core.handle({ type: 'tick' }, now), now);
         // An agent that was judged lost and came back asks again.
-        for (const a of agents.values())
-          if (a.alive && !a.lease && !shell.idle.some((i) => i.agentId === a.advert.agentId)) ask(a);
+        if (shell.idle.length + leased(agents) < liveCount(agents)) {
+          const parked = new Set(shell.idle.map((i) => i.agentId));
+          for (const a of agents.values()) if (a.alive && !a.lease && !parked.has(a.advert.agentId)) ask(a);
+        }
         push({ at: now + sweepEveryMs, kind: 'tick' });
         break;
     }
@@ -279,6 +284,18 @@ export function simulate(sc: SimScenario): SimResult {
   res.digest = (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
   return res;
 }
+
+const leased = (agents: Map<string, AgentState>) => {
+  let n = 0;
+  for (const a of agents.values()) if (a.alive && a.lease) n++;
+  return n;
+};
+
+const liveCount = (agents: Map<string, AgentState>) => {
+  let n = 0;
+  for (const a of agents.values()) if (a.alive) n++;
+  return n;
+};
 
 function leaseRef(l: { key: string; token: number }) {
   const dot = l.key.lastIndexOf('.');
