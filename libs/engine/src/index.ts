@@ -1,6 +1,6 @@
 /**
  * @tessera/engine — the public surface. Everything else in src/ is internal.
- * Only ort-upscaler.ts and ort-session.ts import onnxruntime-node; pure parts (conversion, receptive
+ * Only ort-session.ts imports onnxruntime-node; pure parts (conversion, receptive
  * field, toRgb8, zoo table, SVD preprocessing and guidance math, tiny-model builders) can be used without
  * touching a runtime.
  */

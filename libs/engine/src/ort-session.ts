@@ -1,20 +1,46 @@
 /**
- * The onnxruntime-node adapter for models with several named tensor inputs and outputs (the diffusion
- * pipelines' text/image encoders, UNets and VAEs). With ort-upscaler.ts it is the only module that imports
- * `onnxruntime-node`: the upscaler adapter is specialised to one RGB image in and out, this one passes plain
- * typed arrays by name, so pipelines stay pure and can be run against fakes. Signatures (names, element
- * types, symbolic dims) come from the session metadata; execution providers are chosen explicitly; every
- * runtime failure is translated into the engine's named errors.
+ * The engine's one onnxruntime-node adapter: the only module that imports `onnxruntime-node` (a lint
+ * rule keeps it so). Every session — the upscalers' and the diffusion pipelines' encoders, UNets and
+ * VAEs — is created here, by one `OrtModel.load`, and runs plain typed arrays by name, so everything
+ * above it stays pure and can be run against fakes. Signatures (names, element types, symbolic dims)
+ * come from the session metadata; execution providers are chosen explicitly; every runtime failure
+ * is translated into the engine's named errors.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { classifyEngineError, EngineError, UnknownModelError } from './errors.js';
-import {
-  assertCudaInstalled,
-  sessionProviders,
-  translateCreateError,
-  type ExecutionProviderName,
-} from './ort-upscaler.js';
+import { classifyEngineError, EngineError, ExecutionProviderUnavailableError, UnknownModelError } from './errors.js';
+
+/**
+ * Execution providers the engine can request. 'webgpu' is compiled into onnxruntime-node's own
+ * Linux, Windows and macOS binaries (Dawn; on Linux it drives the GPU through Vulkan), so it needs no
+ * extra download, only a GPU driver with a Vulkan ICD and libvulkan.so.1.
+ */
+export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu';
+
+/** One execution provider as this onnxruntime-node installation reports it. */
+export interface ExecutionProviderInfo {
+  name: string;
+  /** Shipped inside the npm package's binary. */
+  bundled: boolean;
+  /** Usable now: bundled, or its provider library was installed next to the binding. */
+  available: boolean;
+}
+
+const CUDA_INSTALL_HINT =
+  'install the CUDA 12 build of onnxruntime-node: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci` ' +
+  '(or `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12`); needs CUDA 12 + cuDNN 9 runtime libraries';
+
+/** Execution providers reported by onnxruntime-node's listSupportedBackends, with availability. */
+export function executionProviders(): ExecutionProviderInfo[] {
+  const dir = bindingDir();
+  return ort.listSupportedBackends().map(({ name, bundled }) => ({
+    name,
+    bundled,
+    available: bundled || (dir !== undefined && providerLibraryPresent(dir, name)),
+  }));
+}
 
 /** Element type names as onnxruntime reports them ('float32', 'float16', 'int64', …). */
 export type TensorElementType = string;
@@ -89,7 +115,12 @@ export class OrtModel {
    * Runs the model on `feeds` and returns the requested outputs (default: all). Throws
    * EngineOutOfMemoryError or EngineError naming the model.
    */
-  async run(feeds: Record<string, HostTensor>, outputNames?: readonly string[]): Promise<Record<string, HostTensor>> {
+  async run(
+    feeds: Record<string, HostTensor>,
+    outputNames?: readonly string[],
+    /** What is run, for error messages (e.g. "512x512 on "). */
+    what = '',
+  ): Promise<Record<string, HostTensor>> {
     const inputs: Record<string, ort.Tensor> = {};
     try {
       for (const [name, t] of Object.entries(feeds)) {
@@ -103,7 +134,7 @@ export class OrtModel {
     try {
       result = outputNames ? await this.session.run(inputs, [...outputNames]) : await this.session.run(inputs);
     } catch (err) {
-      throw classifyEngineError(err, `inference of ${this.modelPath}`);
+      throw classifyEngineError(err, `inference of ${what}${this.modelPath}`);
     } finally {
       Object.values(inputs).forEach((t) => t.dispose());
     }
@@ -122,4 +153,90 @@ export class OrtModel {
   async close(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * Translates a session-creation failure: missing CUDA libraries or devices become
+ * ExecutionProviderUnavailableError, the rest goes through classifyEngineError. Internal.
+ */
+function translateCreateError(err: unknown, provider: ExecutionProviderName, modelPath: string): EngineError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (provider === 'webgpu' && /WebGPU adapter|No supported adapters|libvulkan|Couldn't load Vulkan/i.test(message)) {
+    return new ExecutionProviderUnavailableError(
+      'webgpu',
+      `no WebGPU adapter: the WebGPU execution provider drives the GPU through Vulkan, so it needs the GPU's Vulkan driver (ICD) and libvulkan.so.1 (Debian: libvulkan1): ${message.split('\n')[0]}`,
+      { cause: err },
+    );
+  }
+  if (provider === 'cuda') {
+    if (
+      /Failed to load|cannot open shared object|providers_(shared|cuda)|libcudnn|libcublas|libcudart/i.test(message)
+    ) {
+      return new ExecutionProviderUnavailableError(
+        'cuda',
+        `CUDA execution provider cannot be loaded; ${CUDA_INSTALL_HINT}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (/no CUDA-capable device|CUDA driver version|cudaErrorNoDevice|invalid device ordinal/i.test(message)) {
+      return new ExecutionProviderUnavailableError(
+        'cuda',
+        `no usable CUDA device (check the NVIDIA driver, CUDA_VISIBLE_DEVICES and deviceId): ${message}`,
+        { cause: err },
+      );
+    }
+  }
+  return classifyEngineError(err, `loading ${modelPath} on ${provider}`);
+}
+
+/**
+ * The onnxruntime execution-provider list of a session. WebGPU keeps the CPU EP behind it for the
+ * few operators WebGPU lacks. Internal.
+ */
+function sessionProviders(
+  provider: ExecutionProviderName,
+  deviceId = 0,
+): ort.InferenceSession.SessionOptions['executionProviders'] {
+  if (provider === 'cuda') return [{ name: 'cuda', deviceId }];
+  if (provider === 'webgpu') return ['webgpu', 'cpu'];
+  return ['cpu'];
+}
+
+/** Throws ExecutionProviderUnavailableError unless the CUDA EP is installed. Internal. */
+function assertCudaInstalled(): void {
+  const cuda = executionProviders().find((p) => p.name === 'cuda');
+  if (!cuda) {
+    throw new ExecutionProviderUnavailableError(
+      'cuda',
+      `this onnxruntime-node build has no CUDA execution provider; ${CUDA_INSTALL_HINT}`,
+    );
+  }
+  if (!cuda.available) {
+    throw new ExecutionProviderUnavailableError(
+      'cuda',
+      `CUDA execution provider is not installed; ${CUDA_INSTALL_HINT}`,
+    );
+  }
+}
+
+/** Folder holding onnxruntime_binding.node (where the install script puts provider libraries). */
+function bindingDir(): string | undefined {
+  try {
+    const root = dirname(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')));
+    const bin = join(root, 'bin');
+    for (const napi of readdirSync(bin).sort().reverse()) {
+      const dir = join(bin, napi, process.platform, process.arch);
+      if (existsSync(join(dir, 'onnxruntime_binding.node'))) return dir;
+    }
+  } catch {
+    // fall through: availability then equals `bundled`
+  }
+  return undefined;
+}
+
+function providerLibraryPresent(dir: string, name: string): boolean {
+  const base = `onnxruntime_providers_${name}`;
+  return [`lib${base}.so`, `${base}.dll`, `lib${base}.dylib`].some((f) => existsSync(join(dir, f)));
 }
