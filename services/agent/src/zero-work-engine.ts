@@ -42,11 +42,22 @@ export class ZeroWorkLoadTestEngine implements SlotEngine {
   /** Shards it has "run" (all kinds). */
   calls = 0;
 
-  /** `scaleOf(model)`: the upscaler's factor (from the hardware table). */
-  constructor(private readonly scaleOf: (model: string) => number) {}
+  /**
+   * `scaleOf(model)`: the upscaler's factor (from the hardware table). `workMs`: how long each shard
+   * "runs" (a sleep; 0 = none), so a scenario's durations can be replayed on a real farm.
+   */
+  constructor(
+    private readonly scaleOf: (model: string) => number,
+    private readonly workMs = 0,
+  ) {}
+
+  private async work(): Promise<void> {
+    this.calls++;
+    if (this.workMs > 0) await new Promise((r) => setTimeout(r, this.workMs));
+  }
 
   async upscale(modelId: string, img: RgbImage, opts: { onProgress?: (f: number) => void } = {}): Promise<RgbImage> {
-    this.calls++;
+    await this.work();
     const scale = this.scaleOf(modelId);
     opts.onProgress?.(1);
     return nearest(img, img.width * scale, img.height * scale);
@@ -57,7 +68,7 @@ export class ZeroWorkLoadTestEngine implements SlotEngine {
     p: SvdRunParams,
     opts: { onProgress?: (f: number) => void } = {},
   ): Promise<RgbImage[]> {
-    this.calls++;
+    await this.work();
     const frame = nearest(p.image, p.width ?? p.image.width, p.height ?? p.image.height);
     opts.onProgress?.(1);
     return Array.from({ length: p.numFrames ?? 1 }, () => frame);
@@ -68,7 +79,7 @@ export class ZeroWorkLoadTestEngine implements SlotEngine {
     p: SdRunParams,
     opts: { onProgress?: (f: number) => void } = {},
   ): Promise<SdRunResult> {
-    this.calls++;
+    await this.work();
     opts.onProgress?.(1);
     const w = p.width ?? 512;
     const h = p.height ?? 512;
@@ -97,6 +108,8 @@ export interface ZeroWorkAgentsOptions {
   waitMs?: number;
   /** Heartbeat interval. Default 2 s. */
   heartbeatMs?: number;
+  /** How long each shard takes (a sleep). Default 0. */
+  workMs?: number;
   hardwareTable?: string;
   log: Logger;
 }
@@ -112,7 +125,7 @@ export interface ZeroWorkAgents {
 export async function startZeroWorkLoadTestAgents(o: ZeroWorkAgentsOptions): Promise<ZeroWorkAgents> {
   const table = loadHardwareTable(o.hardwareTable);
   const names = farmNames(o.farm);
-  const engine = new ZeroWorkLoadTestEngine((model) => table.models.get(model)?.upscaler?.scale ?? 1);
+  const engine = new ZeroWorkLoadTestEngine((model) => table.models.get(model)?.upscaler?.scale ?? 1, o.workMs);
   const nc = await connectService({ servers: o.natsUrl, name: `tessera-load-agents ${o.namePrefix}`, log: o.log });
   const os = await new Objm(jetstream(nc)).open(names.blobBucket);
   const vramGb = o.vramGb ?? 8;
