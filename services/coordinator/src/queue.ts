@@ -224,7 +224,7 @@ export class ShardQueue {
    */
   take<A extends IdleAgent>(free: readonly A[], failedOn: (key: string) => readonly string[]): Taken<A>[] {
     const out: Taken<A>[] = [];
-    let agents = [...free];
+    let agents: readonly A[] = free;
     for (const prio of [...this.priorities]) {
       if (agents.length === 0) break;
       const owners = this.levels.get(prio)!;
@@ -262,8 +262,12 @@ export class ShardQueue {
         agents = agents.filter((a) => a !== pick.agent);
         out.push({ key, jobId: best.job.meta.id, index: pick.index, agent: pick.agent });
       }
+      // Exhausted jobs leave from the heads of the lists (the ones behind are skipped when reached):
+      // a pass costs what it looked at, not the number of listed jobs.
       for (const [owner, list] of owners) {
-        for (let i = list.length - 1; i >= 0; i--) if (list[i].readyCount === 0) list.splice(i, 1)[0].listed = false;
+        let n = 0;
+        while (n < list.length && list[n].readyCount === 0) list[n++].listed = false;
+        if (n > 0) list.splice(0, n);
         if (list.length === 0) owners.delete(owner);
       }
       if (owners.size === 0) {

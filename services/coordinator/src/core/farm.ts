@@ -272,7 +272,8 @@ export class FarmState {
     const delta = (rec.state === 'done' ? 1 : 0) - (prev?.state === 'done' ? 1 : 0);
     if (delta) this.doneCount.set(rec.jobId, (this.doneCount.get(rec.jobId) ?? 0) + delta);
     if (rec.state === 'queued') this.enqueue(rec, nowMs);
-    else this.queue.remove(k);
+    // Only a queued record can be in the queue index (a taken one has left it already).
+    else if (prev?.state === 'queued') this.queue.remove(k);
   }
 
   /**

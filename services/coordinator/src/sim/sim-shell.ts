@@ -12,6 +12,18 @@ import { isRefusal, type Verdict } from '../core/verdict.js';
 import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from '../model.js';
 import type { IdleAgent } from '../scheduler.js';
 
+/** What a simulated attempt "outputs". */
+const SIM_OUTPUT = {
+  outputKey: 'sim',
+  outputSha256: '',
+  outputBytes: 1,
+  outputWidth: 1,
+  outputHeight: 1,
+  outputFrames: 1,
+  outputChannels: 0,
+  runSeconds: 0,
+};
+
 /** A simulated agent slot waiting for work. */
 export interface SimIdle extends IdleAgent {
   readonly name: string;
@@ -117,11 +129,7 @@ export class SimShell<A extends SimIdle> {
     const s = this.farm.shard(key);
     if (!s || !shardVerbs.holdsLease(s, token, agentId)) return 'refused';
     if (outcome.ok) {
-      const out = { outputKey: `sim/${key}/${token}`, outputSha256: '', outputBytes: 1, runSeconds: 0 };
-      this.write(
-        shardVerbs.commit(s, { ...out, outputWidth: 1, outputHeight: 1, outputFrames: 1, outputChannels: 0 }),
-        now,
-      );
+      this.write(shardVerbs.commit(s, SIM_OUTPUT), now);
       this.perform(this.core.handle({ type: 'committed', jobId: s.jobId, index: s.index }, now), now);
       return 'accepted';
     }
