@@ -7,7 +7,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { callerOf, decoded, FORWARDED_USER, toGrpcError } from './grpc-server.js';
+import { callerOf, FORWARDED_USER } from './grpc-auth.js';
+import { decoded, toGrpcError } from './grpc-calls.js';
 
 /** Metadata key marking a forwarded call (its value: the forwarding replica's id). */
 export const FORWARDED_BY = 'x-tessera-forwarded-by';

@@ -14,8 +14,6 @@ import {
   JobServiceService,
   JobState,
   PROTO_FILES,
-  VideoFormat,
-  VideoMode,
   WatchJobResponse,
   protoDir,
   type AgentServiceServer,
@@ -23,21 +21,18 @@ import {
   type JobServiceServer,
 } from '@tessera/protocol';
 import type { Logger } from 'pino';
-import { authenticator, type ApiUser } from './auth.js';
+import { authenticate, callerOf } from './grpc-auth.js';
+import { decoded, requireId, tolerantDecoding, toGrpcError, unary } from './grpc-calls.js';
+export { authenticate, callerOf, FORWARDED_USER } from './grpc-auth.js';
+export { decoded, toGrpcError } from './grpc-calls.js';
 import type { BlobStore } from './blobs.js';
 import type { Coordinator } from './coordinator.js';
+import * as kinds from './kinds/index.js';
 import { mapLimit } from './util.js';
-import {
-  FailedPreconditionError,
-  InvalidArgumentError,
-  LimitExceededError,
-  NotFoundError,
-  NotLeaderError,
-} from './errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from './errors.js';
 import { UserAdmission } from './limits.js';
 import { FINAL_JOB_STATES, type JobRecord } from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
-import type { VideoFormatName } from './model.js';
 import { jobView } from './views.js';
 
 const FINAL_API_STATES = new Set([
@@ -45,175 +40,6 @@ const FINAL_API_STATES = new Set([
   JobState.JOB_STATE_FAILED,
   JobState.JOB_STATE_CANCELLED,
 ]);
-
-/**
- * Longest status details sent. Details travel in the `grpc-message` trailer: a message echoing a
- * huge request field (a 100 kB model name) exceeds the client's HTTP/2 header-list limit, and the
- * client then gets no answer on that connection at all.
- */
-const MAX_DETAILS_CHARS = 1000;
-
-/** Cuts `s` to MAX_DETAILS_CHARS on a code-point boundary (grpc-js sends it through encodeURI, which throws on a lone surrogate). */
-function capDetails(s: string): string {
-  if (s.length <= MAX_DETAILS_CHARS) return s;
-  let cut = MAX_DETAILS_CHARS;
-  const last = s.charCodeAt(cut - 1);
-  if (last >= 0xd800 && last <= 0xdbff) cut--;
-  return `${s.slice(0, cut)}… (${s.length} characters)`;
-}
-
-/** Maps a core error to a gRPC error; unexpected errors become INTERNAL (and are logged). */
-export function toGrpcError(e: unknown, log: Logger): Partial<grpc.ServiceError> {
-  const err = e instanceof Error ? e : new Error(String(e));
-  const code =
-    err instanceof InvalidArgumentError
-      ? grpc.status.INVALID_ARGUMENT
-      : err instanceof LimitExceededError
-        ? grpc.status.RESOURCE_EXHAUSTED
-        : err instanceof NotFoundError
-          ? grpc.status.NOT_FOUND
-          : err instanceof FailedPreconditionError
-            ? grpc.status.FAILED_PRECONDITION
-            : err instanceof NotLeaderError
-              ? grpc.status.UNAVAILABLE
-              : grpc.status.INTERNAL;
-  if (code === grpc.status.INTERNAL) log.error({ err }, 'internal error in gRPC handler');
-  const details = capDetails(err.message);
-  return { code, details, message: details };
-}
-
-/**
- * Request bytes that are not a valid protobuf message. grpc-js answers a throwing deserializer with
- * INTERNAL "Error deserializing request", blaming the server for the client's bytes; so the services
- * are registered with deserializers that return this marker instead, and `decoded()` turns it into
- * INVALID_ARGUMENT in the handler (after the token check).
- */
-class UndecodableRequest {
-  constructor(readonly error: InvalidArgumentError) {}
-}
-
-/**
- * The one 64-bit field of each request, named when its value does not fit a JS number: ts-proto's
- * decoder throws for values above 2^53-1 before any handler could name the field.
- */
-const INT64_FIELDS: Record<string, string> = { '/tessera.v1.JobService/SubmitJob': 'seed' };
-
-/** `def` with request deserializers that never throw (see UndecodableRequest). */
-function tolerantDecoding<D extends grpc.ServiceDefinition>(def: D): D {
-  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const [name, m] of Object.entries(def)) {
-    // "/tessera.v1.JobService/SubmitJob" → "tessera.v1.SubmitJobRequest"
-    const [, service, method] = m.path.split('/');
-    const type = `${service.slice(0, service.lastIndexOf('.') + 1)}${method}Request`;
-    out[name] = {
-      ...m,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          return m.requestDeserialize(bytes);
-        } catch (e) {
-          const reason = e instanceof Error ? e.message : String(e);
-          const int64 = INT64_FIELDS[m.path];
-          return new UndecodableRequest(
-            int64 && /MAX_SAFE_INTEGER/.test(reason)
-              ? new InvalidArgumentError(int64, 'is above 2^53-1, the largest integer kept exactly')
-              : new InvalidArgumentError('request', `cannot decode ${bytes.length} bytes as ${type} (${reason})`),
-          );
-        }
-      },
-    };
-  }
-  return out as D;
-}
-
-/** The decoded request, or the INVALID_ARGUMENT its bytes earned. */
-export function decoded<T>(req: T): T {
-  if (req instanceof UndecodableRequest) throw req.error;
-  return req;
-}
-
-function requireId(id: string, field = 'job_id'): string {
-  if (!id) throw new InvalidArgumentError(field, 'required');
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id))
-    throw new InvalidArgumentError(field, `${JSON.stringify(id.slice(0, 80))} is not a job id`);
-  return id;
-}
-
-function unary<Req, Res>(
-  log: Logger,
-  fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
-): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    Promise.resolve()
-      .then(() => fn(decoded(call.request), call))
-      .then(
-        (res) => callback(null, res),
-        (e) => callback(toGrpcError(e, log) as grpc.ServiceError),
-      );
-  };
-}
-
-/** Metadata key carrying the user a standby authenticated, on a call it forwards to the leader. */
-export const FORWARDED_USER = 'x-tessera-forwarded-user';
-
-/** The user each authenticated call was made by (set by `authenticate`, read by `callerOf`). */
-const callers = new WeakMap<object, string>();
-
-/** The user who made `call` ('' = anonymous, or a service not wrapped by `authenticate`). */
-export function callerOf(call: object): string {
-  return callers.get(call) ?? '';
-}
-
-/**
- * Wraps a service so every call is authenticated (see auth.ts `authenticator`): UNAUTHENTICATED when
- * tokens are configured and the call has no valid one (nor, under mutual TLS, a usable client
- * certificate). The caller is remembered for `callerOf`. Health and reflection are never wrapped,
- * so probes and grpcurl's discovery keep working.
- */
-export function authenticate<S extends grpc.UntypedServiceImplementation>(
-  def: grpc.ServiceDefinition,
-  impl: S,
-  users: readonly ApiUser[],
-  mtls = false,
-  replicaCertSha256 = '',
-): S {
-  const identify = authenticator(users, mtls);
-  const check = (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) => {
-    const auth = call.getAuthContext();
-    // A call a standby forwarded under mutual TLS arrives with the standby's certificate, not the
-    // caller's: the user it authenticated rides along, believed only from a peer presenting this
-    // farm's own server certificate (which only replicas hold).
-    const forwarded = call.metadata.get(FORWARDED_USER)[0];
-    if (
-      typeof forwarded === 'string' &&
-      mtls &&
-      replicaCertSha256 &&
-      auth?.sslPeerCertificate?.fingerprint256 === replicaCertSha256
-    ) {
-      callers.set(call, forwarded);
-      return undefined;
-    }
-    const who = identify(call.metadata, auth);
-    if (who.ok) callers.set(call, who.user);
-    return who.ok ? undefined : who.why;
-  };
-  const out: grpc.UntypedServiceImplementation = {};
-  for (const [name, method] of Object.entries(def)) {
-    const key = name.charAt(0).toLowerCase() + name.slice(1);
-    const handler = impl[key] as (...args: unknown[]) => void;
-    out[key] = method.responseStream
-      ? (call: grpc.ServerWritableStream<unknown, unknown>) => {
-          const why = check(call);
-          if (why) call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: why });
-          else handler(call);
-        }
-      : (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-          const why = check(call);
-          if (why) cb({ code: grpc.status.UNAUTHENTICATED, details: why });
-          else handler(call, cb);
-        };
-  }
-  return out as S;
-}
 
 export interface GrpcDeps {
   coordinator: Coordinator;
@@ -246,101 +72,20 @@ export function jobService(d: GrpcDeps): JobServiceServer {
       const owner = callerOf(call);
       const header = { name: req.name, seed: req.seed, priority: req.priority, maxAttempts: req.maxAttempts, owner };
       const spec = req.spec;
-      const bytesOf = (field: string, parts: Uint8Array[]) => {
-        const n = parts.reduce((a, p) => a + p.length, 0);
-        if (n > o.maxInputBytes)
-          throw new InvalidArgumentError(field, `${n} bytes is above the limit of ${o.maxInputBytes} bytes`);
-      };
+      const limits = { maxInputBytes: o.maxInputBytes };
       let submit: () => Promise<JobRecord>;
       if (spec?.$case === 'upscale') {
-        const up = spec.value;
-        bytesOf('upscale.image', [up.image]);
-        submit = () =>
-          c.submitUpscale({
-            ...header,
-            image: up.image,
-            model: up.model,
-            tile: up.tile,
-            overlap: up.overlap,
-            refine: up.refine && {
-              model: up.refine.model,
-              prompt: up.refine.prompt,
-              negativePrompt: up.refine.negativePrompt,
-              strength: up.refine.strength,
-              steps: up.refine.steps,
-              guidanceScale: up.refine.guidanceScale,
-              tile: up.refine.tile,
-              overlap: up.refine.overlap,
-              scheduler: up.refine.scheduler,
-            },
-          });
+        const sub = kinds.upscale.fromApi(spec.value, header, limits);
+        submit = () => c.submitUpscale(sub);
       } else if (spec?.$case === 'video') {
-        const v = spec.value;
-        bytesOf('video.image', [v.image, ...v.keyframes]);
-        const formats = formatsOf('video.formats', v.formats);
-        submit = () =>
-          c.submitVideo({
-            ...header,
-            image: v.image,
-            keyframes: v.keyframes,
-            request: {
-              model: v.model,
-              totalFrames: v.totalFrames,
-              fps: v.fps,
-              motionBucketId: v.motionBucketId,
-              noiseAugStrength: v.noiseAugStrength,
-              steps: v.steps,
-              minGuidanceScale: v.minGuidanceScale,
-              maxGuidanceScale: v.maxGuidanceScale,
-              framesPerBatch: v.framesPerBatch,
-              overlap: v.overlap,
-              mode: v.mode === VideoMode.VIDEO_MODE_CHAINED ? 'chained' : 'keyframed',
-              formats,
-              width: v.width,
-              height: v.height,
-              decodeChunk: v.decodeChunk,
-            },
-          });
+        const sub = kinds.video.fromApi(spec.value, header, limits);
+        submit = () => c.submitVideo(sub);
       } else if (spec?.$case === 'videoUpscale') {
-        const v = spec.value;
-        bytesOf('video_upscale.clip', [v.clip, ...v.frames]);
-        if (v.clip.length && v.frames.length)
-          throw new InvalidArgumentError('video_upscale.clip', 'send a clip or frames, not both');
-        // The same range as video.fps; unchecked, 4194404 fps was accepted and only failed in assembly.
-        if (v.fps > 120)
-          throw new InvalidArgumentError('video_upscale.fps', `${v.fps} is outside 0..120 (0 = the input's)`);
-        const formats = formatsOf('video_upscale.formats', v.formats);
-        submit = () =>
-          c.submitVideoUpscale({
-            ...header,
-            clip: v.clip,
-            frames: v.frames,
-            model: v.model,
-            framesPerBatch: v.framesPerBatch,
-            fps: v.fps,
-            formats,
-          });
+        const sub = kinds.videoUpscale.fromApi(spec.value, header, limits);
+        submit = () => c.submitVideoUpscale(sub);
       } else if (spec?.$case === 'image') {
-        const v = spec.value;
-        bytesOf('image.init_image', [v.initImage]);
-        submit = () =>
-          c.submitImage({
-            ...header,
-            initImage: v.initImage,
-            request: {
-              model: v.model,
-              prompt: v.prompt,
-              negativePrompt: v.negativePrompt,
-              width: v.width,
-              height: v.height,
-              steps: v.steps,
-              guidanceScale: v.guidanceScale,
-              strength: v.strength,
-              scheduler: v.scheduler,
-              refine: v.refine,
-              highNoiseFrac: v.highNoiseFrac,
-            },
-          });
+        const sub = kinds.image.fromApi(spec.value, header, limits);
+        submit = () => c.submitImage(sub);
       } else {
         throw new InvalidArgumentError('spec', 'required: set upscale, video, video_upscale or image');
       }
@@ -567,18 +312,4 @@ export async function startGrpcServer(d: GrpcServerSetup): Promise<GrpcServerHan
         });
       }),
   };
-}
-
-const FORMAT_NAMES: Partial<Record<VideoFormat, VideoFormatName>> = {
-  [VideoFormat.VIDEO_FORMAT_PNG_FRAMES]: 'png-frames',
-  [VideoFormat.VIDEO_FORMAT_WEBP]: 'webp',
-  [VideoFormat.VIDEO_FORMAT_MP4]: 'mp4',
-};
-
-function formatsOf(field: string, formats: VideoFormat[]): VideoFormatName[] {
-  return formats.map((f, i) => {
-    const name = FORMAT_NAMES[f];
-    if (!name) throw new InvalidArgumentError(`${field}[${i}]`, `unknown format ${f} (use PNG_FRAMES, WEBP or MP4)`);
-    return name;
-  });
 }

@@ -4,13 +4,42 @@
  * later stage starts from what the stage before committed), the agent's task and assembly
  * (assembler.ts: the last stage's image).
  */
-import type { ImageTask } from '@tessera/protocol';
-import { blobKeys } from '@tessera/protocol';
+import { blobKeys, type ImageSpec, type ImageTask } from '@tessera/protocol';
 import type { JobRecord, ShardRecord } from '../model.js';
 import { planImage, resolveImageParams, stageModelDir } from '../planner-image.js';
-import { jobHeader, type ImageSubmission, type Intake, type IntakeContext } from './requests.js';
+import {
+  checkInputBytes,
+  jobHeader,
+  type ApiLimits,
+  type ImageSubmission,
+  type Intake,
+  type IntakeContext,
+  type SubmissionHeader,
+} from './requests.js';
 
 export { createImageAssembler as createAssembler } from '../assembler.js';
+
+/** The API request as a submission (its size checked before anything is decoded). */
+export function fromApi(v: ImageSpec, header: SubmissionHeader, limits: ApiLimits): ImageSubmission {
+  checkInputBytes('image.init_image', [v.initImage], limits);
+  return {
+    ...header,
+    initImage: v.initImage,
+    request: {
+      model: v.model,
+      prompt: v.prompt,
+      negativePrompt: v.negativePrompt,
+      width: v.width,
+      height: v.height,
+      steps: v.steps,
+      guidanceScale: v.guidanceScale,
+      strength: v.strength,
+      scheduler: v.scheduler,
+      refine: v.refine,
+      highNoiseFrac: v.highNoiseFrac,
+    },
+  };
+}
 
 /** Validates, plans and stores the init image of an image job. */
 export async function intake(sub: ImageSubmission, ctx: IntakeContext): Promise<Intake> {

@@ -2,6 +2,8 @@
  * The submissions every job kind takes, already parsed from the API (grpc-server.ts), defined once;
  * and what a kind's intake needs from the coordinator.
  */
+import { VideoFormat } from '@tessera/protocol';
+import { InvalidArgumentError } from '../errors.js';
 import type { JobRecord, ShardRecord, VideoFormatName } from '../model.js';
 import type { RefineRequest } from '../planner.js';
 import type { ImageRequest } from '../planner-image.js';
@@ -81,4 +83,31 @@ export function jobHeader(sub: SubmissionHeader, jobId: string, nowMs: number, d
     maxAttempts: sub.maxAttempts || defaultMaxAttempts,
     nowMs,
   };
+}
+
+/** The API limits a kind checks on a request before anything is decoded. */
+export interface ApiLimits {
+  maxInputBytes: number;
+}
+
+/** Throws INVALID_ARGUMENT naming `field` when `parts` hold more than the input limit. */
+export function checkInputBytes(field: string, parts: Uint8Array[], limits: ApiLimits): void {
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  if (n > limits.maxInputBytes)
+    throw new InvalidArgumentError(field, `${n} bytes is above the limit of ${limits.maxInputBytes} bytes`);
+}
+
+const FORMAT_NAMES: Partial<Record<VideoFormat, VideoFormatName>> = {
+  [VideoFormat.VIDEO_FORMAT_PNG_FRAMES]: 'png-frames',
+  [VideoFormat.VIDEO_FORMAT_WEBP]: 'webp',
+  [VideoFormat.VIDEO_FORMAT_MP4]: 'mp4',
+};
+
+/** The API's output formats as names; INVALID_ARGUMENT naming the entry for an unknown one. */
+export function formatsOf(field: string, formats: VideoFormat[]): VideoFormatName[] {
+  return formats.map((f, i) => {
+    const name = FORMAT_NAMES[f];
+    if (!name) throw new InvalidArgumentError(`${field}[${i}]`, `unknown format ${f} (use PNG_FRAMES, WEBP or MP4)`);
+    return name;
+  });
 }

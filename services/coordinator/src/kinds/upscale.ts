@@ -3,14 +3,44 @@
  * (each tile's crop stored as its shard input), the agent's task (upscale tiles; refine tiles as
  * SD img2img stages) and assembly (assembler.ts: blend, then refine preparation and final blend).
  */
-import { blobKeys, type ImageTask } from '@tessera/protocol';
+import { blobKeys, type ImageTask, type UpscaleSpec } from '@tessera/protocol';
 import { sha256Hex } from '../blobs.js';
 import type { JobRecord, ShardRecord } from '../model.js';
 import { planUpscale } from '../planner.js';
 import { cropRgb, mapLimit } from '../util.js';
-import type { Intake, IntakeContext, UpscaleSubmission } from './requests.js';
+import {
+  checkInputBytes,
+  type ApiLimits,
+  type Intake,
+  type IntakeContext,
+  type SubmissionHeader,
+  type UpscaleSubmission,
+} from './requests.js';
 
 export { createRefinePreparer, createUpscaleAssembler as createAssembler } from '../assembler.js';
+
+/** The API request as a submission (its sizes checked before anything is decoded). */
+export function fromApi(up: UpscaleSpec, header: SubmissionHeader, limits: ApiLimits): UpscaleSubmission {
+  checkInputBytes('upscale.image', [up.image], limits);
+  return {
+    ...header,
+    image: up.image,
+    model: up.model,
+    tile: up.tile,
+    overlap: up.overlap,
+    refine: up.refine && {
+      model: up.refine.model,
+      prompt: up.refine.prompt,
+      negativePrompt: up.refine.negativePrompt,
+      strength: up.refine.strength,
+      steps: up.refine.steps,
+      guidanceScale: up.refine.guidanceScale,
+      tile: up.refine.tile,
+      overlap: up.refine.overlap,
+      scheduler: up.refine.scheduler,
+    },
+  };
+}
 
 /** Validates, plans and stores the tile inputs of an upscale job. */
 export async function intake(sub: UpscaleSubmission, ctx: IntakeContext): Promise<Intake> {

@@ -3,14 +3,42 @@
  * inputs (each batch's frames stored as its shard input), the agent's task (the base task: frames
  * in, frames out) and assembly (video-assembler.ts).
  */
-import { blobKeys } from '@tessera/protocol';
+import { blobKeys, type VideoUpscaleSpec } from '@tessera/protocol';
+import { InvalidArgumentError } from '../errors.js';
 import { concatBytes } from '@tessera/runtime';
 import { sha256Hex } from '../blobs.js';
 import { planVideoUpscale } from '../planner-video.js';
 import { mapLimit } from '../util.js';
-import { jobHeader, type Intake, type IntakeContext, type VideoUpscaleSubmission } from './requests.js';
+import {
+  checkInputBytes,
+  formatsOf,
+  jobHeader,
+  type ApiLimits,
+  type Intake,
+  type IntakeContext,
+  type SubmissionHeader,
+  type VideoUpscaleSubmission,
+} from './requests.js';
 
 export { createVideoAssembler as createAssembler } from '../video-assembler.js';
+
+/** The API request as a submission (sizes, clip xor frames, fps and formats checked first). */
+export function fromApi(v: VideoUpscaleSpec, header: SubmissionHeader, limits: ApiLimits): VideoUpscaleSubmission {
+  checkInputBytes('video_upscale.clip', [v.clip, ...v.frames], limits);
+  if (v.clip.length && v.frames.length)
+    throw new InvalidArgumentError('video_upscale.clip', 'send a clip or frames, not both');
+  // The same range as video.fps; unchecked, 4194404 fps was accepted and only failed in assembly.
+  if (v.fps > 120) throw new InvalidArgumentError('video_upscale.fps', `${v.fps} is outside 0..120 (0 = the input's)`);
+  return {
+    ...header,
+    clip: v.clip,
+    frames: v.frames,
+    model: v.model,
+    framesPerBatch: v.framesPerBatch,
+    fps: v.fps,
+    formats: formatsOf('video_upscale.formats', v.formats),
+  };
+}
 
 /** Validates, plans and stores the frame batches of a video upscale. */
 export async function intake(sub: VideoUpscaleSubmission, ctx: IntakeContext): Promise<Intake> {

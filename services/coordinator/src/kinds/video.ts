@@ -5,15 +5,51 @@
  * follows the agent's class), the agent's task and assembly (video-assembler.ts).
  */
 import { decodeChunkFor, type HardwareTable } from '@tessera/hardware';
-import { blobKeys, type VideoTask } from '@tessera/protocol';
+import { blobKeys, VideoMode, type VideoSpec, type VideoTask } from '@tessera/protocol';
 import { concatBytes } from '@tessera/runtime';
 import { sha256Hex } from '../blobs.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { JobRecord, ShardRecord } from '../model.js';
 import { planVideo, resolveVideoParams } from '../planner-video.js';
-import { jobHeader, type Intake, type IntakeContext, type VideoSubmission } from './requests.js';
+import {
+  checkInputBytes,
+  formatsOf,
+  jobHeader,
+  type ApiLimits,
+  type Intake,
+  type IntakeContext,
+  type SubmissionHeader,
+  type VideoSubmission,
+} from './requests.js';
 
 export { createVideoAssembler as createAssembler } from '../video-assembler.js';
+
+/** The API request as a submission (its sizes and formats checked before anything is decoded). */
+export function fromApi(v: VideoSpec, header: SubmissionHeader, limits: ApiLimits): VideoSubmission {
+  checkInputBytes('video.image', [v.image, ...v.keyframes], limits);
+  return {
+    ...header,
+    image: v.image,
+    keyframes: v.keyframes,
+    request: {
+      model: v.model,
+      totalFrames: v.totalFrames,
+      fps: v.fps,
+      motionBucketId: v.motionBucketId,
+      noiseAugStrength: v.noiseAugStrength,
+      steps: v.steps,
+      minGuidanceScale: v.minGuidanceScale,
+      maxGuidanceScale: v.maxGuidanceScale,
+      framesPerBatch: v.framesPerBatch,
+      overlap: v.overlap,
+      mode: v.mode === VideoMode.VIDEO_MODE_CHAINED ? 'chained' : 'keyframed',
+      formats: formatsOf('video.formats', v.formats),
+      width: v.width,
+      height: v.height,
+      decodeChunk: v.decodeChunk,
+    },
+  };
+}
 
 /** Validates, plans and stores the keyframes of an image-to-video job. */
 export async function intake(sub: VideoSubmission, ctx: IntakeContext): Promise<Intake> {
