@@ -58,17 +58,18 @@ export class Coordinator {
       (u) => o.userWeights.get(u) ?? 1,
     );
     this.core = new FarmCore(this.farm, o);
-    const x: ShellContext = {
+    const base = {
       d,
       core: this.core,
       farm: this.farm,
       locks: new KeyedMutex(),
-      writer: undefined as unknown as RecordWriter,
-      perform: (effects) => this.effects.perform(effects),
-      background: (p, what) => void p.catch((e: unknown) => d.log.error({ err: e }, `${what} failed`)),
+      perform: (effects: Parameters<ShellContext['perform']>[0]) => this.effects.perform(effects),
     };
-    (x as { writer: RecordWriter }).writer = new RecordWriter(x);
-    this.x = x;
+    const x: ShellContext = (this.x = {
+      ...base,
+      writer: new RecordWriter(base),
+      background: (p, what) => void p.catch((e: unknown) => d.log.error({ err: e }, `${what} failed`)),
+    });
     this.dispatch = new Dispatcher(x);
     this.life = new Lifecycle(x);
     this.results = new Results(x, this.life);

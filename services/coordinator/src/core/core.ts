@@ -11,7 +11,7 @@ import type { AgentEntry } from '../registry.js';
 import type { IdleAgent } from '../scheduler.js';
 import { FarmState, type Held } from './farm.js';
 import { leaseExpiry, type LeaseTimeouts } from './policy.js';
-import { committedBy, holdsLease } from './shard.js';
+import { committedBy, holdsLease, type LeaseHolder } from './shard.js';
 
 /** The options the core's rules read. */
 export interface CoreOptions {
@@ -203,14 +203,9 @@ export class FarmCore {
 export type ResultJudgement = 'duplicate' | 'cancelled' | 'superseded' | 'current';
 
 /** Judges a reported result for `token` of `agentId` against the shard record. */
-export function judgeResult(
-  rec: { state: string; attempt: number; agentId: string },
-  jobState: string,
-  token: number,
-  agentId: string,
-): ResultJudgement {
-  if (committedBy(rec as never, token, agentId)) return 'duplicate';
+export function judgeResult(rec: LeaseHolder, jobState: string, token: number, agentId: string): ResultJudgement {
+  if (committedBy(rec, token, agentId)) return 'duplicate';
   if (rec.state === 'cancelled' || jobState === 'cancelled') return 'cancelled';
-  if (!holdsLease(rec as never, token, agentId)) return 'superseded';
+  if (!holdsLease(rec, token, agentId)) return 'superseded';
   return 'current';
 }

@@ -100,12 +100,15 @@ export function provideInput(s: ShardRecord, key: string, sha256: string): Verdi
   return { ...s, inputKey: key, inputSha256: sha256 };
 }
 
+/** The fields that say who holds or committed a shard. */
+export type LeaseHolder = Pick<ShardRecord, 'state' | 'attempt' | 'agentId'>;
+
 /** True when `token` and `agentId` name the shard's current lease. */
-export function holdsLease(s: ShardRecord, token: number, agentId: string): boolean {
+export function holdsLease(s: LeaseHolder, token: number, agentId: string): boolean {
   return s.state === 'leased' && s.attempt === token && s.agentId === agentId;
 }
 
 /** True when the shard committed exactly this attempt of this agent (a repeated report). */
-export function committedBy(s: ShardRecord, token: number, agentId: string): boolean {
+export function committedBy(s: LeaseHolder, token: number, agentId: string): boolean {
   return s.state === 'done' && s.attempt === token && s.agentId === agentId;
 }

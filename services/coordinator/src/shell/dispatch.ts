@@ -2,7 +2,7 @@
  * Dispatch: work requests park here until the core's dispatch pass gives them a shard (or their
  * wait ends); a grant is one compare-and-set of the shard record, answered with the lease.
  */
-import type { AgentAdvert, WorkGrant, WorkRequest } from '@tessera/protocol';
+import { AgentState, type AgentAdvert, type WorkGrant, type WorkRequest } from '@tessera/protocol';
 import { isRefusal } from '../core/verdict.js';
 import * as jobVerbs from '../core/job.js';
 import * as shardVerbs from '../core/shard.js';
@@ -33,7 +33,7 @@ export class Dispatcher {
   /** A work request: answered at once with a lease, or parked until work arrives or wait_ms passes. */
   request(req: WorkRequest & { advert: AgentAdvert }, classGb: number): Promise<WorkGrant> {
     const { advert } = req;
-    if (this.stopped || advert.state === 3 /* AGENT_STATE_DRAINING */) return Promise.resolve(NO_WORK);
+    if (this.stopped || advert.state === AgentState.AGENT_STATE_DRAINING) return Promise.resolve(NO_WORK);
     // One outstanding request per agent slot: a newer one replaces the older.
     this.unpark(advert.agentId);
     const waitMs = Math.min(Math.max(req.waitMs, 0), 30_000);

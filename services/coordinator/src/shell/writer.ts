@@ -13,7 +13,7 @@ import { mapLimit } from '../util.js';
 import type { ShellContext } from './context.js';
 
 export class RecordWriter {
-  constructor(private readonly x: ShellContext) {}
+  constructor(private readonly x: Omit<ShellContext, 'writer' | 'background'>) {}
 
   /** Persists a planned job: shard records, then the job record (a job record that exists is complete). */
   async create(job: JobRecord, shards: ShardRecord[]): Promise<void> {
