@@ -6,8 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadHardwareTable } from '@tessera/hardware';
 import { blobKeys } from '@tessera/protocol';
-import { createUpscaleAssembler } from './assembler.js';
-import type { BlobStore } from './blobs.js';
+import { createUpscaleAssembler, shardOutput } from './assembler.js';
+import { BlobCorruptError, type BlobStore } from './blobs.js';
+import { newShard } from './model.js';
+import { ShardOutputCorruptError } from './shell/deps.js';
 import { compileCoordinatorOptions } from './options.js';
 import { planUpscale } from './planner.js';
 
@@ -57,5 +59,21 @@ describe('upscale assembly', () => {
     await expect(assembly).rejects.toThrow('timeout fetching tile 0');
     await turn();
     expect(unhandled).toEqual([]);
+  });
+
+  it('tells a corrupt shard output (run the shard again) from store trouble (retry) by error class', async () => {
+    const s = {
+      ...newShard({ jobId: 'j', index: 4, stage: 'upscale', kind: 'upscale_tile', requiredClassGb: 8, seed: 0 }),
+      outputKey: 'k',
+    };
+    const failing = (e: Error) => ({ get: () => Promise.reject(e) }) as unknown as BlobStore;
+    const corrupt = shardOutput(failing(new BlobCorruptError('k', 'blob k is corrupt: 3 bytes')), s, 'shard');
+    await expect(corrupt).rejects.toBeInstanceOf(ShardOutputCorruptError);
+    await expect(corrupt).rejects.toMatchObject({ shardIndex: 4 });
+    // Text that merely mentions a digest is not corruption unless the store says so by class.
+    const trouble = new Error('timeout reading digest of k');
+    await expect(shardOutput(failing(trouble), s, 'shard')).rejects.toBe(trouble);
+    const missing = { get: async () => null } as unknown as BlobStore;
+    await expect(shardOutput(missing, s, 'batch')).rejects.toThrow('output of batch 4 is missing');
   });
 });

@@ -6,7 +6,7 @@ import { BandAssembler, planTiles, type TilePlan } from '@tessera/tiling';
 import { blobKeys } from '@tessera/protocol';
 import sharp from 'sharp';
 import type { Logger } from 'pino';
-import type { BlobStore } from './blobs.js';
+import { BlobCorruptError, type BlobStore } from './blobs.js';
 import { ShardOutputCorruptError, type Assemble } from './shell/deps.js';
 import { cropRgb, mapLimit } from './util.js';
 import type { JobRecord, OutputRecord, ShardRecord } from './model.js';
@@ -19,6 +19,19 @@ const PREFETCH = 4;
  * fails and the assembly is abandoned, so its rejection must not count as unhandled: that would
  * crash the process (Node's default). Awaiting the returned promise still throws.
  */
+/**
+ * A committed shard's output bytes. A corrupt blob (its digest does not match) or a missing one is
+ * ShardOutputCorruptError: the shard runs again. Anything else (NATS trouble) is left to retry.
+ */
+export async function shardOutput(blobs: BlobStore, s: ShardRecord, what: 'shard' | 'batch'): Promise<Uint8Array> {
+  const data = await blobs.get(s.outputKey).catch((e: unknown) => {
+    if (!(e instanceof BlobCorruptError)) throw e;
+    throw new ShardOutputCorruptError(s.index, `output of ${what} ${s.index} unreadable: ${e.message}`);
+  });
+  if (!data) throw new ShardOutputCorruptError(s.index, `output of ${what} ${s.index} is missing`);
+  return data;
+}
+
 export function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(() => undefined);
   return p;
@@ -53,15 +66,7 @@ async function blendTiles(
     const expect = t.input.width * scale * t.input.height * scale * 3;
     // The object store verifies the bytes against the digest it stored, and the commit checked that
     // digest against the SHA-256 the agent reported: a corrupt or swapped tile fails here.
-    const data = await blobs.get(s.outputKey).catch((e: unknown) => {
-      // A digest mismatch is corruption (run the shard again); anything else is transient (retry).
-      if (!/corrupt|digest/i.test(e instanceof Error ? e.message : String(e))) throw e;
-      throw new ShardOutputCorruptError(
-        s.index,
-        `output of shard ${s.index} unreadable: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    });
-    if (!data) throw new ShardOutputCorruptError(s.index, `output of shard ${s.index} is missing`);
+    const data = await shardOutput(blobs, s, 'shard');
     if (data.length !== expect) {
       throw new ShardOutputCorruptError(
         s.index,

@@ -13,12 +13,24 @@ export interface BlobInfo {
 export interface BlobStore {
   put(key: string, data: Uint8Array): Promise<BlobInfo>;
   putStream(key: string, data: ReadableStream<Uint8Array>): Promise<BlobInfo>;
-  /** The bytes, verified against the stored digest; null when absent. */
+  /** The bytes, verified against the stored digest; null when absent, BlobCorruptError when corrupt. */
   get(key: string): Promise<Uint8Array | null>;
   /** A chunk stream; the store verifies the digest when the stream ends. */
   getStream(key: string): Promise<{ info: BlobInfo; data: ReadableStream<Uint8Array> } | null>;
   info(key: string): Promise<BlobInfo | null>;
   delete(key: string): Promise<void>;
+}
+
+/** A stored blob's bytes do not match its stored digest (or size): the object is corrupt. */
+export class BlobCorruptError extends Error {
+  override readonly name = 'BlobCorruptError';
+  constructor(
+    readonly key: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }
 
 /** Hex SHA-256 of bytes. */
@@ -50,8 +62,14 @@ export class ObjBlobStore implements BlobStore {
     return { size: info.size, sha256: digestToHex(info.digest) };
   }
 
+  /** The verified bytes; BlobCorruptError when they do not match the stored digest. */
   async get(key: string): Promise<Uint8Array | null> {
-    return this.read(key);
+    return this.read(key).catch((e: unknown) => {
+      // The one place that reads the clients' error text: both readers say "corrupt" or "digest".
+      const message = e instanceof Error ? e.message : String(e);
+      if (/corrupt|digest/i.test(message)) throw new BlobCorruptError(key, message, { cause: e });
+      throw e;
+    });
   }
 
   async getStream(key: string) {

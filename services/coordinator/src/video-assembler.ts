@@ -11,7 +11,7 @@ import { ClipAssembler, planFrameBatches } from '@tessera/video';
 import { encodeAnimatedWebp, encodeMp4 } from '@tessera/video/codecs';
 import type { Logger } from 'pino';
 import sharp from 'sharp';
-import { handled } from './assembler.js';
+import { handled, shardOutput } from './assembler.js';
 import { sha256Hex, type BlobStore } from './blobs.js';
 import { ShardOutputCorruptError, type Assemble } from './shell/deps.js';
 import { mapLimit } from './util.js';
@@ -55,15 +55,7 @@ export function createVideoAssembler(blobs: BlobStore, log?: Logger): Assemble {
       onFrame: (i, rgb) => (frames[i] = Uint8Array.from(rgb)),
     });
     const fetchBatch = async (s: ShardRecord): Promise<Uint8Array> => {
-      const data = await blobs.get(s.outputKey).catch((e: unknown) => {
-        // A digest mismatch is corruption (run the shard again); anything else is transient (retry).
-        if (!/corrupt|digest/i.test(e instanceof Error ? e.message : String(e))) throw e;
-        throw new ShardOutputCorruptError(
-          s.index,
-          `output of batch ${s.index} unreadable: ${e instanceof Error ? e.message : String(e)}`,
-        );
-      });
-      if (!data) throw new ShardOutputCorruptError(s.index, `output of batch ${s.index} is missing`);
+      const data = await shardOutput(blobs, s, 'batch');
       if (data.length !== frameBytes * s.frameCount) {
         throw new ShardOutputCorruptError(
           s.index,
