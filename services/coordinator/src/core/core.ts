@@ -125,9 +125,8 @@ export class FarmCore {
         }
       }
     }
-    for (const k of s.leasedKeys()) {
-      const rec = s.shard(k);
-      if (!rec || rec.state !== 'leased') continue;
+    for (const [k, { rec }] of s.leasedShards()) {
+      if (rec.state !== 'leased') continue;
       const x = leaseExpiry(rec, this.o.timeouts[rec.kind], now, s.progressSince(k, rec), s.resumedMs);
       if (x) out.push({ type: 'requeue', key: k, attempt: rec.attempt, reason: x.reason, metric: x.metric });
     }

@@ -63,8 +63,8 @@ export class FarmState {
   readonly queue: ShardQueue;
   /** The fleet; each entry's `leases` is an index kept here. */
   readonly registry: AgentRegistry;
-  /** Keys of leased shards (what the sweeper checks). */
-  private readonly leased = new Set<string>();
+  /** Leased shards by key, with their holders (what the sweeper walks). */
+  private readonly leased = new Map<string, Held<ShardRecord>>();
   private readonly doneCount = new Map<string, number>();
   /** Engine progress per leased shard, from renewals (memory only; restarts begin afresh). */
   private readonly progress = new Map<string, { attempt: number; value: number; sinceMs: number }>();
@@ -131,9 +131,8 @@ export class FarmState {
         if (!t.online) return;
         this.resumedMs = t.nowMs;
         for (const a of this.registry.all()) if (a.liveness === 'live') a.lastSeenMs = t.nowMs;
-        for (const k of this.leased) {
-          const s = this.shards.get(k)?.rec;
-          if (s?.state === 'leased') s.leaseExpiresMs = Math.max(s.leaseExpiresMs, t.nowMs + t.leaseMs);
+        for (const { rec: s } of this.leased.values()) {
+          if (s.state === 'leased') s.leaseExpiresMs = Math.max(s.leaseExpiresMs, t.nowMs + t.leaseMs);
         }
         return;
       }
@@ -166,12 +165,13 @@ export class FarmState {
       if (FINAL_JOB_STATES.has(job.state)) continue;
       rec.notBeforeMs ??= 0;
       const k = shardKey(rec.jobId, rec.index);
+      const held = { rec, rev };
       if (rec.state === 'leased') {
         rec.leaseExpiresMs = nowMs + leaseMs;
-        this.leased.add(k);
+        this.leased.set(k, held);
         this.queue.runningStarted(job.owner);
       }
-      this.shards.set(k, { rec, rev });
+      this.shards.set(k, held);
       if (rec.state === 'queued') queued.push(rec);
     }
     // Once every shard is loaded: whether a queued shard waits for another depends on that one.
@@ -201,9 +201,9 @@ export class FarmState {
     return this.doneCount.get(jobId) ?? 0;
   }
 
-  /** Keys of leased shards. */
-  leasedKeys(): IterableIterator<string> {
-    return this.leased.values();
+  /** Leased shards: key → holder. */
+  leasedShards(): ReadonlyMap<string, Held<ShardRecord>> {
+    return this.leased;
   }
 
   /** When the shard's current attempt last made engine progress (its grant when never). */
@@ -259,18 +259,24 @@ export class FarmState {
 
   private applyShard(rec: ShardRecord, rev: number, nowMs: number): void {
     const k = shardKey(rec.jobId, rec.index);
-    const prev = this.shards.get(k)?.rec;
-    this.shards.set(k, { rec, rev });
-    if (rec.state === 'leased') this.leased.add(k);
-    else if (prev?.state === 'leased') {
+    let held = this.shards.get(k);
+    const prev = held?.rec;
+    // The holder is updated in place (one per shard for its life: no allocation per write).
+    if (held) {
+      held.rec = rec;
+      held.rev = rev;
+    } else this.shards.set(k, (held = { rec, rev }));
+    if (rec.state === 'leased') {
+      if (prev?.state !== 'leased') this.leased.set(k, held);
+    } else if (prev?.state === 'leased') {
       this.leased.delete(k);
-      this.queue.runningEnded(this.ownerOfKey(k));
+      this.queue.runningEnded(this.jobs.get(rec.jobId)?.rec.owner ?? '');
     }
     if (prev?.state === 'leased' && (rec.state !== 'leased' || rec.agentId !== prev.agentId))
       this.registry.get(prev.agentId)?.leases.delete(k);
     if (rec.state === 'leased') this.registry.get(rec.agentId)?.leases.add(k);
     const delta = (rec.state === 'done' ? 1 : 0) - (prev?.state === 'done' ? 1 : 0);
-    if (delta) this.doneCount.set(rec.jobId, (this.doneCount.get(rec.jobId) ?? 0) + delta);
+    if (delta !== 0) this.doneCount.set(rec.jobId, (this.doneCount.get(rec.jobId) ?? 0) + delta);
     if (rec.state === 'queued') this.enqueue(rec, nowMs);
     // Only a queued record can be in the queue index (a taken one has left it already).
     else if (prev?.state === 'queued') this.queue.remove(k);
