@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadHardwareTable } from '@tessera/hardware';
 import { AgentState, FailureKind, type AgentAdvert, type Lease, type ShardResult } from '@tessera/protocol';
 import type { BlobInfo, BlobStore } from './blobs.js';
-import { systemClock, type Clock } from './clock.js';
+import { ManualClock, sequentialIds, systemClock, type Clock } from './clock.js';
 import { createSharpCodec } from './codec.js';
 import { Coordinator, type CoordinatorDeps } from './coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
@@ -71,10 +71,14 @@ afterEach(() => {
   for (const c of running.splice(0)) c.stop();
 });
 
-async function rig(opts: CoordinatorOptions = {}, shared?: Pick<Rig, 'store' | 'blobs' | 'clock'>): Promise<Rig> {
+async function rig(
+  opts: CoordinatorOptions = {},
+  shared?: Pick<Rig, 'store' | 'blobs' | 'clock'>,
+  sweepEveryMs = 3_600_000,
+): Promise<Rig> {
   const store = shared?.store ?? new MemoryStateStore();
   const blobs = shared?.blobs ?? new MemoryBlobs();
-  const clock = shared?.clock ?? { t: 1_000_000, now: () => clock.t, after: systemClock.after };
+  const clock: Rig['clock'] = shared?.clock ?? { t: 1_000_000, now: () => clock.t, after: systemClock.after };
   const deps: CoordinatorDeps = {
     store,
     blobs,
@@ -88,8 +92,9 @@ async function rig(opts: CoordinatorOptions = {}, shared?: Pick<Rig, 'store' | '
     events: { jobChanged: () => {}, shardChanged: () => {}, jobCancelled: () => {} },
     metrics: createCoordinatorMetrics({ queuedByClass: () => new Map(), agents: () => [] }),
     log: pino({ level: 'silent' }),
-    // Sweeps by hand (the test moves the clock), so the timer is effectively off.
-    options: compileCoordinatorOptions({ sweepEveryMs: 3_600_000, ...opts }),
+    ids: sequentialIds(),
+    // Sweeps by hand (the test moves the clock), so the timer is effectively off unless asked for.
+    options: compileCoordinatorOptions({ sweepEveryMs, ...opts }),
   };
   const c = new Coordinator(deps);
   await c.start();
@@ -210,6 +215,24 @@ describe('coordinator core', () => {
     r.c.sweep();
     await new Promise((res) => setTimeout(res, 10));
     expect((await ask(r.c, 'b'))?.ref?.fencingToken).toBe(2);
+  });
+
+  it('runs its sweeper on the injected clock: moving a manual clock past the lease requeues it', async () => {
+    const manual = new ManualClock(1_000_000);
+    const r = await rig(
+      { leaseMs: 1000, retryBackoffMs: 0 },
+      { store: new MemoryStateStore(), blobs: new MemoryBlobs(), clock: manual },
+      250,
+    );
+    const job = await submit(r.c, 1);
+    expect(job.id).toBe(`j${(1_000_000).toString(36)}0000000000`);
+    const first = await ask(r.c, 'a');
+    expect(first?.ref?.fencingToken).toBe(1);
+    // No real time passes; the sweeps the manual clock fires find the lease expired.
+    manual.advance(5_000);
+    await new Promise((res) => setImmediate(res));
+    const again = r.c.requestWork({ advert: advert('b'), waitMs: 1_000 });
+    expect((await again).lease?.ref).toMatchObject({ jobId: job.id, fencingToken: 2 });
   });
 
   it('blocklists an agent after N failures on a job, persists it, and keeps it after a restart', async () => {
