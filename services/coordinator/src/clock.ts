@@ -25,6 +25,11 @@ export const systemClock: Clock = {
   },
 };
 
+/** `c` with timers: its own when it has them, Node's (unref'd) otherwise (a time source from before timers were injected). */
+export function withTimers(c: { now(): number; after?: Clock['after'] }): Clock {
+  return c.after ? (c as Clock) : { now: () => c.now(), after: systemClock.after };
+}
+
 /** A clock moved by hand: `advance(ms)` fires the timers that come due, in time order. */
 export class ManualClock implements Clock {
   private seq = 0;

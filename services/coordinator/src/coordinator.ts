@@ -17,7 +17,7 @@ import type {
   WorkGrant,
   WorkRequest,
 } from '@tessera/protocol';
-import type { Timer } from './clock.js';
+import { withTimers, type Timer } from './clock.js';
 import { FarmCore } from './core/core.js';
 import { FarmState } from './core/farm.js';
 import { NotFoundError } from './errors.js';
@@ -25,9 +25,9 @@ import * as kinds from './kinds/index.js';
 import { FINAL_JOB_STATES, type JobRecord, type ShardRecord } from './model.js';
 import { KeyedMutex } from './mutex.js';
 import type { AgentEntry } from './registry.js';
-import { agentState, jobWaitingReason } from './views.js';
+import { agentsView, jobWaitingReason } from './views.js';
 import type { ShellContext } from './shell/context.js';
-import type { CoordinatorDeps } from './shell/deps.js';
+import type { CoordinatorDeps, ShellDeps } from './shell/deps.js';
 import { Dispatcher } from './shell/dispatch.js';
 import { EffectRunner } from './shell/effects.js';
 import { Submissions } from './shell/intake.js';
@@ -50,7 +50,10 @@ export class Coordinator {
   private readonly effects: EffectRunner;
   private sweepTimer: Timer | undefined;
 
-  constructor(private readonly d: CoordinatorDeps) {
+  private readonly d: ShellDeps;
+
+  constructor(deps: CoordinatorDeps) {
+    const d = (this.d = { ...deps, clock: withTimers(deps.clock) });
     const o = d.options;
     this.farm = new FarmState(
       (a) => vramClassOf(d.table, a.vramUsableGb),
@@ -158,10 +161,7 @@ export class Coordinator {
 
   /** The fleet as the registry sees it, each agent with its state. */
   agents(includeLost: boolean): { entry: AgentEntry; state: AgentState }[] {
-    return this.farm.registry
-      .all()
-      .filter((a) => includeLost || a.liveness === 'live')
-      .map((entry) => ({ entry, state: agentState(entry) }));
+    return agentsView(this.farm.registry.all(), includeLost);
   }
 
   /** Number of shards waiting for an agent. */

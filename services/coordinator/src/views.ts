@@ -115,3 +115,8 @@ export function jobWaitingReason(job: JobRecord, farm: FarmState): string {
   );
   return reason && blocked.length ? `${reason}; blocklisted for this job: ${blocked.join(', ')}` : reason;
 }
+
+/** The fleet (live agents, or all with `includeLost`), each agent with its state. */
+export function agentsView(all: AgentEntry[], includeLost: boolean): { entry: AgentEntry; state: AgentState }[] {
+  return all.filter((a) => includeLost || a.liveness === 'live').map((entry) => ({ entry, state: agentState(entry) }));
+}

@@ -3,12 +3,12 @@ import type { Effect } from '../core/core.js';
 import type { FarmCore } from '../core/core.js';
 import type { FarmState } from '../core/farm.js';
 import type { KeyedMutex } from '../mutex.js';
-import type { CoordinatorDeps } from './deps.js';
+import type { ShellDeps } from './deps.js';
 import type { Parked } from './dispatch.js';
 import type { RecordWriter } from './writer.js';
 
 export interface ShellContext {
-  readonly d: CoordinatorDeps;
+  readonly d: ShellDeps;
   readonly core: FarmCore;
   readonly farm: FarmState;
   /** One shard's (key) or one job's (`job:<id>`) transitions never interleave. */

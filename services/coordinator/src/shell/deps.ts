@@ -71,8 +71,8 @@ export interface CoordinatorDeps {
   assemble: Assemble;
   /** Upscale with refine: blends the upscale tiles and stores each refine tile's input (index → sha256). */
   prepareRefine: (job: JobRecord, shards: ShardRecord[]) => Promise<Map<number, { key: string; sha256: string }>>;
-  /** Time and timers. */
-  clock: Clock;
+  /** Time and timers (a clock without `after` gets Node's timers: see withTimers). */
+  clock: Pick<Clock, 'now'> & Partial<Pick<Clock, 'after'>>;
   /** New job ids (default: time-ordered with random bytes). */
   ids?: IdSource;
   events: CoordinatorEvents;
@@ -80,3 +80,6 @@ export interface CoordinatorDeps {
   log: Logger;
   options: CompiledCoordinatorOptions;
 }
+
+/** The deps as the shell uses them: the clock always has timers (Coordinator applies withTimers). */
+export type ShellDeps = CoordinatorDeps & { clock: Clock };
