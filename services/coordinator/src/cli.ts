@@ -130,7 +130,7 @@ const program = new Command('tessera-coordinator')
   .addOption(
     new Option(
       '--api-tokens-file <file>',
-      'more API tokens, one "user token" or "user:token" a line (# comments); keeps secrets off the command line',
+      'more API tokens, one "user token [role]" or "user:token" a line (# comments; role: user, viewer or admin); keeps secrets off the command line',
     ).env('TESSERA_API_TOKENS_FILE'),
   )
   .addOption(

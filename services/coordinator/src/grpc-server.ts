@@ -24,6 +24,15 @@ import {
 } from '@tessera/protocol';
 import type { Logger } from 'pino';
 import { authenticator, type ApiUser } from './auth.js';
+import {
+  PermissionDeniedError,
+  principal,
+  requireCancel,
+  requireRead,
+  requireSubmit,
+  rolesOf,
+  visibleJobs,
+} from './access.js';
 import type { BlobStore } from './blobs.js';
 import { mapLimit, type Coordinator } from './coordinator.js';
 import {
@@ -71,11 +80,13 @@ export function toGrpcError(e: unknown, log: Logger): Partial<grpc.ServiceError>
         ? grpc.status.RESOURCE_EXHAUSTED
         : err instanceof NotFoundError
           ? grpc.status.NOT_FOUND
-          : err instanceof FailedPreconditionError
-            ? grpc.status.FAILED_PRECONDITION
-            : err instanceof NotLeaderError
-              ? grpc.status.UNAVAILABLE
-              : grpc.status.INTERNAL;
+          : err instanceof PermissionDeniedError // hook(ops): job ownership's refusals
+            ? grpc.status.PERMISSION_DENIED
+            : err instanceof FailedPreconditionError
+              ? grpc.status.FAILED_PRECONDITION
+              : err instanceof NotLeaderError
+                ? grpc.status.UNAVAILABLE
+                : grpc.status.INTERNAL;
   if (code === grpc.status.INTERNAL) log.error({ err }, 'internal error in gRPC handler');
   const details = capDetails(err.message);
   return { code, details, message: details };
@@ -227,6 +238,9 @@ export interface GrpcDeps {
 export function jobService(d: GrpcDeps): JobServiceServer {
   const { coordinator: c, log, options: o } = d;
   const admission = new UserAdmission(o, (owner) => c.ownerUsage(owner));
+  // hook(ops): job ownership (access.ts): who may read, cancel or submit
+  const roles = rolesOf(o.apiUsers);
+  const who = (call: object) => principal(callerOf(call), roles);
   // A finished job's shards are read from the store: views with shards are async.
   const view = async (id: string, withShards: boolean) => {
     const { job, shards, waitingReason } = await c.getJob(id, { withShards });
@@ -243,6 +257,7 @@ export function jobService(d: GrpcDeps): JobServiceServer {
       if (!Number.isSafeInteger(req.seed) || req.seed < 0)
         throw new InvalidArgumentError('seed', `${req.seed} is not an integer in 0..2^53-1`);
       const owner = callerOf(call);
+      requireSubmit(who(call)); // hook(ops): viewers submit nothing
       const header = { name: req.name, seed: req.seed, priority: req.priority, maxAttempts: req.maxAttempts, owner };
       const spec = req.spec;
       const bytesOf = (field: string, parts: Uint8Array[]) => {
@@ -346,21 +361,26 @@ export function jobService(d: GrpcDeps): JobServiceServer {
       const job = await admission.admit(owner, submit);
       return { job: await view(job.id, false) };
     }),
-    getJob: unary(log, async (req) => ({ job: await view(requireId(req.jobId), true) })),
-    cancelJob: unary(log, async (req) => {
-      const job = await c.cancelJob(requireId(req.jobId));
+    getJob: unary(log, async (req, call) => {
+      requireRead(who(call), c.jobRecord(requireId(req.jobId))); // hook(ops): others' jobs are NOT_FOUND
+      return { job: await view(req.jobId, true) };
+    }),
+    cancelJob: unary(log, async (req, call) => {
+      requireCancel(who(call), c.jobRecord(requireId(req.jobId))); // hook(ops): owner or admin only
+      const job = await c.cancelJob(req.jobId);
       return { job: await view(job.id, false) };
     }),
-    listJobs: unary(log, async (req) => {
+    listJobs: unary(log, async (req, call) => {
       if (req.limit > 10_000) throw new InvalidArgumentError('limit', `${req.limit} is above the limit of 10000`);
-      const jobs = c.listJobs(req.limit || 100);
+      // hook(ops): only the jobs the caller may read, the limit counted after filtering
+      const jobs = visibleJobs(who(call), c.listJobs(Number.MAX_SAFE_INTEGER), req.limit || 100);
       return { jobs: await mapLimit(jobs, 8, (j) => view(j.id, req.includeShards)) };
     }),
     watchJob: (call) => {
       let jobId: string;
       try {
         jobId = requireId(decoded(call.request).jobId);
-        c.jobRecord(jobId);
+        requireRead(who(call), c.jobRecord(jobId)); // hook(ops): others' jobs are NOT_FOUND
       } catch (e) {
         call.emit('error', toGrpcError(e, log));
         return;
@@ -405,6 +425,7 @@ export function jobService(d: GrpcDeps): JobServiceServer {
         const req = decoded(call.request);
         const jobId = requireId(req.jobId);
         const job = c.jobRecord(jobId);
+        requireRead(who(call), job); // hook(ops): others' jobs are NOT_FOUND
         if (job.state !== 'succeeded') {
           throw new FailedPreconditionError(
             `job ${jobId} is ${job.state}; its output can be fetched once it has succeeded${FINAL_JOB_STATES.has(job.state) && job.error ? ` (error: ${job.error})` : ''}`,
