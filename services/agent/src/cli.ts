@@ -1,8 +1,9 @@
 /** `tessera-agent`: run an agent, or `tessera-agent run upscale` for one pass without a farm. */
 import { Command, Option } from 'commander';
 import { SD_SCHEDULER_NAMES, txt2imgFile, upscaleImageFile, UPSCALER_IDS } from '@tessera/engine';
-import { createLogger } from '@tessera/runtime';
-import { startAgent } from './main.js';
+import { createLogger, SERVICE_ENV_HELP } from '@tessera/runtime';
+import { AGENT_VERSION, startAgent } from './main.js';
+import { compileAgentOptions } from './options.js';
 
 const program = new Command('tessera-agent')
   .description(
@@ -27,7 +28,12 @@ const program = new Command('tessera-agent')
   )
   .addOption(new Option('--farm <prefix>', 'NATS subject and bucket prefix').env('TESSERA_FARM').default('tessera'))
   .addOption(new Option('--threads <n>', 'onnxruntime threads per slot').env('TESSERA_THREADS').argParser(Number))
-  .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat interval').env('TESSERA_HEARTBEAT_MS').argParser(Number))
+  .addOption(
+    new Option('--heartbeat-ms <ms>', 'heartbeat interval')
+      .env('TESSERA_HEARTBEAT_MS')
+      .argParser(Number)
+      .default(compileAgentOptions({}, 'agent').heartbeatMs),
+  )
   .addOption(
     new Option('--hardware-table <file>', 'hardware table YAML (for class labels)').env('TESSERA_HARDWARE_TABLE'),
   )
@@ -37,6 +43,8 @@ const program = new Command('tessera-agent')
       .choices(['auto', 'cpu', 'cuda', 'webgpu'])
       .default('auto'),
   )
+  .version(AGENT_VERSION)
+  .addHelpText('after', SERVICE_ENV_HELP)
   .showHelpAfterError()
   .action(async (o) => {
     const log = createLogger('agent');

@@ -36,6 +36,22 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
   );
   const table = loadHardwareTable(o.hardwareTable);
   const names = farmNames(o.farm);
+  // The metrics port is taken before joining the farm: a second agent on a box whose default port is
+  // in use fails at once, naming the flag, instead of after it has advertised itself.
+  let ready = (): boolean => false;
+  let slots: Slot[] = [];
+  const metrics = createAgentMetrics(() =>
+    slots.map((s) => {
+      const a = s.advert();
+      return {
+        slot: a.name,
+        vramClass: a.vramClass,
+        vramBytes: Math.round(a.vramUsableGb * 1024 ** 3),
+        busy: a.state === AgentState.AGENT_STATE_BUSY,
+      };
+    }),
+  );
+  const http = o.metricsAddr ? await listenMetrics(o.metricsAddr, metrics.registry, () => ready()) : undefined;
   if (process.env.TESSERA_TEST_FAULT_OOM_ONCE === '1')
     log.warn(
       'TESSERA_TEST_FAULT_OOM_ONCE is set: each engine worker fails its first run as out of memory (a test hook)',
@@ -83,18 +99,6 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
     });
     return { advert, engine };
   });
-  let slots: Slot[] = [];
-  const metrics = createAgentMetrics(() =>
-    slots.map((s) => {
-      const a = s.advert();
-      return {
-        slot: a.name,
-        vramClass: a.vramClass,
-        vramBytes: Math.round(a.vramUsableGb * 1024 ** 3),
-        busy: a.state === AgentState.AGENT_STATE_BUSY,
-      };
-    }),
-  );
   const nc = await connectService({
     servers: o.natsUrl,
     name: `tessera-agent ${o.name}`,
@@ -129,9 +133,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       }),
   );
   const running = runSlots(nc, names, slots, o.heartbeatMs);
-  const http = o.metricsAddr
-    ? await startHttp(o.metricsAddr, metrics.registry, () => !nc.isClosed() && !running.draining())
-    : undefined;
+  ready = () => !nc.isClosed() && !running.draining();
   for (const s of slots) {
     const a = s.advert();
     log.info(
@@ -156,4 +158,22 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       await nc.drain().catch(() => undefined);
     },
   };
+}
+
+/** Serves /metrics on `addr`; an address in use is an error naming `--metrics` (several agents on a box). */
+async function listenMetrics(
+  addr: string,
+  registry: Parameters<typeof startHttp>[1],
+  ready: () => boolean,
+): Promise<Awaited<ReturnType<typeof startHttp>>> {
+  try {
+    return await startHttp(addr, registry, ready);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new Error(
+        `metrics address ${addr} is in use (another agent on this host?): give each agent its own --metrics HOST:PORT (TESSERA_METRICS_ADDR), or --metrics "" to disable`,
+        { cause: e },
+      );
+    throw e;
+  }
 }

@@ -1,7 +1,11 @@
 /** `tessera-coordinator`: flags (each with an environment variable) → startCoordinator. */
+import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
-import { createLogger } from '@tessera/runtime';
+import { createLogger, SERVICE_ENV_HELP } from '@tessera/runtime';
 import { startCoordinator } from './main.js';
+import { numericDefaults } from './options.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 const program = new Command('tessera-coordinator')
   .description(
@@ -160,7 +164,19 @@ const program = new Command('tessera-coordinator')
       .env('TESSERA_MAX_AGENTS')
       .argParser(Number),
   )
+  .version(version)
+  .addHelpText(
+    'after',
+    `${SERVICE_ENV_HELP}  TESSERA_PROTO_DIR            proto files served by gRPC reflection (default: the bundled ones)\n`,
+  )
   .showHelpAfterError();
+
+// Numeric defaults in --help, taken from the one place that sets them (compileCoordinatorOptions).
+const defaults = numericDefaults();
+for (const opt of program.options) {
+  const d = defaults[opt.attributeName()];
+  if (d !== undefined && opt.defaultValue === undefined) opt.default(d);
+}
 
 program.parse();
 const o = program.opts();

@@ -239,3 +239,30 @@ export function parseUserWeights(list: string): Map<string, number> {
   }
   return out;
 }
+
+/**
+ * The default of each numeric flag, by the flag's commander attribute name (`--stall-timeout-ms` is
+ * `stallTimeoutMs`, option noProgressMs), read from compileCoordinatorOptions so `--help` cannot drift.
+ */
+export function numericDefaults(): Record<string, number> {
+  const c = compileCoordinatorOptions({ replicaId: 'defaults' });
+  return {
+    leaseMs: c.leaseMs,
+    agentSilenceMs: c.agentSilenceMs,
+    maxAttempts: c.maxAttempts,
+    maxInputBytes: c.maxInputBytes,
+    maxInputPixels: c.maxInputPixels,
+    maxQueuedShards: c.maxQueuedShards,
+    retentionMs: c.retentionMs,
+    maxShardRuntimeMs: c.maxShardRuntimeMs,
+    stallTimeoutMs: c.noProgressMs,
+    startTimeoutMs: c.startTimeoutMs,
+    blocklistAfter: c.blocklistAfter,
+    retryBackoffMs: c.retryBackoffMs,
+    retryBackoffMaxMs: c.retryBackoffMaxMs,
+    leaderLeaseMs: c.leaderLeaseMs,
+    maxJobsPerUser: c.maxJobsPerUser,
+    maxQueuedShardsPerUser: c.maxQueuedShardsPerUser,
+    maxAgents: c.maxAgents,
+  };
+}

@@ -178,7 +178,7 @@ export function addJobCommands(program: Command, ctx: CliContext): void {
     .command('get')
     .description("download a succeeded job's output (checked against its sha256)")
     .argument('<job>', 'job id')
-    .addOption(valueOption('--output <file>', 'where to write it', 'TESSERA_OUTPUT').makeOptionMandatory())
+    .addOption(valueOption('--output <file>', 'where to write it (required)', 'TESSERA_OUTPUT').makeOptionMandatory())
     .addOption(
       valueOption(
         '--format <name>',

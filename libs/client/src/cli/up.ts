@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { JobState, type AgentInfo, type Job } from '@tessera/protocol';
@@ -10,7 +10,7 @@ import { baboonPng, demoOutputName } from '../up/demo.js';
 import { FarmChildExitedError, LocalFarm } from '../up/farm.js';
 import { freePort, preferredOrFreePort } from '../up/ports.js';
 import { waitForAgents } from '../up/ready.js';
-import { findExecutable, NATS_MISSING_MESSAGE } from '../up/which.js';
+import { findExecutable, findNatsServer, natsMissingMessage } from '../up/which.js';
 import type { CliContext } from './context.js';
 import { finalLine, JobNotSucceededError, watchWithProgress } from './jobs.js';
 import { flagOption, intArg, readInput, valueOption } from './options.js';
@@ -20,6 +20,7 @@ interface UpFlags {
   keep: boolean;
   out: string;
   nats?: string;
+  natsServer?: string;
   natsPort?: number;
   grpc?: number;
   metricsPort?: number;
@@ -44,7 +45,10 @@ export function shardPlacement(job: Job): string {
 
 /** The summary `tessera up` prints once the demo is written. Pure. */
 export function upSummary(farm: LocalFarm, agents: readonly AgentInfo[]): string {
-  const rows: string[][] = [['coordinator', farm.server, '', farm.coordinatorMetricsUrl]];
+  const rows: string[][] = [
+    ['nats', farm.natsUrl, '', ''],
+    ['coordinator', farm.server, '', farm.coordinatorMetricsUrl],
+  ];
   for (const a of farm.agents) {
     const info = agents.find((x) => x.name === a.name || x.id === a.name);
     rows.push([`agent ${a.name}`, `${a.vramGb} GB`, `class ${info?.vramClass || '?'}`, a.metricsUrl]);
@@ -56,8 +60,13 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
   const coordinatorBin =
     flags.coordinatorBin ?? resolveServiceBin('@tessera/coordinator', 'bin/tessera-coordinator.js');
   const agentBin = flags.agentBin ?? resolveServiceBin('@tessera/agent', 'bin/tessera-agent.js');
-  const natsServer = flags.nats === undefined ? findExecutable('nats-server') : undefined;
-  if (flags.nats === undefined && natsServer === null) throw new Error(NATS_MISSING_MESSAGE);
+  const natsServer =
+    flags.nats !== undefined
+      ? undefined
+      : flags.natsServer !== undefined
+        ? findExecutable(basename(flags.natsServer), dirname(flags.natsServer))
+        : findNatsServer();
+  if (flags.nats === undefined && natsServer === null) throw new Error(natsMissingMessage(flags.natsServer));
   const image = flags.input === undefined ? baboonPng() : await readInput('--input', flags.input);
   const outDir = resolve(flags.out);
   const logsDir = join(outDir, 'logs');
@@ -87,7 +96,7 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
   try {
     const agents = await farm.race(waitForAgents(client, flags.agents, flags.startTimeout * 1000, ctx.signal));
     ctx.err(
-      `tessera up: coordinator at ${farm.server} with ${agents.length} agents (${agents.map((a) => a.vramClass).join(', ')})`,
+      `tessera up: NATS at ${farm.natsUrl}; coordinator at ${farm.server} with ${agents.length} agents (${agents.map((a) => a.vramClass).join(', ')})`,
     );
     const job = await farm.race(
       client.submitUpscale(
@@ -110,7 +119,9 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
     ctx.out(upSummary(farm, seen));
     ctx.out(`logs    ${shown(logsDir)}/`);
     if (flags.keep) {
-      ctx.err(`tessera up: serving; try \`tessera --server ${farm.server} agents\`. Ctrl-C stops the farm.`);
+      ctx.err(
+        `tessera up: serving; try \`tessera --server ${farm.server} agents\`; attach another agent with \`tessera-agent --nats ${farm.natsUrl} --metrics 127.0.0.1:0\`. Ctrl-C stops the farm.`,
+      );
       if (!ctx.signal.aborted) await farm.race(once(ctx.signal, 'abort').then(() => undefined));
     }
   } catch (err) {
@@ -142,6 +153,13 @@ export function addUpCommand(program: Command, ctx: CliContext): void {
     .addOption(valueOption('--out <dir>', 'where the demo output and logs/ go', 'TESSERA_OUT_DIR').default('./out'))
     .addOption(
       valueOption('--nats <url>', 'use this NATS JetStream server instead of starting one', 'TESSERA_NATS_URL'),
+    )
+    .addOption(
+      valueOption(
+        '--nats-server <file>',
+        'the nats-server binary to start (default: found on PATH, then in /usr/sbin, /usr/local/sbin, /sbin, /usr/local/bin, /opt/homebrew/bin)',
+        'TESSERA_NATS_SERVER',
+      ),
     )
     .addOption(
       valueOption(
