@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { classLabel } from '@tessera/hardware';
 import {
@@ -555,7 +555,14 @@ export async function startGrpcServer(d: GrpcServerSetup): Promise<GrpcServerHan
       defaults: true,
       oneofs: true,
     });
-    new ReflectionService(pkg).addToServer(server);
+    // hook(ops): reflection lists grpc.health.v1.Health too (grpcurl … Health/Check needs no proto file)
+    const healthPkg = protoLoader.loadSync(healthProtoPath, {
+      keepCase: true,
+      longs: String,
+      defaults: true,
+      oneofs: true,
+    });
+    new ReflectionService({ ...pkg, ...healthPkg }).addToServer(server);
   } catch (e) {
     d.log.warn(
       { err: e, protoDir: protoDir() },
