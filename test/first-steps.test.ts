@@ -9,7 +9,10 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN } from './helpers/farm.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { JobState } from '@tessera/protocol';
+import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, startFarm } from './helpers/farm.js';
 import { freePort, repoRoot, spawnBin, waitFor } from './helpers/process.js';
 
 const run = promisify(execFile);
@@ -99,6 +102,25 @@ describe('first steps', () => {
       expect(retries().slice(0, 3)).toEqual([500, 1000, 2000]);
     } finally {
       await p.stop('SIGKILL');
+    }
+  });
+
+  it('a job whose model no agent holds fails naming the cause, not only the blocklist', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'tessera-no-models-'));
+    const farm = await startFarm({
+      agents: [{ name: 'bare', vramGb: 8 }],
+      agentArgs: ['--models', empty],
+      coordinatorArgs: ['--retry-backoff-ms', '0'],
+    });
+    try {
+      const job = await farm.client.submitImage({ model: 'sd15', prompt: 'a baboon', seed: 1, steps: 2 });
+      const done = await farm.client.waitForJob(job.id);
+      expect(done.state).toBe(JobState.JOB_STATE_FAILED);
+      expect(done.error).toContain('blocklisted for this job after 3 failures (bare); last error: ');
+      // The cause: the model directory the agent lacks.
+      expect(done.error).toContain(join(empty, 'sd15'));
+    } finally {
+      await farm.close();
     }
   });
 });

@@ -52,6 +52,7 @@ import { AgentRegistry, type AgentEntry } from './registry.js';
 import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
 import type { StateStore } from './state/store.js';
+import { blocklistedJobError } from './failure-messages.js'; // hook(ops): failed-job messages name the cause
 
 /** A decoded RGB8 image. */
 export interface DecodedImage {
@@ -994,7 +995,7 @@ export class Coordinator {
     let why = 'error';
     let notBeforeMs = 0;
     if (r.failure === FailureKind.FAILURE_KIND_ERROR || r.failure === FailureKind.FAILURE_KIND_UNSPECIFIED) {
-      if (await this.countAgentFailure(k, rec, agentName)) return;
+      if (await this.countAgentFailure(k, rec, agentName, r.error)) return; // hook(ops): r.error names the cause
       // Exponential backoff: a failure that repeats at once (a missing file, a flaky GPU) does not spin.
       const o = this.d.options;
       const delayMs =
@@ -1034,7 +1035,7 @@ export class Coordinator {
    * shard, the job fails rather than wait forever. Returns true when it failed the job.
    * Runs under the shard's lock.
    */
-  private async countAgentFailure(k: string, rec: ShardRecord, agentName: string): Promise<boolean> {
+  private async countAgentFailure(k: string, rec: ShardRecord, agentName: string, lastError = ''): Promise<boolean> {
     const limit = this.d.options.blocklistAfter;
     let blockedNow = false;
     await this.setJob(rec.jobId, (cur) => {
@@ -1057,7 +1058,7 @@ export class Coordinator {
       .live()
       .filter((a) => !job.blockedAgents.includes(a.advert.name) && a.classGb >= rec.requiredClassGb);
     if (others.length > 0) return false;
-    const error = `every live agent that can run shard ${rec.index} is blocklisted for this job after ${limit} failures (${job.blockedAgents.join(', ')})`;
+    const error = blocklistedJobError(rec.index, limit, job.blockedAgents, lastError); // hook(ops): names the cause
     this.registry.get(rec.agentId)?.leases.delete(k);
     await this.writeShard(k, { ...rec, state: 'failed', reason: error });
     await this.finishJob(rec.jobId, 'failed', error, true);
