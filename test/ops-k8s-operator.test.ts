@@ -5,11 +5,10 @@
  * autoscaling component renders, validates and keeps its classes, nodes, agents and KEDA queries
  * consistent. The queries are checked against a live coordinator in test/autoscale.test.ts.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classLabel, loadHardwareTable } from '@tessera/hardware';
@@ -17,7 +16,6 @@ import { composeOverlay, K8S, kustomize, OPERATOR_SECRETS, quantityBytes, type K
 import { freePort, repoRoot, waitFor } from './helpers/process.js';
 import { metricNamesIn, toolGate } from './helpers/prometheus.js';
 
-const run = promisify(execFile);
 const gate = toolGate('ops-k8s-operator', ['kubectl', 'nats-server']);
 const OVERLAYS = readdirSync(join(K8S, 'overlays'));
 
