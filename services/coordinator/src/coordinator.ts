@@ -35,6 +35,7 @@ import type { Clock } from './clock.js';
 import { InvalidArgumentError, LimitExceededError, NotFoundError, StaleRevisionError } from './errors.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import {
+  type ImageFormatName,
   FINAL_JOB_STATES,
   shardKey,
   type JobRecord,
@@ -145,6 +146,8 @@ export interface UpscaleSubmission {
   model: string;
   tile: number;
   overlap: number;
+  /** Output formats, the first being the primary output (absent = PNG only). */
+  formats?: ImageFormatName[];
 }
 
 /** An image-to-video submission, already parsed from the API. */
@@ -317,6 +320,7 @@ export class Coordinator {
         agents: this.registry.live().length,
         nowMs: now,
         refine: sub.refine,
+        formats: sub.formats, // hook(scale): requested output formats
       },
       this.d.table,
       o,
