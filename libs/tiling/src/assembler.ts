@@ -186,24 +186,28 @@ export class BandAssembler {
    * Weighted mean of the contributing tiles over output rows [y0, y1). Per pixel, tiles are summed in
    * index order (tile row, then column), so the result does not depend on push order. Pixels where one
    * tile has weight exactly 1 (all others exactly 0: the weights telescope) are copied; that is the value
-   * the weighted mean gives there too, and it is most of the image.
+   * the weighted mean gives there too, and it is most of the image. Only the seam pixels touch the
+   * Float32 accumulator (zeroed, summed and divided range by range), so a chunk costs about one copy of
+   * its bytes plus its seams.
    */
   private blend(rows: number[], y0: number, y1: number): Uint8Array {
-    const { outWidth: W, channels: ch, scale } = this.c;
-    const n = y1 - y0;
-    const out = new Uint8Array(W * n * ch);
-    this.acc.subarray(0, W * n * ch).fill(0);
-    const wsum = this.wsum.subarray(0, W * n).fill(0);
-    for (const r of rows) {
-      const wy = this.rowW[r];
-      for (let y = Math.max(y0, wy.lo); y < Math.min(y1, wy.hi); y++) {
+    const { outWidth: W, channels: ch } = this.c;
+    const out = new Uint8Array(W * (y1 - y0) * ch);
+    for (let y = y0; y < y1; y++) {
+      const dst = (y - y0) * W;
+      this.seamPass(rows, y, (lo, hi) => {
+        this.acc.fill(0, (dst + lo) * ch, (dst + hi) * ch);
+        this.wsum.fill(0, dst + lo, dst + hi);
+      });
+      for (const r of rows) {
+        const wy = this.rowW[r];
+        if (y < wy.lo || y >= wy.hi) continue;
         const fy = wy.weights[y - wy.offset];
-        const dst = (y - y0) * W;
         for (let c = 0; c < this.plan.cols; c++) {
           const spec = this.plan.tiles[r * this.plan.cols + c];
           const data = this.tiles[spec.index] as Uint8Array;
           const wx = this.colW[c];
-          const src = (y - wy.offset) * spec.input.width * scale - wx.offset;
+          const src = (y - wy.offset) * spec.input.width * this.c.scale - wx.offset;
           if (fy === 1 && wx.fullLo < wx.fullHi) {
             out.set(data.subarray((src + wx.fullLo) * ch, (src + wx.fullHi) * ch), (dst + wx.fullLo) * ch);
             this.accumulate(data, src, dst, fy, wx, wx.lo, wx.fullLo);
@@ -213,14 +217,37 @@ export class BandAssembler {
           }
         }
       }
-    }
-    const acc = this.acc;
-    for (let p = 0; p < W * n; p++) {
-      const sum = wsum[p];
-      if (sum === 0) continue; // copied above
-      for (let k = 0; k < ch; k++) out[p * ch + k] = Math.round(acc[p * ch + k] / sum);
+      this.seamPass(rows, y, (lo, hi) => {
+        const { acc, wsum } = this;
+        for (let p = dst + lo; p < dst + hi; p++) {
+          const sum = wsum[p];
+          if (sum === 0) continue;
+          for (let k = 0; k < ch; k++) out[p * ch + k] = Math.round(acc[p * ch + k] / sum);
+        }
+      });
     }
     return out;
+  }
+
+  /**
+   * Calls `range(lo, hi)` for every x range of output row `y` that some tile accumulates into (its
+   * support minus the part it copies with weight 1). Ranges of different tiles may overlap.
+   */
+  private seamPass(rows: number[], y: number, range: (lo: number, hi: number) => void): void {
+    for (const r of rows) {
+      const wy = this.rowW[r];
+      if (y < wy.lo || y >= wy.hi) continue;
+      const full = wy.weights[y - wy.offset] === 1;
+      for (let c = 0; c < this.plan.cols; c++) {
+        const wx = this.colW[c];
+        if (full && wx.fullLo < wx.fullHi) {
+          if (wx.lo < wx.fullLo) range(wx.lo, wx.fullLo);
+          if (wx.fullHi < wx.hi) range(wx.fullHi, wx.hi);
+        } else if (wx.lo < wx.hi) {
+          range(wx.lo, wx.hi);
+        }
+      }
+    }
   }
 
   /** Adds tile pixels x ∈ [xa, xb) of one row, weighted fy · wx(x), into the accumulator row `dst`. */
