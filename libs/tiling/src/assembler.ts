@@ -85,6 +85,8 @@ export class BandAssembler {
   private readonly arrivedInRow: number[];
   private readonly acc: Float32Array;
   private readonly wsum: Float32Array;
+  /** Scratch for seamRanges: [lo, hi) pairs, at most two per tile. */
+  private readonly ranges: Int32Array;
   private seg = 0;
   private y = 0;
   private held = 0;
@@ -104,6 +106,7 @@ export class BandAssembler {
     const rows = Math.min(this.c.chunkRows, this.c.outHeight);
     this.acc = new Float32Array(this.c.outWidth * rows * this.c.channels);
     this.wsum = new Float32Array(this.c.outWidth * rows);
+    this.ranges = new Int32Array(4 * plan.rows * plan.cols);
   }
 
   /** Output rows already emitted; the next emitted chunk starts here. */
@@ -192,13 +195,15 @@ export class BandAssembler {
    */
   private blend(rows: number[], y0: number, y1: number): Uint8Array {
     const { outWidth: W, channels: ch } = this.c;
+    const { acc, wsum } = this;
     const out = new Uint8Array(W * (y1 - y0) * ch);
     for (let y = y0; y < y1; y++) {
       const dst = (y - y0) * W;
-      this.seamPass(rows, y, (lo, hi) => {
-        this.acc.fill(0, (dst + lo) * ch, (dst + hi) * ch);
-        this.wsum.fill(0, dst + lo, dst + hi);
-      });
+      const seams = this.seamRanges(rows, y);
+      for (let i = 0; i < seams; i += 2) {
+        acc.fill(0, (dst + this.ranges[i]) * ch, (dst + this.ranges[i + 1]) * ch);
+        wsum.fill(0, dst + this.ranges[i], dst + this.ranges[i + 1]);
+      }
       for (const r of rows) {
         const wy = this.rowW[r];
         if (y < wy.lo || y >= wy.hi) continue;
@@ -217,23 +222,37 @@ export class BandAssembler {
           }
         }
       }
-      this.seamPass(rows, y, (lo, hi) => {
-        const { acc, wsum } = this;
-        for (let p = dst + lo; p < dst + hi; p++) {
+      for (let i = 0; i < seams; i += 2) {
+        for (let p = dst + this.ranges[i]; p < dst + this.ranges[i + 1]; p++) {
           const sum = wsum[p];
           if (sum === 0) continue;
           for (let k = 0; k < ch; k++) out[p * ch + k] = Math.round(acc[p * ch + k] / sum);
         }
-      });
+      }
     }
     return out;
   }
 
   /**
-   * Calls `range(lo, hi)` for every x range of output row `y` that some tile accumulates into (its
-   * support minus the part it copies with weight 1). Ranges of different tiles may overlap.
+   * Fills `this.ranges` with the disjoint x ranges [lo, hi) of output row `y` that some tile accumulates
+   * into (its support minus the part it copies with weight 1), merged and ascending; returns 2 × their count.
    */
-  private seamPass(rows: number[], y: number, range: (lo: number, hi: number) => void): void {
+  private seamRanges(rows: number[], y: number): number {
+    const ranges = this.ranges;
+    let n = 0;
+    const add = (lo: number, hi: number) => {
+      if (lo >= hi) return;
+      // Insertion keeps the list sorted by lo (ranges arrive almost sorted: column order per tile row).
+      let i = n;
+      while (i > 0 && ranges[i - 2] > lo) {
+        ranges[i] = ranges[i - 2];
+        ranges[i + 1] = ranges[i - 1];
+        i -= 2;
+      }
+      ranges[i] = lo;
+      ranges[i + 1] = hi;
+      n += 2;
+    };
     for (const r of rows) {
       const wy = this.rowW[r];
       if (y < wy.lo || y >= wy.hi) continue;
@@ -241,13 +260,24 @@ export class BandAssembler {
       for (let c = 0; c < this.plan.cols; c++) {
         const wx = this.colW[c];
         if (full && wx.fullLo < wx.fullHi) {
-          if (wx.lo < wx.fullLo) range(wx.lo, wx.fullLo);
-          if (wx.fullHi < wx.hi) range(wx.fullHi, wx.hi);
-        } else if (wx.lo < wx.hi) {
-          range(wx.lo, wx.hi);
+          add(wx.lo, wx.fullLo);
+          add(wx.fullHi, wx.hi);
+        } else {
+          add(wx.lo, wx.hi);
         }
       }
     }
+    let m = 0;
+    for (let i = 0; i < n; i += 2) {
+      if (m > 0 && ranges[i] <= ranges[m - 1]) {
+        ranges[m - 1] = Math.max(ranges[m - 1], ranges[i + 1]);
+      } else {
+        ranges[m] = ranges[i];
+        ranges[m + 1] = ranges[i + 1];
+        m += 2;
+      }
+    }
+    return m;
   }
 
   /** Adds tile pixels x ∈ [xa, xb) of one row, weighted fy · wx(x), into the accumulator row `dst`. */
