@@ -7,10 +7,12 @@
  * tiles in fixed index order, so the bytes do not depend on push order.
  *
  * Memory: tiles are held from arrival until their last band is emitted, so the peak depends on arrival
- * order. With row-major arrival it is at most the tiles of two tile rows (three when bands of neighbouring
- * boundaries overlap, i.e. tile < 2·(overlap − margin)) plus one chunk accumulator. Example (see
- * assembler.test.ts): an 8192² input, tile 512, overlap 16, margin 10, ×4 → a 32768² RGB output
- * (3.2 GB as bytes, 12.9 GB as Float32) is assembled holding ≈ 453 MB of tiles + an 8 MiB accumulator.
+ * order. Once a band is emitted, a tile row that is still needed below it is trimmed to the rows still
+ * needed (a copy of its bottom seam strip) when that frees at least half of what it holds. With row-major
+ * arrival the peak is then about one tile row plus the seam strips of the row above and one chunk
+ * accumulator. Example (see assembler.test.ts): an 8192² input, tile 512, overlap 16, margin 10, ×4 → a
+ * 32768² RGB output (3.2 GB as bytes, 12.9 GB as Float32) is assembled holding ≈ 236 MB of tiles + an
+ * 8 MiB accumulator.
  */
 import { TilingError, requireInt } from './errors.js';
 import type { TilePlan } from './plan.js';
@@ -61,6 +63,15 @@ function compileBlendOptions(plan: TilePlan, opts: BlendOptions & { chunkRows?: 
   return { scale, margin: opts.margin, channels, chunkRows, outWidth, outHeight: plan.height * scale };
 }
 
+/**
+ * Rows to drop from the top of a tile row that holds output rows [from, to) once rows above `y` are
+ * emitted: all of them above y when that is at least half of what it holds, else none.
+ */
+function trimRows(from: number, to: number, y: number): number {
+  const drop = Math.min(to, y) - from;
+  return drop > 0 && 2 * drop >= to - from ? drop : 0;
+}
+
 /** Byte length of tile `index`'s output: input rect × scale, `channels` bytes per pixel. */
 export function tileOutputBytes(plan: TilePlan, index: number, scale: number, channels = 3): number {
   const t = plan.tiles[index];
@@ -87,6 +98,9 @@ export class BandAssembler {
   private readonly wsum: Float32Array;
   /** Scratch for seamRanges: [lo, hi) pairs, at most two per tile. */
   private readonly ranges: Int32Array;
+  /** Per tile row: output rows its tiles have (input height × scale), and rows trimmed off their top. */
+  private readonly tileRows: number[];
+  private readonly trimmed: number[];
   private seg = 0;
   private y = 0;
   private held = 0;
@@ -103,6 +117,8 @@ export class BandAssembler {
     this.tiles = new Array(plan.tiles.length).fill(undefined);
     this.received = new Array(plan.tiles.length).fill(false);
     this.arrivedInRow = new Array(plan.rows).fill(0);
+    this.tileRows = Array.from({ length: plan.rows }, (_, r) => plan.tiles[r * plan.cols].input.height * this.c.scale);
+    this.trimmed = new Array(plan.rows).fill(0);
     const rows = Math.min(this.c.chunkRows, this.c.outHeight);
     this.acc = new Float32Array(this.c.outWidth * rows * this.c.channels);
     this.wsum = new Float32Array(this.c.outWidth * rows);
@@ -172,9 +188,29 @@ export class BandAssembler {
         this.onRows(this.y, this.blend(seg.rows, this.y, y1));
         this.y = y1;
       }
-      for (const r of seg.rows) if (this.lastSeg[r] === this.seg) this.freeRow(r);
+      const next = this.segments[this.seg + 1]?.y0 ?? this.c.outHeight;
+      for (const r of seg.rows) {
+        if (this.lastSeg[r] === this.seg) this.freeRow(r);
+        else this.trimRow(r, next);
+      }
       this.seg++;
     }
+  }
+
+  /** Drops the output rows above `y` from tile row `r`'s tiles when that frees at least half of them. */
+  private trimRow(r: number, y: number): void {
+    const wy = this.rowW[r];
+    const drop = trimRows(wy.offset + this.trimmed[r], wy.offset + this.tileRows[r], y);
+    if (drop === 0) return;
+    for (let c = 0; c < this.plan.cols; c++) {
+      const i = r * this.plan.cols + c;
+      const data = this.tiles[i] as Uint8Array;
+      const rowBytes = data.length / (this.tileRows[r] - this.trimmed[r]);
+      const kept = data.slice(drop * rowBytes);
+      this.held -= data.length - kept.length;
+      this.tiles[i] = kept;
+    }
+    this.trimmed[r] += drop;
   }
 
   private freeRow(r: number): void {
@@ -212,7 +248,7 @@ export class BandAssembler {
           const spec = this.plan.tiles[r * this.plan.cols + c];
           const data = this.tiles[spec.index] as Uint8Array;
           const wx = this.colW[c];
-          const src = (y - wy.offset) * spec.input.width * this.c.scale - wx.offset;
+          const src = (y - wy.offset - this.trimmed[r]) * spec.input.width * this.c.scale - wx.offset;
           if (fy === 1 && wx.fullLo < wx.fullHi) {
             out.set(data.subarray((src + wx.fullLo) * ch, (src + wx.fullHi) * ch), (dst + wx.fullLo) * ch);
             this.accumulate(data, src, dst, fy, wx, wx.lo, wx.fullLo);
@@ -331,6 +367,10 @@ export function peakHeldBytes(plan: TilePlan, opts: BlendOptions, order?: readon
   const lastSeg = lastSegmentOfRow(plan, segments);
   const arrived = new Array<number>(plan.rows).fill(0);
   const rowBytes = new Array<number>(plan.rows).fill(0);
+  // Per tile row: output rows it spans [top, bottom), rows trimmed, bytes per output row of the whole row.
+  const top = Array.from({ length: plan.rows }, (_, r) => plan.tiles[r * plan.cols].input.y * c.scale);
+  const tileRows = Array.from({ length: plan.rows }, (_, r) => plan.tiles[r * plan.cols].input.height * c.scale);
+  const trimmed = new Array<number>(plan.rows).fill(0);
   let seg = 0;
   let held = 0;
   let peak = 0;
@@ -338,11 +378,20 @@ export function peakHeldBytes(plan: TilePlan, opts: BlendOptions, order?: readon
     const bytes = tileOutputBytes(plan, i, c.scale, c.channels);
     const r = plan.tiles[i].row;
     arrived[r]++;
-    rowBytes[r] += bytes;
+    rowBytes[r] += bytes / tileRows[r];
     held += bytes;
     peak = Math.max(peak, held);
     while (seg < segments.length && segments[seg].rows.every((q) => arrived[q] === plan.cols)) {
-      for (const q of segments[seg].rows) if (lastSeg[q] === seg) held -= rowBytes[q];
+      const next = segments[seg + 1]?.y0 ?? plan.height * c.scale;
+      for (const q of segments[seg].rows) {
+        if (lastSeg[q] === seg) {
+          held -= rowBytes[q] * (tileRows[q] - trimmed[q]);
+        } else {
+          const drop = trimRows(top[q] + trimmed[q], top[q] + tileRows[q], next);
+          held -= rowBytes[q] * drop;
+          trimmed[q] += drop;
+        }
+      }
       seg++;
     }
   }
