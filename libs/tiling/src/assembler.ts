@@ -14,69 +14,28 @@
  * 32768² RGB output (3.2 GB as bytes, 12.9 GB as Float32) is assembled holding ≈ 236 MB of tiles + an
  * 8 MiB accumulator.
  */
-import { TilingError, requireInt } from './errors.js';
+import { TilingError } from './errors.js';
 import type { TilePlan } from './plan.js';
 import { bandSchedule, lastSegmentOfRow, type BandSegment } from './band-schedule.js';
 import { axisWeights, type AxisWeights } from './weights.js';
+import {
+  compileBlendOptions,
+  tileOutputBytes,
+  trimRows,
+  type BandAssemblerOptions,
+  type BlendOptions,
+  type Compiled,
+  type RowsSink,
+} from './blend-options.js';
 
-/** How tile outputs relate to the plan. */
-export interface BlendOptions {
-  /** Integer upscale factor of the model (output px per input px), ≥ 1. */
-  scale: number;
-  /** Receptive-field radius of the model in input px; 0 ≤ margin ≤ plan.overlap. */
-  margin: number;
-  /** Interleaved 8-bit channels per pixel. Default 3 (RGB8). */
-  channels?: number;
-}
-
-/** Receives finished output rows: `rows` holds `n` full rows of `width × scale × channels` bytes from row y0. */
-export type RowsSink = (y0: number, rows: Uint8Array) => void;
-
-/** Options of {@link BandAssembler}. */
-export interface BandAssemblerOptions extends BlendOptions {
-  /** Called synchronously from `push` with each finished chunk of rows, top to bottom; may keep `rows`. */
-  onRows: RowsSink;
-  /** Most output rows per emitted chunk. Default: as many as fit an 8 MiB accumulator (≥ 1). */
-  chunkRows?: number;
-}
-
-/** Default budget for the Float32 accumulator of one chunk. */
-export const DEFAULT_ACCUMULATOR_BYTES = 8 * 1024 * 1024;
-
-interface Compiled {
-  scale: number;
-  margin: number;
-  channels: number;
-  chunkRows: number;
-  outWidth: number;
-  outHeight: number;
-}
-
-function compileBlendOptions(plan: TilePlan, opts: BlendOptions & { chunkRows?: number }): Compiled {
-  const scale = opts.scale;
-  const channels = requireInt('channels', opts.channels ?? 3, 1);
-  // validated by bandSchedule/axisWeights too; do it first so errors name the field before any work.
-  requireInt('scale', scale, 1);
-  const outWidth = plan.width * scale;
-  const defaultRows = Math.max(1, Math.floor(DEFAULT_ACCUMULATOR_BYTES / (outWidth * (channels + 1) * 4)));
-  const chunkRows = requireInt('chunkRows', opts.chunkRows ?? defaultRows, 1);
-  return { scale, margin: opts.margin, channels, chunkRows, outWidth, outHeight: plan.height * scale };
-}
-
-/**
- * Rows to drop from the top of a tile row that holds output rows [from, to) once rows above `y` are
- * emitted: all of them above y when that is at least half of what it holds, else none.
- */
-function trimRows(from: number, to: number, y: number): number {
-  const drop = Math.min(to, y) - from;
-  return drop > 0 && 2 * drop >= to - from ? drop : 0;
-}
-
-/** Byte length of tile `index`'s output: input rect × scale, `channels` bytes per pixel. */
-export function tileOutputBytes(plan: TilePlan, index: number, scale: number, channels = 3): number {
-  const t = plan.tiles[index];
-  return t.input.width * scale * t.input.height * scale * channels;
-}
+export {
+  DEFAULT_ACCUMULATOR_BYTES,
+  tileOutputBytes,
+  type BlendOptions,
+  type BandAssemblerOptions,
+  type RowsSink,
+} from './blend-options.js';
+export { peakHeldBytes } from './peak-held.js';
 
 /**
  * Streams the blended output of a tile plan. Invariants: rows are emitted once each, in order, as soon as
@@ -96,6 +55,8 @@ export class BandAssembler {
   private readonly arrivedInRow: number[];
   private readonly acc: Float32Array;
   private readonly wsum: Float32Array;
+  /** The reused chunk buffer (reuseRows), else undefined. */
+  private readonly outBuf: Uint8Array | undefined;
   /** Scratch for seamRanges: [lo, hi) pairs, at most two per tile. */
   private readonly ranges: Int32Array;
   /** Per tile row: output rows its tiles have (input height × scale), and rows trimmed off their top. */
@@ -122,6 +83,7 @@ export class BandAssembler {
     const rows = Math.min(this.c.chunkRows, this.c.outHeight);
     this.acc = new Float32Array(this.c.outWidth * rows * this.c.channels);
     this.wsum = new Float32Array(this.c.outWidth * rows);
+    this.outBuf = opts.reuseRows ? new Uint8Array(this.c.outWidth * rows * this.c.channels) : undefined;
     this.ranges = new Int32Array(4 * plan.rows * plan.cols);
   }
 
@@ -232,7 +194,8 @@ export class BandAssembler {
   private blend(rows: number[], y0: number, y1: number): Uint8Array {
     const { outWidth: W, channels: ch } = this.c;
     const { acc, wsum } = this;
-    const out = new Uint8Array(W * (y1 - y0) * ch);
+    const size = W * (y1 - y0) * ch;
+    const out = this.outBuf ? this.outBuf.subarray(0, size) : new Uint8Array(size);
     for (let y = y0; y < y1; y++) {
       const dst = (y - y0) * W;
       const seams = this.seamRanges(rows, y);
@@ -261,8 +224,9 @@ export class BandAssembler {
       for (let i = 0; i < seams; i += 2) {
         for (let p = dst + this.ranges[i]; p < dst + this.ranges[i + 1]; p++) {
           const sum = wsum[p];
-          if (sum === 0) continue;
-          for (let k = 0; k < ch; k++) out[p * ch + k] = Math.round(acc[p * ch + k] / sum);
+          // No tile weighs on it (weights vanish at their support's ends): 0, as a fresh chunk holds.
+          if (sum === 0) out.fill(0, p * ch, p * ch + ch);
+          else for (let k = 0; k < ch; k++) out[p * ch + k] = Math.round(acc[p * ch + k] / sum);
         }
       }
     }
@@ -355,45 +319,4 @@ export function assembleAll(
   for (const i of order ?? plan.tiles.map((t) => t.index)) asm.push(i, getTile(i));
   if (!asm.done) throw new TilingError('tileIndex', `not every tile was pushed: stopped at output row ${asm.nextRow}`);
   return out;
-}
-
-/**
- * Peak tile bytes a {@link BandAssembler} holds when tiles arrive in `order` (default row-major), computed
- * from sizes alone with the same schedule and freeing rule — for sizing gigapixel jobs without the data.
- */
-export function peakHeldBytes(plan: TilePlan, opts: BlendOptions, order?: readonly number[]): number {
-  const c = compileBlendOptions(plan, opts);
-  const segments = bandSchedule(plan, c.scale, c.margin);
-  const lastSeg = lastSegmentOfRow(plan, segments);
-  const arrived = new Array<number>(plan.rows).fill(0);
-  const rowBytes = new Array<number>(plan.rows).fill(0);
-  // Per tile row: output rows it spans [top, bottom), rows trimmed, bytes per output row of the whole row.
-  const top = Array.from({ length: plan.rows }, (_, r) => plan.tiles[r * plan.cols].input.y * c.scale);
-  const tileRows = Array.from({ length: plan.rows }, (_, r) => plan.tiles[r * plan.cols].input.height * c.scale);
-  const trimmed = new Array<number>(plan.rows).fill(0);
-  let seg = 0;
-  let held = 0;
-  let peak = 0;
-  for (const i of order ?? plan.tiles.map((t) => t.index)) {
-    const bytes = tileOutputBytes(plan, i, c.scale, c.channels);
-    const r = plan.tiles[i].row;
-    arrived[r]++;
-    rowBytes[r] += bytes / tileRows[r];
-    held += bytes;
-    peak = Math.max(peak, held);
-    while (seg < segments.length && segments[seg].rows.every((q) => arrived[q] === plan.cols)) {
-      const next = segments[seg + 1]?.y0 ?? plan.height * c.scale;
-      for (const q of segments[seg].rows) {
-        if (lastSeg[q] === seg) {
-          held -= rowBytes[q] * (tileRows[q] - trimmed[q]);
-        } else {
-          const drop = trimRows(top[q] + trimmed[q], top[q] + tileRows[q], next);
-          held -= rowBytes[q] * drop;
-          trimmed[q] += drop;
-        }
-      }
-      seg++;
-    }
-  }
-  return peak;
 }

@@ -42,6 +42,7 @@ export const SPOOL_ABOVE_BYTES = 64 * 1024 * 1024;
  * Blends tile outputs into one RGB8 image, handing finished rows to `onRows` top to bottom:
  * `shards[i]` is tile `shards[i].index - indexOffset` of `plan`, its output the tile's input rect ×
  * `scale`. Tiles are fetched in order (a few ahead); each is dropped once its last band is emitted.
+ * `onRows` gets a reused buffer: it must copy what it keeps before returning.
  */
 export async function blendTiles(
   blobs: BlobStore,
@@ -57,6 +58,7 @@ export async function blendTiles(
     scale,
     margin,
     channels: 3,
+    reuseRows: true, // both sinks (a buffer, the spool file) copy the rows before returning
     onRows: (y0, rows) => {
       onRows(y0, rows);
       written += rows.length;
