@@ -204,7 +204,7 @@ export function addJobCommands(program: Command, ctx: CliContext): void {
     .addOption(
       valueOption(
         '--format <name>',
-        'which output: png, webp, mp4, png-frames (default: the primary one)',
+        'which output: png, tiff, webp, mp4, png-frames (default: the primary one)',
         'TESSERA_FORMAT',
       ),
     )
