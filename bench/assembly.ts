@@ -102,7 +102,8 @@ function blendThroughput(
   scale: number,
   margin: number,
 ): { seconds: number; cpuSeconds: number; megapixels: number } {
-  const asm = new BandAssembler(plan, { scale, margin, onRows: () => undefined });
+  // As the coordinator runs it: one reused chunk buffer (its sinks copy the rows).
+  const asm = new BandAssembler(plan, { scale, margin, reuseRows: true, onRows: () => undefined });
   let seconds = 0;
   let cpuSeconds = 0;
   for (let r = 0; r < plan.rows; r++) {
