@@ -292,8 +292,23 @@ export class BandAssembler {
   ): void {
     const { acc, wsum } = this;
     const ch = this.c.channels;
+    const weights = wx.weights;
+    const off = wx.offset;
+    if (ch === 3) {
+      // RGB unrolled (the same operations in the same order: the same bytes, about twice as fast).
+      for (let x = xa; x < xb; x++) {
+        const w = fy * weights[x - off];
+        wsum[dst + x] += w;
+        const s = (src + x) * 3;
+        const d = (dst + x) * 3;
+        acc[d] += w * data[s];
+        acc[d + 1] += w * data[s + 1];
+        acc[d + 2] += w * data[s + 2];
+      }
+      return;
+    }
     for (let x = xa; x < xb; x++) {
-      const w = fy * wx.weights[x - wx.offset];
+      const w = fy * weights[x - off];
       wsum[dst + x] += w;
       const s = (src + x) * ch;
       const d = (dst + x) * ch;
