@@ -35,7 +35,7 @@ import type { Clock } from './clock.js';
 import { InvalidArgumentError, LimitExceededError, NotFoundError, StaleRevisionError } from './errors.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import {
-  type ImageFormatName,
+  type ImageFormatName, // hook(scale): upscale output formats
   FINAL_JOB_STATES,
   shardKey,
   type JobRecord,
@@ -147,7 +147,7 @@ export interface UpscaleSubmission {
   tile: number;
   overlap: number;
   /** Output formats, the first being the primary output (absent = PNG only). */
-  formats?: ImageFormatName[];
+  formats?: ImageFormatName[]; // hook(scale): upscale output formats
 }
 
 /** An image-to-video submission, already parsed from the API. */
