@@ -4,6 +4,7 @@ import {
   AgentServiceClient,
   JobServiceClient,
   VideoFormat,
+  ImageFormat,
   VideoMode,
   type AgentInfo,
   type GetJobOutputResponse,
@@ -44,6 +45,8 @@ export interface SubmitUpscaleRequest {
   name?: string;
   /** Leases a shard may get before the job fails (default: coordinator's). */
   maxAttempts?: number;
+  /** Output formats, the first being the primary output (default: PNG only). */
+  formats?: ImageFormatName[];
   /** Refine the upscaled image with SD img2img on overlapping tiles (zeros: defaults). */
   refine?: {
     model: string;
@@ -57,6 +60,14 @@ export interface SubmitUpscaleRequest {
     scheduler?: string;
   };
 }
+
+/** Output formats of upscale jobs: PNG, or a tiled pyramidal TIFF (for gigapixel outputs). */
+export type ImageFormatName = 'png' | 'tiff';
+
+const IMAGE_FORMATS: Record<ImageFormatName, ImageFormat> = {
+  png: ImageFormat.IMAGE_FORMAT_PNG,
+  tiff: ImageFormat.IMAGE_FORMAT_TIFF,
+};
 
 /** Output formats of video jobs. */
 export type VideoFormatName = 'png-frames' | 'webp' | 'mp4';
@@ -191,6 +202,7 @@ export class TesseraClient {
           model: req.model,
           tile: req.tile ?? 0,
           overlap: req.overlap ?? 0,
+          formats: (req.formats ?? []).map((f) => IMAGE_FORMATS[f]),
           refine: req.refine && {
             model: req.refine.model,
             prompt: req.refine.prompt,

@@ -11,6 +11,7 @@ export {
   type SubmitVideoUpscaleRequest,
   type OutputSelector,
   type VideoFormatName,
+  type ImageFormatName,
   type WatchListener,
 } from './client.js';
 export { DEFAULT_SERVER, MAX_MESSAGE_BYTES, type TesseraClientOptions, type TlsOptions } from './options.js';

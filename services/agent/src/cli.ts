@@ -1,4 +1,5 @@
 /** `tessera-agent`: run an agent, or `tessera-agent run upscale` for one pass without a farm. */
+import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { SD_SCHEDULER_NAMES, txt2imgFile, upscaleImageFile, UPSCALER_IDS } from '@tessera/engine';
 import { createLogger, SERVICE_ENV_HELP } from '@tessera/runtime';
@@ -46,6 +47,11 @@ const program = new Command('tessera-agent')
   .version(AGENT_VERSION)
   .addHelpText('after', SERVICE_ENV_HELP)
   .showHelpAfterError()
+  // The agent's options are read before a subcommand only. Without this, commander takes
+  // `run upscale --threads 2` (and --models, --execution-provider) as the *agent's* options, which
+  // the run commands define too, so the single pass silently ran with onnxruntime's default threads,
+  // the default model cache and the CPU provider whatever was asked (issue 16 part 4).
+  .enablePositionalOptions()
   .action(async (o) => {
     const log = createLogger('agent');
     try {
@@ -91,17 +97,18 @@ run
   .requiredOption('--input <img>', 'input image (PNG, JPEG, WebP, …)')
   .requiredOption('--output <file>', 'output PNG')
   .addOption(new Option('--model <id>', 'upscaler model').choices([...UPSCALER_IDS]).default('esrgan-slim-x4'))
-  .addOption(new Option('--threads <n>', 'onnxruntime threads').argParser(Number))
+  .addOption(localThreads())
   .addOption(new Option('--models <dir>', 'model cache directory').env('TESSERA_MODEL_CACHE'))
   .addOption(localExecutionProvider())
   .action(async (o) => {
     try {
+      const threads = o.threads ?? availableParallelism();
       const r = await upscaleImageFile(o.input, o.output, o.model, {
-        intraOpThreads: o.threads,
+        intraOpThreads: threads,
         cacheDir: o.models,
         executionProvider: o.executionProvider,
       });
-      process.stdout.write(`${JSON.stringify(r)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...r, threads })}\n`);
     } catch (e) {
       process.stderr.write(`tessera-agent run upscale: ${e instanceof Error ? e.message : String(e)}\n`);
       process.exit(1);
@@ -127,7 +134,7 @@ run
   .addOption(new Option('--strength <s>', 'img2img: fraction of the steps to run, in (0, 1]').argParser(Number))
   .addOption(new Option('--scheduler <name>', "override the model's scheduler").choices([...SD_SCHEDULER_NAMES]))
   .addOption(localExecutionProvider())
-  .addOption(new Option('--threads <n>', 'onnxruntime threads').argParser(Number))
+  .addOption(localThreads())
   .action(async (o) => {
     const ac = new AbortController();
     process.once('SIGINT', () => ac.abort());
@@ -146,7 +153,7 @@ run
         strength: o.strength,
         scheduler: o.scheduler,
         executionProvider: o.executionProvider,
-        intraOpThreads: o.threads,
+        intraOpThreads: o.threads ?? availableParallelism(),
         signal: ac.signal,
       });
       process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -157,6 +164,16 @@ run
   });
 
 await program.parseAsync();
+
+/**
+ * onnxruntime threads of a local `run`: default every logical CPU, explicitly (onnxruntime's own default
+ * counts physical cores, which some VMs report as one, and pins its threads to cores).
+ */
+function localThreads(): Option {
+  return new Option('--threads <n>', 'onnxruntime threads (default: every logical CPU)')
+    .env('TESSERA_THREADS')
+    .argParser(Number);
+}
 
 /** The execution provider of a local `run` (explicit; no GPU detection). */
 function localExecutionProvider(): Option {

@@ -52,6 +52,11 @@ const program = new Command('tessera-coordinator')
       .argParser(Number),
   )
   .addOption(
+    new Option('--assembly-dir <dir>', 'folder for spool files of large assemblies (default: OS temp folder)').env(
+      'TESSERA_ASSEMBLY_DIR',
+    ),
+  )
+  .addOption(
     new Option('--max-queued-shards <n>', 'shards waiting before submissions are refused')
       .env('TESSERA_MAX_QUEUED_SHARDS')
       .argParser(Number),
@@ -195,6 +200,7 @@ try {
       maxAttempts: o.maxAttempts,
       maxInputBytes: o.maxInputBytes,
       maxInputPixels: o.maxInputPixels,
+      assemblyDir: o.assemblyDir,
       maxQueuedShards: o.maxQueuedShards,
       apiTokens: o.apiTokens,
       apiTokensFile: o.apiTokensFile,

@@ -35,6 +35,7 @@ import type { Clock } from './clock.js';
 import { InvalidArgumentError, LimitExceededError, NotFoundError, StaleRevisionError } from './errors.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import {
+  type ImageFormatName, // hook(scale): upscale output formats
   FINAL_JOB_STATES,
   shardKey,
   type JobRecord,
@@ -146,6 +147,8 @@ export interface UpscaleSubmission {
   model: string;
   tile: number;
   overlap: number;
+  /** Output formats, the first being the primary output (absent = PNG only). */
+  formats?: ImageFormatName[]; // hook(scale): upscale output formats
 }
 
 /** An image-to-video submission, already parsed from the API. */
@@ -318,6 +321,7 @@ export class Coordinator {
         agents: this.registry.live().length,
         nowMs: now,
         refine: sub.refine,
+        formats: sub.formats, // hook(scale): requested output formats
       },
       this.d.table,
       o,

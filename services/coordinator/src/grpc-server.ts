@@ -46,6 +46,7 @@ import { UserAdmission } from './limits.js';
 import { FINAL_JOB_STATES, type JobRecord } from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 import type { VideoFormatName } from './model.js';
+import { imageFormatsOf } from './image-formats.js';
 import { jobView } from './views.js';
 
 const FINAL_API_STATES = new Set([
@@ -276,6 +277,8 @@ export function jobService(d: GrpcDeps): JobServiceServer {
             model: up.model,
             tile: up.tile,
             overlap: up.overlap,
+            // hook(scale): output formats (PNG, tiled pyramidal TIFF), validated here, stored per job.
+            formats: imageFormatsOf('upscale.formats', up.formats),
             refine: up.refine && {
               model: up.refine.model,
               prompt: up.refine.prompt,

@@ -126,7 +126,7 @@ export async function startCoordinator(
       table,
       codec,
       assemble: byKind({
-        upscale: createUpscaleAssembler(blobs, log),
+        upscale: createUpscaleAssembler(blobs, log, { spoolDir: options.assemblyDir }),
         video: createVideoAssembler(blobs, log),
         video_upscale: createVideoAssembler(blobs, log),
         image: createImageAssembler(blobs),

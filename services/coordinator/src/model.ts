@@ -19,6 +19,8 @@ export interface RectRecord {
 export type JobKind = 'upscale' | 'video' | 'video_upscale' | 'image';
 export type ShardKind = 'upscale_tile' | 'upscale_frames' | 'svd_batch' | 'sd_stage';
 export type VideoFormatName = 'png-frames' | 'webp' | 'mp4';
+/** Still-image output formats of an upscale job: PNG, or a tiled pyramidal TIFF for large outputs. */
+export type ImageFormatName = 'png' | 'tiff';
 
 /** Parameters of a video job (image-to-video), resolved against the hardware table. */
 export interface VideoParams {
@@ -87,7 +89,7 @@ export interface RefineParams {
 
 /** One stored output. `key` is the object key; for png-frames a prefix (`<key>/<frame>`). */
 export interface OutputRecord {
-  format: 'png' | VideoFormatName;
+  format: ImageFormatName | VideoFormatName;
   key: string;
   contentType: string;
   bytes: number;
@@ -128,6 +130,8 @@ export interface JobRecord {
   outputContentType: string;
   /** Every stored output; the first is the primary one (what GetJobOutput returns by default). */
   outputs: OutputRecord[];
+  /** Upscale: the formats to store, the first being the primary output; absent = PNG only. */
+  imageFormats?: ImageFormatName[];
   video?: VideoParams;
   videoUpscale?: VideoUpscaleParams;
   image?: ImageParams;

@@ -2,6 +2,7 @@
  * Coordinator options: raw (all optional, documented defaults) → compiled (validated, filled,
  * units in the name). Every option also reads an environment variable in the CLI.
  */
+import { tmpdir } from 'node:os';
 import { newReplicaId } from './leader.js';
 import type { ShardKind } from './model.js';
 import { readFileSync } from 'node:fs';
@@ -31,6 +32,11 @@ export interface CoordinatorOptions {
   maxInputPixels?: number;
   /** Largest output image in pixels. Default 1 gigapixel. */
   maxOutputPixels?: number;
+  /**
+   * Folder for the spool files of streamed assemblies (large outputs are blended to disk, then encoded;
+   * needs ≈ 3 bytes per output pixel plus the encoded file while a job assembles). Default: the OS temp folder.
+   */
+  assemblyDir?: string;
   /** Most frames in a video job. Default 2,000. */
   maxFrames?: number;
   /** Most shards waiting in the farm before submissions are refused. Default 200,000. */
@@ -164,6 +170,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxInputBytes: num('maxInputBytes', raw.maxInputBytes, 64 * MiB, 1),
     maxInputPixels: num('maxInputPixels', raw.maxInputPixels, 64_000_000, 1),
     maxOutputPixels: num('maxOutputPixels', raw.maxOutputPixels, 1_000_000_000, 1),
+    assemblyDir: raw.assemblyDir || tmpdir(),
     maxShardRuntimeMs: num('maxShardRuntimeMs', raw.maxShardRuntimeMs, 3_600_000, 100),
     noProgressMs: num('noProgressMs', raw.noProgressMs, 600_000, 100),
     maxFrames: num('maxFrames', raw.maxFrames, 2_000, 1),

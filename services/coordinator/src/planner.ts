@@ -5,7 +5,14 @@
 import { requiredClassFor, type HardwareTable, type ModelRow } from '@tessera/hardware';
 import { chooseTileSize, planTiles, TilingError, type TilePlan } from '@tessera/tiling';
 import { InvalidArgumentError, LimitExceededError } from './errors.js';
-import { newJob, newShard, type JobRecord, type RefineParams, type ShardRecord } from './model.js';
+import {
+  newJob,
+  newShard,
+  type ImageFormatName,
+  type JobRecord,
+  type RefineParams,
+  type ShardRecord,
+} from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 
 /** What the planner needs to know about the request. */
@@ -27,6 +34,8 @@ export interface UpscalePlanInput {
   owner?: string;
   /** Optional SD img2img refine over tiles of the upscaled image. */
   refine?: RefineRequest;
+  /** Output formats, the first being the primary output (absent = PNG only). */
+  formats?: ImageFormatName[];
 }
 
 /** The refine request; zeros mean defaults. */
@@ -133,6 +142,7 @@ export function planUpscale(
     tile,
     overlap,
     margin: receptiveFieldPx,
+    ...(input.formats?.length ? { imageFormats: [...input.formats] } : {}),
   });
   const shards = tiles.tiles.map((t): ShardRecord => {
     const requiredClassGb = requiredClassFor(table, row, { pixels: t.input.width * t.input.height });

@@ -289,6 +289,51 @@ export function videoFormatToJSON(object: VideoFormat): string {
   }
 }
 
+/** Output formats of an upscale job. */
+export enum ImageFormat {
+  IMAGE_FORMAT_UNSPECIFIED = 0,
+  /** IMAGE_FORMAT_PNG - 8-bit RGB PNG (the default). */
+  IMAGE_FORMAT_PNG = 1,
+  /**
+   * IMAGE_FORMAT_TIFF - Tiled (256 px) pyramidal TIFF, deflate-compressed, BigTIFF past 2 GiB of pixels: made for
+   * gigapixel outputs (viewers and GIS tools read only the tiles and level they show).
+   */
+  IMAGE_FORMAT_TIFF = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function imageFormatFromJSON(object: any): ImageFormat {
+  switch (object) {
+    case 0:
+    case "IMAGE_FORMAT_UNSPECIFIED":
+      return ImageFormat.IMAGE_FORMAT_UNSPECIFIED;
+    case 1:
+    case "IMAGE_FORMAT_PNG":
+      return ImageFormat.IMAGE_FORMAT_PNG;
+    case 2:
+    case "IMAGE_FORMAT_TIFF":
+      return ImageFormat.IMAGE_FORMAT_TIFF;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ImageFormat.UNRECOGNIZED;
+  }
+}
+
+export function imageFormatToJSON(object: ImageFormat): string {
+  switch (object) {
+    case ImageFormat.IMAGE_FORMAT_UNSPECIFIED:
+      return "IMAGE_FORMAT_UNSPECIFIED";
+    case ImageFormat.IMAGE_FORMAT_PNG:
+      return "IMAGE_FORMAT_PNG";
+    case ImageFormat.IMAGE_FORMAT_TIFF:
+      return "IMAGE_FORMAT_TIFF";
+    case ImageFormat.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** State of an agent slot (one GPU, or the CPU). */
 export enum AgentState {
   AGENT_STATE_UNSPECIFIED = 0,
@@ -365,7 +410,14 @@ export interface UpscaleSpec {
    * Optional second stage: SD img2img over overlapping tiles of the upscaled image, blended with
    * seam-aware weights (Ultimate-SD-Upscale style).
    */
-  refine: RefineSpec | undefined;
+  refine:
+    | RefineSpec
+    | undefined;
+  /**
+   * Output formats to store, the first being the primary output (GetJobOutput with format "");
+   * empty = PNG only. GetJobOutput format names: "png", "tiff".
+   */
+  formats: ImageFormat[];
 }
 
 /** The refine stage of an upscale. */
@@ -679,7 +731,7 @@ export const Rect: MessageFns<Rect> = {
 };
 
 function createBaseUpscaleSpec(): UpscaleSpec {
-  return { image: Buffer.alloc(0), model: "", tile: 0, overlap: 0, refine: undefined };
+  return { image: Buffer.alloc(0), model: "", tile: 0, overlap: 0, refine: undefined, formats: [] };
 }
 
 export const UpscaleSpec: MessageFns<UpscaleSpec> = {
@@ -698,6 +750,13 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
     }
     if (message.refine !== undefined) {
       RefineSpec.encode(message.refine, writer.uint32(42).fork()).join();
+    }
+    if (message.formats.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.formats) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -755,6 +814,24 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
             message.refine = RefineSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag === 48) {
+              message.formats.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.formats.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -774,6 +851,7 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
       tile: isSet(object.tile) ? globalThis.Number(object.tile) : 0,
       overlap: isSet(object.overlap) ? globalThis.Number(object.overlap) : 0,
       refine: isSet(object.refine) ? RefineSpec.fromJSON(object.refine) : undefined,
+      formats: globalThis.Array.isArray(object?.formats) ? object.formats.map((e: any) => imageFormatFromJSON(e)) : [],
     };
   },
 
@@ -794,6 +872,9 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
     if (message.refine !== undefined) {
       obj.refine = RefineSpec.toJSON(message.refine);
     }
+    if (message.formats?.length) {
+      obj.formats = message.formats.map((e) => imageFormatToJSON(e));
+    }
     return obj;
   },
 
@@ -809,6 +890,7 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
     message.refine = (object.refine !== undefined && object.refine !== null)
       ? RefineSpec.fromPartial(object.refine)
       : undefined;
+    message.formats = object.formats?.map((e) => e) || [];
     return message;
   },
 };
