@@ -15,6 +15,8 @@ export interface CoordinatorOptions {
   grpcAddr?: string;
   /** HTTP address for /metrics, /healthz, /readyz. Default 0.0.0.0:9464. Empty disables. */
   metricsAddr?: string;
+  /** HTTP address of the web console (static assets, JSON API, event stream). Default empty: off. */
+  consoleAddr?: string;
   /** Hardware table file; default the bundled one. */
   hardwareTable?: string;
   /** Subject/bucket prefix; lets several farms share one NATS account. Default "tessera". */
@@ -155,6 +157,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     natsUrl: raw.natsUrl || 'nats://127.0.0.1:4222',
     grpcAddr: raw.grpcAddr || '0.0.0.0:50051',
     metricsAddr: raw.metricsAddr ?? '0.0.0.0:9464',
+    consoleAddr: raw.consoleAddr ?? '',
     hardwareTable: raw.hardwareTable || undefined,
     farm: raw.farm || 'tessera',
     leaseMs,
