@@ -33,6 +33,20 @@ export const api = {
   signOut: () => fetch('/api/session', { method: 'DELETE' }).then(() => location.assign('/')),
 };
 
+/**
+ * The data the page came with (the jobs list, for its first paint), once: later views load their own.
+ */
+export function takeInitialJobs(): Job[] | null {
+  const el = document.getElementById('tessera-initial');
+  if (!el) return null;
+  el.remove();
+  try {
+    return (JSON.parse(el.textContent ?? '') as { jobs?: Job[] }).jobs ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** What an event stream delivers. */
 export interface StreamHandlers {
   /** The stream is (re)connected: load the snapshot now; events after it are not missed. */

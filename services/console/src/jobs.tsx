@@ -1,6 +1,6 @@
 /** The jobs list: state, owner, model, progress, age; filters; cancel and retry. Live from /api/events. */
 import { useState } from 'preact/hooks';
-import { api, useEventStream } from './api.js';
+import { api, takeInitialJobs, useEventStream } from './api.js';
 import { Link, navigate } from './link.js';
 import {
   age,
@@ -19,7 +19,7 @@ import { Badge, ErrorLine, Live, Progress } from './status.js';
 const STATE_FILTERS = ['', 'active', 'queued', 'running', 'assembling', 'succeeded', 'failed', 'cancelled'];
 
 export function JobsView() {
-  const [jobs, setJobs] = useState<Job[] | null>(null);
+  const [jobs, setJobs] = useState<Job[] | null>(takeInitialJobs);
   const [filter, setFilter] = useState<JobFilter>({ state: '', text: '', kind: '' });
   const [error, setError] = useState<string | null>(null);
   const [up, setUp] = useState(false);

@@ -90,10 +90,13 @@ export function loadConsoleAssets(): ConsoleAssets {
   });
   const template = readFileSync(join(root, 'static', 'index.html'), 'utf8');
   const html = template.replaceAll('%BASE%', base).replace('%IMPORTMAP%', importMap);
+  // The CSP hash covers the inline script's exact text, whitespace included.
+  const inline = /<script type="importmap">([\s\S]*?)<\/script>/.exec(html)?.[1];
+  if (inline === undefined) throw new Error('console assets: static/index.html has no import map');
   return {
     version,
     files,
     page: asset(Buffer.from(html), 'text/html; charset=utf-8'),
-    importMapHash: `'sha256-${createHash('sha256').update(importMap).digest('base64')}'`,
+    importMapHash: `'sha256-${createHash('sha256').update(inline).digest('base64')}'`,
   };
 }
