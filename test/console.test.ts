@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// The page callbacks below run in the browser.
 /**
  * Issue 15, the web console, against a real farm (nats-server, the coordinator and agent binaries)
  * in Debian's Chromium driven by playwright-core: a tiled upscale filling in tile by tile, the
@@ -42,7 +44,7 @@ describe.skipIf(skipBrowser)('web console in Chromium', () => {
     await farm?.close();
   });
 
-  it('shows a tiled upscale filling in tile by tile, the fleet, and cancels a job', async () => {
+  it('shows a tiled upscale filling in tile by tile, the fleet, cancels a job and retries it', async () => {
     const job = await farm.client.submitUpscale({ image: baboonPng(), model: 'esrgan-slim-x4', tile: 32, seed: 3 });
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     await page.goto(`${consoleUrl}/jobs/${job.id}`);
@@ -97,6 +99,22 @@ describe.skipIf(skipBrowser)('web console in Chromium', () => {
     await page.locator(`tr[data-job="${second.id}"][data-state="cancelled"]`).waitFor();
     expect((await farm.client.getJob(second.id)).state).toBe(JobState.JOB_STATE_CANCELLED);
     await page.screenshot({ path: join(artifactsDir(), 'console-jobs.png'), fullPage: true });
+
+    // Retry submits the cancelled job again (input rebuilt from its tiles' stored inputs) and opens it.
+    await page
+      .locator(`tr[data-job="${second.id}"]`)
+      .getByRole('button', { name: `Retry ${second.id}` })
+      .click();
+    await page.waitForURL((u) => /^\/jobs\/[A-Za-z0-9_-]+$/.test(u.pathname) && !u.pathname.endsWith(second.id));
+    const retried = await farm.client.getJob(page.url().split('/').pop()!);
+    expect(retried.id).not.toBe(second.id);
+    expect([retried.model, retried.tile, retried.inputWidth, retried.shardsTotal]).toEqual([
+      second.model,
+      second.tile,
+      second.inputWidth,
+      second.shardsTotal,
+    ]);
+    await page.locator(`section[data-job="${retried.id}"]`).waitFor();
     await page.close();
   });
 
