@@ -43,7 +43,7 @@ export function FleetView() {
                   <th scope="col">Device</th>
                   <th scope="col">Current shard</th>
                   <th scope="col">Shards done</th>
-                  <th scope="col">Speed</th>
+                  <th scope="col">Speed (since this page opened)</th>
                   <th scope="col">Models held</th>
                   <th scope="col">Last seen</th>
                 </tr>
