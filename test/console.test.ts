@@ -15,6 +15,7 @@ import { artifactsDir, chromiumPath, skipBrowser } from './helpers/browser.js';
 import { startFarm, type Farm } from './helpers/farm.js';
 import { baboonPng } from './helpers/images.js';
 import { freePort, waitFor } from './helpers/process.js';
+import { startReplica } from './helpers/replica.js';
 
 let browser: Browser;
 
@@ -116,6 +117,36 @@ describe.skipIf(skipBrowser)('web console in Chromium', () => {
     ]);
     await page.locator(`section[data-job="${retried.id}"]`).waitFor();
     await page.close();
+  });
+
+  it('is served by a standby too: API answers forwarded to the leader, events from NATS', async () => {
+    const port = await freePort();
+    const standby = await startReplica(farm, 'standby-console', ['--console', `127.0.0.1:${port}`], 0);
+    try {
+      const job = await farm.client.submitUpscale({ image: baboonPng(), model: 'esrgan-slim-x4', tile: 64 });
+      const list = await fetch(`http://127.0.0.1:${port}/api/jobs`);
+      expect(list.status).toBe(200);
+      expect(((await list.json()) as { jobs: { id: string }[] }).jobs.map((j) => j.id)).toContain(job.id);
+      const res = await fetch(`http://127.0.0.1:${port}/api/events?job=${job.id}`);
+      expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = '';
+      const until = async (re: RegExp) => {
+        while (!re.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`stream ended; got ${text}`);
+          text += value;
+        }
+      };
+      await until(/event: ready\n/);
+      // Cancelled through the leader; the standby's stream relays the change it published.
+      await farm.client.cancelJob(job.id);
+      await until(/event: job\ndata: .*"state":6/);
+      await reader.cancel();
+    } finally {
+      standby.client.close();
+      await standby.proc.stop();
+    }
   });
 
   it('serves assets with their content types and caching headers', async () => {

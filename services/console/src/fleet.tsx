@@ -1,5 +1,5 @@
 /** The fleet: agents grouped by VRAM class, each with its current shard, speed, models and health. */
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, useEventStream } from './api.js';
 import { Link } from './link.js';
 import { age, agentState, groupByClass, type Agent } from './model.js';
@@ -17,8 +17,22 @@ export function FleetView() {
       },
       (e: Error) => setError(e.message),
     );
-  // Reloaded when agents report in (heartbeats, at most once a second) and when shards change hands.
-  useEventStream(undefined, { ready: load, fleet: load, shard: load, connected: setUp });
+  // Reloaded when agents report in (heartbeats) and when shards change hands: at most once a second.
+  const pending = useRef<{ last: number; timer?: number }>({ last: 0 });
+  const soon = () => {
+    const p = pending.current;
+    if (p.timer !== undefined) return;
+    p.timer = window.setTimeout(
+      () => {
+        p.timer = undefined;
+        p.last = Date.now();
+        load();
+      },
+      Math.max(0, p.last + 1000 - Date.now()),
+    );
+  };
+  useEffect(() => () => window.clearTimeout(pending.current.timer), []);
+  useEventStream(undefined, { ready: load, fleet: soon, shard: soon, connected: setUp });
   const now = Date.now();
   return (
     <section aria-labelledby="fleet-h">

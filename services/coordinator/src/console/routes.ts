@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as grpc from '@grpc/grpc-js';
-import type { FarmNames } from '@tessera/protocol';
+import { ShardState, type FarmNames, type Job } from '@tessera/protocol';
 import type { Logger } from '@tessera/runtime';
 import type { BlobStore } from '../blobs.js';
 import { ConsoleApiError, type ConsoleApi } from './api.js';
@@ -95,7 +95,7 @@ export async function handleApi(c: ApiContext, req: IncomingMessage, res: Server
   if (sub === 'tiles' && parts.length === 4 && method === 'GET') {
     const index = Number(arg);
     if (!Number.isInteger(index) || index < 0) throw bad('tile', `${arg} is not a shard index`);
-    const thumb = await tileThumbnail(c.blobs, await c.api.getJob(c.token, id), index);
+    const thumb = await tileThumbnail(c.blobs, await jobForTile(c, id, index), index);
     if (!thumb) return sendJson(res, 404, { error: `tile ${index} of job ${id} has no committed output` });
     // The URL names the attempt (?a=N) and an attempt's output never changes.
     const cache = url.searchParams.has('a') ? `private, ${IMMUTABLE.replace('public, ', '')}` : NO_STORE;
@@ -103,6 +103,28 @@ export async function handleApi(c: ApiContext, req: IncomingMessage, res: Server
   }
   if (sub === 'output' && parts.length === 3 && method === 'GET') return output(c, res, id, url);
   sendJson(res, 404, { error: `no API ${method} ${url.pathname}` });
+}
+
+/**
+ * A job page asks for many tiles at once; each would cost a GetJob with every shard. One answer
+ * serves the same user's requests for a few seconds, unless it does not show the tile committed yet.
+ */
+const tileJobs = new Map<string, { at: number; job: Promise<Job> }>();
+const TILE_JOB_MS = 3000;
+
+async function jobForTile(c: ApiContext, id: string, index: number): Promise<Job> {
+  const key = `${c.token ?? ''}\0${id}`;
+  const now = Date.now();
+  const hit = tileJobs.get(key);
+  if (hit && now - hit.at < TILE_JOB_MS) {
+    const job = await hit.job.catch(() => undefined);
+    if (job?.shards.some((s) => s.index === index && s.state === ShardState.SHARD_STATE_DONE)) return job;
+  }
+  if (tileJobs.size >= 256) tileJobs.clear();
+  const job = c.api.getJob(c.token, id);
+  tileJobs.set(key, { at: now, job });
+  job.catch(() => tileJobs.delete(key));
+  return job;
 }
 
 /** GET /api/jobs/ID/output[?format=]: GetJobOutput streamed through; revalidated by its SHA-256. */
