@@ -13,7 +13,7 @@ import { JobState } from '@tessera/protocol';
 import { TesseraClient } from '@tessera/client';
 import { artifactsDir, chromiumPath, skipBrowser } from './helpers/browser.js';
 import { startFarm, type Farm } from './helpers/farm.js';
-import { baboonPng } from './helpers/images.js';
+import { baboonCrop, baboonPng } from './helpers/images.js';
 import { freePort, waitFor } from './helpers/process.js';
 import { startReplica } from './helpers/replica.js';
 
@@ -147,6 +147,29 @@ describe.skipIf(skipBrowser)('web console in Chromium', () => {
       standby.client.close();
       await standby.proc.stop();
     }
+  });
+
+  it('shows the batches of a video upscale on the timeline, then the clip', async () => {
+    if (!farm.agents.get('v1')) await farm.startAgent({ name: 'v1', vramGb: 8 });
+    const frames = await Promise.all([0, 4, 8, 12, 16, 20].map((d) => baboonCrop(d, d, 48, 40)));
+    const job = await farm.client.submitVideoUpscale({
+      frames,
+      model: 'esrgan-slim-x4',
+      framesPerBatch: 2,
+      formats: ['webp'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${consoleUrl}/jobs/${job.id}`);
+    const batches = page.getByRole('listitem');
+    await page.locator('.timeline').waitFor();
+    expect(await batches.count()).toBe(3);
+    expect(await batches.nth(1).getAttribute('aria-label')).toMatch(/^Batch 1: frames 2 to 3, /);
+    await page.waitForSelector('section[data-state="succeeded"] img.result', { timeout: 120_000 });
+    await page.waitForFunction(() => (document.querySelector('img.result') as HTMLImageElement).naturalWidth > 0);
+    expect(await page.locator('.timeline .batch.done').count()).toBe(3);
+    expect(await page.$eval('img.result', (i) => (i as HTMLImageElement).naturalWidth)).toBe(192);
+    await page.screenshot({ path: join(artifactsDir(), 'console-video.png'), fullPage: true });
+    await page.close();
   });
 
   it('serves assets with their content types and caching headers', async () => {
