@@ -189,7 +189,10 @@ function Timeline(props: { job: Job }) {
             <div class="fade" style={{ left: `${b.fadeLeft}%`, width: `${b.fadeWidth}%` }} aria-hidden="true" />
           ))}
       </div>
-      <figcaption>{job.frames} frames; hatched spans are cross-faded between batches.</figcaption>
+      <figcaption>
+        {job.frames} frames in {batches.length} batches
+        {batches.some((b) => b.fadeWidth > 0) ? '; hatched spans are cross-faded between batches' : ''}.
+      </figcaption>
       {jobState(job) === 'succeeded' && mp4 ? (
         <video class="result" src={outputUrl(job.id, 'mp4')} controls autoplay muted loop playsInline />
       ) : jobState(job) === 'succeeded' && webp ? (
