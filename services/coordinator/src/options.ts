@@ -153,6 +153,11 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     if (!Number.isSafeInteger(n)) throw new Error(`option ${name} must be an integer ≥ 0, got ${v}`);
     return n;
   };
+  const apiUsers = loadApiUsers(raw.apiTokens, raw.apiTokensFile || undefined);
+  if (raw.consoleAddr && raw.tlsClientCa && apiUsers.length === 0)
+    throw new Error(
+      'option consoleAddr: with mutual TLS the console signs users in with API tokens; set apiTokens or apiTokensFile',
+    );
   return {
     natsUrl: raw.natsUrl || 'nats://127.0.0.1:4222',
     grpcAddr: raw.grpcAddr || '0.0.0.0:50051',
@@ -172,7 +177,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxFrames: num('maxFrames', raw.maxFrames, 2_000, 1),
     maxQueuedShards: num('maxQueuedShards', raw.maxQueuedShards, 200_000, 1),
     sweepEveryMs: num('sweepEveryMs', raw.sweepEveryMs, 250, 10),
-    apiUsers: loadApiUsers(raw.apiTokens, raw.apiTokensFile || undefined),
+    apiUsers,
     tls: tlsFiles(raw),
     maxJobsPerUser: int('maxJobsPerUser', raw.maxJobsPerUser),
     maxQueuedShardsPerUser: int('maxQueuedShardsPerUser', raw.maxQueuedShardsPerUser),

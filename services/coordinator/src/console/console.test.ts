@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { planTiles } from '@tessera/tiling';
 import { JobKind, JobState, ShardState, type Job, type ShardStatus } from '@tessera/protocol';
+import { compileCoordinatorOptions } from '../options.js';
 import { httpStatusOf } from './api.js';
 import { apiPath, contentTypeOf, sseFrame, tokenCookie, tokenOf } from './http-util.js';
 import { retryRefusal } from './retry.js';
@@ -104,5 +105,15 @@ describe('retry', () => {
     );
     const refine = [{ stage: 'refine' } as ShardStatus];
     expect(retryRefusal(job({ state: JobState.JOB_STATE_SUCCEEDED, shards: refine }))).toMatch(/refine/);
+  });
+});
+
+describe('console options', () => {
+  it('is off by default, and under mutual TLS needs API tokens', () => {
+    expect(compileCoordinatorOptions({}).consoleAddr).toBe('');
+    const mtls = { consoleAddr: '127.0.0.1:0', tlsCert: 'c.pem', tlsKey: 'k.pem', tlsClientCa: 'ca.pem' };
+    expect(() => compileCoordinatorOptions(mtls)).toThrow(/option consoleAddr: .*set apiTokens or apiTokensFile/);
+    // With a token the console check passes (and the missing PEM files are reported instead).
+    expect(() => compileCoordinatorOptions({ ...mtls, apiTokens: 'alice:token-12345' })).toThrow(/tlsCert/);
   });
 });
