@@ -96,7 +96,9 @@ export async function startConsole(d: ConsoleDeps): Promise<ConsoleHandle> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://console');
     const path = url.pathname;
-    const secure = Boolean((req.socket as { encrypted?: boolean }).encrypted);
+    // Behind a TLS-terminating ingress the cookie is still marked Secure (that only makes it stricter).
+    const secure =
+      Boolean((req.socket as { encrypted?: boolean }).encrypted) || req.headers['x-forwarded-proto'] === 'https';
     if (path === '/api/session' && req.method === 'POST') return session(req, res, secure);
     if (path === '/api/session' && req.method === 'DELETE') {
       res.writeHead(204, { 'Set-Cookie': tokenCookie('', secure), 'Cache-Control': NO_STORE }).end();
