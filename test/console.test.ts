@@ -173,10 +173,15 @@ describe.skipIf(skipBrowser)('web console in Chromium', () => {
   });
 
   it('serves assets with their content types and caching headers', async () => {
-    const page = await fetch(`${consoleUrl}/`);
+    // The jobs list carries the user's jobs for its first paint; other views are the same page for all.
+    const list = await fetch(`${consoleUrl}/`);
+    expect(list.headers.get('cache-control')).toBe('private, no-cache');
+    expect(await list.text()).toContain('<script type="application/json" id="tessera-initial">');
+    const page = await fetch(`${consoleUrl}/fleet`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(page.headers.get('cache-control')).toBe('no-cache');
+    expect(page.headers.get('etag')).toBeTruthy();
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
     const html = await page.text();
     const script = /src="(\/assets\/[0-9a-f]{12}\/app\/main\.js)"/.exec(html)?.[1];
