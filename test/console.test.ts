@@ -200,6 +200,11 @@ describe.skipIf(skipBrowser)('web console in Chromium', () => {
     expect(api.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(api.headers.get('cache-control')).toBe('no-store');
     expect((await fetch(`${consoleUrl}/assets/000000000000/app/main.js`)).status).toBe(404);
+    // Changes from another site's page are refused (the cookie is SameSite=Strict as well).
+    for (const origin of ['http://elsewhere.example', 'null']) {
+      const post = await fetch(`${consoleUrl}/api/jobs/some-job/cancel`, { method: 'POST', headers: { origin } });
+      expect(post.status, origin).toBe(403);
+    }
   });
 });
 

@@ -32,6 +32,15 @@ const FORMATS = new Set(['', 'png', 'webp', 'mp4']);
 
 const bad = (field: string, why: string) => new ConsoleApiError(grpc.status.INVALID_ARGUMENT, `${field}: ${why}`);
 
+/** The host of an Origin header; undefined for an opaque origin ("null") or garbage. */
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Routes one /api/ request. Errors thrown are answered by the server with their HTTP status. */
 export async function handleApi(c: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const parts = apiPath(url.pathname) ?? [];
@@ -40,7 +49,7 @@ export async function handleApi(c: ApiContext, req: IncomingMessage, res: Server
   if (method === 'POST') {
     // Cookies are SameSite=Strict; a cross-site form post is refused all the same.
     const origin = req.headers.origin;
-    if (origin && new URL(origin).host !== req.headers.host)
+    if (origin && originHost(origin) !== req.headers.host)
       return sendJson(res, 403, { error: `origin ${origin} may not change this farm` });
   }
   if (head === 'me' && parts.length === 1) return sendJson(res, 200, { user: c.user, auth: c.token !== undefined });

@@ -78,7 +78,7 @@ export function openEventStream(
         const id = msg.job?.id;
         if (!id) return;
         chain = chain.then(async () => {
-          if (!(await visible(id)) || res.writableEnded) return;
+          if (!(await visible(id)) || res.writableEnded || res.destroyed) return;
           const { event, data } = consoleEvent(msg);
           res.write(sseFrame(event, data));
         });
@@ -91,7 +91,7 @@ export function openEventStream(
       nc.subscribe(names.heartbeat, {
         callback: () => {
           const now = Date.now();
-          if (now - last < FLEET_HINT_MS || res.writableEnded) return;
+          if (now - last < FLEET_HINT_MS || res.writableEnded || res.destroyed) return;
           last = now;
           res.write(sseFrame('fleet', { unixMs: now }));
         },
@@ -105,7 +105,9 @@ export function openEventStream(
     for (const s of subs) s.unsubscribe();
   });
   nc.flush().then(
-    () => res.write(sseFrame('ready', { jobId: scope.jobId ?? '' })),
+    () => {
+      if (!res.destroyed) res.write(sseFrame('ready', { jobId: scope.jobId ?? '' }));
+    },
     (e: unknown) => {
       onError(e);
       res.end();
