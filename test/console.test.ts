@@ -62,6 +62,14 @@ describe.skipIf(skipBrowser)('web console in Chromium', () => {
     });
     // One agent with one thread runs the 16 tiles one after another.
     await farm.startAgent({ name: 'a1', vramGb: 6 });
+    // For people looking at the artifacts: the page part-way (the assertions below use the record).
+    await page.waitForFunction(
+      () => Number(document.querySelector('.tile-grid')?.getAttribute('data-tiles-done')) >= 6,
+      {
+        timeout: 120_000,
+      },
+    );
+    await page.screenshot({ path: join(artifactsDir(), 'console-job-filling.png') });
     await page.waitForSelector('img.result-overlay', { timeout: 120_000 });
     await page.waitForFunction(
       () => (document.querySelector('img.result-overlay') as HTMLImageElement).naturalWidth > 0,
