@@ -23,6 +23,11 @@ const program = new Command('tessera-coordinator')
       .default('0.0.0.0:9464'),
   )
   .addOption(
+    new Option('--console <host:port>', 'HTTP address of the web console ("" disables; default off)').env(
+      'TESSERA_CONSOLE_ADDR',
+    ),
+  )
+  .addOption(
     new Option('--hardware-table <file>', 'hardware table YAML replacing the bundled one').env(
       'TESSERA_HARDWARE_TABLE',
     ),
@@ -193,6 +198,7 @@ try {
       natsUrl: o.nats,
       grpcAddr: o.grpc,
       metricsAddr: o.metrics,
+      consoleAddr: o.console,
       hardwareTable: o.hardwareTable,
       farm: o.farm,
       leaseMs: o.leaseMs,

@@ -28,10 +28,13 @@ import { createCoordinatorMetrics } from './metrics.js';
 import { serveAgentProtocol } from './nats-handlers.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { KvStateStore } from './state/kv-store.js';
+import { startConsole } from './console/server.js';
 
 export interface CoordinatorHandle {
   grpcPort: number;
   metricsPort: number;
+  /** The web console's URL, when `consoleAddr` is set. */
+  consoleUrl: string | undefined;
   /** The core while this replica leads; undefined on a standby. */
   readonly coordinator: Coordinator | undefined;
   lease: LeaderLease;
@@ -195,6 +198,23 @@ export async function startCoordinator(
           ready && !nc.isClosed() && (lease.isLeader() ? core !== undefined : route('jobs').leaderAddr() !== undefined),
       )
     : undefined;
+  // hook(console): the web console on --console, calling this replica's gRPC API over loopback.
+  const consoleHttp = options.consoleAddr
+    ? await startConsole({
+        addr: options.consoleAddr,
+        loopback: {
+          address: `${loopbackHost(options.grpcAddr)}:${server.port}`,
+          credentials: forwardCredentials(options.tls),
+          channelOptions: forwardChannelOptions(options.tls),
+        },
+        users: options.apiUsers,
+        mtls: options.tls?.clientCa !== undefined,
+        nc,
+        names,
+        blobs,
+        log,
+      })
+    : undefined;
   for (const svc of ['', 'tessera.v1.JobService', 'tessera.v1.AgentService']) server.health.setStatus(svc, 'SERVING');
   log.info(
     {
@@ -204,12 +224,14 @@ export async function startCoordinator(
       models: table.models.size,
       replica: options.replicaId,
       advertise: grpcAddr,
+      console: consoleHttp?.url,
     },
     'coordinator ready',
   );
   return {
     grpcPort: server.port,
     metricsPort: http?.port ?? 0,
+    consoleUrl: consoleHttp?.url,
     get coordinator() {
       return core?.c;
     },
@@ -222,6 +244,7 @@ export async function startCoordinator(
       stepDown();
       // Hand the lease back after the core stopped, so a standby takes over at once.
       await lease.stop();
+      await consoleHttp?.close();
       forwarder.close();
       await server.stop();
       await http?.close();
@@ -256,6 +279,14 @@ export function advertisedAddr(listen: string, port: number): string {
   const wildcard = host === '' || host === '0.0.0.0' || host === '::';
   const h = wildcard ? hostname() : host;
   return `${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+/** The host this process dials its own gRPC server at: the listen host, loopback for a wildcard. */
+function loopbackHost(listen: string): string {
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  if (host === '' || host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** Routes assembly by job kind. */

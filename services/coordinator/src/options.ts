@@ -16,6 +16,8 @@ export interface CoordinatorOptions {
   grpcAddr?: string;
   /** HTTP address for /metrics, /healthz, /readyz. Default 0.0.0.0:9464. Empty disables. */
   metricsAddr?: string;
+  /** HTTP address of the web console (static assets, JSON API, event stream). Default empty: off. */
+  consoleAddr?: string;
   /** Hardware table file; default the bundled one. */
   hardwareTable?: string;
   /** Subject/bucket prefix; lets several farms share one NATS account. Default "tessera". */
@@ -157,10 +159,16 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     if (!Number.isSafeInteger(n)) throw new Error(`option ${name} must be an integer ≥ 0, got ${v}`);
     return n;
   };
+  const apiUsers = loadApiUsers(raw.apiTokens, raw.apiTokensFile || undefined);
+  if (raw.consoleAddr && raw.tlsClientCa && apiUsers.length === 0)
+    throw new Error(
+      'option consoleAddr: with mutual TLS the console signs users in with API tokens; set apiTokens or apiTokensFile',
+    );
   return {
     natsUrl: raw.natsUrl || 'nats://127.0.0.1:4222',
     grpcAddr: raw.grpcAddr || '0.0.0.0:50051',
     metricsAddr: raw.metricsAddr ?? '0.0.0.0:9464',
+    consoleAddr: raw.consoleAddr ?? '',
     hardwareTable: raw.hardwareTable || undefined,
     farm: raw.farm || 'tessera',
     leaseMs,
@@ -176,7 +184,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxFrames: num('maxFrames', raw.maxFrames, 2_000, 1),
     maxQueuedShards: num('maxQueuedShards', raw.maxQueuedShards, 200_000, 1),
     sweepEveryMs: num('sweepEveryMs', raw.sweepEveryMs, 250, 10),
-    apiUsers: loadApiUsers(raw.apiTokens, raw.apiTokensFile || undefined),
+    apiUsers,
     tls: tlsFiles(raw),
     maxJobsPerUser: int('maxJobsPerUser', raw.maxJobsPerUser),
     maxQueuedShardsPerUser: int('maxQueuedShardsPerUser', raw.maxQueuedShardsPerUser),

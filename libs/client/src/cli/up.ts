@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { once } from 'node:events';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { JobState, type AgentInfo, type Job } from '@tessera/protocol';
 import { TesseraClient } from '../client.js';
 import { formatBytes, renderTable } from '../format/table.js';
@@ -24,6 +24,8 @@ interface UpFlags {
   natsPort?: number;
   grpc?: number;
   metricsPort?: number;
+  consolePort?: number;
+  console: boolean;
   input?: string;
   model: string;
   tile: number;
@@ -86,6 +88,7 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
       natsPort: flags.natsPort ?? (await freePort()),
       grpcPort: flags.grpc ?? (await preferredOrFreePort(50051)),
       metricsPort: flags.metricsPort ?? (await freePort()),
+      consolePort: flags.console ? (flags.consolePort ?? (await preferredOrFreePort(8080))) : undefined,
       agentMetricsPorts,
       coordinatorBin,
       agentBin,
@@ -98,6 +101,7 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
     ctx.err(
       `tessera up: NATS at ${farm.natsUrl}; coordinator at ${farm.server} with ${agents.length} agents (${agents.map((a) => a.vramClass).join(', ')})`,
     );
+    if (farm.consoleUrl) ctx.out(`console ${farm.consoleUrl}`);
     const job = await farm.race(
       client.submitUpscale(
         { image, model: flags.model, tile: flags.tile, name: `demo ${flags.input ?? 'baboon'}` },
@@ -180,6 +184,14 @@ export function addUpCommand(program: Command, ctx: CliContext): void {
         'TESSERA_METRICS_PORT',
       ).argParser(intArg(1, 65535)),
     )
+    .addOption(
+      valueOption(
+        '--console-port <port>',
+        'port of the web console (default: 8080 if free)',
+        'TESSERA_CONSOLE_PORT',
+      ).argParser(intArg(1, 65535)),
+    )
+    .addOption(new Option('--no-console', 'do not serve the web console'))
     .addOption(valueOption('--input <img>', 'demo input image (default: the baboon photo)', 'TESSERA_INPUT'))
     .addOption(valueOption('--model <id>', 'demo upscaler model', 'TESSERA_MODEL').default('esrgan-slim-x4'))
     .addOption(
