@@ -1,6 +1,7 @@
 /** `tessera-agent`: run an agent, or `tessera-agent run upscale` for one pass without a farm. */
 import { Command, Option } from 'commander';
 import { SD_SCHEDULER_NAMES, txt2imgFile, upscaleImageFile, UPSCALER_IDS } from '@tessera/engine';
+import { deriveStageSeed } from '@tessera/protocol';
 import { createLogger } from '@tessera/runtime';
 import { startAgent } from './main.js';
 
@@ -118,13 +119,26 @@ run
   .option('--image <img>', 'img2img: input image (PNG, JPEG, WebP, …)')
   .addOption(new Option('--strength <s>', 'img2img: fraction of the steps to run, in (0, 1]').argParser(Number))
   .addOption(new Option('--scheduler <name>', "override the model's scheduler").choices([...SD_SCHEDULER_NAMES]))
+  .option(
+    '--decoder <dir>',
+    'Stable Cascade (--model is the prior, stage C): the decoder (stage B) directory; default <model>-b',
+  )
+  .option('--vqgan <dir>', 'Stable Cascade: the VQGAN (stage A) directory; default <model>-a')
   .addOption(localExecutionProvider())
   .addOption(new Option('--threads <n>', 'onnxruntime threads').argParser(Number))
   .action(async (o) => {
     const ac = new AbortController();
     process.once('SIGINT', () => ac.abort());
     try {
+      // A Stable Cascade prior runs its whole C → B → A chain, stages B and A seeded as the farm seeds them.
+      const cascade = {
+        decoderDir: o.decoder,
+        vqganDir: o.vqgan,
+        decoderSeed: deriveStageSeed(o.seed, 'b', 1),
+        vqganSeed: deriveStageSeed(o.seed, 'a', 2),
+      };
       const r = await txt2imgFile({
+        cascade,
         modelDir: o.model,
         outputPath: o.output,
         prompt: o.prompt,
