@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dummyModel, dummySampleDeter } from './diffusers-test-fixtures.js';
-import { DDPMWuerstchenScheduler, torchLinspaceF32 } from './ddpm-wuerstchen.js';
+import { DDPMWuerstchenScheduler } from './ddpm-wuerstchen.js';
+import { torchLinspaceF32 } from './numeric.js';
 import { SchedulerConfigError, SchedulerStateError } from './errors.js';
 import { createGenerator } from './generator.js';
 

@@ -1,6 +1,6 @@
 import { pickDiffusersConfig } from './diffusers-config.js';
 import { SchedulerConfigError, SchedulerStateError } from './errors.js';
-import { f32 } from './numeric.js';
+import { f32, torchLinspaceF32 } from './numeric.js';
 import { assertSameLength } from './step-index.js';
 import type { DiffusionScheduler, SchedulerStepOptions, SchedulerStepResult } from './types.js';
 
@@ -13,24 +13,6 @@ export interface DDPMWuerstchenSchedulerConfig {
 }
 
 const DEFAULTS: DDPMWuerstchenSchedulerConfig = { s: 0.008, scaler: 1.0 };
-
-/**
- * `torch.linspace(start, end, steps)` in float32: the step is computed once in float32 and the two halves are
- * filled from opposite ends (ATen's CPU kernel), so the last value is exactly `end`.
- */
-export function torchLinspaceF32(start: number, end: number, steps: number): Float32Array {
-  const out = new Float32Array(steps);
-  if (steps === 1) {
-    out[0] = start;
-    return out;
-  }
-  const step = f32((end - start) / (steps - 1));
-  const halfway = Math.floor(steps / 2);
-  for (let i = 0; i < steps; i++) {
-    out[i] = i < halfway ? f32(start + f32(step * i)) : f32(end - f32(step * (steps - i - 1)));
-  }
-  return out;
-}
 
 /**
  * Würstchen / Stable Cascade's DDPM sampler on continuous time — diffusers' `DDPMWuerstchenScheduler`
