@@ -136,3 +136,12 @@ export type { CascadeChainOptions } from './pipelines/cascade/cascade-chain.js';
 export { runCascadeChain } from './pipelines/cascade/cascade-chain.js';
 export type { TinyCascadeModelOptions, TinyCascadeStage } from './onnx-build/cascade/write-tiny-cascade-model.js';
 export { writeTinyCascadeModel, writeTinyCascadeModels } from './onnx-build/cascade/write-tiny-cascade-model.js';
+// Hunyuan-DiT v1.2 (pipelines/hunyuan): BERT + mT5 encoders, DiT with rotary embeddings, DDPM v-prediction.
+export type { DDPMSchedulerConfig, DDPMVarianceType } from './schedulers/ddpm.js';
+export { DDPMScheduler } from './schedulers/ddpm.js';
+export { BertWordPieceTokenizer, loadBertTokenizer } from './tokenizer/bert-wordpiece.js';
+export { binHunyuanResolution, hunyuanRotaryEmbedding } from './pipelines/hunyuan/hunyuan-math.js';
+export { HunyuanDiTPipeline } from './pipelines/hunyuan/hunyuan-dit-pipeline.js';
+export { isHunyuanIndex, readHunyuanLayout } from './pipelines/hunyuan/load-hunyuan-pipeline.js';
+export type { TinyHunyuanModelOptions } from './onnx-build/hunyuan/write-tiny-hunyuan-model.js';
+export { writeTinyHunyuanModel } from './onnx-build/hunyuan/write-tiny-hunyuan-model.js';

@@ -54,7 +54,7 @@ export interface Txt2ImgFileResult {
   seed: number;
   /** Denoising steps run (floor(steps·strength) for img2img). */
   steps: number;
-  family: SdFamily | CascadeStage;
+  family: SdFamily | CascadeStage | 'hunyuan-dit';
   /** Scheduler used, and the model's class when it was substituted. */
   scheduler: string;
   schedulerSubstitutedFor?: string;
