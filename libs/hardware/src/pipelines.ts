@@ -12,6 +12,8 @@ export const ENGINE_IMAGE_PIPELINES: Readonly<Record<string, { diffusers: string
   'stable-diffusion-3': { diffusers: 'StableDiffusion3Pipeline', sizeMultiple: 16 },
   // C → B → A returns exactly the requested size only for multiples of 128 (⌈H/42.67⌉ · 10.67 truncated, × 4).
   'stable-cascade': { diffusers: 'StableCascadePriorPipeline + StableCascadeDecoderPipeline', sizeMultiple: 128 },
+  // Sizes outside the trained shapes are binned to the closest one (diffusers' use_resolution_binning).
+  'hunyuan-dit': { diffusers: 'HunyuanDiTPipeline', sizeMultiple: 16 },
 };
 
 /** The engine pipeline of an image row, or undefined when the row names none or one the engine lacks. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { deriveStageSeed } from '@tessera/protocol';
 import { loadHardwareTable, type ModelRow } from '@tessera/hardware';
 import { InvalidArgumentError } from './errors.js';
-import { checkPipelineRequest, requireEnginePipeline, stageUsesOwnDefaults } from './pipeline-support.js';
+import { checkPipelineRequest, renderedSize, requireEnginePipeline, stageUsesOwnDefaults } from './pipeline-support.js';
 import { resolveImageParams, type ImageRequest } from './planner-image.js';
 import { deriveSeed } from './planner.js';
 
@@ -44,14 +44,14 @@ describe('engine pipeline support at submit', () => {
     expect(fieldOf(() => requireEnginePipeline(row({ id: 'my-model' }), 'image.model'))).toMatch(
       /^image\.model: .*model my-model: no engine pipeline runs it \(its hardware-table row names no pipeline/,
     );
-    expect(fieldOf(() => requireEnginePipeline(row({ id: 'hy', pipeline: 'hunyuan-dit' }), 'image.model'))).toMatch(
-      /model hy: no engine pipeline runs it \(its row names pipeline hunyuan-dit, which the engine does not implement/,
+    expect(fieldOf(() => requireEnginePipeline(row({ id: 'px', pipeline: 'pixart-x' }), 'image.model'))).toMatch(
+      /model px: no engine pipeline runs it \(its row names pipeline pixart-x, which the engine does not implement/,
     );
   });
 
   it('the bundled table: every image row of the engine plans; Cascade sizes are multiples of 128, no scheduler, no img2img', () => {
     const table = loadHardwareTable();
-    for (const id of ['sd15', 'sd21', 'sdxl', 'sd35m', 'cascade']) {
+    for (const id of ['sd15', 'sd21', 'sdxl', 'sd35m', 'cascade', 'hunyuan-dit-1.2']) {
       expect(resolveImageParams(req(id), table).row.id).toBe(id);
     }
     expect(resolveImageParams(req('cascade', { width: 128, height: 256 }), table).params.stages).toEqual([
@@ -76,6 +76,23 @@ describe('engine pipeline support at submit', () => {
         'image',
       ),
     ).not.toThrow();
+  });
+
+  it('Hunyuan-DiT jobs record the binned size the engine renders (diffusers map_to_standard_shapes)', () => {
+    const table = loadHardwareTable();
+    const size = (w: number, h: number) => {
+      const p = resolveImageParams(req('hunyuan-dit-1.2', { width: w, height: h }), table).params;
+      return [p.width, p.height];
+    };
+    expect(size(0, 0)).toEqual([1024, 1024]);
+    expect(size(64, 64)).toEqual([1024, 1024]);
+    expect(size(800, 600)).toEqual([1024, 768]);
+    expect(size(1920, 1088)).toEqual([1280, 768]);
+    expect(size(960, 1280)).toEqual([960, 1280]);
+    expect(renderedSize('stable-diffusion', 64, 48)).toEqual({ width: 64, height: 48 });
+    expect(fieldOf(() => resolveImageParams(req('hunyuan-dit-1.2', { scheduler: 'ddim' }), table))).toMatch(
+      /^image\.scheduler/,
+    );
   });
 
   it('Cascade stages after the first run their own defaults; other chains keep the job parameters', () => {

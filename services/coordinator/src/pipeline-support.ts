@@ -34,6 +34,14 @@ export function checkPipelineRequest(
     if (v % m !== 0)
       throw new InvalidArgumentError(`${prefix}.${k}`, `${v} is not a multiple of ${m}, which ${req.model} needs`);
   }
+  if (pipeline === 'hunyuan-dit') {
+    if (req.scheduler)
+      throw new InvalidArgumentError(
+        `${prefix}.scheduler`,
+        `${req.model} runs only its own DDPMScheduler; leave it empty`,
+      );
+    if (req.img2img) throw new InvalidArgumentError(`${prefix}.init_image`, `${req.model} has no img2img pipeline`);
+  }
   if (pipeline === 'stable-cascade') {
     if (req.scheduler)
       throw new InvalidArgumentError(
@@ -42,6 +50,41 @@ export function checkPipelineRequest(
       );
     if (req.img2img) throw new InvalidArgumentError(`${prefix}.init_image`, `${req.model} has no img2img pipeline`);
   }
+}
+
+/** The trained shapes of Hunyuan-DiT as (width, height), by aspect ratio (diffusers' pipeline_hunyuandit.py). */
+const HUNYUAN_RATIOS = [1.0, 4.0 / 3.0, 3.0 / 4.0, 16.0 / 9.0, 9.0 / 16.0];
+const HUNYUAN_SHAPES: [number, number][][] = [
+  [
+    [1024, 1024],
+    [1280, 1280],
+  ],
+  [
+    [1024, 768],
+    [1152, 864],
+    [1280, 960],
+  ],
+  [
+    [768, 1024],
+    [864, 1152],
+    [960, 1280],
+  ],
+  [[1280, 768]],
+  [[768, 1280]],
+];
+
+/**
+ * The size a pipeline actually renders for a requested size: Hunyuan-DiT bins a size outside its trained shapes to
+ * the closest ratio, then area (diffusers' map_to_standard_shapes, as the engine does), so the job records the
+ * output size the agent will return; every other pipeline renders the size asked for.
+ */
+export function renderedSize(pipeline: string, width: number, height: number): { width: number; height: number } {
+  if (pipeline !== 'hunyuan-dit') return { width, height };
+  if (HUNYUAN_SHAPES.some((g) => g.some(([w, h]) => w === width && h === height))) return { width, height };
+  const argmin = (xs: number[]) => xs.reduce((best, x, i) => (x < xs[best] ? i : best), 0);
+  const r = argmin(HUNYUAN_RATIOS.map((s) => Math.abs(s - width / height)));
+  const [w, h] = HUNYUAN_SHAPES[r][argmin(HUNYUAN_SHAPES[r].map(([a, b]) => Math.abs(a * b - width * height)))];
+  return { width: w, height: h };
 }
 
 /**
