@@ -4,7 +4,8 @@ import { loadHardwareTable, type ModelRow } from '@tessera/hardware';
 import { InvalidArgumentError } from './errors.js';
 import { checkPipelineRequest, renderedSize, requireEnginePipeline, stageUsesOwnDefaults } from './pipeline-support.js';
 import { resolveImageParams, type ImageRequest } from './planner-image.js';
-import { deriveSeed } from './planner.js';
+import { deriveSeed, planUpscale } from './planner.js';
+import { compileCoordinatorOptions } from './options.js';
 
 const row = (over: Partial<ModelRow>): ModelRow => ({
   id: 'm',
@@ -93,6 +94,43 @@ describe('engine pipeline support at submit', () => {
     expect(fieldOf(() => resolveImageParams(req('hunyuan-dit-1.2', { scheduler: 'ddim' }), table))).toMatch(
       /^image\.scheduler/,
     );
+  });
+
+  it('upscale refine tiles need an img2img pipeline: Hunyuan-DiT is refused at submit, SD accepted', () => {
+    const plan = (model: string) =>
+      planUpscale(
+        {
+          jobId: 'j',
+          name: '',
+          model: 'esrgan-slim-x2',
+          seed: 1,
+          priority: 0,
+          maxAttempts: 3,
+          width: 64,
+          height: 64,
+          tile: 0,
+          overlap: 0,
+          agents: 1,
+          nowMs: 0,
+          refine: {
+            model,
+            prompt: 'x',
+            negativePrompt: '',
+            strength: 0,
+            steps: 0,
+            guidanceScale: 0,
+            tile: 0,
+            overlap: 0,
+            scheduler: '',
+          },
+        },
+        loadHardwareTable(),
+        compileCoordinatorOptions(),
+      );
+    expect(fieldOf(() => plan('hunyuan-dit-1.2'))).toMatch(
+      /^upscale\.refine\.model: .*hunyuan-dit-1\.2 has no img2img pipeline/,
+    );
+    expect(plan('sd15').shards.some((s) => s.stage === 'refine')).toBe(true);
   });
 
   it('Cascade stages after the first run their own defaults; other chains keep the job parameters', () => {

@@ -26,30 +26,30 @@ export function checkPipelineRequest(
   req: { model: string; width: number; height: number; scheduler: string; img2img: boolean },
   prefix: string,
 ): void {
-  const m = ENGINE_IMAGE_PIPELINES[pipeline]?.sizeMultiple ?? 8;
+  const spec = ENGINE_IMAGE_PIPELINES[pipeline];
+  if (!spec) return;
   for (const [k, v] of [
     ['width', req.width],
     ['height', req.height],
   ] as const) {
-    if (v % m !== 0)
-      throw new InvalidArgumentError(`${prefix}.${k}`, `${v} is not a multiple of ${m}, which ${req.model} needs`);
-  }
-  if (pipeline === 'hunyuan-dit') {
-    if (req.scheduler)
+    if (v % spec.sizeMultiple !== 0)
       throw new InvalidArgumentError(
-        `${prefix}.scheduler`,
-        `${req.model} runs only its own DDPMScheduler; leave it empty`,
+        `${prefix}.${k}`,
+        `${v} is not a multiple of ${spec.sizeMultiple}, which ${req.model} needs`,
       );
-    if (req.img2img) throw new InvalidArgumentError(`${prefix}.init_image`, `${req.model} has no img2img pipeline`);
   }
-  if (pipeline === 'stable-cascade') {
-    if (req.scheduler)
-      throw new InvalidArgumentError(
-        `${prefix}.scheduler`,
-        `${req.model} runs only its own DDPMWuerstchenScheduler; leave it empty`,
-      );
-    if (req.img2img) throw new InvalidArgumentError(`${prefix}.init_image`, `${req.model} has no img2img pipeline`);
-  }
+  if (req.scheduler && spec.schedulers === 'own')
+    throw new InvalidArgumentError(
+      `${prefix}.scheduler`,
+      `${req.model} runs only its own scheduler (${spec.diffusers}); leave it empty`,
+    );
+  if (req.img2img) requireImg2img(pipeline, req.model, `${prefix}.init_image`);
+}
+
+/** InvalidArgumentError(field) unless the pipeline has img2img (also what upscale refine tiles run). */
+export function requireImg2img(pipeline: string, model: string, field: string): void {
+  if (ENGINE_IMAGE_PIPELINES[pipeline]?.img2img === false)
+    throw new InvalidArgumentError(field, `${model} has no img2img pipeline (diffusers has none for it)`);
 }
 
 /** The trained shapes of Hunyuan-DiT as (width, height), by aspect ratio (diffusers' pipeline_hunyuandit.py). */
