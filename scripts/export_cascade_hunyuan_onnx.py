@@ -91,7 +91,8 @@ def config_of(model) -> dict:
 
 
 def clip_text_encoder(encoder, device, out: Path, opset: int, verify: bool):
-    """CLIPTextModelWithProjection -> text_embeds, last_hidden_state, hidden_states.0..L (Optimum's names)."""
+    """CLIPTextModelWithProjection -> text_embeds, last_hidden_state, hidden_states.0..L (Optimum's names), taking
+    the attention mask too: diffusers' Cascade pipelines pass it, and it changes the padded positions' states."""
     import torch
 
     class Wrapper(torch.nn.Module):
@@ -99,15 +100,18 @@ def clip_text_encoder(encoder, device, out: Path, opset: int, verify: bool):
             super().__init__()
             self.m = m
 
-        def forward(self, input_ids):
-            o = self.m(input_ids=input_ids, output_hidden_states=True)
+        def forward(self, input_ids, attention_mask):
+            o = self.m(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
             return (o.text_embeds, o.last_hidden_state, *o.hidden_states)
 
     layers = encoder.config.num_hidden_layers
     names = ["text_embeds", "last_hidden_state"] + [f"hidden_states.{i}" for i in range(layers + 1)]
     ids = torch.ones(1, 77, dtype=torch.int64, device=device)
-    axes = {"input_ids": {0: "batch_size"}, **{n: {0: "batch_size"} for n in names}}
-    export(Wrapper(encoder).eval(), [ids], ["input_ids"], names, axes, out / "model.onnx", opset, verify)
+    mask = torch.ones_like(ids)
+    mask[:, 40:] = 0
+    axes = {"input_ids": {0: "batch_size"}, "attention_mask": {0: "batch_size"}, **{n: {0: "batch_size"} for n in names}}
+    export(Wrapper(encoder).eval(), [ids, mask], ["input_ids", "attention_mask"], names, axes, out / "model.onnx", opset,
+           verify)
     write_json(out / "config.json", encoder.config.to_dict())
 
 

@@ -52,6 +52,7 @@ export async function writeTinyCascadeModel(dir: string, opts: TinyCascadeModelO
       ...CLIP,
       hiddenStates: true,
       idsType: 'int64',
+      attentionMask: true,
       floatType,
       seed,
     });

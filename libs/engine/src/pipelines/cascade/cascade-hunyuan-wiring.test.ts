@@ -83,6 +83,10 @@ describe('Stable Cascade feeds', () => {
     expect(f32(f.clip_text)).toEqual(cat(f32(cond.outputs['hidden_states.4']), f32(neg.outputs['hidden_states.4'])));
     // hidden_states[-1] of HF CLIP is the last layer before the final LayerNorm: hidden_states.L, not last_hidden_state.
     expect(Object.keys(cond.outputs).sort()).toEqual(['hidden_states.4', 'text_embeds']);
+    // The attention mask goes to the encoder, as diffusers' Cascade encode_prompt passes it.
+    const mask = Array.from(cond.feeds.attention_mask.data as BigInt64Array, Number);
+    expect(mask.slice(0, 3)).toEqual([1, 1, 1]);
+    expect(mask[76]).toBe(0);
     expect(f.clip_text_pooled.dims).toEqual([2, 1, 12]);
     expect(f32(f.clip_text_pooled)).toEqual(cat(f32(cond.outputs.text_embeds), f32(neg.outputs.text_embeds)));
     expect(f.clip_img.dims).toEqual([2, 1, 8]);

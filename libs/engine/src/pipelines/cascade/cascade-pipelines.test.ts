@@ -102,6 +102,7 @@ describe('Stable Cascade on tiny models', () => {
       outputs: ['sample'],
     });
     const te = await sig(join(dirs.prior, 'text_encoder/model.onnx'));
+    expect(te.inputs).toEqual(['input_ids:int64:2', 'attention_mask:int64:2']);
     expect(te.outputs).toContain('text_embeds');
     expect(te.outputs).toContain('hidden_states.4');
     expect(classifyCascade({ _class_name: 'StableCascadePriorPipeline' })).toBe('cascade-prior');
