@@ -80,6 +80,9 @@ const HUNYUAN_SHAPES: [number, number][][] = [
  */
 export function renderedSize(pipeline: string, width: number, height: number): { width: number; height: number } {
   if (pipeline !== 'hunyuan-dit') return { width, height };
+  // diffusers floors to multiples of 16 first.
+  width = Math.floor(width / 16) * 16;
+  height = Math.floor(height / 16) * 16;
   if (HUNYUAN_SHAPES.some((g) => g.some(([w, h]) => w === width && h === height))) return { width, height };
   const argmin = (xs: number[]) => xs.reduce((best, x, i) => (x < xs[best] ? i : best), 0);
   const r = argmin(HUNYUAN_RATIOS.map((s) => Math.abs(s - width / height)));

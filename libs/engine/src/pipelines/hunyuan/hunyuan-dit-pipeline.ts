@@ -92,7 +92,12 @@ export class HunyuanDiTPipeline {
     )
       throw new SdParamsError('scheduler', `Hunyuan-DiT runs its DDPMScheduler (v-prediction), not '${raw.scheduler}'`);
     // diffusers' use_resolution_binning: sizes outside the trained shapes move to the closest one.
-    const binned = binHunyuanResolution(raw.width ?? this.defaults.width, raw.height ?? this.defaults.height);
+    // (diffusers first floors the size to multiples of 16.)
+    const floor16 = (v: number) => Math.floor(v / 16) * 16;
+    const binned = binHunyuanResolution(
+      floor16(raw.width ?? this.defaults.width),
+      floor16(raw.height ?? this.defaults.height),
+    );
     const p = compileSdParams({ ...raw, ...binned, scheduler: undefined }, this.defaults, this.c.vae.scaleFactor);
     const { transformer, vae } = this.c;
     throwIfAborted(opts.signal);
