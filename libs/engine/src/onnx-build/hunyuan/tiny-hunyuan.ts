@@ -82,11 +82,16 @@ export interface TinyHunyuanDitSpec {
   t5Length: number;
   headDim: number;
   patchSize: number;
+  /**
+   * v1.0 / v1.1 signature: also `image_meta_size` [2B, 6] (float) and `style` [2B] int64 after the rotary tables,
+   * as Tencent's export declares them when the model uses size and style conditions. Default false (v1.2).
+   */
+  sizeStyle?: boolean;
   floatType: 'float32' | 'float16';
   seed: number;
 }
 
-/** Builds the tiny transformer with the v1.2 export's signature. */
+/** Builds the tiny transformer with the v1.2 export's signature (or v1.1's with `sizeStyle`). */
 export function buildTinyHunyuanDit(spec: TinyHunyuanDitSpec): Uint8Array {
   const C = 4;
   const H = 8;
@@ -119,7 +124,22 @@ export function buildTinyHunyuanDit(spec: TinyHunyuanDitSpec): Uint8Array {
       g.floats('t_phase', [1, C], w.uniform(C, 1.5)),
     ]),
   ]);
-  const cond = g.op('Add', [g.op('Add', [temb, clip]), t5]);
+  let cond = g.op('Add', [g.op('Add', [temb, clip]), t5]);
+  if (spec.sizeStyle) {
+    // Size condition sin(meta / 1024 · k) · M and a learned style embedding, as v1.1's extra time embedding.
+    const meta = g.floatInput('image_meta_size', ft, ['2B', 6]);
+    const style = g.input('style', 'int64', ['2B']);
+    const metaTerm = g.linear(
+      g.op('Sin', [g.op('Mul', [meta, g.floats('meta_k', [6], w.uniform(6, 0.002, 0.003))])]),
+      g.floats('meta_w', [6, C], w.uniform(6 * C, 1)),
+    );
+    const styleTerm = g.op(
+      'Gather',
+      [g.floats('style_embedding', [2, C], w.uniform(2 * C, 1)), style],
+      [attr.int('axis', 0)],
+    );
+    cond = g.op('Add', [g.op('Add', [cond, metaTerm]), styleTerm]);
+  }
   // Rotary term: (cos·a + sin·b) per patch [N, 1] → [1, 1, H/p, W/p] → nearest ×p → × a channel vector.
   const hd = spec.headDim;
   const rot = g.op('Add', [

@@ -17,6 +17,8 @@ import { buildTinyBert, buildTinyHunyuanDit } from './tiny-hunyuan.js';
 export interface TinyHunyuanModelOptions {
   /** fp16 I/O on the float tensors of the encoders, transformer and VAE (the rotary tables stay float32). */
   fp16?: boolean;
+  /** '1.1': the transformer also takes `image_meta_size` and `style` (v1.0 / v1.1 exports). Default '1.2'. */
+  version?: '1.1' | '1.2';
 }
 
 const BERT_DIM = 12;
@@ -93,6 +95,7 @@ export async function writeTinyHunyuanModel(dir: string, opts: TinyHunyuanModelO
     t5Length: 256,
     headDim: HEAD_DIM,
     patchSize: 2,
+    sizeStyle: opts.version === '1.1',
     floatType,
     seed: 813,
   });
@@ -109,7 +112,7 @@ export async function writeTinyHunyuanModel(dir: string, opts: TinyHunyuanModelO
     text_len: 77,
     text_len_t5: 256,
     sample_size: 128,
-    use_style_cond_and_image_meta_size: false,
+    use_style_cond_and_image_meta_size: opts.version === '1.1',
   });
 
   files['vae_decoder/model.onnx'] = buildTinyVaeDecoder({

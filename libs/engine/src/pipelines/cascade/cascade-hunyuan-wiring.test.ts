@@ -25,11 +25,13 @@ interface Call {
 let root: string;
 let cascade: { prior: string; decoder: string; vqgan: string };
 let hunyuan: string;
+let hunyuan11: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'tessera-dit-wiring-'));
   cascade = await writeTinyCascadeModels(root);
   hunyuan = await writeTinyHunyuanModel(join(root, 'hunyuan'));
+  hunyuan11 = await writeTinyHunyuanModel(join(root, 'hunyuan-1.1'), { version: '1.1' });
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
@@ -186,5 +188,25 @@ describe('Hunyuan-DiT feeds', () => {
     } finally {
       await p.close();
     }
+  });
+
+  it('v1.0 / v1.1 exports get the size condition (1024, 1024, H, W, 0, 0) and style 0 per batch item', async () => {
+    const { calls } = await record(hunyuan11, {
+      prompt: 'a cat',
+      width: 1024,
+      height: 768,
+      steps: 1,
+      guidanceScale: 5,
+      outputType: 'latent',
+    });
+    const f = of(calls, 'transformer')[0].feeds;
+    expect(f.image_meta_size.dims).toEqual([2, 6]);
+    expect(f32(f.image_meta_size)).toEqual([1024, 1024, 768, 1024, 0, 0, 1024, 1024, 768, 1024, 0, 0]);
+    expect(Array.from(f.style.data as BigInt64Array, Number)).toEqual([0, 0]);
+    const v12 = of(
+      (await record(hunyuan, { prompt: 'a cat', width: 1024, height: 768, steps: 1, outputType: 'latent' })).calls,
+      'transformer',
+    );
+    expect('image_meta_size' in v12[0].feeds || 'style' in v12[0].feeds).toBe(false);
   });
 });
