@@ -18,3 +18,4 @@ export {
   type ShardSize,
   type VramClassLabel,
 } from './classes.js';
+export { ENGINE_IMAGE_PIPELINES, enginePipelineOf } from './pipelines.js';

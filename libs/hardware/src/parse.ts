@@ -14,6 +14,7 @@ const ROW_KEYS = [
   'native_height',
   'source',
   'notes',
+  'pipeline',
   'stages',
   'video',
   'upscaler',
@@ -117,6 +118,7 @@ function parseRow(ctx: Context, raw: unknown, i: number): ModelRow {
   }
   const notes = f.optionalString('notes');
   if (notes !== undefined) row.notes = notes;
+  if (f.has('pipeline')) row.pipeline = f.string('pipeline', ID, ID_TEXT);
   if (f.has('stages')) row.stages = parseStages(f, largest);
   for (const [block, owner] of [
     ['video', 'video'],

@@ -53,6 +53,12 @@ export interface ModelRow {
   /** Where minVramGb comes from: "seed", "model card", … */
   source: string;
   notes?: string;
+  /**
+   * Image rows: the engine pipeline that runs the model (`stable-diffusion`, `stable-diffusion-xl`,
+   * `stable-diffusion-3`, `stable-cascade`, …; see ENGINE_IMAGE_PIPELINES). A job for an image row without one the
+   * engine has is refused at submit.
+   */
+  pipeline?: string;
   upscaler?: UpscalerSpec;
   video?: VideoSpec;
   stages?: StageSpec[];

@@ -13,3 +13,4 @@ export {
 } from './gen/tessera/v1/types.js';
 export * from './subjects.js';
 export * from './vram.js';
+export * from './stage-seed.js';

@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { SD_SCHEDULER_NAMES, txt2imgFile, upscaleImageFile, UPSCALER_IDS } from '@tessera/engine';
+import { deriveStageSeed } from '@tessera/protocol';
 import { createLogger, SERVICE_ENV_HELP } from '@tessera/runtime';
 import { AGENT_VERSION, startAgent } from './main.js';
 import { compileAgentOptions } from './options.js';
@@ -117,29 +118,56 @@ run
 
 run
   .command('txt2img')
-  .description('generate one image with a Stable Diffusion model directory (Optimum ONNX layout); img2img with --image')
+  .description(
+    'generate one image with a model directory (SD on the Optimum ONNX layout; Stable Cascade, Hunyuan-DiT: docs/model-export.md); img2img with --image',
+  )
   .requiredOption(
     '--model <dir>',
-    'model directory in the Hugging Face Optimum ONNX layout (model_index.json at its root)',
+    'model directory (model_index.json at its root): Optimum ONNX SD layout, a Stable Cascade prior, or Hunyuan-DiT',
   )
   .requiredOption('--prompt <text>', 'prompt')
   .requiredOption('--output <file>', 'output PNG')
   .option('--negative <text>', 'negative prompt')
-  .addOption(new Option('--steps <n>', "denoising steps (default: the pipeline's: 50, SD3 28)").argParser(Number))
+  .addOption(
+    new Option('--steps <n>', "denoising steps (default: the pipeline's: 50, SD3 28, Cascade prior 20)").argParser(
+      Number,
+    ),
+  )
   .addOption(new Option('--seed <n>', 'seed (torch CPU generator semantics)').argParser(Number).default(0))
   .addOption(new Option('--guidance <g>', 'classifier-free guidance scale (≤ 1 disables CFG)').argParser(Number))
-  .addOption(new Option('--width <px>', 'image width, multiple of 8 (16 for SD3)').argParser(Number))
-  .addOption(new Option('--height <px>', 'image height, multiple of 8 (16 for SD3)').argParser(Number))
+  .addOption(
+    new Option('--width <px>', 'image width, multiple of 8 (16 for SD3 / Hunyuan-DiT, 128 for Cascade)').argParser(
+      Number,
+    ),
+  )
+  .addOption(
+    new Option('--height <px>', 'image height, multiple of 8 (16 for SD3 / Hunyuan-DiT, 128 for Cascade)').argParser(
+      Number,
+    ),
+  )
   .option('--image <img>', 'img2img: input image (PNG, JPEG, WebP, …)')
   .addOption(new Option('--strength <s>', 'img2img: fraction of the steps to run, in (0, 1]').argParser(Number))
   .addOption(new Option('--scheduler <name>', "override the model's scheduler").choices([...SD_SCHEDULER_NAMES]))
+  .option(
+    '--decoder <dir>',
+    'Stable Cascade (--model is the prior, stage C): the decoder (stage B) directory; default <model>-b',
+  )
+  .option('--vqgan <dir>', 'Stable Cascade: the VQGAN (stage A) directory; default <model>-a')
   .addOption(localExecutionProvider())
   .addOption(localThreads())
   .action(async (o) => {
     const ac = new AbortController();
     process.once('SIGINT', () => ac.abort());
     try {
+      // A Stable Cascade prior runs its whole C → B → A chain, stages B and A seeded as the farm seeds them.
+      const cascade = {
+        decoderDir: o.decoder,
+        vqganDir: o.vqgan,
+        decoderSeed: deriveStageSeed(o.seed, 'b', 1),
+        vqganSeed: deriveStageSeed(o.seed, 'a', 2),
+      };
       const r = await txt2imgFile({
+        cascade,
         modelDir: o.model,
         outputPath: o.output,
         prompt: o.prompt,

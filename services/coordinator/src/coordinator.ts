@@ -49,6 +49,7 @@ import type { CompiledCoordinatorOptions } from './options.js';
 import { planUpscale, type RefineRequest } from './planner.js';
 import { planVideo, planVideoUpscale, resolveVideoParams, type VideoRequest } from './planner-video.js';
 import { planImage, resolveImageParams, stageModelDir, type ImageRequest } from './planner-image.js';
+import { stageUsesOwnDefaults } from './pipeline-support.js'; // hook(engines-a)
 import { AgentRegistry, type AgentEntry } from './registry.js';
 import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
@@ -1653,8 +1654,9 @@ function imageTask(job: JobRecord, s: ShardRecord, deps: (index: number) => Shar
     negativePrompt: p.negativePrompt,
     width: p.width,
     height: p.height,
-    steps: p.steps,
-    guidanceScale: p.guidanceScale,
+    // hook(engines-a): Stable Cascade's decoder and VQGAN stages run with their own defaults (0 = the stage's)
+    steps: stageUsesOwnDefaults(p.stages, s.index) ? 0 : p.steps,
+    guidanceScale: stageUsesOwnDefaults(p.stages, s.index) ? 0 : p.guidanceScale,
     strength: s.index === 0 ? p.strength : 0,
     scheduler: p.scheduler,
     denoisingStart: sdxlTwoStage && s.stage === 'refiner' ? p.highNoiseFrac : 0,

@@ -7,6 +7,7 @@ import { requiredClassFor, type HardwareTable, type ModelRow } from '@tessera/ha
 import { InvalidArgumentError } from './errors.js';
 import { newJob, newShard, type ImageParams, type JobRecord, type ShardRecord } from './model.js';
 import { deriveSeed } from './planner.js';
+import { checkPipelineRequest, renderedSize, requireEnginePipeline } from './pipeline-support.js';
 import type { JobHeader } from './planner-video.js';
 
 /** The request fields of an image job; zeros mean "the pipeline's default". */
@@ -50,17 +51,23 @@ export function resolveImageParams(req: ImageRequest, table: HardwareTable): { r
       `unknown image model ${JSON.stringify(req.model)} (known image models: ${known.join(', ')})`,
     );
   }
+  // hook(engines-a): refuse a model no engine pipeline runs, naming it
+  const pipeline = requireEnginePipeline(row, `${F}.model`);
   if (!req.prompt.trim()) throw new InvalidArgumentError(`${F}.prompt`, 'required');
   if (req.prompt.length > 4000)
     throw new InvalidArgumentError(`${F}.prompt`, `${req.prompt.length} characters is above the limit of 4000`);
   if (req.negativePrompt.length > 4000)
     throw new InvalidArgumentError(`${F}.negative_prompt`, 'above the limit of 4000 characters');
-  const width = req.width || req.init?.width || row.nativeWidth || 512;
-  const height = req.height || req.init?.height || row.nativeHeight || 512;
+  let width = req.width || req.init?.width || row.nativeWidth || 512;
+  let height = req.height || req.init?.height || row.nativeHeight || 512;
+  // hook(engines-a): the size the pipeline renders (Hunyuan-DiT bins to its trained shapes)
+  ({ width, height } = renderedSize(pipeline, width, height));
   num(`${F}.width`, width, 16, 4096);
   num(`${F}.height`, height, 16, 4096);
   if (width % 8 || height % 8)
     throw new InvalidArgumentError(`${F}.width`, `${width}×${height} must be multiples of 8`);
+  // hook(engines-a): per-pipeline size multiple, scheduler and img2img rules
+  checkPipelineRequest(pipeline, { model: row.id, width, height, scheduler: req.scheduler, img2img: !!req.init }, F);
   if (!SCHEDULERS.includes(req.scheduler)) {
     throw new InvalidArgumentError(
       `${F}.scheduler`,

@@ -5,6 +5,7 @@
 import { requiredClassFor, type HardwareTable, type ModelRow } from '@tessera/hardware';
 import { chooseTileSize, planTiles, TilingError, type TilePlan } from '@tessera/tiling';
 import { InvalidArgumentError, LimitExceededError } from './errors.js';
+import { requireEnginePipeline, requireImg2img } from './pipeline-support.js';
 import {
   newJob,
   newShard,
@@ -191,6 +192,8 @@ function planRefine(
       `${f}.model`,
       `unknown image model ${JSON.stringify(r.model)} (known: ${known.join(', ')})`,
     );
+  // hook(engines-a): refuse a refine model no engine pipeline runs (or without img2img), naming it
+  requireImg2img(requireEnginePipeline(row, `${f}.model`), row.id, `${f}.model`);
   if (row.stages && row.stages.length > 2)
     throw new InvalidArgumentError(
       `${f}.model`,

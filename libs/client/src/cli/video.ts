@@ -107,17 +107,32 @@ export function addVideoCommands(submit: Command, ctx: CliContext): void {
     .command('image')
     .description('submit a txt2img (or img2img with --image) job; each pipeline stage runs on an agent of its class')
     .addOption(
-      valueOption('--model <id>', 'sd15, sd21, sdxl, sd35m, cascade, …', 'TESSERA_MODEL').makeOptionMandatory(),
+      valueOption(
+        '--model <id>',
+        'sd15, sd21, sdxl, sd35m, cascade, hunyuan-dit-1.2, …',
+        'TESSERA_MODEL',
+      ).makeOptionMandatory(),
     )
     .addOption(valueOption('--prompt <text>', 'prompt', 'TESSERA_PROMPT').makeOptionMandatory())
     .option('--negative <text>', 'negative prompt')
-    .option('--width <px>', "width, a multiple of 8 (default: the model's)", intArg(16, 4096))
-    .option('--height <px>', "height, a multiple of 8 (default: the model's)", intArg(16, 4096))
+    .option(
+      '--width <px>',
+      "width, a multiple of 8; 16 for SD3 / Hunyuan-DiT, 128 for Cascade (default: the model's)",
+      intArg(16, 4096),
+    )
+    .option(
+      '--height <px>',
+      "height, a multiple of 8; 16 for SD3 / Hunyuan-DiT, 128 for Cascade (default: the model's)",
+      intArg(16, 4096),
+    )
     .option('--steps <n>', "denoising steps (default: the pipeline's)", intArg(1, 500))
     .option('--guidance <x>', 'classifier-free guidance scale', floatArg)
     .option('--image <img>', 'img2img: the input image')
     .option('--strength <x>', 'img2img: fraction of the schedule to run (default 0.8)', floatArg)
-    .option('--scheduler <name>', 'euler, euler-ancestral, ddim, dpm++2m, flow-match-euler')
+    .option(
+      '--scheduler <name>',
+      'euler, euler-ancestral, ddim, dpm++2m, flow-match-euler (not for Cascade / Hunyuan-DiT)',
+    )
     .addOption(flagOption('--refine', 'SDXL: add the refiner stage', 'TESSERA_REFINE'))
     .option('--high-noise-frac <x>', 'SDXL: where the base hands off to the refiner (default 0.8)', floatArg)
     .addOption(valueOption('--seed <n>', 'job seed', 'TESSERA_SEED').argParser(intArg(0)))

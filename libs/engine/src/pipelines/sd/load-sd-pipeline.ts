@@ -16,14 +16,18 @@ import { loadT5Tokenizer } from './t5-tokenizer.js';
 import { StableDiffusionPipeline } from './stable-diffusion-pipeline.js';
 import { StableDiffusionXLPipeline } from './stable-diffusion-xl-pipeline.js';
 import { StableDiffusionXLRefinerPipeline } from './stable-diffusion-xl-refiner-pipeline.js';
+import { readCascadeLayout, type CascadeStage } from '../cascade/cascade-layout.js';
+import { buildCascadePipeline } from '../cascade/load-cascade-pipeline.js';
+import { buildHunyuanPipeline, readHunyuanLayout } from '../hunyuan/load-hunyuan-pipeline.js';
 
 /** diffusers' SD3 `max_sequence_length` default: T5 tokens per prompt. */
 const SD3_MAX_SEQUENCE_LENGTH = 256;
 
 /** What every SD-family pipeline offers. */
 export interface SdPipeline {
-  readonly family: SdFamily;
-  readonly scheduler: SdSchedulerChoice;
+  readonly family: SdFamily | CascadeStage | 'hunyuan-dit';
+  /** The scheduler it runs (an SdSchedulerChoice for the SD families; Stable Cascade runs ddpm-wuerstchen). */
+  readonly scheduler: Pick<SdSchedulerChoice, 'className' | 'substitutedFor'> & { readonly name: string };
   readonly defaults: SdDefaults;
   run(params: SdRunParams, options?: SdRunOptions): Promise<SdRunResult>;
   /** Releases every session; the pipeline must not be used afterwards. */
@@ -44,7 +48,11 @@ export interface LoadSdPipelineOptions extends OrtModelOptions {
  * loader's errors (ExecutionProviderUnavailableError, EngineError). Sessions opened before a failure are closed.
  */
 export async function loadSdPipeline(dir: string, options: LoadSdPipelineOptions = {}): Promise<SdPipeline> {
-  const layout = await readOptimumLayout(dir);
+  // A Stable Cascade stage directory (prior, decoder or VQGAN) has its own layout; anything else is Optimum SD.
+  // So does Hunyuan-DiT (BERT + mT5 encoders, a DiT with rotary embeddings).
+  const cascade = await readCascadeLayout(dir);
+  const hunyuan = cascade ? null : await readHunyuanLayout(dir);
+  const layout = cascade || hunyuan ? undefined : await readOptimumLayout(dir);
   const load = options.loadModel ?? ((path: string) => OrtModel.load(path, options));
   const opened: SdModel[] = [];
   const open = async (path: string | undefined): Promise<SdModel | undefined> => {
@@ -54,7 +62,9 @@ export async function loadSdPipeline(dir: string, options: LoadSdPipelineOptions
     return m;
   };
   try {
-    return await build(layout, open, options.scheduler);
+    if (cascade) return await buildCascadePipeline(cascade, open);
+    if (hunyuan) return await buildHunyuanPipeline(hunyuan, open);
+    return await build(layout!, open, options.scheduler);
   } catch (err) {
     await Promise.allSettled(opened.map((m) => m.close()));
     throw err;
