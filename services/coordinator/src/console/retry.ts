@@ -4,7 +4,7 @@
  * the input image is put back together from the tiles' stored input crops.
  */
 import { planTiles } from '@tessera/tiling';
-import { blobKeys, JobKind, JobState, type Job, type SubmitJobRequest } from '@tessera/protocol';
+import { blobKeys, ImageFormat, JobKind, JobState, type Job, type SubmitJobRequest } from '@tessera/protocol';
 import sharp from 'sharp';
 import type { BlobStore } from '../blobs.js';
 
@@ -42,7 +42,21 @@ export async function retryRequest(blobs: BlobStore, job: Job): Promise<SubmitJo
     maxAttempts: 0,
     spec: {
       $case: 'upscale',
-      value: { image: png, model: job.model, tile: job.tile, overlap: job.overlap, refine: undefined },
+      value: {
+        image: png,
+        model: job.model,
+        tile: job.tile,
+        overlap: job.overlap,
+        refine: undefined,
+        // the outputs the job stored (png, tiff), in order; a job that never finished → PNG only
+        formats: job.outputs.flatMap((o) =>
+          o.format === 'tiff'
+            ? [ImageFormat.IMAGE_FORMAT_TIFF]
+            : o.format === 'png'
+              ? [ImageFormat.IMAGE_FORMAT_PNG]
+              : [],
+        ),
+      },
     },
   };
 }
