@@ -124,3 +124,7 @@ export type { GenerateImageRequest, SdWorkerConfig } from './pipelines/sd/worker
 export { SdWorkerHandler } from './pipelines/sd/worker-handler.js';
 export type { TinySdFamily, TinySdModelOptions } from './onnx-build/sd/write-tiny-sd-model.js';
 export { writeTinySdModel } from './onnx-build/sd/write-tiny-sd-model.js';
+export type { FluxComponents, FluxT5Encoder } from './pipelines/flux/flux-pipeline.js';
+export { FluxPipeline } from './pipelines/flux/flux-pipeline.js';
+export type { TinyFluxModelOptions, TinyFluxVariant } from './onnx-build/flux/write-tiny-flux-model.js';
+export { writeTinyFluxModel } from './onnx-build/flux/write-tiny-flux-model.js';
