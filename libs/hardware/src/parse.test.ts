@@ -38,9 +38,14 @@ describe('the bundled hardware table', () => {
       sd15: 6,
       sdxl: 8,
       sd35m: 12,
+      sd35l: 24,
       cascade: 16,
       'hunyuan-dit-1.2': 24,
       sd21: 8,
+      'flux-schnell': 48,
+      'flux-dev': 48,
+      'pixart-alpha': 12,
+      'pixart-sigma': 12,
       'svd-xt': 16,
       svd: 16,
       'esrgan-slim-x2': 0,
@@ -80,7 +85,7 @@ describe('the bundled hardware table', () => {
   });
 
   it('loads an explicit path and names an unreadable file', () => {
-    expect(loadHardwareTable(BUNDLED_TABLE_PATH).models.size).toBe(10);
+    expect(loadHardwareTable(BUNDLED_TABLE_PATH).models.size).toBe(15);
     expect(() => loadHardwareTable('/nonexistent/table.yaml')).toThrow(
       /^hardware table \/nonexistent\/table\.yaml: cannot be read/,
     );
