@@ -1,7 +1,8 @@
 /**
  * Issue 13 (part B) through the farm, against a real nats-server and real coordinator / agent processes, on tiny
- * models with the real exports' signatures: FLUX.1 [schnell] and [dev] txt2img and img2img, and SD 3.5 Large on the
- * SD3 pipeline under its own id. Each: the same bytes with 1 agent and with 3, the stage on an agent of its
+ * models with the real exports' signatures: FLUX.1 [schnell] and [dev] txt2img and img2img, SD 3.5 Large on the
+ * SD3 pipeline under its own id, PixArt-α and PixArt-Σ txt2img (resolution binning: 64 px requested, generated at
+ * the 256-px bin and resized back). Each: the same bytes with 1 agent and with 3, the stage on an agent of its
  * table row's class, and `tessera-agent run txt2img` equal to the farm.
  */
 import { execFile } from 'node:child_process';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { writeTinyFluxModel, writeTinySdModel } from '@tessera/engine';
+import { writeTinyFluxModel, writeTinyPixArtModel, writeTinySdModel } from '@tessera/engine';
 import { JobState, type Job } from '@tessera/protocol';
 import type { SubmitImageRequest } from '@tessera/client';
 import { AGENT_BIN, jobBytes, startFarm, type AgentSpec, type Farm } from './helpers/farm.js';
@@ -45,7 +46,7 @@ async function agentRun(dir: string, args: string[]): Promise<Buffer> {
   return (await rgbOf(readFileSync(out))).data;
 }
 
-describe('Flux and SD 3.5 Large image jobs on the farm', () => {
+describe('Flux, SD 3.5 Large and PixArt image jobs on the farm', () => {
   let nats: TestNats;
   let models: string;
   let init: Buffer;
@@ -64,6 +65,8 @@ describe('Flux and SD 3.5 Large image jobs on the farm', () => {
     await writeTinyFluxModel(join(models, 'flux-schnell'), { variant: 'schnell' });
     await writeTinyFluxModel(join(models, 'flux-dev'), { variant: 'dev' });
     await writeTinySdModel(join(models, 'sd35l'), { family: 'sd3', t5: true });
+    await writeTinyPixArtModel(join(models, 'pixart-alpha'), { variant: 'alpha' });
+    await writeTinyPixArtModel(join(models, 'pixart-sigma'), { variant: 'sigma' });
     init = await sharp(baboonPng()).resize(64, 64).png().toBuffer();
     three = await farm([
       { name: 'f24', vramGb: 24 },
@@ -81,12 +84,16 @@ describe('Flux and SD 3.5 Large image jobs on the farm', () => {
     ['flux-schnell', '48gb', { steps: 4 }],
     ['flux-dev', '48gb', { steps: 5, guidanceScale: 3.5 }],
     ['sd35l', '24gb', { steps: 4, guidanceScale: 4.5, negativePrompt: 'blurry' }],
+    ['pixart-alpha', '12gb', { steps: 4, negativePrompt: 'blurry' }],
+    ['pixart-sigma', '12gb', { steps: 4 }],
   ];
+  /** diffusers has no PixArt img2img pipeline. */
+  const txt2imgOnly = new Set(['pixart-alpha', 'pixart-sigma']);
 
   it.each(cases)(
-    '%s: txt2img and img2img, same bytes with 1 agent and with 3, on its class',
+    '%s: txt2img (and img2img), same bytes with 1 agent and with 3, on its class',
     async (model, cls, extra) => {
-      for (const withInit of [false, true]) {
+      for (const withInit of txt2imgOnly.has(model) ? [false] : [false, true]) {
         const req: SubmitImageRequest = {
           model,
           prompt: 'a baboon in a forest',
@@ -111,6 +118,17 @@ describe('Flux and SD 3.5 Large image jobs on the farm', () => {
       }
     },
   );
+
+  it('an img2img job for a txt2img-only model (PixArt) is refused at submit, naming the field', async () => {
+    const err = await three.client
+      .submitImage({ model: 'pixart-alpha', prompt: 'a cat', initImage: init, strength: 0.5 })
+      .then(
+        () => undefined,
+        (e: { code: string; details: string }) => e,
+      );
+    expect(err?.code).toBe('INVALID_ARGUMENT');
+    expect(err?.details).toMatch(/^image\.init_image: pixart-alpha is txt2img only/);
+  });
 
   it.each(cases)('%s: tessera-agent run txt2img equals the farm', async (model, _cls, extra) => {
     const args = ['--prompt', 'a red dog', '--width', '64', '--height', '64', '--seed', '7'];

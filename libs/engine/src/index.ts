@@ -128,3 +128,7 @@ export type { FluxComponents, FluxT5Encoder } from './pipelines/flux/flux-pipeli
 export { FluxPipeline } from './pipelines/flux/flux-pipeline.js';
 export type { TinyFluxModelOptions, TinyFluxVariant } from './onnx-build/flux/write-tiny-flux-model.js';
 export { writeTinyFluxModel } from './onnx-build/flux/write-tiny-flux-model.js';
+export type { PixArtComponents, PixArtT5Encoder } from './pipelines/pixart/pixart-pipeline.js';
+export { PixArtPipeline } from './pipelines/pixart/pixart-pipeline.js';
+export type { TinyPixArtModelOptions, TinyPixArtVariant } from './onnx-build/pixart/write-tiny-pixart-model.js';
+export { writeTinyPixArtModel } from './onnx-build/pixart/write-tiny-pixart-model.js';

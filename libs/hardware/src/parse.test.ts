@@ -61,6 +61,10 @@ describe('the bundled hardware table', () => {
     });
     expect(t.models.get('sdxl')?.stages?.map((s) => s.id)).toEqual(['base', 'refiner']);
     expect(t.models.get('cascade')?.stages?.map((s) => s.id)).toEqual(['c', 'b', 'a']);
+    expect([...t.models.values()].filter((m) => m.img2img === false).map((m) => m.id)).toEqual([
+      'pixart-alpha',
+      'pixart-sigma',
+    ]);
     expect(t.models.get('svd-xt')?.video).toEqual({
       frames: 25,
       steps: 25,
@@ -123,6 +127,12 @@ describe('parseHardwareTable validation', () => {
     ['row id', (d) => (d.models[0].id = 'SD 15'), 'models[0].id must be lower-case letters'],
     ['duplicate id', (d) => (d.models[2].id = 'sdxl'), 'models[2] (sdxl).id duplicates models[1]'],
     ['unknown row key', (d) => (d.models[1].min_vram = 8), 'models[1] (sdxl).min_vram is not a known key'],
+    ['img2img type', (d) => (d.models[0].img2img = 'no'), 'models[0] (sd15).img2img must be true or false, got "no"'],
+    [
+      'img2img on a video row',
+      (d) => (d.models[6].img2img = false),
+      'models[6] (svd-xt).img2img is only allowed for kind image, not video',
+    ],
     [
       'kind',
       (d) => (d.models[0].kind = 'audio'),

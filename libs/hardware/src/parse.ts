@@ -17,6 +17,7 @@ const ROW_KEYS = [
   'stages',
   'video',
   'upscaler',
+  'img2img',
 ] as const;
 const STAGE_KEYS = ['id', 'min_vram_gb', 'notes'] as const;
 const VIDEO_KEYS = [
@@ -118,6 +119,11 @@ function parseRow(ctx: Context, raw: unknown, i: number): ModelRow {
   const notes = f.optionalString('notes');
   if (notes !== undefined) row.notes = notes;
   if (f.has('stages')) row.stages = parseStages(f, largest);
+  if (f.has('img2img')) {
+    if (kind !== 'image') f.fail('img2img', `is only allowed for kind image, not ${kind}`);
+    if (typeof raw.img2img !== 'boolean') f.fail('img2img', `must be true or false, got ${show(raw.img2img)}`);
+    row.img2img = raw.img2img as boolean;
+  }
   for (const [block, owner] of [
     ['video', 'video'],
     ['upscaler', 'upscaler'],

@@ -56,6 +56,8 @@ export interface ModelRow {
   upscaler?: UpscalerSpec;
   video?: VideoSpec;
   stages?: StageSpec[];
+  /** Image models: false when the model's pipeline has no img2img (PixArt); absent = it has one. */
+  img2img?: boolean;
 }
 
 /**

@@ -85,6 +85,9 @@ export function resolveImageParams(req: ImageRequest, table: HardwareTable): { r
     highNoiseFrac: num(`${F}.high_noise_frac`, req.highNoiseFrac || 0.8, 0.05, 0.95),
     img2img: !!req.init,
   };
+  // hook(engines-b): refuse img2img for models whose pipeline has none (table `img2img: false`, e.g. PixArt).
+  if (req.init && row.img2img === false)
+    throw new InvalidArgumentError(`${F}.init_image`, `${row.id} is txt2img only (its pipeline has no img2img)`);
   if (!req.init && req.strength)
     throw new InvalidArgumentError(`${F}.strength`, 'only applies with init_image (img2img)');
   return { row, params };

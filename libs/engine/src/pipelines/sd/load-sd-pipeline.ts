@@ -17,6 +17,7 @@ import { StableDiffusionPipeline } from './stable-diffusion-pipeline.js';
 import { StableDiffusionXLPipeline } from './stable-diffusion-xl-pipeline.js';
 import { StableDiffusionXLRefinerPipeline } from './stable-diffusion-xl-refiner-pipeline.js';
 import { buildFluxPipeline } from '../flux/load-flux-pipeline.js';
+import { buildPixArtPipeline } from '../pixart/load-pixart-pipeline.js';
 
 /** diffusers' SD3 `max_sequence_length` default: T5 tokens per prompt. */
 const SD3_MAX_SEQUENCE_LENGTH = 256;
@@ -143,6 +144,8 @@ async function build(
     }
     case 'flux':
       return buildFluxPipeline(layout, open, common, scheduler);
+    case 'pixart':
+      return buildPixArtPipeline(layout, open, common, scheduler);
   }
 }
 
@@ -150,5 +153,5 @@ async function build(
 export function defaultImageSize(layout: OptimumSdLayout): number {
   const s = layout.denoiserConfig.sample_size;
   if (typeof s === 'number' && Number.isInteger(s) && s > 0) return s * layout.vae.scaleFactor;
-  return { sd: 512, sdxl: 1024, 'sdxl-refiner': 1024, sd3: 1024, flux: 1024 }[layout.family];
+  return { sd: 512, sdxl: 1024, 'sdxl-refiner': 1024, sd3: 1024, flux: 1024, pixart: 1024 }[layout.family];
 }
