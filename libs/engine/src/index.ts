@@ -132,3 +132,14 @@ export type { PixArtComponents, PixArtT5Encoder } from './pipelines/pixart/pixar
 export { PixArtPipeline } from './pipelines/pixart/pixart-pipeline.js';
 export type { TinyPixArtModelOptions, TinyPixArtVariant } from './onnx-build/pixart/write-tiny-pixart-model.js';
 export { writeTinyPixArtModel } from './onnx-build/pixart/write-tiny-pixart-model.js';
+export type { ControlNetParams, ControlNetSupport } from './pipelines/controlnet/controlnet.js';
+export { controlNetKeep, residualShapes } from './pipelines/controlnet/controlnet.js';
+export type { TinyControlNetOptions } from './onnx-build/controlnet/tiny-controlnet.js';
+export { writeTinyControlNet } from './onnx-build/controlnet/tiny-controlnet.js';
+export type { ControlPreprocessor } from './pipelines/controlnet/preprocess.js';
+export {
+  cannyEdges,
+  CONTROL_PREPROCESSORS,
+  gaussianBlur,
+  preprocessControlImage,
+} from './pipelines/controlnet/preprocess.js';

@@ -79,6 +79,8 @@ export class PixArtPipeline {
   async run(raw: SdRunParams, opts: SdRunOptions = {}): Promise<SdRunResult> {
     const { transformer, vae } = this.c;
     const p = compileSdParams(raw, this.defaults, vae.scaleFactor);
+    if (raw.controlNets?.length)
+      throw new SdParamsError('controlNets', 'ControlNet runs with SD 1.x and SDXL base only');
     if (p.image || p.latents)
       throw new SdParamsError('image', 'PixArt is txt2img only (diffusers has no img2img for it)');
     if (p.denoisingStart !== undefined || p.denoisingEnd !== undefined) {

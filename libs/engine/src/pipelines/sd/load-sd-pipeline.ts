@@ -16,6 +16,7 @@ import { loadT5Tokenizer } from './t5-tokenizer.js';
 import { StableDiffusionPipeline } from './stable-diffusion-pipeline.js';
 import { StableDiffusionXLPipeline } from './stable-diffusion-xl-pipeline.js';
 import { StableDiffusionXLRefinerPipeline } from './stable-diffusion-xl-refiner-pipeline.js';
+import { controlNetSupport } from '../controlnet/controlnet.js';
 import { buildFluxPipeline } from '../flux/load-flux-pipeline.js';
 import { buildPixArtPipeline } from '../pixart/load-pixart-pipeline.js';
 
@@ -56,7 +57,7 @@ export async function loadSdPipeline(dir: string, options: LoadSdPipelineOptions
     return m;
   };
   try {
-    return await build(layout, open, options.scheduler);
+    return await build(layout, open, options.scheduler, load);
   } catch (err) {
     await Promise.allSettled(opened.map((m) => m.close()));
     throw err;
@@ -67,6 +68,7 @@ async function build(
   layout: OptimumSdLayout,
   open: (path: string | undefined) => Promise<SdModel | undefined>,
   scheduler: string | undefined,
+  load: SdModelLoader,
 ): Promise<SdPipeline> {
   const { models, tokenizers, vae } = layout;
   const defaultSize = defaultImageSize(layout);
@@ -86,6 +88,7 @@ async function build(
           textEncoder: (await open(models.textEncoder))!,
           tokenizer: await loadClipTokenizer(tokenizers.tokenizer!),
           unet: (await open(models.unet))!,
+          controlNet: controlNetSupport(load, layout.denoiserConfig),
         },
         opts,
       );
@@ -99,6 +102,7 @@ async function build(
           tokenizer2: await loadClipTokenizer(tokenizers.tokenizer2!),
           unet: (await open(models.unet))!,
           forceZerosForEmptyPrompt: layout.forceZerosForEmptyPrompt,
+          controlNet: controlNetSupport(load, layout.denoiserConfig),
         },
         opts,
       );
