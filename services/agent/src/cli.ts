@@ -1,6 +1,15 @@
 /** `tessera-agent`: run an agent, or `tessera-agent run upscale` for one pass without a farm. */
 import { Command, Option } from 'commander';
-import { SD_SCHEDULER_NAMES, txt2imgFile, upscaleImageFile, UPSCALER_IDS } from '@tessera/engine';
+import {
+  SD_SCHEDULER_NAMES,
+  txt2imgFile,
+  upscaleImageFile,
+  UPSCALER_IDS,
+  type ControlPreprocessor,
+} from '@tessera/engine';
+
+/** Commander accumulator for repeatable options. */
+const collect = (v: string, prev: string[]) => [...prev, v];
 import { createLogger } from '@tessera/runtime';
 import { startAgent } from './main.js';
 
@@ -118,13 +127,34 @@ run
   .option('--image <img>', 'img2img: input image (PNG, JPEG, WebP, …)')
   .addOption(new Option('--strength <s>', 'img2img: fraction of the steps to run, in (0, 1]').argParser(Number))
   .addOption(new Option('--scheduler <name>', "override the model's scheduler").choices([...SD_SCHEDULER_NAMES]))
+  .option('--vae <dir>', "VAE directory (vae_decoder/, vae_encoder/) replacing the model's, e.g. kl-f8-anime2")
+  .option('--controlnet <dir>', 'ControlNet directory (SD 1.5 / SDXL); repeat for several', collect, [])
+  .option('--control-image <img>', 'control image of the ControlNet at the same position; repeatable', collect, [])
+  .option('--control-preprocess <kind>', 'none | canny | blur, per ControlNet (default none)', collect, [])
+  .option('--control-scale <s>', 'conditioning scale per ControlNet (default 1)', collect, [])
+  .option('--control-start <f>', 'guidance start per ControlNet (default 0)', collect, [])
+  .option('--control-end <f>', 'guidance end per ControlNet (default 1)', collect, [])
   .addOption(localExecutionProvider())
   .addOption(new Option('--threads <n>', 'onnxruntime threads').argParser(Number))
   .action(async (o) => {
     const ac = new AbortController();
     process.once('SIGINT', () => ac.abort());
     try {
+      const cn = o.controlnet as string[];
+      if ((o.controlImage as string[]).length !== cn.length)
+        throw new Error('give one --control-image per --controlnet');
+      const num = (list: string[], i: number) => (list[i] === undefined ? undefined : Number(list[i]));
+      const controlNets = cn.map((dir, i) => ({
+        dir,
+        imagePath: (o.controlImage as string[])[i],
+        preprocess: ((o.controlPreprocess as string[])[i] ?? 'none') as ControlPreprocessor,
+        scale: num(o.controlScale, i),
+        guidanceStart: num(o.controlStart, i),
+        guidanceEnd: num(o.controlEnd, i),
+      }));
       const r = await txt2imgFile({
+        vaeDir: o.vae,
+        ...(controlNets.length ? { controlNets } : {}),
         modelDir: o.model,
         outputPath: o.output,
         prompt: o.prompt,

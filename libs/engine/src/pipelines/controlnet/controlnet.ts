@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { RgbImage } from '../../rgb-image.js';
 import { SdModelLayoutError, SdParamsError } from '../sd/errors.js';
 import { floatFeed, floatOutput, hasInput, type HostTensor, type SdModel } from '../sd/sd-model.js';
+import { CONTROL_PREPROCESSORS, preprocessControlImage, type ControlPreprocessor } from './preprocess.js';
 
 const f32 = Math.fround;
 
@@ -29,8 +30,10 @@ const f32 = Math.fround;
 export interface ControlNetParams {
   /** ControlNet directory (`model.onnx` + `config.json`) as the engine sees it. */
   dir: string;
-  /** The control image (already preprocessed: Canny edges, blur, depth map, pose, …) at the output size. */
+  /** The control image at the output size: already a control map (depth, pose, …) or turned into one by `preprocess`. */
   image: RgbImage;
+  /** In-process preprocessing of `image` first: 'canny' edges or 'blur' (default 'none'). */
+  preprocess?: ControlPreprocessor;
   /** `controlnet_conditioning_scale`, default 1. */
   scale?: number;
   /** `control_guidance_start` / `control_guidance_end`: fractions of the schedule, default 0 and 1. */
@@ -157,7 +160,10 @@ export class ControlNetStack {
       if (!(start >= 0 && start < end && end <= 1)) {
         throw new SdParamsError(`${at}.guidanceStart`, `need 0 ≤ start < end ≤ 1, got ${start}..${end}`);
       }
-      const img = c.image;
+      if (c.preprocess !== undefined && !CONTROL_PREPROCESSORS.includes(c.preprocess)) {
+        throw new SdParamsError(`${at}.preprocess`, `must be one of ${CONTROL_PREPROCESSORS.join(', ')}`);
+      }
+      const img = c.image && c.preprocess ? preprocessControlImage(c.image, c.preprocess) : c.image;
       if (
         !img ||
         img.width !== image.width ||

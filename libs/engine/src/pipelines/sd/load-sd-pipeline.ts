@@ -19,6 +19,7 @@ import { StableDiffusionXLRefinerPipeline } from './stable-diffusion-xl-refiner-
 import { controlNetSupport } from '../controlnet/controlnet.js';
 import { buildFluxPipeline } from '../flux/load-flux-pipeline.js';
 import { buildPixArtPipeline } from '../pixart/load-pixart-pipeline.js';
+import { withVae } from '../vae-swap/vae-override.js';
 
 /** diffusers' SD3 `max_sequence_length` default: T5 tokens per prompt. */
 const SD3_MAX_SEQUENCE_LENGTH = 256;
@@ -39,6 +40,8 @@ export interface LoadSdPipelineOptions extends OrtModelOptions {
   scheduler?: string;
   /** Opens one `model.onnx`; default `OrtModel.load(path, options)`. */
   loadModel?: SdModelLoader;
+  /** Another VAE directory whose halves and config replace the model's (pipelines/vae-swap/). */
+  vaeDir?: string;
 }
 
 /**
@@ -47,7 +50,8 @@ export interface LoadSdPipelineOptions extends OrtModelOptions {
  * loader's errors (ExecutionProviderUnavailableError, EngineError). Sessions opened before a failure are closed.
  */
 export async function loadSdPipeline(dir: string, options: LoadSdPipelineOptions = {}): Promise<SdPipeline> {
-  const layout = await readOptimumLayout(dir);
+  const own = await readOptimumLayout(dir);
+  const layout = options.vaeDir ? await withVae(own, options.vaeDir) : own;
   const load = options.loadModel ?? ((path: string) => OrtModel.load(path, options));
   const opened: SdModel[] = [];
   const open = async (path: string | undefined): Promise<SdModel | undefined> => {

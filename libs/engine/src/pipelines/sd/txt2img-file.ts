@@ -11,6 +11,7 @@ import { SdParamsError } from './errors.js';
 import { loadSdPipeline, type SdPipeline } from './load-sd-pipeline.js';
 import type { SdFamily } from './optimum-layout.js';
 import type { SdRunParams } from './sd-params.js';
+import type { ControlNetParams } from '../controlnet/controlnet.js';
 
 /** Options of txt2imgFile: the generation parameters of SdRunParams, plus files and runtime. */
 export interface Txt2ImgFileOptions {
@@ -31,6 +32,10 @@ export interface Txt2ImgFileOptions {
   strength?: number;
   /** Scheduler override (see SdRunParams.scheduler). */
   scheduler?: string;
+  /** A VAE directory replacing the model's (pipelines/vae-swap/). */
+  vaeDir?: string;
+  /** ControlNets: directory, control image file (resized, Lanczos, to the output size) and settings. */
+  controlNets?: (Omit<ControlNetParams, 'image'> & { imagePath: string })[];
   /** Default 'cpu'. */
   executionProvider?: ExecutionProviderName;
   deviceId?: number;
@@ -62,11 +67,18 @@ export async function txt2imgFile(o: Txt2ImgFileOptions): Promise<Txt2ImgFileRes
     executionProvider: o.executionProvider,
     deviceId: o.deviceId,
     intraOpThreads: o.intraOpThreads,
+    vaeDir: o.vaeDir,
   });
   try {
     const loadMs = performance.now() - started;
     const image = o.imagePath ? await readResized(o.imagePath, pipeline, o.width, o.height) : undefined;
     const seed = o.seed ?? 0;
+    const outW = image?.width ?? o.width ?? pipeline.defaults.width;
+    const outH = image?.height ?? o.height ?? pipeline.defaults.height;
+    const controlNets: ControlNetParams[] = [];
+    for (const { imagePath, ...c } of o.controlNets ?? []) {
+      controlNets.push({ ...c, image: await readResized(imagePath, pipeline, outW, outH) });
+    }
     const params: SdRunParams = {
       prompt: o.prompt,
       negativePrompt: o.negativePrompt,
@@ -76,6 +88,7 @@ export async function txt2imgFile(o: Txt2ImgFileOptions): Promise<Txt2ImgFileRes
       ...(image ? { image } : { width: o.width, height: o.height }),
       strength: o.strength,
       scheduler: o.scheduler,
+      ...(controlNets.length ? { controlNets } : {}),
     };
     let steps = 0;
     const t0 = performance.now();
