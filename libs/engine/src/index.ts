@@ -143,3 +143,5 @@ export {
   gaussianBlur,
   preprocessControlImage,
 } from './pipelines/controlnet/preprocess.js';
+export type { TinyVaeOptions } from './onnx-build/vae/write-tiny-vae.js';
+export { writeTinyVae } from './onnx-build/vae/write-tiny-vae.js';

@@ -7,11 +7,11 @@ import {
   UPSCALER_IDS,
   type ControlPreprocessor,
 } from '@tessera/engine';
+import { createLogger } from '@tessera/runtime';
+import { startAgent } from './main.js';
 
 /** Commander accumulator for repeatable options. */
 const collect = (v: string, prev: string[]) => [...prev, v];
-import { createLogger } from '@tessera/runtime';
-import { startAgent } from './main.js';
 
 const program = new Command('tessera-agent')
   .description(

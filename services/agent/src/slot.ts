@@ -358,6 +358,28 @@ export class Slot {
           outputType: t.outputLatents ? 'latent' : 'image',
         };
         let crop: { width: number; height: number } | undefined;
+        // hook(engines-b): control images follow the init image in the input blob; the VAE swap is a model dir.
+        const px = t.width * t.height * 3;
+        if (t.controlnets.length) {
+          const initBytes = t.inputKind === 'image' ? px : 0;
+          if (input.length !== initBytes + t.controlnets.length * px)
+            throw new InvalidImageError(
+              `input has ${input.length} bytes, expected ${initBytes} + ${t.controlnets.length}×${px}`,
+            );
+          params.controlNets = t.controlnets.map((c, i) => ({
+            dir: join(this.d.modelsDir, c.modelDir),
+            image: {
+              width: t.width,
+              height: t.height,
+              data: input.slice(initBytes + i * px, initBytes + (i + 1) * px),
+            },
+            preprocess: (c.preprocess || 'none') as 'none' | 'canny' | 'blur',
+            scale: c.scale,
+            guidanceStart: c.guidanceStart,
+            guidanceEnd: c.guidanceEnd,
+          }));
+          input = input.subarray(0, initBytes);
+        }
         if (t.inputKind === 'image') {
           if (input.length !== t.width * t.height * 3)
             throw new InvalidImageError(`input image has ${input.length} bytes, expected ${t.width}×${t.height} RGB8`);
@@ -376,6 +398,7 @@ export class Slot {
           params.latents = { channels: t.latentChannels, height: t.latentHeight, width: t.latentWidth, data };
         }
         const r = await this.d.engine.generateImage(join(this.d.modelsDir, t.modelDir), params, {
+          ...(t.vaeDir ? { vaeDir: join(this.d.modelsDir, t.vaeDir) } : {}),
           signal,
           onProgress: (p) => this.progressed(cur, p),
         });
