@@ -46,6 +46,12 @@ describe('the bundled hardware table', () => {
       'flux-dev': 48,
       'pixart-alpha': 12,
       'pixart-sigma': 12,
+      'controlnet-canny-sd15': 0,
+      'controlnet-depth-sd15': 0,
+      'controlnet-openpose-sd15': 0,
+      'controlnet-blur-sdxl': 0,
+      'controlnet-canny-sdxl': 0,
+      'kl-f8-anime2': 0,
       'svd-xt': 16,
       svd: 16,
       'esrgan-slim-x2': 0,
@@ -89,7 +95,7 @@ describe('the bundled hardware table', () => {
   });
 
   it('loads an explicit path and names an unreadable file', () => {
-    expect(loadHardwareTable(BUNDLED_TABLE_PATH).models.size).toBe(15);
+    expect(loadHardwareTable(BUNDLED_TABLE_PATH).models.size).toBe(21);
     expect(() => loadHardwareTable('/nonexistent/table.yaml')).toThrow(
       /^hardware table \/nonexistent\/table\.yaml: cannot be read/,
     );
@@ -127,6 +133,17 @@ describe('parseHardwareTable validation', () => {
     ['row id', (d) => (d.models[0].id = 'SD 15'), 'models[0].id must be lower-case letters'],
     ['duplicate id', (d) => (d.models[2].id = 'sdxl'), 'models[2] (sdxl).id duplicates models[1]'],
     ['unknown row key', (d) => (d.models[1].min_vram = 8), 'models[1] (sdxl).min_vram is not a known key'],
+    [
+      'for_models on an image row',
+      (d) => (d.models[0].for_models = ['sdxl']),
+      'models[0] (sd15).for_models is only allowed for kinds controlnet | vae',
+    ],
+    [
+      'for_models naming a non-image model',
+      (d) =>
+        d.models.push({ id: 'cn', family: 'x', kind: 'controlnet', min_vram_gb: 0, source: 'x', for_models: ['svd'] }),
+      'models[21] (cn).for_models[0] "svd" is not an image model of this table',
+    ],
     ['img2img type', (d) => (d.models[0].img2img = 'no'), 'models[0] (sd15).img2img must be true or false, got "no"'],
     [
       'img2img on a video row',
@@ -136,7 +153,7 @@ describe('parseHardwareTable validation', () => {
     [
       'kind',
       (d) => (d.models[0].kind = 'audio'),
-      'models[0] (sd15).kind must be one of image | video | upscaler, got "audio"',
+      'models[0] (sd15).kind must be one of image | video | upscaler | controlnet | vae, got "audio"',
     ],
     ['family', (d) => (d.models[0].family = ''), 'models[0] (sd15).family must be a non-empty string'],
     ['source', (d) => delete d.models[0].source, 'models[0] (sd15).source must be a non-empty string, got nothing'],
