@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { writeTinyControlNet, writeTinySdModel, writeTinyVae } from '@tessera/engine';
 import { JobState } from '@tessera/protocol';
 import type { SubmitImageRequest } from '@tessera/client';
-import { AGENT_BIN, jobBytes, startFarm, type AgentSpec, type Farm } from './helpers/farm.js';
+import { AGENT_BIN, CLI_BIN, jobBytes, startFarm, type AgentSpec, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { repoRoot } from './helpers/process.js';
 import { baboonPng, rgbOf } from './helpers/images.js';
@@ -155,6 +155,41 @@ describe('ControlNet and VAE swap image jobs on the farm', () => {
       '0.8',
       '--vae',
       join(models, 'kl-f8-anime2'),
+      '--output',
+      out,
+    ]);
+    const farmBytes = await image(three, { ...base, controlNets: [canny({ scale: 0.8 })], vae: 'kl-f8-anime2' });
+    expect(Buffer.compare((await rgbOf(farmBytes)).data, (await rgbOf(readFileSync(out))).data)).toBe(0);
+  });
+
+  it('tessera submit image --controlnet … --vae … gives the bytes of the same job from the client', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'tessera-cn-cli-')), 'out.png');
+    await run(process.execPath, [
+      join(repoRoot, CLI_BIN),
+      '--server',
+      three.grpcAddr,
+      'submit',
+      'image',
+      '--model',
+      'sd15',
+      '--prompt',
+      base.prompt,
+      '--negative',
+      base.negativePrompt!,
+      '--width',
+      '64',
+      '--height',
+      '64',
+      '--steps',
+      '4',
+      '--guidance',
+      '5',
+      '--seed',
+      '11',
+      '--controlnet',
+      `controlnet-canny-sd15=${controlFile},preprocess=canny,scale=0.8`,
+      '--vae',
+      'kl-f8-anime2',
       '--output',
       out,
     ]);
