@@ -102,6 +102,11 @@ describe('ControlNet and VAE swap image jobs on the farm', () => {
     const b = await image(three, { ...base, controlNets: two });
     expect(Buffer.compare(a, b)).not.toBe(0);
     expect(Buffer.compare(b, await image(one, { ...base, controlNets: two }))).toBe(0);
+    // img2img with a ControlNet (StableDiffusionControlNetImg2ImgPipeline): init image and control image both travel.
+    const i2i: SubmitImageRequest = { ...base, initImage: control, strength: 0.7 };
+    const c = await image(three, { ...i2i, controlNets: [canny()] });
+    expect(Buffer.compare(c, await image(three, i2i))).not.toBe(0);
+    expect(Buffer.compare(c, await image(one, { ...i2i, controlNets: [canny()] }))).toBe(0);
   });
 
   it('SDXL ControlNet (blur) runs on the farm and changes the output', async () => {
