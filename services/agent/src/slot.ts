@@ -33,6 +33,7 @@ import {
 } from '@tessera/protocol';
 import { join } from 'node:path';
 import { concatBytes, type Logger } from '@tessera/runtime';
+import { splitImageInput } from './image-inputs.js';
 import type { AgentMetrics } from './metrics.js';
 
 /**
@@ -358,28 +359,10 @@ export class Slot {
           outputType: t.outputLatents ? 'latent' : 'image',
         };
         let crop: { width: number; height: number } | undefined;
-        // hook(engines-b): control images follow the init image in the input blob; the VAE swap is a model dir.
-        const px = t.width * t.height * 3;
-        if (t.controlnets.length) {
-          const initBytes = t.inputKind === 'image' ? px : 0;
-          if (input.length !== initBytes + t.controlnets.length * px)
-            throw new InvalidImageError(
-              `input has ${input.length} bytes, expected ${initBytes} + ${t.controlnets.length}×${px}`,
-            );
-          params.controlNets = t.controlnets.map((c, i) => ({
-            dir: join(this.d.modelsDir, c.modelDir),
-            image: {
-              width: t.width,
-              height: t.height,
-              data: input.slice(initBytes + i * px, initBytes + (i + 1) * px),
-            },
-            preprocess: (c.preprocess || 'none') as 'none' | 'canny' | 'blur',
-            scale: c.scale,
-            guidanceStart: c.guidanceStart,
-            guidanceEnd: c.guidanceEnd,
-          }));
-          input = input.subarray(0, initBytes);
-        }
+        // hook(engines-b): control images follow the init image in the input blob (image-inputs.ts).
+        const split = splitImageInput(t, input, this.d.modelsDir);
+        if (split.controlNets.length) params.controlNets = split.controlNets;
+        input = split.init;
         if (t.inputKind === 'image') {
           if (input.length !== t.width * t.height * 3)
             throw new InvalidImageError(`input image has ${input.length} bytes, expected ${t.width}×${t.height} RGB8`);
