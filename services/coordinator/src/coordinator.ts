@@ -48,7 +48,7 @@ import type { CompiledCoordinatorOptions } from './options.js';
 import { planUpscale, type RefineRequest } from './planner.js';
 import { planVideo, planVideoUpscale, resolveVideoParams, type VideoRequest } from './planner-video.js';
 import { planImage, resolveImageParams, stageModelDir, type ImageRequest } from './planner-image.js';
-import { imageInputBlob } from './image-attachments.js';
+import { imageInputRgb, imageTaskAttachments } from './image-attachments.js';
 import { AgentRegistry, type AgentEntry } from './registry.js';
 import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
@@ -446,23 +446,10 @@ export class Coordinator {
     const inputKey = blobKeys.jobInput(jobId);
     const plan = planImage(this.jobHeader(sub, jobId, now), row, params, this.d.table, inputKey);
     this.checkQueueRoom(plan.shards.length, sub.owner);
-    // hook(engines-b): control images travel after the init image in the job's input blob.
-    const controls = await Promise.all(
-      (sub.controlImages ?? []).map((img, i) =>
-        this.d.codec.decodeResized(img, params.width, params.height, o.maxInputPixels, `image.controlnets[${i}].image`),
-      ),
-    );
-    if (init || controls.length) {
-      const rgb = init
-        ? await this.d.codec.decodeResized(
-            sub.initImage,
-            params.width,
-            params.height,
-            o.maxInputPixels,
-            'image.init_image',
-          )
-        : undefined;
-      const info = await this.d.blobs.put(inputKey, imageInputBlob(rgb, controls));
+    // hook(engines-b): the input blob holds the init image, then the control images (image-attachments.ts).
+    const rgb = await imageInputRgb(this.d.codec, sub.initImage, sub.controlImages ?? [], params, o.maxInputPixels);
+    if (rgb) {
+      const info = await this.d.blobs.put(inputKey, rgb);
       plan.shards[0].inputSha256 = info.sha256;
     }
     return this.accept(plan.job, plan.shards, {
@@ -1624,8 +1611,7 @@ export function taskFor(
       latentHeight: 0,
       latentWidth: 0,
       outputLatents: false,
-      controlnets: [],
-      vaeDir: '',
+      ...imageTaskAttachments(undefined, 0), // hook(engines-b): none for refine tiles
     };
   }
   if (s.kind === 'svd_batch' && job.video) {
@@ -1672,17 +1658,6 @@ function imageTask(job: JobRecord, s: ShardRecord, deps: (index: number) => Shar
     latentHeight: dep?.outputChannels ? dep.outputHeight : 0,
     latentWidth: dep?.outputChannels ? dep.outputWidth : 0,
     outputLatents: !last,
-    // hook(engines-b): ControlNets run in the first stage; the swapped VAE serves every stage (encode and decode).
-    controlnets:
-      s.index === 0
-        ? (p.controlNets ?? []).map((c) => ({
-            modelDir: c.model,
-            preprocess: c.preprocess,
-            scale: c.scale,
-            guidanceStart: c.guidanceStart,
-            guidanceEnd: c.guidanceEnd,
-          }))
-        : [],
-    vaeDir: p.vae ?? '',
+    ...imageTaskAttachments(p, s.index), // hook(engines-b): ControlNets and VAE swap of the stage
   };
 }

@@ -4,7 +4,9 @@
  * images to the agent. Pure.
  */
 import type { HardwareTable, ModelRow } from '@tessera/hardware';
+import type { ControlNetTask } from '@tessera/protocol';
 import { InvalidArgumentError } from './errors.js';
+import type { ImageParams } from './model.js';
 
 /** One ControlNet as requested (scale undefined = 1, guidanceEnd undefined = 1). */
 export interface ControlNetRequest {
@@ -83,6 +85,56 @@ export function resolveAttachments(
   });
   if (vae) attached('vae', vae, `${F}.vae`);
   return { controlNets: out, vae };
+}
+
+/** The ControlNets and VAE of one stage's task: ControlNets run in the first stage; the VAE serves every stage. */
+export function imageTaskAttachments(
+  p: ImageParams | undefined,
+  stageIndex: number,
+): { controlnets: ControlNetTask[]; vaeDir: string } {
+  const controlnets =
+    stageIndex === 0
+      ? (p?.controlNets ?? []).map((c) => ({
+          modelDir: c.model,
+          preprocess: c.preprocess,
+          scale: c.scale,
+          guidanceStart: c.guidanceStart,
+          guidanceEnd: c.guidanceEnd,
+        }))
+      : [];
+  return { controlnets, vaeDir: p?.vae ?? '' };
+}
+
+/** What imageInputRgb needs from the coordinator's image codec. */
+export interface ResizingDecoder {
+  decodeResized(
+    bytes: Uint8Array,
+    width: number,
+    height: number,
+    maxPixels: number,
+    field: string,
+  ): Promise<Uint8Array>;
+}
+
+/**
+ * The RGB8 input blob of an image job, or undefined when it has none: the init image (img2img) then each control
+ * image, all cover-resized to the output size. Decode errors name `image.init_image` / `image.controlnets[i].image`.
+ */
+export async function imageInputRgb(
+  codec: ResizingDecoder,
+  initImage: Uint8Array,
+  controlImages: readonly Uint8Array[],
+  size: { width: number; height: number },
+  maxPixels: number,
+): Promise<Uint8Array | undefined> {
+  const init = initImage.length
+    ? await codec.decodeResized(initImage, size.width, size.height, maxPixels, 'image.init_image')
+    : undefined;
+  const controls: Uint8Array[] = [];
+  for (const [i, img] of controlImages.entries()) {
+    controls.push(await codec.decodeResized(img, size.width, size.height, maxPixels, `image.controlnets[${i}].image`));
+  }
+  return init || controls.length ? imageInputBlob(init, controls) : undefined;
 }
 
 /** The input blob of an image job: [init image RGB8 when img2img] then each control image RGB8, all width×height. */
