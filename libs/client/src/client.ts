@@ -138,6 +138,19 @@ export interface SubmitImageRequest {
   /** SDXL: add the refiner stage. */
   refine?: boolean;
   highNoiseFrac?: number;
+  /** SD 1.5 / SDXL: ControlNets (table rows of kind controlnet) with their encoded control images. */
+  controlNets?: {
+    model: string;
+    image: Uint8Array;
+    /** 'none' (default: the image is already a control map), 'canny' or 'blur'. */
+    preprocess?: string;
+    /** Conditioning scale (default 1). */
+    scale?: number;
+    guidanceStart?: number;
+    guidanceEnd?: number;
+  }[];
+  /** A VAE (table row of kind vae) replacing the model's, e.g. kl-f8-anime2. */
+  vae?: string;
   seed?: number;
   priority?: number;
   name?: string;
@@ -300,6 +313,15 @@ export class TesseraClient {
           scheduler: req.scheduler ?? '',
           refine: req.refine ?? false,
           highNoiseFrac: req.highNoiseFrac ?? 0,
+          controlnets: (req.controlNets ?? []).map((c) => ({
+            model: c.model,
+            image: buf(c.image),
+            preprocess: c.preprocess ?? '',
+            scale: c.scale,
+            guidanceStart: c.guidanceStart ?? 0,
+            guidanceEnd: c.guidanceEnd,
+          })),
+          vae: req.vae ?? '',
         },
       },
     };

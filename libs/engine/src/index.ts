@@ -145,3 +145,24 @@ export { HunyuanDiTPipeline } from './pipelines/hunyuan/hunyuan-dit-pipeline.js'
 export { isHunyuanIndex, readHunyuanLayout } from './pipelines/hunyuan/load-hunyuan-pipeline.js';
 export type { TinyHunyuanModelOptions } from './onnx-build/hunyuan/write-tiny-hunyuan-model.js';
 export { writeTinyHunyuanModel } from './onnx-build/hunyuan/write-tiny-hunyuan-model.js';
+export type { FluxComponents, FluxT5Encoder } from './pipelines/flux/flux-pipeline.js';
+export { FluxPipeline } from './pipelines/flux/flux-pipeline.js';
+export type { TinyFluxModelOptions, TinyFluxVariant } from './onnx-build/flux/write-tiny-flux-model.js';
+export { writeTinyFluxModel } from './onnx-build/flux/write-tiny-flux-model.js';
+export type { PixArtComponents, PixArtT5Encoder } from './pipelines/pixart/pixart-pipeline.js';
+export { PixArtPipeline } from './pipelines/pixart/pixart-pipeline.js';
+export type { TinyPixArtModelOptions, TinyPixArtVariant } from './onnx-build/pixart/write-tiny-pixart-model.js';
+export { writeTinyPixArtModel } from './onnx-build/pixart/write-tiny-pixart-model.js';
+export type { ControlNetParams, ControlNetSupport } from './pipelines/controlnet/controlnet.js';
+export { controlNetKeep, residualShapes } from './pipelines/controlnet/controlnet.js';
+export type { TinyControlNetOptions } from './onnx-build/controlnet/tiny-controlnet.js';
+export { writeTinyControlNet } from './onnx-build/controlnet/tiny-controlnet.js';
+export type { ControlPreprocessor } from './pipelines/controlnet/preprocess.js';
+export {
+  cannyEdges,
+  CONTROL_PREPROCESSORS,
+  gaussianBlur,
+  preprocessControlImage,
+} from './pipelines/controlnet/preprocess.js';
+export type { TinyVaeOptions } from './onnx-build/vae/write-tiny-vae.js';
+export { writeTinyVae } from './onnx-build/vae/write-tiny-vae.js';

@@ -18,6 +18,8 @@ const ROW_KEYS = [
   'stages',
   'video',
   'upscaler',
+  'img2img',
+  'for_models',
 ] as const;
 const STAGE_KEYS = ['id', 'min_vram_gb', 'notes'] as const;
 const VIDEO_KEYS = [
@@ -29,7 +31,9 @@ const VIDEO_KEYS = [
   'decode_chunk_by_class',
 ] as const;
 const UPSCALER_KEYS = ['scale', 'receptive_field_px', 'default_overlap_px', 'vram_gb_per_megapixel'] as const;
-const KINDS: readonly ModelKind[] = ['image', 'video', 'upscaler'];
+const KINDS: readonly ModelKind[] = ['image', 'video', 'upscaler', 'controlnet', 'vae'];
+/** Kinds that attach to image models and must say which (`for_models`). */
+const ATTACHED: readonly ModelKind[] = ['controlnet', 'vae'];
 const ID = /^[a-z0-9][a-z0-9._-]*$/;
 const ID_TEXT = 'lower-case letters, digits, ".", "_" or "-"';
 
@@ -74,6 +78,17 @@ export function parseHardwareTable(text: string, sourceName: string): HardwareTa
     firstIndex.set(row.id, i);
     models.set(row.id, row);
   });
+  for (const row of models.values()) {
+    row.forModels?.forEach((id, j) => {
+      if (models.get(id)?.kind !== 'image') {
+        throw new HardwareTableError(
+          sourceName,
+          `models[${firstIndex.get(row.id)}] (${row.id}).for_models[${j}]`,
+          `${show(id)} is not an image model of this table`,
+        );
+      }
+    });
+  }
   return { version: 1, sourceName, reserveGb, classTolerance, classesGb, models };
 }
 
@@ -120,6 +135,23 @@ function parseRow(ctx: Context, raw: unknown, i: number): ModelRow {
   if (notes !== undefined) row.notes = notes;
   if (f.has('pipeline')) row.pipeline = f.string('pipeline', ID, ID_TEXT);
   if (f.has('stages')) row.stages = parseStages(f, largest);
+  if (ATTACHED.includes(kind) !== f.has('for_models')) {
+    f.fail(
+      'for_models',
+      ATTACHED.includes(kind) ? `is required for kind ${kind}` : `is only allowed for kinds ${ATTACHED.join(' | ')}`,
+    );
+  }
+  if (f.has('for_models')) {
+    row.forModels = f.list('for_models').map((v, j) => {
+      if (typeof v !== 'string') f.fail(`for_models[${j}]`, `must be a model id, got ${show(v)}`);
+      return v as string;
+    });
+  }
+  if (f.has('img2img')) {
+    if (kind !== 'image') f.fail('img2img', `is only allowed for kind image, not ${kind}`);
+    if (typeof raw.img2img !== 'boolean') f.fail('img2img', `must be true or false, got ${show(raw.img2img)}`);
+    row.img2img = raw.img2img as boolean;
+  }
   for (const [block, owner] of [
     ['video', 'video'],
     ['upscaler', 'upscaler'],

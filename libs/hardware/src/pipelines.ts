@@ -25,6 +25,10 @@ export const ENGINE_IMAGE_PIPELINES: Readonly<
   },
   // Sizes outside the trained shapes are binned to the closest one (diffusers' use_resolution_binning).
   'hunyuan-dit': { diffusers: 'HunyuanDiTPipeline', sizeMultiple: 16, img2img: false, schedulers: 'own' },
+  // Packed 2×2 latents of an 8× VAE: sizes are multiples of 16; flow-match Euler with dynamic shifting only.
+  flux: { diffusers: 'FluxPipeline', sizeMultiple: 16, img2img: true, schedulers: 'own' },
+  // Resolution binning to the trained shapes, as diffusers; no img2img pipeline in diffusers.
+  pixart: { diffusers: 'PixArtAlphaPipeline / PixArtSigmaPipeline', sizeMultiple: 8, img2img: false, schedulers: 'sd' },
 };
 
 /** The engine pipeline of an image row, or undefined when the row names none or one the engine lacks. */

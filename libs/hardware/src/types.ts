@@ -1,5 +1,6 @@
 /** What a model produces; closed set. */
-export type ModelKind = 'image' | 'video' | 'upscaler';
+/** image / video / upscaler models; controlnet and vae rows attach to image models (`forModels`). */
+export type ModelKind = 'image' | 'video' | 'upscaler' | 'controlnet' | 'vae';
 
 /** Upscaler parameters of a `kind: upscaler` row. */
 export interface UpscalerSpec {
@@ -62,6 +63,10 @@ export interface ModelRow {
   upscaler?: UpscalerSpec;
   video?: VideoSpec;
   stages?: StageSpec[];
+  /** Image models: false when the model's pipeline has no img2img (PixArt); absent = it has one. */
+  img2img?: boolean;
+  /** controlnet / vae rows: the image model ids they work with (same latent space / UNet). */
+  forModels?: string[];
 }
 
 /**

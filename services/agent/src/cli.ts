@@ -1,11 +1,20 @@
 /** `tessera-agent`: run an agent, or `tessera-agent run upscale` for one pass without a farm. */
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
-import { SD_SCHEDULER_NAMES, txt2imgFile, upscaleImageFile, UPSCALER_IDS } from '@tessera/engine';
+import {
+  SD_SCHEDULER_NAMES,
+  txt2imgFile,
+  upscaleImageFile,
+  UPSCALER_IDS,
+  type ControlPreprocessor,
+} from '@tessera/engine';
 import { deriveStageSeed } from '@tessera/protocol';
 import { createLogger, SERVICE_ENV_HELP } from '@tessera/runtime';
 import { AGENT_VERSION, startAgent } from './main.js';
 import { compileAgentOptions } from './options.js';
+
+/** Commander accumulator for repeatable options. */
+const collect = (v: string, prev: string[]) => [...prev, v];
 
 const program = new Command('tessera-agent')
   .description(
@@ -153,6 +162,13 @@ run
     'Stable Cascade (--model is the prior, stage C): the decoder (stage B) directory; default <model>-b',
   )
   .option('--vqgan <dir>', 'Stable Cascade: the VQGAN (stage A) directory; default <model>-a')
+  .option('--vae <dir>', "VAE directory (vae_decoder/, vae_encoder/) replacing the model's, e.g. kl-f8-anime2")
+  .option('--controlnet <dir>', 'ControlNet directory (SD 1.5 / SDXL); repeat for several', collect, [])
+  .option('--control-image <img>', 'control image of the ControlNet at the same position; repeatable', collect, [])
+  .option('--control-preprocess <kind>', 'none | canny | blur, per ControlNet (default none)', collect, [])
+  .option('--control-scale <s>', 'conditioning scale per ControlNet (default 1)', collect, [])
+  .option('--control-start <f>', 'guidance start per ControlNet (default 0)', collect, [])
+  .option('--control-end <f>', 'guidance end per ControlNet (default 1)', collect, [])
   .addOption(localExecutionProvider())
   .addOption(localThreads())
   .action(async (o) => {
@@ -166,8 +182,22 @@ run
         decoderSeed: deriveStageSeed(o.seed, 'b', 1),
         vqganSeed: deriveStageSeed(o.seed, 'a', 2),
       };
+      const cn = o.controlnet as string[];
+      if ((o.controlImage as string[]).length !== cn.length)
+        throw new Error('give one --control-image per --controlnet');
+      const num = (list: string[], i: number) => (list[i] === undefined ? undefined : Number(list[i]));
+      const controlNets = cn.map((dir, i) => ({
+        dir,
+        imagePath: (o.controlImage as string[])[i],
+        preprocess: ((o.controlPreprocess as string[])[i] ?? 'none') as ControlPreprocessor,
+        scale: num(o.controlScale, i),
+        guidanceStart: num(o.controlStart, i),
+        guidanceEnd: num(o.controlEnd, i),
+      }));
       const r = await txt2imgFile({
         cascade,
+        vaeDir: o.vae,
+        ...(controlNets.length ? { controlNets } : {}),
         modelDir: o.model,
         outputPath: o.output,
         prompt: o.prompt,

@@ -33,6 +33,7 @@ import {
 } from '@tessera/protocol';
 import { join } from 'node:path';
 import { concatBytes, type Logger } from '@tessera/runtime';
+import { splitImageInput } from './image-inputs.js';
 import type { AgentMetrics } from './metrics.js';
 
 /**
@@ -358,6 +359,10 @@ export class Slot {
           outputType: t.outputLatents ? 'latent' : 'image',
         };
         let crop: { width: number; height: number } | undefined;
+        // hook(engines-b): control images follow the init image in the input blob (image-inputs.ts).
+        const split = splitImageInput(t, input, this.d.modelsDir);
+        if (split.controlNets.length) params.controlNets = split.controlNets;
+        input = split.init;
         if (t.inputKind === 'image') {
           if (input.length !== t.width * t.height * 3)
             throw new InvalidImageError(`input image has ${input.length} bytes, expected ${t.width}×${t.height} RGB8`);
@@ -376,6 +381,7 @@ export class Slot {
           params.latents = { channels: t.latentChannels, height: t.latentHeight, width: t.latentWidth, data };
         }
         const r = await this.d.engine.generateImage(join(this.d.modelsDir, t.modelDir), params, {
+          ...(t.vaeDir ? { vaeDir: join(this.d.modelsDir, t.vaeDir) } : {}),
           signal,
           onProgress: (p) => this.progressed(cur, p),
         });

@@ -50,6 +50,7 @@ import { planUpscale, type RefineRequest } from './planner.js';
 import { planVideo, planVideoUpscale, resolveVideoParams, type VideoRequest } from './planner-video.js';
 import { planImage, resolveImageParams, stageModelDir, type ImageRequest } from './planner-image.js';
 import { stageUsesOwnDefaults } from './pipeline-support.js'; // hook(engines-a)
+import { imageInputRgb, imageTaskAttachments } from './image-attachments.js';
 import { AgentRegistry, type AgentEntry } from './registry.js';
 import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
@@ -175,6 +176,8 @@ export interface ImageSubmission {
   maxAttempts: number;
   initImage: Uint8Array;
   request: Omit<ImageRequest, 'init'>;
+  /** Encoded control images, one per request.controlNets entry. */
+  controlImages?: Uint8Array[];
 }
 
 /** A video-upscale submission, already parsed from the API. */
@@ -449,14 +452,9 @@ export class Coordinator {
     const inputKey = blobKeys.jobInput(jobId);
     const plan = planImage(this.jobHeader(sub, jobId, now), row, params, this.d.table, inputKey);
     this.checkQueueRoom(plan.shards.length, sub.owner);
-    if (init) {
-      const rgb = await this.d.codec.decodeResized(
-        sub.initImage,
-        params.width,
-        params.height,
-        o.maxInputPixels,
-        'image.init_image',
-      );
+    // hook(engines-b): the input blob holds the init image, then the control images (image-attachments.ts).
+    const rgb = await imageInputRgb(this.d.codec, sub.initImage, sub.controlImages ?? [], params, o.maxInputPixels);
+    if (rgb) {
       const info = await this.d.blobs.put(inputKey, rgb);
       plan.shards[0].inputSha256 = info.sha256;
     }
@@ -1619,6 +1617,7 @@ export function taskFor(
       latentHeight: 0,
       latentWidth: 0,
       outputLatents: false,
+      ...imageTaskAttachments(undefined, 0), // hook(engines-b): none for refine tiles
     };
   }
   if (s.kind === 'svd_batch' && job.video) {
@@ -1666,5 +1665,6 @@ function imageTask(job: JobRecord, s: ShardRecord, deps: (index: number) => Shar
     latentHeight: dep?.outputChannels ? dep.outputHeight : 0,
     latentWidth: dep?.outputChannels ? dep.outputWidth : 0,
     outputLatents: !last,
+    ...imageTaskAttachments(p, s.index), // hook(engines-b): ControlNets and VAE swap of the stage
   };
 }

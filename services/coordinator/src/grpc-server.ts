@@ -339,12 +339,22 @@ export function jobService(d: GrpcDeps): JobServiceServer {
           });
       } else if (spec?.$case === 'image') {
         const v = spec.value;
-        bytesOf('image.init_image', [v.initImage]);
+        bytesOf('image.init_image', [v.initImage, ...v.controlnets.map((cn) => cn.image)]);
         submit = () =>
           c.submitImage({
             ...header,
             initImage: v.initImage,
+            // hook(engines-b): ControlNets (control images apart) and the VAE swap.
+            controlImages: v.controlnets.map((cn) => cn.image),
             request: {
+              controlNets: v.controlnets.map((cn) => ({
+                model: cn.model,
+                preprocess: cn.preprocess,
+                scale: cn.scale,
+                guidanceStart: cn.guidanceStart,
+                guidanceEnd: cn.guidanceEnd,
+              })),
+              vae: v.vae,
               model: v.model,
               prompt: v.prompt,
               negativePrompt: v.negativePrompt,

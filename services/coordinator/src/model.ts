@@ -3,6 +3,8 @@
  * verb in `transitions.ts` and is persisted with a revision check before it counts.
  */
 
+import type { ControlNetParams } from './image-attachments.js';
+
 export type JobState = 'queued' | 'running' | 'assembling' | 'succeeded' | 'failed' | 'cancelled';
 export type ShardState = 'queued' | 'leased' | 'done' | 'failed' | 'cancelled';
 
@@ -67,6 +69,10 @@ export interface ImageParams {
   highNoiseFrac: number;
   /** True when the job input blob holds an init image (img2img). */
   img2img: boolean;
+  /** ControlNets of the first stage; their control images follow the init image in the input blob. */
+  controlNets?: ControlNetParams[];
+  /** VAE row id replacing the model's VAE ('' or absent = the model's). */
+  vae?: string;
 }
 
 /** The refine stage of an upscale: SD img2img on overlapping tiles of the upscaled image. */

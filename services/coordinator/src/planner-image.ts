@@ -5,6 +5,7 @@
  */
 import { requiredClassFor, type HardwareTable, type ModelRow } from '@tessera/hardware';
 import { InvalidArgumentError } from './errors.js';
+import { resolveAttachments, type ControlNetRequest } from './image-attachments.js';
 import { newJob, newShard, type ImageParams, type JobRecord, type ShardRecord } from './model.js';
 import { deriveSeed } from './planner.js';
 import { checkPipelineRequest, renderedSize, requireEnginePipeline } from './pipeline-support.js';
@@ -25,6 +26,9 @@ export interface ImageRequest {
   highNoiseFrac: number;
   /** Size of the init image when img2img, else undefined. */
   init?: { width: number; height: number };
+  /** ControlNets and VAE attached to the model (image-attachments.ts). */
+  controlNets?: ControlNetRequest[];
+  vae?: string;
 }
 
 const F = 'image';
@@ -92,6 +96,13 @@ export function resolveImageParams(req: ImageRequest, table: HardwareTable): { r
     highNoiseFrac: num(`${F}.high_noise_frac`, req.highNoiseFrac || 0.8, 0.05, 0.95),
     img2img: !!req.init,
   };
+  // hook(engines-b): ControlNets and VAE swap, validated against the table's controlnet / vae rows.
+  const attached = resolveAttachments(row, req.controlNets ?? [], req.vae ?? '', table);
+  if (attached.controlNets.length) params.controlNets = attached.controlNets;
+  if (attached.vae) params.vae = attached.vae;
+  // hook(engines-b): refuse img2img for models whose pipeline has none (table `img2img: false`, e.g. PixArt).
+  if (req.init && row.img2img === false)
+    throw new InvalidArgumentError(`${F}.init_image`, `${row.id} is txt2img only (its pipeline has no img2img)`);
   if (!req.init && req.strength)
     throw new InvalidArgumentError(`${F}.strength`, 'only applies with init_image (img2img)');
   return { row, params };
@@ -118,7 +129,7 @@ export function planImage(
       region: { x: 0, y: 0, width: params.width, height: params.height },
       input: { x: 0, y: 0, width: params.width, height: params.height },
       dependsOn: i - 1,
-      inputKey: i === 0 && params.img2img ? inputKey : '',
+      inputKey: i === 0 && (params.img2img || params.controlNets?.length) ? inputKey : '',
     }),
   );
   const job = newJob({
@@ -138,7 +149,7 @@ export function planImage(
     outputHeight: params.height,
     requiredClassGb: Math.max(...shards.map((s) => s.requiredClassGb)),
     image: params,
-    inputKey: params.img2img ? inputKey : '',
+    inputKey: params.img2img || params.controlNets?.length ? inputKey : '',
   });
   return { job, shards };
 }

@@ -19,6 +19,10 @@ import { StableDiffusionXLRefinerPipeline } from './stable-diffusion-xl-refiner-
 import { readCascadeLayout, type CascadeStage } from '../cascade/cascade-layout.js';
 import { buildCascadePipeline } from '../cascade/load-cascade-pipeline.js';
 import { buildHunyuanPipeline, readHunyuanLayout } from '../hunyuan/load-hunyuan-pipeline.js';
+import { controlNetSupport } from '../controlnet/controlnet.js';
+import { buildFluxPipeline } from '../flux/load-flux-pipeline.js';
+import { buildPixArtPipeline } from '../pixart/load-pixart-pipeline.js';
+import { withVae } from '../vae-swap/vae-override.js';
 
 /** diffusers' SD3 `max_sequence_length` default: T5 tokens per prompt. */
 const SD3_MAX_SEQUENCE_LENGTH = 256;
@@ -40,6 +44,8 @@ export interface LoadSdPipelineOptions extends OrtModelOptions {
   scheduler?: string;
   /** Opens one `model.onnx`; default `OrtModel.load(path, options)`. */
   loadModel?: SdModelLoader;
+  /** Another VAE directory whose halves and config replace the model's (pipelines/vae-swap/). */
+  vaeDir?: string;
 }
 
 /**
@@ -52,7 +58,8 @@ export async function loadSdPipeline(dir: string, options: LoadSdPipelineOptions
   // So does Hunyuan-DiT (BERT + mT5 encoders, a DiT with rotary embeddings).
   const cascade = await readCascadeLayout(dir);
   const hunyuan = cascade ? null : await readHunyuanLayout(dir);
-  const layout = cascade || hunyuan ? undefined : await readOptimumLayout(dir);
+  const own = cascade || hunyuan ? undefined : await readOptimumLayout(dir);
+  const layout = own && options.vaeDir ? await withVae(own, options.vaeDir) : own;
   const load = options.loadModel ?? ((path: string) => OrtModel.load(path, options));
   const opened: SdModel[] = [];
   const open = async (path: string | undefined): Promise<SdModel | undefined> => {
@@ -64,7 +71,7 @@ export async function loadSdPipeline(dir: string, options: LoadSdPipelineOptions
   try {
     if (cascade) return await buildCascadePipeline(cascade, open);
     if (hunyuan) return await buildHunyuanPipeline(hunyuan, open);
-    return await build(layout!, open, options.scheduler);
+    return await build(layout!, open, options.scheduler, load);
   } catch (err) {
     await Promise.allSettled(opened.map((m) => m.close()));
     throw err;
@@ -75,6 +82,7 @@ async function build(
   layout: OptimumSdLayout,
   open: (path: string | undefined) => Promise<SdModel | undefined>,
   scheduler: string | undefined,
+  load: SdModelLoader,
 ): Promise<SdPipeline> {
   const { models, tokenizers, vae } = layout;
   const defaultSize = defaultImageSize(layout);
@@ -94,6 +102,7 @@ async function build(
           textEncoder: (await open(models.textEncoder))!,
           tokenizer: await loadClipTokenizer(tokenizers.tokenizer!),
           unet: (await open(models.unet))!,
+          controlNet: controlNetSupport(load, layout.denoiserConfig),
         },
         opts,
       );
@@ -107,6 +116,7 @@ async function build(
           tokenizer2: await loadClipTokenizer(tokenizers.tokenizer2!),
           unet: (await open(models.unet))!,
           forceZerosForEmptyPrompt: layout.forceZerosForEmptyPrompt,
+          controlNet: controlNetSupport(load, layout.denoiserConfig),
         },
         opts,
       );
@@ -150,6 +160,10 @@ async function build(
         opts,
       );
     }
+    case 'flux':
+      return buildFluxPipeline(layout, open, common, scheduler);
+    case 'pixart':
+      return buildPixArtPipeline(layout, open, common, scheduler);
   }
 }
 
@@ -157,5 +171,5 @@ async function build(
 export function defaultImageSize(layout: OptimumSdLayout): number {
   const s = layout.denoiserConfig.sample_size;
   if (typeof s === 'number' && Number.isInteger(s) && s > 0) return s * layout.vae.scaleFactor;
-  return { sd: 512, sdxl: 1024, 'sdxl-refiner': 1024, sd3: 1024 }[layout.family];
+  return { sd: 512, sdxl: 1024, 'sdxl-refiner': 1024, sd3: 1024, flux: 1024, pixart: 1024 }[layout.family];
 }

@@ -13,6 +13,7 @@ import type { SdFamily } from './optimum-layout.js';
 import type { SdRunParams } from './sd-params.js';
 import type { CascadeStage } from '../cascade/cascade-layout.js';
 import { runCascadeChain } from '../cascade/cascade-chain.js';
+import type { ControlNetParams } from '../controlnet/controlnet.js';
 
 /** Options of txt2imgFile: the generation parameters of SdRunParams, plus files and runtime. */
 export interface Txt2ImgFileOptions {
@@ -39,6 +40,10 @@ export interface Txt2ImgFileOptions {
    * derives them from the job seed — `deriveStageSeed` of @tessera/protocol).
    */
   cascade?: { decoderDir?: string; vqganDir?: string; decoderSeed?: number; vqganSeed?: number };
+  /** A VAE directory replacing the model's (pipelines/vae-swap/). */
+  vaeDir?: string;
+  /** ControlNets: directory, control image file (resized, Lanczos, to the output size) and settings. */
+  controlNets?: (Omit<ControlNetParams, 'image'> & { imagePath: string })[];
   /** Default 'cpu'. */
   executionProvider?: ExecutionProviderName;
   deviceId?: number;
@@ -70,11 +75,18 @@ export async function txt2imgFile(o: Txt2ImgFileOptions): Promise<Txt2ImgFileRes
     executionProvider: o.executionProvider,
     deviceId: o.deviceId,
     intraOpThreads: o.intraOpThreads,
+    vaeDir: o.vaeDir,
   });
   try {
     const loadMs = performance.now() - started;
     const image = o.imagePath ? await readResized(o.imagePath, pipeline, o.width, o.height) : undefined;
     const seed = o.seed ?? 0;
+    const outW = image?.width ?? o.width ?? pipeline.defaults.width;
+    const outH = image?.height ?? o.height ?? pipeline.defaults.height;
+    const controlNets: ControlNetParams[] = [];
+    for (const { imagePath, ...c } of o.controlNets ?? []) {
+      controlNets.push({ ...c, image: await readResized(imagePath, pipeline, outW, outH) });
+    }
     const params: SdRunParams = {
       prompt: o.prompt,
       negativePrompt: o.negativePrompt,
@@ -84,6 +96,7 @@ export async function txt2imgFile(o: Txt2ImgFileOptions): Promise<Txt2ImgFileRes
       ...(image ? { image } : { width: o.width, height: o.height }),
       strength: o.strength,
       scheduler: o.scheduler,
+      ...(controlNets.length ? { controlNets } : {}),
     };
     let steps = 0;
     const t0 = performance.now();

@@ -169,6 +169,22 @@ export interface ImageTask {
   latentWidth: number;
   /** Return latents (for the next stage) instead of an image. */
   outputLatents: boolean;
+  /**
+   * ControlNets (model dirs under the agent's models dir); their control images follow the init image
+   * (if any) in the input blob, each RGB8 at width x height, in this order.
+   */
+  controlnets: ControlNetTask[];
+  /** VAE directory (under the agent's models dir) replacing the model's; empty = the model's own. */
+  vaeDir: string;
+}
+
+/** One ControlNet of an image stage. */
+export interface ControlNetTask {
+  modelDir: string;
+  preprocess: string;
+  scale: number;
+  guidanceStart: number;
+  guidanceEnd: number;
 }
 
 /**
@@ -1336,6 +1352,8 @@ function createBaseImageTask(): ImageTask {
     latentHeight: 0,
     latentWidth: 0,
     outputLatents: false,
+    controlnets: [],
+    vaeDir: "",
   };
 }
 
@@ -1391,6 +1409,12 @@ export const ImageTask: MessageFns<ImageTask> = {
     }
     if (message.outputLatents !== false) {
       writer.uint32(136).bool(message.outputLatents);
+    }
+    for (const v of message.controlnets) {
+      ControlNetTask.encode(v!, writer.uint32(146).fork()).join();
+    }
+    if (message.vaeDir !== "") {
+      writer.uint32(154).string(message.vaeDir);
     }
     return writer;
   },
@@ -1544,6 +1568,22 @@ export const ImageTask: MessageFns<ImageTask> = {
             message.outputLatents = reader.bool();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.controlnets.push(ControlNetTask.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.vaeDir = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1615,6 +1655,14 @@ export const ImageTask: MessageFns<ImageTask> = {
         : isSet(object.output_latents)
         ? globalThis.Boolean(object.output_latents)
         : false,
+      controlnets: globalThis.Array.isArray(object?.controlnets)
+        ? object.controlnets.map((e: any) => ControlNetTask.fromJSON(e))
+        : [],
+      vaeDir: isSet(object.vaeDir)
+        ? globalThis.String(object.vaeDir)
+        : isSet(object.vae_dir)
+        ? globalThis.String(object.vae_dir)
+        : "",
     };
   },
 
@@ -1671,6 +1719,12 @@ export const ImageTask: MessageFns<ImageTask> = {
     if (message.outputLatents !== false) {
       obj.outputLatents = message.outputLatents;
     }
+    if (message.controlnets?.length) {
+      obj.controlnets = message.controlnets.map((e) => ControlNetTask.toJSON(e));
+    }
+    if (message.vaeDir !== "") {
+      obj.vaeDir = message.vaeDir;
+    }
     return obj;
   },
 
@@ -1696,6 +1750,153 @@ export const ImageTask: MessageFns<ImageTask> = {
     message.latentHeight = object.latentHeight ?? 0;
     message.latentWidth = object.latentWidth ?? 0;
     message.outputLatents = object.outputLatents ?? false;
+    message.controlnets = object.controlnets?.map((e) => ControlNetTask.fromPartial(e)) || [];
+    message.vaeDir = object.vaeDir ?? "";
+    return message;
+  },
+};
+
+function createBaseControlNetTask(): ControlNetTask {
+  return { modelDir: "", preprocess: "", scale: 0, guidanceStart: 0, guidanceEnd: 0 };
+}
+
+export const ControlNetTask: MessageFns<ControlNetTask> = {
+  encode(message: ControlNetTask, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelDir !== "") {
+      writer.uint32(10).string(message.modelDir);
+    }
+    if (message.preprocess !== "") {
+      writer.uint32(18).string(message.preprocess);
+    }
+    if (message.scale !== 0) {
+      writer.uint32(25).double(message.scale);
+    }
+    if (message.guidanceStart !== 0) {
+      writer.uint32(33).double(message.guidanceStart);
+    }
+    if (message.guidanceEnd !== 0) {
+      writer.uint32(41).double(message.guidanceEnd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlNetTask {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlNetTask();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.preprocess = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.scale = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.guidanceStart = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.guidanceEnd = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControlNetTask {
+    return {
+      modelDir: isSet(object.modelDir)
+        ? globalThis.String(object.modelDir)
+        : isSet(object.model_dir)
+        ? globalThis.String(object.model_dir)
+        : "",
+      preprocess: isSet(object.preprocess) ? globalThis.String(object.preprocess) : "",
+      scale: isSet(object.scale) ? globalThis.Number(object.scale) : 0,
+      guidanceStart: isSet(object.guidanceStart)
+        ? globalThis.Number(object.guidanceStart)
+        : isSet(object.guidance_start)
+        ? globalThis.Number(object.guidance_start)
+        : 0,
+      guidanceEnd: isSet(object.guidanceEnd)
+        ? globalThis.Number(object.guidanceEnd)
+        : isSet(object.guidance_end)
+        ? globalThis.Number(object.guidance_end)
+        : 0,
+    };
+  },
+
+  toJSON(message: ControlNetTask): unknown {
+    const obj: any = {};
+    if (message.modelDir !== "") {
+      obj.modelDir = message.modelDir;
+    }
+    if (message.preprocess !== "") {
+      obj.preprocess = message.preprocess;
+    }
+    if (message.scale !== 0) {
+      obj.scale = floatToJson(message.scale);
+    }
+    if (message.guidanceStart !== 0) {
+      obj.guidanceStart = floatToJson(message.guidanceStart);
+    }
+    if (message.guidanceEnd !== 0) {
+      obj.guidanceEnd = floatToJson(message.guidanceEnd);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControlNetTask>, I>>(base?: I): ControlNetTask {
+    return ControlNetTask.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControlNetTask>, I>>(object: I): ControlNetTask {
+    const message = createBaseControlNetTask();
+    message.modelDir = object.modelDir ?? "";
+    message.preprocess = object.preprocess ?? "";
+    message.scale = object.scale ?? 0;
+    message.guidanceStart = object.guidanceStart ?? 0;
+    message.guidanceEnd = object.guidanceEnd ?? 0;
     return message;
   },
 };
