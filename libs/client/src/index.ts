@@ -38,3 +38,4 @@ export {
 } from './format/json.js';
 export { formatJobStatus, formatJobsTable, formatAgentsTable, renderTable, formatBytes } from './format/table.js';
 export { formatCliError } from './format/errors.js';
+export { TesseraModels, type ModelPushProgress, type ModelPushResult } from './models.js';

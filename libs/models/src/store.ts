@@ -112,6 +112,29 @@ export class ModelStore {
     return !!info && !info.deleted && info.size === file.size;
   }
 
+  /** The distinct files of `files` the store lacks (each content once). */
+  async missing(files: readonly ModelFile[]): Promise<ModelFile[]> {
+    const out: ModelFile[] = [];
+    for (const f of new Map(files.map((x) => [x.sha256, x])).values()) if (!(await this.has(f))) out.push(f);
+    return out;
+  }
+
+  /**
+   * Records `id` as the model made of `files`, once every file is stored (a file missing throws
+   * InvalidModelError naming it, field `files`). Returns the manifest.
+   */
+  async commit(id: string, files: readonly ModelFile[], at: Date = new Date()): Promise<ModelManifest> {
+    const manifest = buildManifest(id, files, at);
+    const absent = await this.missing(manifest.files);
+    if (absent.length)
+      throw new InvalidModelError(
+        `model ${id}: ${absent.length} file(s) not uploaded yet, first ${absent[0].path} (SHA-256 ${absent[0].sha256})`,
+        'files',
+      );
+    await this.manifests.put(id, JSON.stringify(manifest));
+    return manifest;
+  }
+
   /**
    * Pushes the model in `dir` (a directory or one file) as `id`: hashes every file, uploads those the
    * store lacks in chunks, then records the manifest (last, so a manifest never names a missing file).
@@ -122,10 +145,8 @@ export class ModelStore {
       signal: o.signal,
       onProgress: (done, file) => o.onProgress?.({ phase: 'hash', doneBytes: done, totalBytes: 0, file }),
     });
-    const manifest = buildManifest(id, local, (o.clock ?? (() => new Date()))());
-    const distinct = new Map(local.map((f) => [f.sha256, f]));
-    const missing = [];
-    for (const f of distinct.values()) if (!(await this.has(f))) missing.push(f);
+    const bySha = new Map(local.map((f) => [f.sha256, f]));
+    const missing = (await this.missing(local)).map((f) => bySha.get(f.sha256)!);
     const totalBytes = missing.reduce((s, f) => s + f.size, 0);
     let doneBytes = 0;
     for (const f of missing) {
@@ -135,11 +156,10 @@ export class ModelStore {
       });
       doneBytes += f.size;
     }
-    await this.manifests.put(id, JSON.stringify(manifest));
-    // A concurrent `rm` of a model sharing a file may have collected it between our check and the
-    // manifest write; put any such file back so the recorded manifest is whole.
-    for (const f of distinct.values())
-      if (!missing.includes(f) && !(await this.has(f))) await this.putFile(id, f.path, f.source, f, () => undefined);
+    // A concurrent `rm` of a model sharing a file may have collected it since our check: put any
+    // such file back before recording the manifest.
+    for (const f of await this.missing(local)) await this.putFile(id, f.path, bySha.get(f.sha256)!.source, f, () => 0);
+    const manifest = await this.commit(id, local, (o.clock ?? (() => new Date()))());
     return {
       manifest,
       uploadedBytes: totalBytes,

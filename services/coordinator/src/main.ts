@@ -28,6 +28,7 @@ import { createCoordinatorMetrics } from './metrics.js';
 import { serveAgentProtocol } from './nats-handlers.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { KvStateStore } from './state/kv-store.js';
+import { startModels } from './model-wiring.js';
 
 export interface CoordinatorHandle {
   grpcPort: number;
@@ -91,6 +92,14 @@ export async function startCoordinator(
   const os = await new Objm(js).create(names.blobBucket, { storage: 'file' } as never);
   const blobs = new ObjBlobStore(os, blobReader(nc, os));
   const events = new NatsEvents(nc, names);
+  // hook(models): the farm's model store and its ModelService (model-wiring.ts).
+  const models = await startModels(
+    nc,
+    names,
+    options.farm,
+    options.apiUsers.length > 0 || !!options.tls?.clientCa,
+    log,
+  );
   const codec = await createSharpCodec();
 
   // The gRPC server starts first, on every replica: a standby forwards to the leader.
@@ -114,6 +123,7 @@ export async function startCoordinator(
     log,
     jobs: routed(JobServiceService, route('jobs'), forwarder),
     agents: routed(AgentServiceService, route('agents'), forwarder),
+    models: models.service, // hook(models): mount ModelService
   });
   const grpcAddr = options.advertiseAddr || advertisedAddr(options.grpcAddr, server.port);
 
@@ -223,6 +233,7 @@ export async function startCoordinator(
       // Hand the lease back after the core stopped, so a standby takes over at once.
       await lease.stop();
       forwarder.close();
+      models.stop(); // hook(models): stop following model holders
       await server.stop();
       await http?.close();
       await nc.drain().catch(() => undefined);
