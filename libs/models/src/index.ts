@@ -18,3 +18,11 @@ export {
 } from './manifest.js';
 export { hashFile, scanModel, type LocalFile, type ScanOptions } from './scan.js';
 export { blobKey, modelStoreNames, ModelStore, type PushOptions, type PushProgress, type PushResult } from './store.js';
+export {
+  MODEL_MARKER,
+  ModelCache,
+  type CachedModel,
+  type FetchStats,
+  type ModelCacheOptions,
+  type ModelLease,
+} from './cache.js';
