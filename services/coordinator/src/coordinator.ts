@@ -52,6 +52,7 @@ import { AgentRegistry, type AgentEntry } from './registry.js';
 import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
 import type { StateStore } from './state/store.js';
+import { modelRank, type ModelCatalog } from './model-routing.js'; // hook(models)
 
 /** A decoded RGB8 image. */
 export interface DecodedImage {
@@ -106,6 +107,8 @@ export interface CoordinatorEvents {
 }
 
 export interface CoordinatorDeps {
+  /** hook(models): the store's models and the fleet's copies, for routing (model-routing.ts). */
+  modelCatalog?: ModelCatalog;
   store: StateStore;
   blobs: BlobStore;
   table: HardwareTable;
@@ -670,6 +673,7 @@ export class Coordinator {
         waitingSince: ++this.parkSeq,
         modelsLoaded: advert.modelsLoaded,
         name: advert.name,
+        modelRank: (m) => modelRank(advert, m, this.d.modelCatalog), // hook(models): route by model held
         advert,
         resolve,
         timer: setTimeout(() => this.unpark(advert.agentId, { lease: undefined }, parked), waitMs),
@@ -988,6 +992,17 @@ export class Coordinator {
       this.d.metrics.retries.inc({ reason: 'fatal' });
       await this.writeShard(k, { ...rec, state: 'failed', reason: `${agentName}: ${r.error}` });
       await this.finishJob(rec.jobId, 'failed', `shard ${rec.index}: ${r.error}`, true);
+      return;
+    }
+    // hook(models): a model the agent could not get is not the shard's failure: requeued without
+    // counting against the agent (no blocklist), preferring other agents, after a short pause.
+    if (r.failure === FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE) {
+      const failedOn = rec.failedOn.includes(r.agentId) ? rec.failedOn : [...rec.failedOn, r.agentId];
+      const notBeforeMs = this.d.clock.now() + 1000;
+      await this.requeueLocked(k, rec.attempt, `${agentName}: ${r.error}`, 'model_unavailable', {
+        failedOn,
+        notBeforeMs,
+      });
       return;
     }
     let requiredClassGb = rec.requiredClassGb;

@@ -97,6 +97,7 @@ export async function startCoordinator(
     nc,
     names,
     options.farm,
+    table,
     options.apiUsers.length > 0 || !!options.tls?.clientCa,
     log,
   );
@@ -147,6 +148,7 @@ export async function startCoordinator(
       metrics,
       log,
       options,
+      modelCatalog: models.catalog, // hook(models): route by model held / fetchable
     });
     await c.start();
     events.progress = (id) => {
@@ -156,7 +158,7 @@ export async function startCoordinator(
         return { shardsDone: 0, waitingReason: '' };
       }
     };
-    const deps = { coordinator: c, blobs, nc, names, options, log };
+    const deps = { coordinator: c, blobs, nc, names, options, log, modelGate: models.gate }; // hook(models): modelGate
     core = {
       c,
       subs: serveAgentProtocol(nc, names, c, log),

@@ -8,7 +8,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ModelStore } from '@tessera/models';
 import type { FarmNames } from '@tessera/protocol';
 import type { Logger } from '@tessera/runtime';
+import type { HardwareTable } from '@tessera/hardware';
+import type { SubmitJobRequest } from '@tessera/protocol';
+import { FailedPreconditionError } from './errors.js';
 import { watchModelHolders, type Holder } from './model-holders.js';
+import { missingModelReason, requiredModels, type ModelCatalog } from './model-routing.js';
 import { modelService, type ModelAccess } from './model-service.js';
 
 export interface ModelsHandle {
@@ -17,8 +21,15 @@ export interface ModelsHandle {
   service: grpc.UntypedServiceImplementation;
   /** model id → live agents advertising it. */
   holders(): Map<string, Holder[]>;
+  /** What routing reads: store sizes (refreshed every few seconds) and the fleet's copies. */
+  catalog: ModelCatalog;
+  /** Refuses (FAILED_PRECONDITION) a submission needing a model in no cache and not in the store. */
+  gate(spec: SubmitJobRequest['spec']): Promise<void>;
   stop(): void;
 }
+
+/** How often the coordinator re-reads the store's manifests for routing. */
+const CATALOG_REFRESH_MS = 3000;
 
 /** Admin users of the model store from `$TESSERA_MODEL_ADMINS` (comma-separated), default `admin`. */
 export function modelAdmins(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -33,17 +44,44 @@ export async function startModels(
   nc: NatsConnection,
   names: FarmNames,
   farm: string,
+  table: HardwareTable,
   authenticated: boolean,
   log: Logger,
 ): Promise<ModelsHandle> {
   const store = await ModelStore.open(nc, { farm, create: true });
   const watch = watchModelHolders(nc, names);
+  let sizes = new Map<string, number>();
+  const refresh = async () => {
+    try {
+      sizes = new Map((await store.list()).map((m) => [m.id, m.totalBytes]));
+    } catch (err) {
+      log.warn({ err }, 'model store: cannot list manifests (routing keeps the last list)');
+    }
+  };
+  await refresh();
+  const timer = setInterval(() => void refresh(), CATALOG_REFRESH_MS);
+  timer.unref();
+  const catalog: ModelCatalog = {
+    storedBytes: (m) => sizes.get(m),
+    heldByAnyAgent: (m) => (watch.holders().get(m)?.length ?? 0) > 0,
+  };
   const access: ModelAccess = { authenticated, admins: modelAdmins() };
   const service = modelService({ store, holders: watch.holders, access, log: log.child({ component: 'models' }) });
   return {
     store,
     service: service as unknown as grpc.UntypedServiceImplementation,
     holders: watch.holders,
-    stop: watch.stop,
+    catalog,
+    async gate(spec) {
+      const needed = requiredModels(spec, table);
+      if (!needed.length) return;
+      await refresh();
+      const why = missingModelReason(needed, catalog);
+      if (why) throw new FailedPreconditionError(why);
+    },
+    stop() {
+      clearInterval(timer);
+      watch.stop();
+    },
   };
 }

@@ -21,6 +21,11 @@ export enum FailureKind {
   FAILURE_KIND_OUT_OF_MEMORY = 2,
   /** FAILURE_KIND_FATAL - The input cannot be processed by any agent: fail the job. */
   FAILURE_KIND_FATAL = 3,
+  /**
+   * FAILURE_KIND_MODEL_UNAVAILABLE - The agent could not get the shard's model (not in its --models cache nor the store, too large
+   * for its cache, corrupt in the store): not the shard's fault, never counted against the agent.
+   */
+  FAILURE_KIND_MODEL_UNAVAILABLE = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -38,6 +43,9 @@ export function failureKindFromJSON(object: any): FailureKind {
     case 3:
     case "FAILURE_KIND_FATAL":
       return FailureKind.FAILURE_KIND_FATAL;
+    case 4:
+    case "FAILURE_KIND_MODEL_UNAVAILABLE":
+      return FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -55,6 +63,8 @@ export function failureKindToJSON(object: FailureKind): string {
       return "FAILURE_KIND_OUT_OF_MEMORY";
     case FailureKind.FAILURE_KIND_FATAL:
       return "FAILURE_KIND_FATAL";
+    case FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE:
+      return "FAILURE_KIND_MODEL_UNAVAILABLE";
     case FailureKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
