@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ main: (args: string[]) => Promise<
   gpu: () => import('./gpu.js'),
   failover: () => import('./failover.js'),
   load: () => import('./load.js'),
+  'model-fetch': () => import('./model-fetch.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
