@@ -39,3 +39,4 @@ export {
 export { formatJobStatus, formatJobsTable, formatAgentsTable, renderTable, formatBytes } from './format/table.js';
 export { formatCliError } from './format/errors.js';
 export { TesseraModels, type ModelPushProgress, type ModelPushResult } from './models.js';
+export { writeTinyModel, TINY_FAMILIES } from './cli/models.js';

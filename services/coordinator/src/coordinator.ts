@@ -109,6 +109,8 @@ export interface CoordinatorEvents {
 export interface CoordinatorDeps {
   /** hook(models): the store's models and the fleet's copies, for routing (model-routing.ts). */
   modelCatalog?: ModelCatalog;
+  /** hook(models): throws FailedPreconditionError for a valid job whose model is nowhere. */
+  modelGate?: (job: JobRecord) => Promise<void>;
   store: StateStore;
   blobs: BlobStore;
   table: HardwareTable;
@@ -505,6 +507,7 @@ export class Coordinator {
 
   /** Persists a planned job: shard records, then the job record (a job record that exists is complete). */
   private async accept(job: JobRecord, shards: ShardRecord[], logFields: Record<string, unknown>): Promise<JobRecord> {
+    await this.d.modelGate?.(job); // hook(models): validated; refused when its model is nowhere
     const revs = await mapLimit(shards, 64, (s) => this.d.store.createShard(s));
     const jobRev = await this.d.store.createJob(job);
     this.jobs.set(job.id, { rec: job, rev: jobRev });

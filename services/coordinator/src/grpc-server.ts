@@ -22,7 +22,6 @@ import {
   type AgentServiceServer,
   type FarmNames,
   type JobServiceServer,
-  type SubmitJobRequest,
 } from '@tessera/protocol';
 import type { Logger } from 'pino';
 import { authenticator, type ApiUser } from './auth.js';
@@ -217,8 +216,6 @@ export function authenticate<S extends grpc.UntypedServiceImplementation>(
 }
 
 export interface GrpcDeps {
-  /** hook(models): refuses a submission needing a model in no cache and not in the store. */
-  modelGate?: (spec: SubmitJobRequest['spec']) => Promise<void>;
   coordinator: Coordinator;
   blobs: BlobStore;
   nc: NatsConnection;
@@ -347,7 +344,6 @@ export function jobService(d: GrpcDeps): JobServiceServer {
       } else {
         throw new InvalidArgumentError('spec', 'required: set upscale, video, video_upscale or image');
       }
-      await d.modelGate?.(spec); // hook(models): FAILED_PRECONDITION for a model nobody has (model-routing.ts)
       const job = await admission.admit(owner, submit);
       return { job: await view(job.id, false) };
     }),

@@ -149,6 +149,7 @@ export async function startCoordinator(
       log,
       options,
       modelCatalog: models.catalog, // hook(models): route by model held / fetchable
+      modelGate: models.gate, // hook(models): refuse a job whose model is nowhere
     });
     await c.start();
     events.progress = (id) => {
@@ -158,7 +159,7 @@ export async function startCoordinator(
         return { shardsDone: 0, waitingReason: '' };
       }
     };
-    const deps = { coordinator: c, blobs, nc, names, options, log, modelGate: models.gate }; // hook(models): modelGate
+    const deps = { coordinator: c, blobs, nc, names, options, log };
     core = {
       c,
       subs: serveAgentProtocol(nc, names, c, log),

@@ -10,13 +10,13 @@ const catalog = (stored: Record<string, number>, held: string[] = []): ModelCata
 });
 
 describe('model routing', () => {
-  it('lists the weights-bearing models a submission needs', () => {
-    expect(requiredModels({ $case: 'video', value: { model: 'svd-xt' } } as never, table)).toEqual(['svd-xt']);
-    expect(requiredModels({ $case: 'image', value: { model: 'sdxl', refine: true } } as never, table)).toEqual([
-      'sdxl',
-      'sdxl-refiner',
-    ]);
-    expect(requiredModels({ $case: 'upscale', value: { model: 'esrgan-slim-x4' } } as never, table)).toEqual([]);
+  it('lists the weights-bearing models a job needs, one per pipeline stage', () => {
+    expect(requiredModels({ kind: 'video', model: 'svd-xt' }, table)).toEqual(['svd-xt']);
+    const image = { stages: ['base', 'refiner'] } as never;
+    expect(requiredModels({ kind: 'image', model: 'sdxl', image }, table)).toEqual(['sdxl', 'sdxl-refiner']);
+    expect(requiredModels({ kind: 'upscale', model: 'esrgan-slim-x4' }, table)).toEqual([]);
+    const refine = { model: 'sd15' } as never;
+    expect(requiredModels({ kind: 'upscale', model: 'esrgan-slim-x4', refine }, table)).toEqual(['sd15']);
   });
 
   it('refuses a model in no cache and not in the store, naming it and the push command', () => {

@@ -3,8 +3,10 @@
  * them at all, and how well an agent suits a shard's model. The coordinator calls these from small
  * hooks; the data comes from the store's manifests and the agents' adverts.
  */
-import type { HeldModel, SubmitJobRequest } from '@tessera/protocol';
+import type { HeldModel } from '@tessera/protocol';
 import type { HardwareTable } from '@tessera/hardware';
+import type { JobRecord } from './model.js';
+import { stageModelDir } from './planner-image.js';
 
 /** What the coordinator knows about models beyond one agent: the store's sizes, the fleet's copies. */
 export interface ModelCatalog {
@@ -27,22 +29,24 @@ export function pushHint(model: string): string {
 }
 
 /**
- * Model directories a submission needs on an agent (weights-bearing models: the hardware table's
- * image and video rows; built-in upscalers need none). Pure.
+ * Model directories a validated job needs on an agent (weights-bearing models: the hardware table's
+ * image and video rows, one directory per pipeline stage; built-in upscalers need none). Pure.
  */
-export function requiredModels(spec: SubmitJobRequest['spec'], table: HardwareTable): string[] {
+export function requiredModels(
+  job: Pick<JobRecord, 'kind' | 'model' | 'image' | 'refine'>,
+  table: HardwareTable,
+): string[] {
   const needsWeights = (id: string) => {
     const kind = table.models.get(id)?.kind;
     return kind === 'image' || kind === 'video';
   };
   const out: string[] = [];
-  if (spec?.$case === 'video' && needsWeights(spec.value.model)) out.push(spec.value.model);
-  else if (spec?.$case === 'image' && needsWeights(spec.value.model)) {
-    out.push(spec.value.model);
-    // The refiner stage loads its own directory (planner-image.ts stageModelDir).
-    if (spec.value.refine && spec.value.model === 'sdxl') out.push('sdxl-refiner');
-  } else if (spec?.$case === 'upscale' && spec.value.refine && needsWeights(spec.value.refine.model))
-    out.push(spec.value.refine.model);
+  if ((job.kind === 'video' || job.kind === 'image') && needsWeights(job.model)) {
+    const stages = job.image?.stages ?? [];
+    if (stages.length) for (const st of stages) out.push(stageModelDir(job.model, stages, st));
+    else out.push(job.model);
+  }
+  if (job.refine && needsWeights(job.refine.model)) out.push(job.refine.model);
   return [...new Set(out)];
 }
 

@@ -9,8 +9,8 @@ import { ModelStore } from '@tessera/models';
 import type { FarmNames } from '@tessera/protocol';
 import type { Logger } from '@tessera/runtime';
 import type { HardwareTable } from '@tessera/hardware';
-import type { SubmitJobRequest } from '@tessera/protocol';
 import { FailedPreconditionError } from './errors.js';
+import type { JobRecord } from './model.js';
 import { watchModelHolders, type Holder } from './model-holders.js';
 import { missingModelReason, requiredModels, type ModelCatalog } from './model-routing.js';
 import { modelService, type ModelAccess } from './model-service.js';
@@ -23,8 +23,8 @@ export interface ModelsHandle {
   holders(): Map<string, Holder[]>;
   /** What routing reads: store sizes (refreshed every few seconds) and the fleet's copies. */
   catalog: ModelCatalog;
-  /** Refuses (FAILED_PRECONDITION) a submission needing a model in no cache and not in the store. */
-  gate(spec: SubmitJobRequest['spec']): Promise<void>;
+  /** Refuses (FAILED_PRECONDITION) a job needing a model in no cache and not in the store. */
+  gate(job: JobRecord): Promise<void>;
   stop(): void;
 }
 
@@ -72,9 +72,11 @@ export async function startModels(
     service: service as unknown as grpc.UntypedServiceImplementation,
     holders: watch.holders,
     catalog,
-    async gate(spec) {
-      const needed = requiredModels(spec, table);
+    async gate(job) {
+      const needed = requiredModels(job, table);
       if (!needed.length) return;
+      // The cached list first; a miss re-reads the store (a push a moment ago counts).
+      if (!missingModelReason(needed, catalog)) return;
       await refresh();
       const why = missingModelReason(needed, catalog);
       if (why) throw new FailedPreconditionError(why);
