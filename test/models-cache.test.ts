@@ -95,6 +95,17 @@ describe('ModelCache', () => {
     await expect(again.acquire('nope')).rejects.toBeInstanceOf(ModelNotFoundError);
   });
 
+  it('one acquirer giving up does not fail the shared download of another', async () => {
+    const cache = cacheAt(join(root, 'c7'));
+    const ac = new AbortController();
+    const first = cache.acquire('m-c', ac.signal);
+    const second = cache.acquire('m-c');
+    ac.abort(new Error('cancelled'));
+    await expect(first).rejects.toThrow('cancelled');
+    const l = await second;
+    expect(readFileSync(join(l.dir, 'unet', 'model.onnx')).equals(files.c)).toBe(true);
+  });
+
   it('keeps hand-provisioned directories, advertised without a digest and never evicted', async () => {
     const dir = join(root, 'c2');
     writeModel(join(dir, 'svd-xt'), { 'model_index.json': Buffer.from('{}') });

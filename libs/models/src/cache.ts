@@ -150,10 +150,11 @@ export class ModelCache {
       this.o.onMiss?.(id);
       let job = this.fetching.get(id);
       if (!job) {
-        job = this.fetch(store!, want, signal).finally(() => this.fetching.delete(id));
+        // Shared by every acquirer: one caller giving up must not fail the others' download.
+        job = this.fetch(store!, want).finally(() => this.fetching.delete(id));
         this.fetching.set(id, job);
       }
-      await job;
+      await untilAborted(job, signal);
     } else this.o.onHit?.(id);
     const inst = this.installed.get(id)!;
     inst.inUse++;
@@ -211,19 +212,18 @@ export class ModelCache {
     this.o.onEvicted?.(id, inst.manifest.totalBytes);
   }
 
-  private async fetch(store: ModelStore, m: ModelManifest, signal?: AbortSignal): Promise<void> {
+  private async fetch(store: ModelStore, m: ModelManifest): Promise<void> {
     await this.makeRoom(m);
     const t0 = performance.now();
     let bytes = 0;
     const blobs = join(this.o.dir, BLOBS);
     for (const f of new Map(m.files.map((x) => [x.sha256, x])).values()) {
-      signal?.throwIfAborted();
       const blob = join(blobs, f.sha256);
       const st = await stat(blob).catch(() => undefined);
       if (st?.size === f.size) continue;
       const part = `${blob}.${randomBytes(4).toString('hex')}.part`;
       try {
-        await pipeline(Readable.from(store.read(m.id, f)), createWriteStream(part), { signal });
+        await pipeline(Readable.from(store.read(m.id, f)), createWriteStream(part));
         await rename(part, blob);
       } catch (e) {
         await rm(part, { force: true });
@@ -254,6 +254,17 @@ export class ModelCache {
     }
     this.o.onFetched?.({ model: m.id, bytes, seconds: (performance.now() - t0) / 1000 });
   }
+}
+
+/** `p`, or a rejection with the signal's reason as soon as it aborts (`p` goes on). */
+function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 async function dirBytes(dir: string): Promise<number> {
