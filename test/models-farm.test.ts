@@ -1,7 +1,8 @@
 /**
  * Issue 10, done means 1 and 4, with real processes: two agents, one holding the tiny SVD-XT model
  * (hand-provisioned) and one with an empty --models cache. Without the model anywhere a video job is
- * refused at submit naming the model and `tessera models push`; after `tessera models push svd-xt
+ * refused at submit naming the model and `tessera models push` (or, with late pushes allowed, waits
+ * with that reason until the push); after `tessera models push svd-xt
  * DIR` a multi-batch job runs batches on both agents (the second fetched the model) with the bytes
  * of a one-agent run; an agent whose cache is smaller than the model never gets its shards.
  */
@@ -74,6 +75,33 @@ describe('models across the fleet', () => {
     });
     // The farm keeps serving.
     expect((await f.client.listAgents()).map((a) => a.name)).toEqual(['bare']);
+  });
+
+  it('with late pushes allowed, a job for a model nowhere waits naming it, then runs once it is pushed', async () => {
+    const f = await farm({
+      agents: [{ name: 'late', vramGb: 24, args: ['--models', dirOf('late')] }],
+      coordinatorArgs: ['--allow-late-model-push'],
+    });
+    const job = await f.client.submitVideo({ ...req(), totalFrames: 20 });
+    const waiting = await waitFor(
+      async () => {
+        const j = await f.client.getJob(job.id);
+        return j.waitingReason ? j : undefined;
+      },
+      10_000,
+      'a waiting reason',
+    );
+    expect(waiting.waitingReason).toMatch(/waiting for a model: model svd-xt .*tessera models push svd-xt DIR/);
+    expect(waiting.shards.every((s) => s.attempts === 0)).toBe(true);
+    const models = new TesseraModels(f.grpcAddr);
+    try {
+      await models.push('svd-xt', join(root, 'holder', 'svd-xt'));
+    } finally {
+      models.close();
+    }
+    const done = await f.client.waitForJob(job.id);
+    expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
+    expect(existsSync(join(root, 'late', 'svd-xt', MODEL_MARKER))).toBe(true);
   });
 
   it('after a push, batches run on the holder and on the agent that fetched it, same bytes as one agent', async () => {

@@ -111,6 +111,8 @@ export interface CoordinatorDeps {
   modelCatalog?: ModelCatalog;
   /** hook(models): throws FailedPreconditionError for a valid job whose model is nowhere. */
   modelGate?: (job: JobRecord) => Promise<void>;
+  /** hook(models): why a queued job waits for a model ('' when it does not). */
+  modelWaitReason?: (job: JobRecord) => string;
   store: StateStore;
   blobs: BlobStore;
   table: HardwareTable;
@@ -1534,6 +1536,7 @@ export class Coordinator {
     if (FINAL_JOB_STATES.has(job.state) || job.state === 'assembling') return '';
     const waiting = this.queue.jobQueued(job.id);
     if (waiting.count === 0) return '';
+    const modelWait = this.d.modelWaitReason?.(job) ?? ''; // hook(models): its model is nowhere yet
     const blocked = job.blockedAgents ?? [];
     const reason = waitingReason(
       waiting.maxClassGb,
@@ -1543,7 +1546,8 @@ export class Coordinator {
         .map((a) => a.classGb),
       classLabel,
     );
-    return reason && blocked.length ? `${reason}; blocklisted for this job: ${blocked.join(', ')}` : reason;
+    const why = reason && blocked.length ? `${reason}; blocklisted for this job: ${blocked.join(', ')}` : reason;
+    return [why, modelWait].filter(Boolean).join('; '); // hook(models)
   }
 }
 

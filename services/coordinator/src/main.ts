@@ -100,6 +100,7 @@ export async function startCoordinator(
     table,
     options.apiUsers.length > 0 || !!options.tls?.clientCa,
     log,
+    options.allowLateModelPush,
   );
   const codec = await createSharpCodec();
 
@@ -150,6 +151,7 @@ export async function startCoordinator(
       options,
       modelCatalog: models.catalog, // hook(models): route by model held / fetchable
       modelGate: models.gate, // hook(models): refuse a job whose model is nowhere
+      modelWaitReason: models.waitReason, // hook(models): or say why it waits
     });
     await c.start();
     events.progress = (id) => {

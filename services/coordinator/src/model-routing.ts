@@ -14,6 +14,8 @@ export interface ModelCatalog {
   storedBytes(model: string): number | undefined;
   /** True when some live agent advertises the model on its disk. */
   heldByAnyAgent(model: string): boolean;
+  /** True for models that need weights on the agent (the table's image and video rows and their stages). */
+  needsWeights?(model: string): boolean;
 }
 
 /** What routing reads from an agent's advert. */
@@ -63,8 +65,8 @@ export function missingModelReason(models: readonly string[], catalog: ModelCata
 /**
  * How well `agent` suits a shard of `model`: 0 it holds the model, 1 it can fetch it from the store
  * (a cost: bytes to move), null it cannot hold it (its cache is smaller than the model), so it must
- * never get the shard. Models unknown to the store and to the agent rank 1 (hand-provisioned or
- * built-in models: nothing to decide). Pure.
+ * never get the shard — nor does any agent that neither holds nor can fetch a model that needs
+ * weights (it waits for a push). Built-in models rank 1. Pure.
  */
 export function modelRank(
   agent: ModelHolder,
@@ -76,5 +78,6 @@ export function modelRank(
   const bytes = catalog?.storedBytes(model);
   const capacity = agent.modelCacheCapacityBytes ?? 0;
   if (bytes !== undefined && capacity > 0 && bytes > capacity) return null;
+  if (bytes === undefined && catalog?.needsWeights?.(model)) return null;
   return 1;
 }

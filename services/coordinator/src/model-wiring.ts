@@ -25,6 +25,8 @@ export interface ModelsHandle {
   catalog: ModelCatalog;
   /** Refuses (FAILED_PRECONDITION) a job needing a model in no cache and not in the store. */
   gate(job: JobRecord): Promise<void>;
+  /** Why a queued job waits for a model ('' when it does not). */
+  waitReason(job: JobRecord): string;
   stop(): void;
 }
 
@@ -47,6 +49,7 @@ export async function startModels(
   table: HardwareTable,
   authenticated: boolean,
   log: Logger,
+  allowLatePush = false,
 ): Promise<ModelsHandle> {
   const store = await ModelStore.open(nc, { farm, create: true });
   const watch = watchModelHolders(nc, names);
@@ -64,6 +67,10 @@ export async function startModels(
   const catalog: ModelCatalog = {
     storedBytes: (m) => sizes.get(m),
     heldByAnyAgent: (m) => (watch.holders().get(m)?.length ?? 0) > 0,
+    needsWeights: (m) => {
+      const kind = table.models.get(m)?.kind ?? table.models.get(m.replace(/-[a-z]+$/, ''))?.kind;
+      return kind === 'image' || kind === 'video';
+    },
   };
   const access: ModelAccess = { authenticated, admins: modelAdmins() };
   const service = modelService({ store, holders: watch.holders, access, log: log.child({ component: 'models' }) });
@@ -72,7 +79,12 @@ export async function startModels(
     service: service as unknown as grpc.UntypedServiceImplementation,
     holders: watch.holders,
     catalog,
+    waitReason: (job) => {
+      const why = missingModelReason(requiredModels(job, table), catalog);
+      return why && `waiting for a model: ${why}`;
+    },
     async gate(job) {
+      if (allowLatePush) return;
       const needed = requiredModels(job, table);
       if (!needed.length) return;
       // The cached list first; a miss re-reads the store (a push a moment ago counts).
