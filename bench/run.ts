@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ main: (args: string[]) => Promise<
   failover: () => import('./failover.js'),
   load: () => import('./load.js'),
   assembly: () => import('./assembly.js'),
+  'model-fetch': () => import('./model-fetch.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -39,3 +39,5 @@ export {
 } from './format/json.js';
 export { formatJobStatus, formatJobsTable, formatAgentsTable, renderTable, formatBytes } from './format/table.js';
 export { formatCliError } from './format/errors.js';
+export { TesseraModels, type ModelPushProgress, type ModelPushResult } from './models.js';
+export { writeTinyModel, TINY_FAMILIES } from './cli/models.js';

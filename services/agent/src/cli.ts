@@ -31,7 +31,17 @@ const program = new Command('tessera-agent')
       .argParser(Number),
   )
   .addOption(new Option('--name <id>', 'agent name (default: host name)').env('TESSERA_AGENT_NAME'))
-  .addOption(new Option('--models <dir>', 'model cache directory').env('TESSERA_MODEL_CACHE'))
+  .addOption(
+    new Option(
+      '--models <dir>',
+      'model directory: cache of models fetched from the farm store, plus hand-provisioned <id>/ directories',
+    ).env('TESSERA_MODEL_CACHE'),
+  )
+  .addOption(
+    new Option('--model-cache-gb <n>', 'bound of the fetched models in --models (LRU idle eviction; 0 = unbounded)')
+      .env('TESSERA_MODEL_CACHE_GB')
+      .argParser(Number),
+  )
   .addOption(
     new Option('--metrics <host:port>', 'HTTP address for /metrics, /healthz, /readyz ("" disables)')
       .env('TESSERA_METRICS_ADDR')
@@ -71,6 +81,7 @@ const program = new Command('tessera-agent')
           vramGb: o.vramGb,
           name: o.name,
           modelsDir: o.models,
+          modelCacheGb: o.modelCacheGb,
           metricsAddr: o.metrics,
           farm: o.farm,
           threads: o.threads,

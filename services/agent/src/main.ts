@@ -17,6 +17,7 @@ import { compileAgentOptions, type AgentOptions } from './options.js';
 import { runSlots } from './run-slots.js';
 import { AGENT_VERSION } from './version.js';
 import { Slot } from './slot.js';
+import { createAgentModels } from './models.js';
 
 export { AGENT_VERSION };
 
@@ -86,6 +87,9 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       vramClass: classLabel(vramClassOf(table, usable)),
       executionProvider: provider,
       modelsLoaded: [],
+      modelsHeld: [],
+      modelCacheFreeBytes: 0,
+      modelCacheCapacityBytes: 0,
       version: AGENT_VERSION,
       state: AgentState.AGENT_STATE_IDLE,
       shardsCompleted: 0,
@@ -117,6 +121,15 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
     }
   });
   const readBlob = blobReader(nc, os);
+  // hook(models): one model cache for every slot (models.ts).
+  const models = await createAgentModels({
+    nc,
+    farm: o.farm,
+    dir: resolveCacheDir({ cacheDir: o.modelsDir }),
+    capacityBytes: Math.round(o.modelCacheGb * 1024 ** 3),
+    metrics,
+    log: log.child({ component: 'models' }),
+  });
   slots = slotSpecs.map(
     (s) =>
       new Slot({
@@ -130,6 +143,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
         waitMs: o.waitMs,
         modelsDir: resolveCacheDir({ cacheDir: o.modelsDir }),
         readBlob,
+        models, // hook(models)
       }),
   );
   const running = runSlots(nc, names, slots, o.heartbeatMs);

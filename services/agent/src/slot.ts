@@ -35,6 +35,7 @@ import { join } from 'node:path';
 import { concatBytes, type Logger } from '@tessera/runtime';
 import { splitImageInput } from './image-inputs.js';
 import type { AgentMetrics } from './metrics.js';
+import { ModelUnavailableError, type AgentModels } from './models.js';
 
 /**
  * What a slot computes with: the engine host in production. Injected, so the load test can run the
@@ -57,6 +58,8 @@ export interface SlotDeps {
   modelsDir: string;
   /** Reads a blob (@tessera/runtime's `blobReader`: no consumer per one-chunk read). */
   readBlob: (key: string) => Promise<Uint8Array | null>;
+  /** hook(models): the model cache (models.ts); without it, models are read from `<modelsDir>/<id>/`. */
+  models?: AgentModels;
 }
 
 /** A lease the slot is working on. */
@@ -66,6 +69,8 @@ interface Current {
   progress: number;
   /** When the engine first reported progress (performance.now()). */
   firstProgressMs?: number;
+  /** hook(models): the directory of the shard's model, from the cache. */
+  modelDir?: string;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -94,6 +99,7 @@ export class Slot {
           : AgentState.AGENT_STATE_IDLE,
       modelsLoaded: this.d.engine.loadedModels(),
       shardsCompleted: this.completed,
+      ...this.d.models?.advert(), // hook(models): models held, cache room
     };
   }
 
@@ -188,7 +194,11 @@ export class Slot {
       const tEngine = performance.now();
       const modelId = task.image?.modelDir ?? task.model;
       const cold = !this.d.engine.loadedModels().some((m) => m === modelId || m.endsWith(`/${modelId}`));
-      const out = await this.compute(task, input, cur);
+      // hook(models): hold the shard's model directory (fetched into the cache if needed) while it runs.
+      const dirModel = task.kind === 'svd_batch' ? task.model : task.kind === 'sd_stage' ? task.image?.modelDir : '';
+      const held = dirModel && this.d.models ? await this.d.models.hold(dirModel, cur.abort.signal) : undefined;
+      cur.modelDir = held?.dir;
+      const out = await this.compute(task, input, cur).finally(() => held?.release());
       // A model that was not loaded yet: its load time is what passed before the engine first reported progress.
       if (cold && cur.firstProgressMs !== undefined)
         this.d.metrics.modelLoad.observe({ model: task.model }, (cur.firstProgressMs - tEngine) / 1000);
@@ -231,11 +241,13 @@ export class Slot {
         return;
       }
       const failure =
-        e instanceof EngineOutOfMemoryError
-          ? FailureKind.FAILURE_KIND_OUT_OF_MEMORY
-          : e instanceof UnknownModelError || e instanceof InvalidImageError
-            ? FailureKind.FAILURE_KIND_FATAL
-            : FailureKind.FAILURE_KIND_ERROR;
+        e instanceof ModelUnavailableError // hook(models): not the shard's fault
+          ? FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE
+          : e instanceof EngineOutOfMemoryError
+            ? FailureKind.FAILURE_KIND_OUT_OF_MEMORY
+            : e instanceof UnknownModelError || e instanceof InvalidImageError
+              ? FailureKind.FAILURE_KIND_FATAL
+              : FailureKind.FAILURE_KIND_ERROR;
       log.error({ err: e }, 'shard failed');
       result = {
         ref,
@@ -314,7 +326,7 @@ export class Slot {
         const f = v.conditioningFrame;
         if (input.length < (f + 1) * frameBytes)
           throw new InvalidImageError(`input has no frame ${f} (${input.length} bytes of ${w}×${h} frames)`);
-        const modelDir = join(this.d.modelsDir, task.model);
+        const modelDir = cur.modelDir ?? join(this.d.modelsDir, task.model);
         const frames = await this.d.engine.imageToVideo(
           modelDir,
           {
@@ -380,7 +392,7 @@ export class Slot {
           new Uint8Array(data.buffer).set(input);
           params.latents = { channels: t.latentChannels, height: t.latentHeight, width: t.latentWidth, data };
         }
-        const r = await this.d.engine.generateImage(join(this.d.modelsDir, t.modelDir), params, {
+        const r = await this.d.engine.generateImage(cur.modelDir ?? join(this.d.modelsDir, t.modelDir), params, {
           ...(t.vaeDir ? { vaeDir: join(this.d.modelsDir, t.vaeDir) } : {}),
           signal,
           onProgress: (p) => this.progressed(cur, p),

@@ -110,6 +110,13 @@ const program = new Command('tessera-coordinator')
       .env('TESSERA_RETRY_BACKOFF_MAX_MS')
       .argParser(Number),
   )
+  // hook(models)
+  .addOption(
+    new Option(
+      '--allow-late-model-push',
+      'accept jobs whose model is in no agent cache nor the model store; they wait until it is pushed',
+    ).env('TESSERA_ALLOW_LATE_MODEL_PUSH'),
+  )
   .addOption(
     new Option(
       '--shard-timeouts <spec>',
@@ -228,6 +235,7 @@ try {
       blocklistAfter: o.blocklistAfter,
       retryBackoffMs: o.retryBackoffMs,
       retryBackoffMaxMs: o.retryBackoffMaxMs,
+      allowLateModelPush: !!o.allowLateModelPush, // hook(models)
     },
     log,
   );

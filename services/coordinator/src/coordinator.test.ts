@@ -56,6 +56,9 @@ const advert = (name: string, vramGb = 8): AgentAdvert => ({
   version: 'test',
   state: AgentState.AGENT_STATE_IDLE,
   shardsCompleted: 0,
+  modelsHeld: [],
+  modelCacheFreeBytes: 0,
+  modelCacheCapacityBytes: 0,
 });
 
 interface Rig {

@@ -56,6 +56,7 @@ import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
 import type { StateStore } from './state/store.js';
 import { blocklistedJobError } from './failure-messages.js'; // hook(ops): failed-job messages name the cause
+import { modelRank, type ModelCatalog } from './model-routing.js'; // hook(models)
 
 /** A decoded RGB8 image. */
 export interface DecodedImage {
@@ -110,6 +111,12 @@ export interface CoordinatorEvents {
 }
 
 export interface CoordinatorDeps {
+  /** hook(models): the store's models and the fleet's copies, for routing (model-routing.ts). */
+  modelCatalog?: ModelCatalog;
+  /** hook(models): throws FailedPreconditionError for a valid job whose model is nowhere. */
+  modelGate?: (job: JobRecord) => Promise<void>;
+  /** hook(models): why a queued job waits for a model ('' when it does not). */
+  modelWaitReason?: (job: JobRecord) => string;
   store: StateStore;
   blobs: BlobStore;
   table: HardwareTable;
@@ -506,6 +513,7 @@ export class Coordinator {
 
   /** Persists a planned job: shard records, then the job record (a job record that exists is complete). */
   private async accept(job: JobRecord, shards: ShardRecord[], logFields: Record<string, unknown>): Promise<JobRecord> {
+    await this.d.modelGate?.(job); // hook(models): validated; refused when its model is nowhere
     const revs = await mapLimit(shards, 64, (s) => this.d.store.createShard(s));
     const jobRev = await this.d.store.createJob(job);
     this.jobs.set(job.id, { rec: job, rev: jobRev });
@@ -674,6 +682,7 @@ export class Coordinator {
         waitingSince: ++this.parkSeq,
         modelsLoaded: advert.modelsLoaded,
         name: advert.name,
+        modelRank: (m) => modelRank(advert, m, this.d.modelCatalog), // hook(models): route by model held
         advert,
         resolve,
         timer: setTimeout(() => this.unpark(advert.agentId, { lease: undefined }, parked), waitMs),
@@ -992,6 +1001,17 @@ export class Coordinator {
       this.d.metrics.retries.inc({ reason: 'fatal' });
       await this.writeShard(k, { ...rec, state: 'failed', reason: `${agentName}: ${r.error}` });
       await this.finishJob(rec.jobId, 'failed', `shard ${rec.index}: ${r.error}`, true);
+      return;
+    }
+    // hook(models): a model the agent could not get is not the shard's failure: requeued without
+    // counting against the agent (no blocklist), preferring other agents, after a short pause.
+    if (r.failure === FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE) {
+      const failedOn = rec.failedOn.includes(r.agentId) ? rec.failedOn : [...rec.failedOn, r.agentId];
+      const notBeforeMs = this.d.clock.now() + 1000;
+      await this.requeueLocked(k, rec.attempt, `${agentName}: ${r.error}`, 'model_unavailable', {
+        failedOn,
+        notBeforeMs,
+      });
       return;
     }
     let requiredClassGb = rec.requiredClassGb;
@@ -1520,6 +1540,7 @@ export class Coordinator {
     if (FINAL_JOB_STATES.has(job.state) || job.state === 'assembling') return '';
     const waiting = this.queue.jobQueued(job.id);
     if (waiting.count === 0) return '';
+    const modelWait = this.d.modelWaitReason?.(job) ?? ''; // hook(models): its model is nowhere yet
     const blocked = job.blockedAgents ?? [];
     const reason = waitingReason(
       waiting.maxClassGb,
@@ -1529,7 +1550,8 @@ export class Coordinator {
         .map((a) => a.classGb),
       classLabel,
     );
-    return reason && blocked.length ? `${reason}; blocklisted for this job: ${blocked.join(', ')}` : reason;
+    const why = reason && blocked.length ? `${reason}; blocklisted for this job: ${blocked.join(', ')}` : reason;
+    return [why, modelWait].filter(Boolean).join('; '); // hook(models)
   }
 }
 

@@ -12,6 +12,7 @@ import { classLabel } from '@tessera/hardware';
 import {
   AgentServiceService,
   JobServiceService,
+  ModelServiceService,
   JobState,
   PROTO_FILES,
   VideoFormat,
@@ -535,6 +536,8 @@ export interface GrpcServerSetup {
   log: Logger;
   jobs: grpc.UntypedServiceImplementation;
   agents: grpc.UntypedServiceImplementation;
+  /** hook(models): the ModelService (model-service.ts), mounted when given. */
+  models?: grpc.UntypedServiceImplementation;
 }
 
 /** Starts the gRPC server on `options.grpcAddr` with health and reflection. */
@@ -554,6 +557,9 @@ export async function startGrpcServer(d: GrpcServerSetup): Promise<GrpcServerHan
     tolerantDecoding(AgentServiceService),
     authenticate(AgentServiceService, d.agents, d.options.apiUsers, mtls, replicaCertSha256),
   );
+  // hook(models): the model store's service, authenticated like the others.
+  if (d.models)
+    server.addService(ModelServiceService, authenticate(ModelServiceService, d.models, d.options.apiUsers, mtls));
   const health = new HealthImplementation({
     '': 'NOT_SERVING',
     'tessera.v1.JobService': 'NOT_SERVING',

@@ -29,6 +29,7 @@ import { serveAgentProtocol } from './nats-handlers.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { KvStateStore } from './state/kv-store.js';
 import { startConsole } from './console/server.js';
+import { startModels } from './model-wiring.js';
 
 export interface CoordinatorHandle {
   grpcPort: number;
@@ -94,6 +95,16 @@ export async function startCoordinator(
   const os = await new Objm(js).create(names.blobBucket, { storage: 'file' } as never);
   const blobs = new ObjBlobStore(os, blobReader(nc, os));
   const events = new NatsEvents(nc, names);
+  // hook(models): the farm's model store and its ModelService (model-wiring.ts).
+  const models = await startModels(
+    nc,
+    names,
+    options.farm,
+    table,
+    options.apiUsers.length > 0 || !!options.tls?.clientCa,
+    log,
+    options.allowLateModelPush,
+  );
   const codec = await createSharpCodec();
 
   // The gRPC server starts first, on every replica: a standby forwards to the leader.
@@ -117,6 +128,7 @@ export async function startCoordinator(
     log,
     jobs: routed(JobServiceService, route('jobs'), forwarder),
     agents: routed(AgentServiceService, route('agents'), forwarder),
+    models: models.service, // hook(models): mount ModelService
   });
   const grpcAddr = options.advertiseAddr || advertisedAddr(options.grpcAddr, server.port);
 
@@ -140,6 +152,9 @@ export async function startCoordinator(
       metrics,
       log,
       options,
+      modelCatalog: models.catalog, // hook(models): route by model held / fetchable
+      modelGate: models.gate, // hook(models): refuse a job whose model is nowhere
+      modelWaitReason: models.waitReason, // hook(models): or say why it waits
     });
     await c.start();
     events.progress = (id) => {
@@ -246,6 +261,7 @@ export async function startCoordinator(
       await lease.stop();
       await consoleHttp?.close();
       forwarder.close();
+      models.stop(); // hook(models): stop following model holders
       await server.stop();
       await http?.close();
       await nc.drain().catch(() => undefined);

@@ -90,6 +90,11 @@ export interface CoordinatorOptions {
   retryBackoffMs?: number;
   /** Cap of the retry backoff. Default 30 s. */
   retryBackoffMaxMs?: number;
+  /**
+   * hook(models): accept a job whose model is in no agent's cache and not in the model store; it waits
+   * (the reason in `status`) until the model is pushed. Default false: refused with FAILED_PRECONDITION.
+   */
+  allowLateModelPush?: boolean;
 }
 
 type FileOption = 'hardwareTable' | 'apiTokens' | 'apiTokensFile' | 'tlsCert' | 'tlsKey' | 'tlsClientCa';
@@ -203,6 +208,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     blocklistAfter: num('blocklistAfter', raw.blocklistAfter, 3, 0),
     retryBackoffMs: num('retryBackoffMs', raw.retryBackoffMs, 1000, 0),
     retryBackoffMaxMs: num('retryBackoffMaxMs', raw.retryBackoffMaxMs, 30_000, 0),
+    allowLateModelPush: raw.allowLateModelPush ?? false, // hook(models)
   };
 }
 

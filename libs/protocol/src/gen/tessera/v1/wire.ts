@@ -21,6 +21,11 @@ export enum FailureKind {
   FAILURE_KIND_OUT_OF_MEMORY = 2,
   /** FAILURE_KIND_FATAL - The input cannot be processed by any agent: fail the job. */
   FAILURE_KIND_FATAL = 3,
+  /**
+   * FAILURE_KIND_MODEL_UNAVAILABLE - The agent could not get the shard's model (not in its --models cache nor the store, too large
+   * for its cache, corrupt in the store): not the shard's fault, never counted against the agent.
+   */
+  FAILURE_KIND_MODEL_UNAVAILABLE = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -38,6 +43,9 @@ export function failureKindFromJSON(object: any): FailureKind {
     case 3:
     case "FAILURE_KIND_FATAL":
       return FailureKind.FAILURE_KIND_FATAL;
+    case 4:
+    case "FAILURE_KIND_MODEL_UNAVAILABLE":
+      return FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -55,6 +63,8 @@ export function failureKindToJSON(object: FailureKind): string {
       return "FAILURE_KIND_OUT_OF_MEMORY";
     case FailureKind.FAILURE_KIND_FATAL:
       return "FAILURE_KIND_FATAL";
+    case FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE:
+      return "FAILURE_KIND_MODEL_UNAVAILABLE";
     case FailureKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -77,6 +87,23 @@ export interface AgentAdvert {
   version: string;
   state: AgentState;
   shardsCompleted: number;
+  /** Models on this agent's disk (its --models cache and hand-provisioned directories). */
+  modelsHeld: HeldModel[];
+  /**
+   * Free room in the model cache (bytes), counting idle models it may evict; meaningful only when
+   * model_cache_capacity_bytes > 0.
+   */
+  modelCacheFreeBytes: number;
+  /** Capacity of the model cache (bytes, --model-cache-gb). 0: unbounded (or an agent too old to say). */
+  modelCacheCapacityBytes: number;
+}
+
+/** A model an agent holds on disk. */
+export interface HeldModel {
+  id: string;
+  /** The store's version digest; empty for a hand-provisioned directory the store did not install. */
+  digest: string;
+  bytes: number;
 }
 
 /** Published by an agent on tessera.agent.heartbeat every heartbeat interval. */
@@ -269,6 +296,9 @@ function createBaseAgentAdvert(): AgentAdvert {
     version: "",
     state: 0,
     shardsCompleted: 0,
+    modelsHeld: [],
+    modelCacheFreeBytes: 0,
+    modelCacheCapacityBytes: 0,
   };
 }
 
@@ -312,6 +342,15 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
     }
     if (message.shardsCompleted !== 0) {
       writer.uint32(104).uint64(message.shardsCompleted);
+    }
+    for (const v of message.modelsHeld) {
+      HeldModel.encode(v!, writer.uint32(114).fork()).join();
+    }
+    if (message.modelCacheFreeBytes !== 0) {
+      writer.uint32(120).int64(message.modelCacheFreeBytes);
+    }
+    if (message.modelCacheCapacityBytes !== 0) {
+      writer.uint32(128).int64(message.modelCacheCapacityBytes);
     }
     return writer;
   },
@@ -433,6 +472,30 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
             message.shardsCompleted = longToNumber(reader.uint64());
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.modelsHeld.push(HeldModel.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.modelCacheFreeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.modelCacheCapacityBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -496,6 +559,21 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
         : isSet(object.shards_completed)
         ? globalThis.Number(object.shards_completed)
         : 0,
+      modelsHeld: globalThis.Array.isArray(object?.modelsHeld)
+        ? object.modelsHeld.map((e: any) => HeldModel.fromJSON(e))
+        : globalThis.Array.isArray(object?.models_held)
+        ? object.models_held.map((e: any) => HeldModel.fromJSON(e))
+        : [],
+      modelCacheFreeBytes: isSet(object.modelCacheFreeBytes)
+        ? globalThis.Number(object.modelCacheFreeBytes)
+        : isSet(object.model_cache_free_bytes)
+        ? globalThis.Number(object.model_cache_free_bytes)
+        : 0,
+      modelCacheCapacityBytes: isSet(object.modelCacheCapacityBytes)
+        ? globalThis.Number(object.modelCacheCapacityBytes)
+        : isSet(object.model_cache_capacity_bytes)
+        ? globalThis.Number(object.model_cache_capacity_bytes)
+        : 0,
     };
   },
 
@@ -540,6 +618,15 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
     if (message.shardsCompleted !== 0) {
       obj.shardsCompleted = Math.round(message.shardsCompleted);
     }
+    if (message.modelsHeld?.length) {
+      obj.modelsHeld = message.modelsHeld.map((e) => HeldModel.toJSON(e));
+    }
+    if (message.modelCacheFreeBytes !== 0) {
+      obj.modelCacheFreeBytes = Math.round(message.modelCacheFreeBytes);
+    }
+    if (message.modelCacheCapacityBytes !== 0) {
+      obj.modelCacheCapacityBytes = Math.round(message.modelCacheCapacityBytes);
+    }
     return obj;
   },
 
@@ -561,6 +648,110 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
     message.version = object.version ?? "";
     message.state = object.state ?? 0;
     message.shardsCompleted = object.shardsCompleted ?? 0;
+    message.modelsHeld = object.modelsHeld?.map((e) => HeldModel.fromPartial(e)) || [];
+    message.modelCacheFreeBytes = object.modelCacheFreeBytes ?? 0;
+    message.modelCacheCapacityBytes = object.modelCacheCapacityBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseHeldModel(): HeldModel {
+  return { id: "", digest: "", bytes: 0 };
+}
+
+export const HeldModel: MessageFns<HeldModel> = {
+  encode(message: HeldModel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.digest !== "") {
+      writer.uint32(18).string(message.digest);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(24).int64(message.bytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeldModel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeldModel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeldModel {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+    };
+  },
+
+  toJSON(message: HeldModel): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeldModel>, I>>(base?: I): HeldModel {
+    return HeldModel.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeldModel>, I>>(object: I): HeldModel {
+    const message = createBaseHeldModel();
+    message.id = object.id ?? "";
+    message.digest = object.digest ?? "";
+    message.bytes = object.bytes ?? 0;
     return message;
   },
 };
