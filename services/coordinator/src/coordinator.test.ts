@@ -56,6 +56,7 @@ const advert = (name: string, vramGb = 8): AgentAdvert => ({
   version: 'test',
   state: AgentState.AGENT_STATE_IDLE,
   shardsCompleted: 0,
+  modelSpeeds: [],
 });
 
 interface Rig {

@@ -51,6 +51,7 @@ import { planImage, resolveImageParams, stageModelDir, type ImageRequest } from 
 import { AgentRegistry, type AgentEntry } from './registry.js';
 import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
+import { shardWork } from './placement/cost.js';
 import type { StateStore } from './state/store.js';
 
 /** A decoded RGB8 image. */
@@ -911,7 +912,11 @@ export class Coordinator {
           ref: { jobId: job.id, shardIndex: next.index, fencingToken: attempt },
           expiresUnixMs: next.leaseExpiresMs,
           renewEveryMs: this.d.options.renewEveryMs,
-          task: taskFor(job, next, attempt, (i) => this.shards.get(shardKey(job.id, i))?.rec),
+          task: {
+            ...taskFor(job, next, attempt, (i) => this.shards.get(shardKey(job.id, i))?.rec),
+            // hook(speed): the shard's work units by the cost model, what the agent measures its speed with
+            workUnits: shardWork(this.d.table, job, next).units,
+          },
         };
       })
       .catch((e) => {
@@ -1589,6 +1594,7 @@ export function taskFor(
     inputFrames: s.kind === 'upscale_tile' ? 1 : s.inputFrames,
     video: undefined,
     image: undefined,
+    workUnits: 0,
   };
   if (s.kind === 'sd_stage' && job.image) {
     base.image = imageTask(job, s, deps);

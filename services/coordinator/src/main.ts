@@ -28,6 +28,7 @@ import { createCoordinatorMetrics } from './metrics.js';
 import { serveAgentProtocol } from './nats-handlers.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { KvStateStore } from './state/kv-store.js';
+import { speedSamples } from './placement/speeds.js';
 
 export interface CoordinatorHandle {
   grpcPort: number;
@@ -67,6 +68,10 @@ export async function startCoordinator(
         vramBytes: Math.round(entry.advert.vramUsableGb * 1024 ** 3),
       })),
     shardRecordsHeld: () => core?.c.heldShardCount() ?? 0,
+    agentSpeeds: () =>
+      (core?.c.agents(false) ?? []).flatMap(({ entry }) =>
+        speedSamples(table, { name: entry.advert.name, classGb: entry.classGb, modelSpeeds: entry.advert.modelSpeeds }),
+      ),
   });
   const hello = () => {
     try {

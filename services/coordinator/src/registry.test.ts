@@ -16,6 +16,7 @@ const advert = (id: string): AgentAdvert => ({
   version: '0.1.0',
   state: AgentState.AGENT_STATE_IDLE,
   shardsCompleted: 0,
+  modelSpeeds: [],
 });
 
 describe('AgentRegistry size cap', () => {
