@@ -106,6 +106,7 @@ describe('hostile NATS input (issue 6)', () => {
       version: '0.1.0',
       state: AgentState.AGENT_STATE_IDLE,
       shardsCompleted: 3,
+      modelSpeeds: [],
     });
     const ref = { jobId: before.id, shardIndex: 0, fencingToken: before.shards[0].attempts + 5 };
     const seeds: { kind: Kind; subject: string; seed: Seed<unknown> }[] = [
