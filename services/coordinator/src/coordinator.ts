@@ -52,6 +52,7 @@ import { AgentRegistry, type AgentEntry } from './registry.js';
 import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
 import { shardWork } from './placement/cost.js';
+import { coordinatorEftNarrow } from './placement/fleet-view.js';
 import type { StateStore } from './state/store.js';
 
 /** A decoded RGB8 image. */
@@ -824,6 +825,13 @@ export class Coordinator {
 
   // ───────────────────────────── dispatch ─────────────────────────────
 
+  /** hook(speed): a held shard with its job, for placement's cost estimates. */
+  private shardAndJob(k: string): { job: JobRecord; rec: ShardRecord } | undefined {
+    const rec = this.shards.get(k)?.rec;
+    const job = rec && this.jobs.get(rec.jobId)?.rec;
+    return rec && job ? { job, rec } : undefined;
+  }
+
   /**
    * Matches queued shards to parked agents; re-runs itself if work arrived meanwhile. The queue
    * index is read from its heads: a pass costs about (assignments × (owners + agents)), not the
@@ -840,7 +848,18 @@ export class Coordinator {
         this.pumpAgain = false;
         if (!this.online || this.parked.length === 0 || this.queue.size === 0) break;
         this.queue.releaseDue(this.d.clock.now());
-        const taken = this.queue.take(this.parked, (k) => this.shards.get(k)?.rec.failedOn ?? []);
+        const taken = this.queue.take(
+          this.parked,
+          (k) => this.shards.get(k)?.rec.failedOn ?? [],
+          // hook(speed): a slow agent gets a shard only if it finishes before a faster fitting one could
+          coordinatorEftNarrow<Parked>(
+            this.d.table,
+            this.registry.all(),
+            (k) => this.shardAndJob(k),
+            this.d.clock.now(),
+            this.queue.size,
+          ),
+        );
         if (taken.length === 0) break;
         const chosen = new Set<Parked>(taken.map((t) => t.agent));
         this.parked = this.parked.filter((p) => !chosen.has(p));

@@ -1,0 +1,114 @@
+/**
+ * What placement by expected finish time needs from the coordinator's live state, gathered once per
+ * dispatch pass: each fitting agent's speed on a shard's model and when the busy ones free up. Pure
+ * over the plain data the coordinator hands in.
+ */
+import type { HardwareTable } from '@tessera/hardware';
+import type { ModelSpeed } from '@tessera/protocol';
+import { agentName, fits, type IdleAgent, type QueuedShard } from '../scheduler.js';
+import { shouldTake, type FleetAgent } from './eft.js';
+import { agentSpeed } from './speeds.js';
+import { shardWork } from './cost.js';
+import type { JobRecord, ShardRecord } from '../model.js';
+import type { AgentEntry } from '../registry.js';
+
+/** A busy agent: its class, name, advertised speeds and when its running shard should end. */
+export interface BusyAgentView {
+  readonly agentId: string;
+  readonly name: string;
+  readonly classGb: number;
+  readonly modelSpeeds: readonly ModelSpeed[];
+  /** Seconds until its current shard is expected to end (≥ 0). */
+  readonly freeInS: number;
+}
+
+/**
+ * Seconds a running attempt still needs: expected − elapsed while on time; once late, as long again
+ * as it is late (a straggler is assumed to need more, never "about to finish").
+ */
+export function remainingS(expectedS: number, elapsedS: number): number {
+  return elapsedS <= expectedS ? expectedS - elapsedS : elapsedS - expectedS;
+}
+
+/**
+ * The filter a dispatch pass applies to the agents that fit a shard (queue.take's `narrow`): keeps
+ * the waiting agents that {@link shouldTake} it, given every fitting agent, busy or waiting, and
+ * `queued` shards waiting. `workS` gives a shard's reference seconds.
+ */
+export function eftNarrow<A extends IdleAgent>(
+  table: HardwareTable,
+  speedsOf: (agent: A) => readonly ModelSpeed[] | undefined,
+  busy: readonly BusyAgentView[],
+  workS: (shard: QueuedShard) => number,
+  queued: number,
+): (shard: QueuedShard, agents: readonly A[]) => readonly A[] {
+  return (shard, agents) => {
+    if (agents.length <= 1 && busy.length === 0) return agents;
+    const model = shard.model ?? '';
+    const fleet: FleetAgent[] = [];
+    const speedOf = new Map<A, number>();
+    for (const a of agents) {
+      const speed = agentSpeed(table, a.classGb, speedsOf(a), model).speed;
+      speedOf.set(a, speed);
+      fleet.push({ agentId: a.agentId, speed, freeInS: 0 });
+    }
+    for (const b of busy) {
+      if (!fits(b.classGb, shard.requiredClassGb) || shard.blocked?.includes(b.name)) continue;
+      fleet.push({
+        agentId: b.agentId,
+        speed: agentSpeed(table, b.classGb, b.modelSpeeds, model).speed,
+        freeInS: b.freeInS,
+      });
+    }
+    const w = workS(shard);
+    return agents.filter(
+      (a) =>
+        !shard.blocked?.includes(agentName(a)) &&
+        shouldTake(w, { agentId: a.agentId, speed: speedOf.get(a)! }, fleet, queued),
+    );
+  };
+}
+
+/** A leased shard as the coordinator holds it: its job, record, and agent. */
+export interface LeasedView {
+  readonly job: JobRecord;
+  readonly rec: ShardRecord;
+}
+
+/**
+ * The dispatch filter from the coordinator's state: `agents` are its live registry entries, `held`
+ * finds a held shard's job and record. Busy agents are those holding a lease; each frees up when
+ * its shard's expected run (cost model ÷ its speed on the model) ends, by {@link remainingS}.
+ */
+export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpeeds: ModelSpeed[] } }>(
+  table: HardwareTable,
+  agents: readonly AgentEntry[],
+  held: (key: string) => LeasedView | undefined,
+  nowMs: number,
+  queued: number,
+): (shard: QueuedShard, agents: readonly A[]) => readonly A[] {
+  const busy: BusyAgentView[] = [];
+  for (const a of agents) {
+    if (a.liveness !== 'live' || a.leases.size === 0) continue;
+    let freeInS = 0;
+    for (const k of a.leases) {
+      const l = held(k);
+      if (!l || l.rec.state !== 'leased') continue;
+      const w = shardWork(table, l.job, l.rec);
+      const speed = agentSpeed(table, a.classGb, a.advert.modelSpeeds, w.model).speed;
+      freeInS = Math.max(freeInS, remainingS(w.workS / speed, Math.max(0, nowMs - l.rec.leasedMs) / 1000));
+    }
+    busy.push({
+      agentId: a.advert.agentId,
+      name: a.advert.name,
+      classGb: a.classGb,
+      modelSpeeds: a.advert.modelSpeeds,
+      freeInS,
+    });
+  }
+  const work = (shard: QueuedShard): number => {
+    const l = held(shard.key);
+    return l ? shardWork(table, l.job, l.rec).workS : 1;
+  };
+  return eftNarrow<A>(table, (a) => a.advert.modelSpeeds, busy, work, queued);
+}
