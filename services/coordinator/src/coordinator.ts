@@ -53,6 +53,7 @@ import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
 import { shardWork } from './placement/cost.js';
 import { coordinatorEftNarrow } from './placement/fleet-view.js';
+import { tilingAgentsFor } from './placement/speeds.js';
 import type { StateStore } from './state/store.js';
 
 /** A decoded RGB8 image. */
@@ -316,7 +317,8 @@ export class Coordinator {
         height: probe.height,
         tile: sub.tile,
         overlap: sub.overlap,
-        agents: this.registry.live().length,
+        // hook(speed): tile count from the fleet's speed mix (equal agents: their number, as before)
+        agents: tilingAgentsFor(this.d.table, this.registry.live(), sub.model),
         nowMs: now,
         refine: sub.refine,
       },

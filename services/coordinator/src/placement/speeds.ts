@@ -5,6 +5,7 @@
  */
 import { defaultSpeed, type HardwareTable } from '@tessera/hardware';
 import type { ModelSpeed } from '@tessera/protocol';
+import { fleetTilingAgents } from '@tessera/tiling';
 
 /** Where a speed comes from: the agent's own measurement or the table's default for its class. */
 export type SpeedSource = 'measured' | 'table';
@@ -58,4 +59,16 @@ export function speedSamples(
     if (s.source === 'measured') out.push({ agent: agent.name, model: m.model, source: 'measured', speed: s.speed });
   }
   return out;
+}
+
+/**
+ * How many equal agents the live fleet counts as for a tiled job of `model` (`fleetTilingAgents` over
+ * each agent's speed on it): a mixed-speed fleet gets enough tiles to balance, an equal one its size.
+ */
+export function tilingAgentsFor(
+  table: HardwareTable,
+  agents: readonly { classGb: number; advert: { modelSpeeds: readonly ModelSpeed[] } }[],
+  model: string,
+): number {
+  return fleetTilingAgents(agents.map((a) => agentSpeed(table, a.classGb, a.advert.modelSpeeds, model).speed));
 }
