@@ -1,20 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { listFinishS, shouldTake, upwardRanks, type FleetAgent } from './eft.js';
+import { aheadDoneS, fasterFinishS, shouldTake, upwardRanks, type FleetAgent } from './eft.js';
 import { pickBackup, type RunningAttempt } from './speculate.js';
 
 const fast = (id: string, freeInS = 0): FleetAgent => ({ agentId: id, speed: 1, freeInS });
 
-describe('listFinishS', () => {
-  it('schedules each shard on the agent that finishes it first', () => {
-    expect(listFinishS(2, 3, [fast('a'), fast('b')])).toBe(4);
-    expect(listFinishS(2, 1, [fast('a', 5), { agentId: 'b', speed: 0.5, freeInS: 0 }])).toBe(4);
-    expect(listFinishS(1, 0, [fast('a')])).toBe(0);
-    expect(listFinishS(1, 3, [])).toBe(Infinity);
+describe('aheadDoneS and fasterFinishS', () => {
+  it('fills the agents with the work ahead as they free up', () => {
+    expect(aheadDoneS(4, [fast('a'), fast('b')])).toBe(2);
+    expect(aheadDoneS(1, [fast('a', 5), { agentId: 'b', speed: 0.5, freeInS: 0 }])).toBe(2);
+    expect(aheadDoneS(4, [fast('a', 1), fast('b', 3)])).toBe(4);
+    expect(aheadDoneS(0, [fast('a', 3)])).toBe(0);
+    expect(aheadDoneS(1, [])).toBe(Infinity);
   });
 
-  it('approximates long queues by total work over total speed', () => {
-    expect(listFinishS(1, 1000, [fast('a'), fast('b')])).toBe(500);
-    expect(Math.abs(listFinishS(1, 257, [fast('a'), fast('b')]) - 128.5)).toBeLessThan(1);
+  it('finishes the shard on the faster agent that is first free after the work ahead', () => {
+    expect(fasterFinishS(2, 0, [fast('a', 5), fast('b', 1)])).toBe(3);
+    expect(fasterFinishS(2, 4, [fast('a'), fast('b')])).toBe(4);
   });
 });
 
@@ -22,22 +23,22 @@ describe('shouldTake', () => {
   const slow = { agentId: 's', speed: 0.1 };
   it('lets a slow agent take work while the queue is long enough to need it', () => {
     // 20 tiles of 1 s: the fast agent alone needs 20 s, the slow one 10 s for one.
-    expect(shouldTake(1, slow, [fast('f')], 20)).toBe(true);
+    expect(shouldTake(1, slow, [fast('f')], 19)).toBe(true);
     // Near the end the fast agent finishes the last tile before the slow one could.
-    expect(shouldTake(1, slow, [fast('f')], 9)).toBe(false);
-    expect(shouldTake(1, slow, [fast('f', 0.5)], 1)).toBe(false);
+    expect(shouldTake(1, slow, [fast('f')], 8)).toBe(false);
+    expect(shouldTake(1, slow, [fast('f', 0.5)], 0)).toBe(false);
   });
 
   it('always lets the fastest fitting agent take it, and ignores slower or equal ones', () => {
-    expect(shouldTake(1, { agentId: 'f', speed: 1 }, [fast('f'), { agentId: 's', speed: 0.1, freeInS: 0 }], 1)).toBe(
+    expect(shouldTake(1, { agentId: 'f', speed: 1 }, [fast('f'), { agentId: 's', speed: 0.1, freeInS: 0 }], 0)).toBe(
       true,
     );
-    expect(shouldTake(1, { agentId: 'g', speed: 1 }, [fast('f', 100)], 1)).toBe(true);
+    expect(shouldTake(1, { agentId: 'g', speed: 1 }, [fast('f', 100)], 0)).toBe(true);
   });
 
   it('takes a shard when the faster agents are busy long enough', () => {
-    expect(shouldTake(1, slow, [fast('f', 30)], 1)).toBe(true);
-    expect(shouldTake(1, slow, [fast('f', 5)], 1)).toBe(false);
+    expect(shouldTake(1, slow, [fast('f', 30)], 0)).toBe(true);
+    expect(shouldTake(1, slow, [fast('f', 5)], 0)).toBe(false);
   });
 });
 

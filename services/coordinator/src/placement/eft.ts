@@ -2,8 +2,8 @@
  * Placement by expected finish time (HEFT's earliest finish, for pull-driven dispatch). Pure.
  *
  * A waiting agent may take a shard only when it would finish it no later than the faster fitting
- * agents would reach it: those agents (busy ones when they free up, waiting ones now) first work
- * through the `queued` shards like it that wait with it, then this one. So a slow agent takes work
+ * agents would: those agents (busy ones when they free up, waiting ones now) first work through the
+ * queued work ahead of it, then run this one. So a slow agent takes work
  * while the queue is long enough that the fast ones could not finish it sooner, and stops near the
  * end, where a straggler would hold the whole job back. An agent with no faster fitting agent is
  * always eligible, so a shard never waits while its fastest fitting agent idles (work-conserving for
@@ -19,60 +19,53 @@ export interface FleetAgent {
   readonly freeInS: number;
 }
 
-/** Above this many queued shards the list schedule is replaced by its fluid approximation. */
-const EXACT_LIMIT = 256;
+/**
+ * When `agents` working together would have done `aheadWorkS` reference seconds of work, each
+ * starting when it frees up (seconds from now): the T with Σ speed × max(0, T − freeInS) = aheadWorkS
+ * (water-filling). 0 when there is no work ahead; Infinity when there are no agents.
+ */
+export function aheadDoneS(aheadWorkS: number, agents: readonly FleetAgent[]): number {
+  if (agents.length === 0) return Infinity;
+  if (aheadWorkS <= 0) return 0;
+  const sorted = [...agents].sort((a, b) => a.freeInS - b.freeInS);
+  let speed = 0;
+  let left = aheadWorkS;
+  for (let i = 0; i < sorted.length; i++) {
+    speed += sorted[i].speed;
+    const next = i + 1 < sorted.length ? sorted[i + 1].freeInS : Infinity;
+    const span = (next - sorted[i].freeInS) * speed;
+    if (span >= left) return sorted[i].freeInS + left / speed;
+    left -= span;
+  }
+  return Infinity;
+}
 
 /**
- * When the last of `count` shards of `workS` reference seconds each would finish (seconds from now)
- * on `agents` taking them greedily, each on the agent that finishes it first (a list schedule).
- * Infinity when there are no agents.
+ * When the faster agents would finish a shard of `workS` after the work ahead of it: the earliest
+ * over them of max(its free time, when the work ahead is done) + workS / its speed.
  */
-export function listFinishS(workS: number, count: number, agents: readonly FleetAgent[]): number {
-  if (agents.length === 0) return Infinity;
-  if (count <= 0) return 0;
-  if (count > EXACT_LIMIT) {
-    // Fluid approximation: total work plus the busy agents' head start over the total speed.
-    let speed = 0;
-    let head = 0;
-    for (const a of agents) {
-      speed += a.speed;
-      head += a.freeInS * a.speed;
-    }
-    return (count * workS + head) / speed;
-  }
-  const free = agents.map((a) => a.freeInS);
-  let last = 0;
-  for (let n = 0; n < count; n++) {
-    let best = 0;
-    let bestEnd = Infinity;
-    for (let i = 0; i < agents.length; i++) {
-      const end = free[i] + workS / agents[i].speed;
-      if (end < bestEnd) {
-        bestEnd = end;
-        best = i;
-      }
-    }
-    free[best] = bestEnd;
-    last = bestEnd;
-  }
-  return last;
+export function fasterFinishS(workS: number, aheadWorkS: number, agents: readonly FleetAgent[]): number {
+  const ahead = aheadDoneS(aheadWorkS, agents);
+  let best = Infinity;
+  for (const a of agents) best = Math.min(best, Math.max(a.freeInS, ahead) + workS / a.speed);
+  return best;
 }
 
 /**
  * True when `candidate` should take a shard of `workS` reference seconds now: no fitting agent is
- * faster, or its own finish (workS / speed) is no later than the faster fitting agents' finish of
- * the `queued` shards (this one included, each assumed as big) scheduled on them alone.
- * `fleet` holds every fitting agent (busy or waiting), the candidate may be among them.
+ * faster, or its own finish (workS / speed) is no later than the faster fitting agents would finish
+ * it after `aheadWorkS` reference seconds of queued work that they would take first.
+ * `fleet` holds every fitting agent (busy or waiting); the candidate may be among them.
  */
 export function shouldTake(
   workS: number,
   candidate: { agentId: string; speed: number },
   fleet: readonly FleetAgent[],
-  queued: number,
+  aheadWorkS: number,
 ): boolean {
   const faster = fleet.filter((a) => a.agentId !== candidate.agentId && a.speed > candidate.speed);
   if (faster.length === 0) return true;
-  return workS / candidate.speed <= listFinishS(workS, Math.max(1, queued), faster);
+  return workS / candidate.speed <= fasterFinishS(workS, aheadWorkS, faster);
 }
 
 /** A shard in a job's dependency graph, for upward rank. */

@@ -31,9 +31,21 @@ export function remainingS(expectedS: number, elapsedS: number): number {
 }
 
 /**
+ * Seconds a running attempt still needs, LATE's estimator: from its reported progress (fraction in
+ * (0, 1)) at its own rate, elapsed × (1 − progress) / progress; without progress, {@link remainingS}.
+ */
+export function estimateRemainingS(expectedS: number, elapsedS: number, progress?: number): number {
+  if (progress !== undefined && progress > 0 && progress < 1 && elapsedS > 0)
+    return (elapsedS * (1 - progress)) / progress;
+  if (progress !== undefined && progress >= 1) return 0;
+  return remainingS(expectedS, elapsedS);
+}
+
+/**
  * The filter a dispatch pass applies to the agents that fit a shard (queue.take's `narrow`): keeps
  * the waiting agents that {@link shouldTake} it, given every fitting agent, busy or waiting, and
- * `queued` shards waiting. `workS` gives a shard's reference seconds.
+ * `queued` shards waiting (the others counted as this one's size ahead of it: the index does not
+ * know their sizes). `workS` gives a shard's reference seconds.
  */
 export function eftNarrow<A extends IdleAgent>(
   table: HardwareTable,
@@ -64,7 +76,7 @@ export function eftNarrow<A extends IdleAgent>(
     return agents.filter(
       (a) =>
         !shard.blocked?.includes(agentName(a)) &&
-        shouldTake(w, { agentId: a.agentId, speed: speedOf.get(a)! }, fleet, queued),
+        shouldTake(w, { agentId: a.agentId, speed: speedOf.get(a)! }, fleet, Math.max(0, queued - 1) * w),
     );
   };
 }

@@ -44,13 +44,13 @@ export interface JobBudget {
  * this run stays within budgetFraction of the job's GPU-seconds; the one that saves the most wins (LATE:
  * the longest time to end), ties by key.
  */
-export function pickBackup(
-  running: readonly RunningAttempt[],
+export function pickBackup<R extends RunningAttempt>(
+  running: readonly R[],
   budget: (jobId: string) => JobBudget,
   o: SpeculationOptions = SPECULATION_DEFAULTS,
-): RunningAttempt | null {
+): R | null {
   if (o.budgetFraction <= 0) return null;
-  let best: RunningAttempt | null = null;
+  let best: R | null = null;
   let bestSaving = 0;
   for (const r of running) {
     if (r.hasBackup || !r.fits || !(r.idleSpeed > 0)) continue;

@@ -71,7 +71,8 @@ function load(file: string, text: string, top: string): unknown[] {
     throw new PlanInputError(file, '', `is not valid YAML: ${(e as Error).message}`);
   }
   if (!isObj(doc)) throw new PlanInputError(file, '', `must be a mapping with the key ${top}`);
-  for (const k of Object.keys(doc)) if (k !== top) throw new PlanInputError(file, k, `is not a known key (known: ${top})`);
+  for (const k of Object.keys(doc))
+    if (k !== top) throw new PlanInputError(file, k, `is not a known key (known: ${top})`);
   const list = doc[top];
   if (!Array.isArray(list) || list.length === 0) throw new PlanInputError(file, top, 'must be a non-empty list');
   return list;
@@ -79,7 +80,8 @@ function load(file: string, text: string, top: string): unknown[] {
 
 function checkKeys(file: string, at: string, o: Obj, known: readonly string[]): void {
   for (const k of Object.keys(o))
-    if (!known.includes(k)) throw new PlanInputError(file, `${at}.${k}`, `is not a known key (known: ${known.join(', ')})`);
+    if (!known.includes(k))
+      throw new PlanInputError(file, `${at}.${k}`, `is not a known key (known: ${known.join(', ')})`);
 }
 
 function num(file: string, at: string, v: unknown, o: { int?: boolean; min: number; above?: boolean }): number {
@@ -118,7 +120,11 @@ export function parseFleet(text: string, file: string, table: HardwareTable): Fl
       const m: Record<string, number> = {};
       for (const [model, s] of Object.entries(raw.speed)) {
         if (!table.models.has(model))
-          throw new PlanInputError(file, `${at}.speed.${model}`, `is not a model of the hardware table (${table.sourceName})`);
+          throw new PlanInputError(
+            file,
+            `${at}.speed.${model}`,
+            `is not a model of the hardware table (${table.sourceName})`,
+          );
         m[model] = num(file, `${at}.speed.${model}`, s, { min: 0, above: true });
       }
       speed = m;
@@ -143,7 +149,12 @@ export function parseWorkload(text: string, file: string, table: HardwareTable):
     checkKeys(file, at, raw, [...COMMON_KEYS, ...KIND_KEYS[kind]]);
     if (typeof raw.model !== 'string') throw new PlanInputError(file, `${at}.model`, 'must be a model id');
     const row = table.models.get(raw.model);
-    if (!row) throw new PlanInputError(file, `${at}.model`, `${JSON.stringify(raw.model)} is not a model of the hardware table (${table.sourceName})`);
+    if (!row)
+      throw new PlanInputError(
+        file,
+        `${at}.model`,
+        `${JSON.stringify(raw.model)} is not a model of the hardware table (${table.sourceName})`,
+      );
     if (row.kind !== MODEL_KIND[kind])
       throw new PlanInputError(file, `${at}.model`, `${raw.model} is a ${row.kind} model, not usable for kind ${kind}`);
     const e: WorkloadEntry = {
@@ -172,7 +183,8 @@ export function parseWorkload(text: string, file: string, table: HardwareTable):
     }
     if (kind === 'upscale' && (e.width === undefined || e.height === undefined))
       throw new PlanInputError(file, at, 'an upscale needs width and height (input px)');
-    if (kind === 'video' && e.frames === undefined) throw new PlanInputError(file, `${at}.frames`, 'is required for video');
+    if (kind === 'video' && e.frames === undefined)
+      throw new PlanInputError(file, `${at}.frames`, 'is required for video');
     return e;
   });
 }
