@@ -5,6 +5,7 @@ import { addAgentCommands } from './agents.js';
 import type { CliContext } from './context.js';
 import { addJobCommands } from './jobs.js';
 import { addressArg, flagOption, intArg, valueOption } from './options.js';
+import { addPlanCommand } from './plan.js';
 import { addUpCommand } from './up.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -57,5 +58,6 @@ export function buildProgram(ctx: CliContext): Command {
   addJobCommands(program, ctx);
   addAgentCommands(program, ctx);
   addUpCommand(program, ctx);
+  addPlanCommand(program, ctx);
   return program;
 }
