@@ -7,6 +7,8 @@ const benches: Record<string, () => Promise<{ main: (args: string[]) => Promise<
   gpu: () => import('./gpu.js'),
   failover: () => import('./failover.js'),
   load: () => import('./load.js'),
+  'mixed-speed': () => import('./mixed-speed.js'),
+  'plan-vs-farm': () => import('./plan-vs-farm.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -4,7 +4,7 @@
  * over the plain data the coordinator hands in.
  */
 import type { HardwareTable } from '@tessera/hardware';
-import type { ModelSpeed } from '@tessera/protocol';
+import { AgentState, type ModelSpeed } from '@tessera/protocol';
 import { agentName, fits, type IdleAgent, type QueuedShard } from '../scheduler.js';
 import { shouldTake, type FleetAgent } from './eft.js';
 import { agentSpeed } from './speeds.js';
@@ -12,7 +12,7 @@ import { shardWork } from './cost.js';
 import type { JobRecord, ShardRecord } from '../model.js';
 import type { AgentEntry } from '../registry.js';
 
-/** A busy agent: its class, name, advertised speeds and when its running shard should end. */
+/** A live agent other than the waiting ones: its class, name, advertised speeds and when it frees up. */
 export interface BusyAgentView {
   readonly agentId: string;
   readonly name: string;
@@ -55,16 +55,17 @@ export function eftNarrow<A extends IdleAgent>(
   queued: number,
 ): (shard: QueuedShard, agents: readonly A[]) => readonly A[] {
   return (shard, agents) => {
-    if (agents.length <= 1 && busy.length === 0) return agents;
     const model = shard.model ?? '';
     const fleet: FleetAgent[] = [];
     const speedOf = new Map<A, number>();
+    const waiting = new Set(agents.map((a) => a.agentId));
     for (const a of agents) {
       const speed = agentSpeed(table, a.classGb, speedsOf(a), model).speed;
       speedOf.set(a, speed);
       fleet.push({ agentId: a.agentId, speed, freeInS: 0 });
     }
     for (const b of busy) {
+      if (waiting.has(b.agentId)) continue;
       if (!fits(b.classGb, shard.requiredClassGb) || shard.blocked?.includes(b.name)) continue;
       fleet.push({
         agentId: b.agentId,
@@ -89,8 +90,9 @@ export interface LeasedView {
 
 /**
  * The dispatch filter from the coordinator's state: `agents` are its live registry entries, `held`
- * finds a held shard's job and record. Busy agents are those holding a lease; each frees up when
- * its shard's expected run (cost model ÷ its speed on the model) ends, by {@link remainingS}.
+ * finds a held shard's job and record. An agent holding a lease frees up when its shard's expected
+ * run (cost model ÷ its speed on the model) ends, by {@link remainingS}; one without a lease (between
+ * work requests, or being granted one) counts as free now. Draining agents are left out.
  */
 export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpeeds: ModelSpeed[] } }>(
   table: HardwareTable,
@@ -101,7 +103,8 @@ export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpee
 ): (shard: QueuedShard, agents: readonly A[]) => readonly A[] {
   const busy: BusyAgentView[] = [];
   for (const a of agents) {
-    if (a.liveness !== 'live' || a.leases.size === 0) continue;
+    // An agent without a lease is between work requests or being granted one: about to be free.
+    if (a.liveness !== 'live' || a.advert.state === AgentState.AGENT_STATE_DRAINING) continue;
     let freeInS = 0;
     for (const k of a.leases) {
       const l = held(k);
