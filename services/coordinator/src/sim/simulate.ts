@@ -299,7 +299,9 @@ export function simulate(agents: readonly SimAgent[], jobs: readonly SimJob[], o
       let speeds = 0;
       let n = 0;
       agents.forEach((a, i) => {
-        if (a.classGb >= st.s.requiredGb) ((speeds += speedFor(i, st.s.model)), n++);
+        if (a.classGb < st.s.requiredGb) return;
+        speeds += speedFor(i, st.s.model);
+        n++;
       });
       s += st.s.workS / (speeds / n);
     }
