@@ -25,7 +25,10 @@ describe('shouldTake', () => {
     // 20 tiles of 1 s: the fast agent alone needs 20 s, the slow one 10 s for one.
     expect(shouldTake(1, slow, [fast('f')], 19)).toBe(true);
     // Near the end the fast agent finishes the last tile before the slow one could.
-    expect(shouldTake(1, slow, [fast('f')], 8)).toBe(false);
+    expect(shouldTake(1, slow, [fast('f')], 6)).toBe(false);
+    // Within the slack (25 %) of the faster agent's finish, it still takes it.
+    expect(shouldTake(1, slow, [fast('f')], 7)).toBe(true);
+    expect(shouldTake(1, { agentId: 'g', speed: 0.85 }, [fast('f')], 0)).toBe(true);
     expect(shouldTake(1, slow, [fast('f', 0.5)], 0)).toBe(false);
   });
 

@@ -53,8 +53,9 @@ export function fasterFinishS(workS: number, aheadWorkS: number, agents: readonl
 
 /**
  * True when `candidate` should take a shard of `workS` reference seconds now: no fitting agent is
- * faster, or its own finish (workS / speed) is no later than the faster fitting agents would finish
- * it after `aheadWorkS` reference seconds of queued work that they would take first.
+ * faster by more than `slack`, or its own finish (workS / speed) is no later than (1 + slack) × when
+ * the faster fitting agents would finish it after `aheadWorkS` reference seconds of queued work
+ * that they would take first.
  * `fleet` holds every fitting agent (busy or waiting); the candidate may be among them.
  */
 export function shouldTake(
@@ -62,11 +63,18 @@ export function shouldTake(
   candidate: { agentId: string; speed: number },
   fleet: readonly FleetAgent[],
   aheadWorkS: number,
+  slack = SPEED_SLACK,
 ): boolean {
-  const faster = fleet.filter((a) => a.agentId !== candidate.agentId && a.speed > candidate.speed);
+  const faster = fleet.filter((a) => a.agentId !== candidate.agentId && a.speed > candidate.speed * (1 + slack));
   if (faster.length === 0) return true;
-  return workS / candidate.speed <= fasterFinishS(workS, aheadWorkS, faster);
+  return workS / candidate.speed <= fasterFinishS(workS, aheadWorkS, faster) * (1 + slack);
 }
+
+/**
+ * Agents within this fraction of each other's speed count as equally fast (measurements are noisy),
+ * so among them the VRAM best-fit and affinity rules decide, as before.
+ */
+export const SPEED_SLACK = 0.25;
 
 /** A shard in a job's dependency graph, for upward rank. */
 export interface RankNode {

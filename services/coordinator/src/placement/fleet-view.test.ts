@@ -77,6 +77,21 @@ describe('placement by expected finish time in a dispatch pass', () => {
     ).toEqual(['twin']);
   });
 
+  it('never holds back an agent that has not measured the model, nor one within the slack', () => {
+    const fresh: Agent = { agentId: 'fresh', classGb: 0, waitingSince: 1, speeds: [] };
+    expect(
+      queueOf(1)
+        .take([fresh, fastA], () => [], narrow([], 1))
+        .map((t) => t.agent.agentId),
+    ).toEqual(['fresh']);
+    const near = agent('near', 8.5, 1);
+    expect(
+      queueOf(1)
+        .take([near, fastA], () => [], narrow([], 1))
+        .map((t) => t.agent.agentId),
+    ).toEqual(['near']);
+  });
+
   it('expects a late attempt to need as long again as it is late', () => {
     expect(remainingS(10, 4)).toBe(6);
     expect(remainingS(10, 13)).toBe(3);

@@ -59,9 +59,11 @@ export function eftNarrow<A extends IdleAgent>(
     const fleet: FleetAgent[] = [];
     const speedOf = new Map<A, number>();
     const waiting = new Set(agents.map((a) => a.agentId));
+    const unmeasured = new Set<A>();
     for (const a of agents) {
-      const speed = agentSpeed(table, a.classGb, speedsOf(a), model).speed;
+      const { speed, source } = agentSpeed(table, a.classGb, speedsOf(a), model);
       speedOf.set(a, speed);
+      if (source === 'table') unmeasured.add(a);
       fleet.push({ agentId: a.agentId, speed, freeInS: 0 });
     }
     for (const b of busy) {
@@ -77,7 +79,9 @@ export function eftNarrow<A extends IdleAgent>(
     return agents.filter(
       (a) =>
         !shard.blocked?.includes(agentName(a)) &&
-        shouldTake(w, { agentId: a.agentId, speed: speedOf.get(a)! }, fleet, Math.max(0, queued - 1) * w),
+        // An agent that has not measured the model yet is never held back: running it is how it measures.
+        (unmeasured.has(a) ||
+          shouldTake(w, { agentId: a.agentId, speed: speedOf.get(a)! }, fleet, Math.max(0, queued - 1) * w)),
     );
   };
 }
