@@ -60,20 +60,20 @@ export function eftNarrow<A extends IdleAgent>(
     const speedOf = new Map<A, number>();
     const waiting = new Set(agents.map((a) => a.agentId));
     const unmeasured = new Set<A>();
+    // Only fitting agents that have measured the model compete: a table default is a guess, and an
+    // agent that does not fit the shard cannot take it from anyone.
+    const competes = (classGb: number, name: string) =>
+      fits(classGb, shard.requiredClassGb) && !shard.blocked?.includes(name);
     for (const a of agents) {
       const { speed, source } = agentSpeed(table, a.classGb, speedsOf(a), model);
       speedOf.set(a, speed);
       if (source === 'table') unmeasured.add(a);
-      fleet.push({ agentId: a.agentId, speed, freeInS: 0 });
+      else if (competes(a.classGb, agentName(a))) fleet.push({ agentId: a.agentId, speed, freeInS: 0 });
     }
     for (const b of busy) {
-      if (waiting.has(b.agentId)) continue;
-      if (!fits(b.classGb, shard.requiredClassGb) || shard.blocked?.includes(b.name)) continue;
-      fleet.push({
-        agentId: b.agentId,
-        speed: agentSpeed(table, b.classGb, b.modelSpeeds, model).speed,
-        freeInS: b.freeInS,
-      });
+      if (waiting.has(b.agentId) || !competes(b.classGb, b.name)) continue;
+      const { speed, source } = agentSpeed(table, b.classGb, b.modelSpeeds, model);
+      if (source === 'measured') fleet.push({ agentId: b.agentId, speed, freeInS: b.freeInS });
     }
     const w = workS(shard);
     return agents.filter(
