@@ -41,6 +41,17 @@ describe.concurrent('tessera plan', () => {
     expect(p.schedule.some((a) => (a.depends_on as string[]).length > 0)).toBe(true);
     expect(p.marginal.map((m) => m.add_vram_gb)).toEqual([80, 24, 12, 16]);
     for (const m of p.marginal) expect(typeof m.makespan_s).toBe('number');
+    expect(p.speculation).toBe(true);
+    const off = await tessera([
+      'plan',
+      '--fleet',
+      scenario('chains-fleet.yaml'),
+      '--workload',
+      scenario('chains-work.yaml'),
+      '--json',
+      '--no-speculation',
+    ]);
+    expect(JSON.parse(off.stdout).speculation).toBe(false);
   });
 
   it('prints a readable table without --json', async () => {

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { formatPlan, planWithTable, PlanInputError } from '@tessera/coordinator';
 import type { CliContext } from './context.js';
 import { toJsonText } from './context.js';
@@ -27,7 +27,9 @@ export function addPlanCommand(program: Command, ctx: CliContext): void {
         'TESSERA_HARDWARE_TABLE',
       ),
     )
-    .addOption(flagOption('--no-speculation', 'simulate without speculative backups', 'TESSERA_PLAN_NO_SPECULATION'))
+    .addOption(
+      new Option('--no-speculation', 'simulate without speculative backups').env('TESSERA_PLAN_NO_SPECULATION'),
+    )
     .action(
       async (flags: {
         fleet?: string;

@@ -35,6 +35,8 @@ export interface PlanReport {
   schedule: PlanAttempt[];
   marginal: { add: string; add_vram_gb: number; speed: FleetEntry['speed']; makespan_s: number }[];
   speculative_attempts: { won: number; lost: number };
+  /** Whether speculative backups were simulated. */
+  speculation: boolean;
 }
 
 /** Numbers go out at full precision: the checker recomputes end − start = work_s / speed from them. */
@@ -111,6 +113,7 @@ export function planFleet(
     })),
     marginal,
     speculative_attempts: { ...eft.speculative },
+    speculation: options.speculation !== false,
   };
 }
 
