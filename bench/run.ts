@@ -9,6 +9,8 @@ const benches: Record<string, () => Promise<{ main: (args: string[]) => Promise<
   load: () => import('./load.js'),
   assembly: () => import('./assembly.js'),
   'model-fetch': () => import('./model-fetch.js'),
+  'mixed-speed': () => import('./mixed-speed.js'),
+  'plan-vs-farm': () => import('./plan-vs-farm.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -110,6 +110,7 @@ describe('hostile NATS input (issue 6)', () => {
       modelsHeld: [],
       modelCacheFreeBytes: 0,
       modelCacheCapacityBytes: 0,
+      modelSpeeds: [],
     });
     const ref = { jobId: before.id, shardIndex: 0, fencingToken: before.shards[0].attempts + 5 };
     const seeds: { kind: Kind; subject: string; seed: Seed<unknown> }[] = [

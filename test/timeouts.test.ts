@@ -84,6 +84,7 @@ describe('shard timeouts', () => {
         modelsHeld: [],
         modelCacheFreeBytes: 0,
         modelCacheCapacityBytes: 0,
+        modelSpeeds: [],
       };
       const reply = await nc.request(names.workRequest, WorkRequest.encode({ advert, waitMs: 5000 }).finish(), {
         timeout: 10_000,

@@ -4,7 +4,7 @@ import { HardwareTableError } from './errors.js';
 import { Fields, isMapping, join, show } from './fields.js';
 import type { DecodeChunk, HardwareTable, ModelKind, ModelRow, StageSpec, UpscalerSpec, VideoSpec } from './types.js';
 
-const TOP_KEYS = ['version', 'reserve_gb', 'class_tolerance', 'classes_gb', 'models'] as const;
+const TOP_KEYS = ['version', 'reserve_gb', 'class_tolerance', 'classes_gb', 'speed_by_class', 'models'] as const;
 const ROW_KEYS = [
   'id',
   'family',
@@ -20,6 +20,7 @@ const ROW_KEYS = [
   'upscaler',
   'img2img',
   'for_models',
+  'seconds_per_unit',
 ] as const;
 const STAGE_KEYS = ['id', 'min_vram_gb', 'notes'] as const;
 const VIDEO_KEYS = [
@@ -67,6 +68,7 @@ export function parseHardwareTable(text: string, sourceName: string): HardwareTa
   const classTolerance = top.has('class_tolerance') ? top.number('class_tolerance', { min: 0, below: 0.5 }) : 0;
   const classesGb = parseClasses(top);
   const ctx: Context = { file: sourceName, classesGb };
+  const speedByClass = top.has('speed_by_class') ? parseSpeeds(ctx, top) : new Map<number, number>();
   const models = new Map<string, ModelRow>();
   const firstIndex = new Map<string, number>();
   top.list('models').forEach((raw, i) => {
@@ -89,7 +91,7 @@ export function parseHardwareTable(text: string, sourceName: string): HardwareTa
       }
     });
   }
-  return { version: 1, sourceName, reserveGb, classTolerance, classesGb, models };
+  return { version: 1, sourceName, reserveGb, classTolerance, classesGb, models, speedByClass };
 }
 
 function parseClasses(top: Fields): number[] {
@@ -106,6 +108,23 @@ function parseClasses(top: Fields): number[] {
     }
   }
   return classes;
+}
+
+/** `speed_by_class`: class label (`cpu` or a class of classes_gb) → speed > 0. */
+function parseSpeeds(ctx: Context, top: Fields): Map<number, number> {
+  const m = top.mapping('speed_by_class');
+  const out = new Map<number, number>();
+  for (const [key, speed] of Object.entries(m)) {
+    const classGb = key === 'cpu' ? 0 : Number(key);
+    if (classGb !== 0 && !ctx.classesGb.includes(classGb)) {
+      top.fail(`speed_by_class.${key}`, `is not cpu or a class in classes_gb [${ctx.classesGb.join(', ')}]`);
+    }
+    if (typeof speed !== 'number' || !Number.isFinite(speed) || speed <= 0) {
+      top.fail(`speed_by_class.${key}`, `must be a number > 0, got ${show(speed)}`);
+    }
+    out.set(classGb, speed);
+  }
+  return new Map([...out].sort((a, b) => a[0] - b[0]));
 }
 
 function parseRow(ctx: Context, raw: unknown, i: number): ModelRow {
@@ -134,6 +153,8 @@ function parseRow(ctx: Context, raw: unknown, i: number): ModelRow {
   const notes = f.optionalString('notes');
   if (notes !== undefined) row.notes = notes;
   if (f.has('pipeline')) row.pipeline = f.string('pipeline', ID, ID_TEXT);
+  const spu = f.optionalNumber('seconds_per_unit', { min: 0, exclusiveMin: true });
+  if (spu !== undefined) row.secondsPerUnit = spu;
   if (f.has('stages')) row.stages = parseStages(f, largest);
   if (ATTACHED.includes(kind) !== f.has('for_models')) {
     f.fail(

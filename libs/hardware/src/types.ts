@@ -67,7 +67,16 @@ export interface ModelRow {
   img2img?: boolean;
   /** controlnet / vae rows: the image model ids they work with (same latent space / UNet). */
   forModels?: string[];
+  /**
+   * Cost model: reference seconds per work unit at speed 1.0 (a 24 GB-class GPU); > 0. The unit follows
+   * the kind ({@link WorkUnit}). Undefined when the row gives none (placement then treats every shard of
+   * the model as one unit of 1 s).
+   */
+  secondsPerUnit?: number;
 }
+
+/** What a model's work is counted in: image megapixel-steps, video frame-steps, upscaler input megapixels. */
+export type WorkUnit = 'megapixel_step' | 'frame_step' | 'megapixel';
 
 /**
  * The validated hardware table. Invariants: classesGb strictly increasing and > 0; model ids unique
@@ -81,4 +90,10 @@ export interface HardwareTable {
   classTolerance: number;
   classesGb: readonly number[];
   models: ReadonlyMap<string, ModelRow>;
+  /**
+   * Default speed (work per second relative to the cost table) of an agent by VRAM class (0 = cpu), used
+   * until the agent has measured its own; a class without an entry takes the nearest smaller class's
+   * (1.0 when none). Empty when the table gives no `speed_by_class`.
+   */
+  speedByClass: ReadonlyMap<number, number>;
 }

@@ -16,7 +16,7 @@ import { createAgentMetrics } from './metrics.js';
 import { compileAgentOptions, type AgentOptions } from './options.js';
 import { runSlots } from './run-slots.js';
 import { AGENT_VERSION } from './version.js';
-import { Slot } from './slot.js';
+import { Slot, type SlotDeps } from './slot.js';
 import { createAgentModels } from './models.js';
 
 export { AGENT_VERSION };
@@ -49,6 +49,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
         vramClass: a.vramClass,
         vramBytes: Math.round(a.vramUsableGb * 1024 ** 3),
         busy: a.state === AgentState.AGENT_STATE_BUSY,
+        speeds: a.modelSpeeds,
       };
     }),
   );
@@ -93,6 +94,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       version: AGENT_VERSION,
       state: AgentState.AGENT_STATE_IDLE,
       shardsCompleted: 0,
+      modelSpeeds: [],
     };
     const engine = new EngineHost({
       executionProvider: provider,
@@ -144,6 +146,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
         modelsDir: resolveCacheDir({ cacheDir: o.modelsDir }),
         readBlob,
         models, // hook(models)
+        testDelayMs: slowdownDelay(testSlowdown(process.env.TESSERA_TEST_ENGINE_SLOWDOWN)),
       }),
   );
   const running = runSlots(nc, names, slots, o.heartbeatMs);
@@ -190,4 +193,17 @@ async function listenMetrics(
       );
     throw e;
   }
+}
+
+/** TESSERA_TEST_ENGINE_SLOWDOWN (test-only): a factor ≥ 1; anything else is refused. */
+export function testSlowdown(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 1;
+  const f = Number(raw);
+  if (!Number.isFinite(f) || f < 1) throw new Error(`TESSERA_TEST_ENGINE_SLOWDOWN must be a number ≥ 1, got ${raw}`);
+  return f;
+}
+
+/** The slot delay of a slowdown factor: (factor − 1) × the engine's time; none at 1. */
+function slowdownDelay(factor: number): SlotDeps['testDelayMs'] {
+  return factor > 1 ? (_task, engineSeconds) => (factor - 1) * engineSeconds * 1000 : undefined;
 }

@@ -17,10 +17,17 @@ export interface AgentMetrics {
   modelCacheBytes: Gauge<string> & { collectFrom(fn: () => number): void };
   modelCacheHits: Counter<'model'>;
   modelCacheMisses: Counter<'model'>;
+  modelSpeed: Gauge<'slot' | 'model'>;
 }
 
 export function createAgentMetrics(
-  slots: () => { slot: string; vramClass: string; vramBytes: number; busy: boolean }[],
+  slots: () => {
+    slot: string;
+    vramClass: string;
+    vramBytes: number;
+    busy: boolean;
+    speeds?: { model: string; unitsPerSecond: number }[];
+  }[],
 ): AgentMetrics {
   const registry = createServiceRegistry('agent', 'tessera_agent_', AGENT_VERSION);
   const r = [registry];
@@ -70,6 +77,17 @@ export function createAgentMetrics(
       name: 'tessera_agent_nats_reconnects_total',
       help: 'Reconnections to NATS.',
       registers: r,
+    }),
+    modelSpeed: new Gauge({
+      name: 'tessera_agent_model_speed',
+      help: 'Measured throughput of each slot per model, smoothed (EWMA): work units per second (megapixel-steps, frame-steps or input megapixels, per the hardware table cost model).',
+      labelNames: ['slot', 'model'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const s of slots())
+          for (const m of s.speeds ?? []) this.set({ slot: s.slot, model: m.model }, m.unitsPerSecond);
+      },
     }),
     ...modelMetrics(r),
   };

@@ -36,6 +36,7 @@ import { concatBytes, type Logger } from '@tessera/runtime';
 import { splitImageInput } from './image-inputs.js';
 import type { AgentMetrics } from './metrics.js';
 import { ModelUnavailableError, type AgentModels } from './models.js';
+import { SpeedMeter } from './speed-meter.js';
 
 /**
  * What a slot computes with: the engine host in production. Injected, so the load test can run the
@@ -60,6 +61,12 @@ export interface SlotDeps {
   readBlob: (key: string) => Promise<Uint8Array | null>;
   /** hook(models): the model cache (models.ts); without it, models are read from `<modelsDir>/<id>/`. */
   models?: AgentModels;
+  /**
+   * Test-only delay: after each engine run the slot waits this many ms (given the task and the run's
+   * seconds) before storing the output, as a slower device would take. Benches of mixed-speed fleets
+   * (TESSERA_TEST_ENGINE_SLOWDOWN, zero-work agents with a fixed time per work unit). Outputs are unchanged.
+   */
+  testDelayMs?: (task: ShardTask, engineSeconds: number) => number;
 }
 
 /** A lease the slot is working on. */
@@ -85,6 +92,8 @@ export class Slot {
   /** Interrupts the current wait for work (set while waiting). */
   private wake: (() => void) | undefined;
   private draining = false;
+  /** Measured throughput per model (advertised). */
+  readonly speed = new SpeedMeter();
 
   constructor(private readonly d: SlotDeps) {}
 
@@ -100,6 +109,7 @@ export class Slot {
       modelsLoaded: this.d.engine.loadedModels(),
       shardsCompleted: this.completed,
       ...this.d.models?.advert(), // hook(models): models held, cache room
+      modelSpeeds: this.speed.speeds(),
     };
   }
 
@@ -199,6 +209,10 @@ export class Slot {
       const held = dirModel && this.d.models ? await this.d.models.hold(dirModel, cur.abort.signal) : undefined;
       cur.modelDir = held?.dir;
       const out = await this.compute(task, input, cur).finally(() => held?.release());
+      const delayMs = this.d.testDelayMs?.(task, (performance.now() - tEngine) / 1000) ?? 0;
+      if (delayMs > 0) await sleep(delayMs, cur.abort.signal);
+      // The catch below treats an aborted signal as an abandoned shard.
+      if (cur.abort.signal.aborted) throw new Error('aborted during the test slowdown');
       // A model that was not loaded yet: its load time is what passed before the engine first reported progress.
       if (cold && cur.firstProgressMs !== undefined)
         this.d.metrics.modelLoad.observe({ model: task.model }, (cur.firstProgressMs - tEngine) / 1000);
@@ -232,6 +246,9 @@ export class Slot {
         error: '',
       };
       this.d.metrics.shardSeconds.observe({ model: task.model }, runSeconds);
+      // A cold run's model load is not throughput: time it from the engine's first progress.
+      const measured = cold && cur.firstProgressMs !== undefined ? (tPut - cur.firstProgressMs) / 1000 : runSeconds;
+      this.speed.record(task.model, task.workUnits, measured);
     } catch (e) {
       if (e instanceof EngineAbortedError || cur.abort.signal.aborted) {
         log.warn({ reason: String(cur.abort.signal.reason ?? e) }, 'shard abandoned');

@@ -59,6 +59,7 @@ const advert = (name: string, vramGb = 8): AgentAdvert => ({
   modelsHeld: [],
   modelCacheFreeBytes: 0,
   modelCacheCapacityBytes: 0,
+  modelSpeeds: [],
 });
 
 interface Rig {

@@ -54,6 +54,9 @@ import { imageInputRgb, imageTaskAttachments } from './image-attachments.js';
 import { AgentRegistry, type AgentEntry } from './registry.js';
 import { ShardQueue, type QueueJobMeta } from './queue.js';
 import { waitingReason, type IdleAgent } from './scheduler.js';
+import { shardWork } from './placement/cost.js';
+import { coordinatorEftNarrow } from './placement/fleet-view.js';
+import { tilingAgentsFor } from './placement/speeds.js';
 import type { StateStore } from './state/store.js';
 import { blocklistedJobError } from './failure-messages.js'; // hook(ops): failed-job messages name the cause
 import { modelRank, type ModelCatalog } from './model-routing.js'; // hook(models)
@@ -329,7 +332,8 @@ export class Coordinator {
         height: probe.height,
         tile: sub.tile,
         overlap: sub.overlap,
-        agents: this.registry.live().length,
+        // hook(speed): tile count from the fleet's speed mix (equal agents: their number, as before)
+        agents: tilingAgentsFor(this.d.table, this.registry.live(), sub.model),
         nowMs: now,
         refine: sub.refine,
         formats: sub.formats, // hook(scale): requested output formats
@@ -836,6 +840,13 @@ export class Coordinator {
 
   // ───────────────────────────── dispatch ─────────────────────────────
 
+  /** hook(speed): a held shard with its job, for placement's cost estimates. */
+  private shardAndJob(k: string): { job: JobRecord; rec: ShardRecord } | undefined {
+    const rec = this.shards.get(k)?.rec;
+    const job = rec && this.jobs.get(rec.jobId)?.rec;
+    return rec && job ? { job, rec } : undefined;
+  }
+
   /**
    * Matches queued shards to parked agents; re-runs itself if work arrived meanwhile. The queue
    * index is read from its heads: a pass costs about (assignments × (owners + agents)), not the
@@ -852,7 +863,18 @@ export class Coordinator {
         this.pumpAgain = false;
         if (!this.online || this.parked.length === 0 || this.queue.size === 0) break;
         this.queue.releaseDue(this.d.clock.now());
-        const taken = this.queue.take(this.parked, (k) => this.shards.get(k)?.rec.failedOn ?? []);
+        const taken = this.queue.take(
+          this.parked,
+          (k) => this.shards.get(k)?.rec.failedOn ?? [],
+          // hook(speed): a slow agent gets a shard only if it finishes before a faster fitting one could
+          coordinatorEftNarrow<Parked>(
+            this.d.table,
+            this.registry.all(),
+            (k) => this.shardAndJob(k),
+            this.d.clock.now(),
+            this.queue.size,
+          ),
+        );
         if (taken.length === 0) break;
         const chosen = new Set<Parked>(taken.map((t) => t.agent));
         this.parked = this.parked.filter((p) => !chosen.has(p));
@@ -924,7 +946,11 @@ export class Coordinator {
           ref: { jobId: job.id, shardIndex: next.index, fencingToken: attempt },
           expiresUnixMs: next.leaseExpiresMs,
           renewEveryMs: this.d.options.renewEveryMs,
-          task: taskFor(job, next, attempt, (i) => this.shards.get(shardKey(job.id, i))?.rec),
+          task: {
+            ...taskFor(job, next, attempt, (i) => this.shards.get(shardKey(job.id, i))?.rec),
+            // hook(speed): the shard's work units by the cost model, what the agent measures its speed with
+            workUnits: shardWork(this.d.table, job, next).units,
+          },
         };
       })
       .catch((e) => {
@@ -1615,6 +1641,7 @@ export function taskFor(
     inputFrames: s.kind === 'upscale_tile' ? 1 : s.inputFrames,
     video: undefined,
     image: undefined,
+    workUnits: 0,
   };
   if (s.kind === 'sd_stage' && job.image) {
     base.image = imageTask(job, s, deps);

@@ -30,6 +30,7 @@ import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type Coordi
 import { KvStateStore } from './state/kv-store.js';
 import { startConsole } from './console/server.js';
 import { startModels } from './model-wiring.js';
+import { speedSamples } from './placement/speeds.js';
 
 export interface CoordinatorHandle {
   grpcPort: number;
@@ -71,6 +72,10 @@ export async function startCoordinator(
         vramBytes: Math.round(entry.advert.vramUsableGb * 1024 ** 3),
       })),
     shardRecordsHeld: () => core?.c.heldShardCount() ?? 0,
+    agentSpeeds: () =>
+      (core?.c.agents(false) ?? []).flatMap(({ entry }) =>
+        speedSamples(table, { name: entry.advert.name, classGb: entry.classGb, modelSpeeds: entry.advert.modelSpeeds }),
+      ),
   });
   const hello = () => {
     try {

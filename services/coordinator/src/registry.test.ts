@@ -19,6 +19,7 @@ const advert = (id: string): AgentAdvert => ({
   modelsHeld: [],
   modelCacheFreeBytes: 0,
   modelCacheCapacityBytes: 0,
+  modelSpeeds: [],
 });
 
 describe('AgentRegistry size cap', () => {

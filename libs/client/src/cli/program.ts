@@ -5,6 +5,7 @@ import { addAgentCommands } from './agents.js';
 import type { CliContext } from './context.js';
 import { addJobCommands } from './jobs.js';
 import { addressArg, flagOption, intArg, valueOption } from './options.js';
+import { addPlanCommand } from './plan.js';
 import { addUpCommand } from './up.js';
 import { addModelCommands } from './models.js';
 
@@ -59,5 +60,6 @@ export function buildProgram(ctx: CliContext): Command {
   addAgentCommands(program, ctx);
   addUpCommand(program, ctx);
   addModelCommands(program, ctx); // hook(models): tessera models push | ls | rm | make-tiny
+  addPlanCommand(program, ctx);
   return program;
 }

@@ -96,6 +96,8 @@ export interface AgentAdvert {
   modelCacheFreeBytes: number;
   /** Capacity of the model cache (bytes, --model-cache-gb). 0: unbounded (or an agent too old to say). */
   modelCacheCapacityBytes: number;
+  /** Throughput the agent measured per model (smoothed); empty until it has run a shard of a model. */
+  modelSpeeds: ModelSpeed[];
 }
 
 /** A model an agent holds on disk. */
@@ -104,6 +106,17 @@ export interface HeldModel {
   /** The store's version digest; empty for a hand-provisioned directory the store did not install. */
   digest: string;
   bytes: number;
+}
+
+/**
+ * An agent's measured throughput on one model: work units (the hardware table's cost model:
+ * megapixel-steps, frame-steps or input megapixels) per second of engine run time, smoothed (EWMA).
+ */
+export interface ModelSpeed {
+  model: string;
+  unitsPerSecond: number;
+  /** Shards measured so far. */
+  samples: number;
 }
 
 /** Published by an agent on tessera.agent.heartbeat every heartbeat interval. */
@@ -167,7 +180,14 @@ export interface ShardTask {
     | VideoTask
     | undefined;
   /** One Stable Diffusion pipeline stage (sd_stage). */
-  image: ImageTask | undefined;
+  image:
+    | ImageTask
+    | undefined;
+  /**
+   * Work units of this shard by the hardware table's cost model (0 = unknown): what the agent divides
+   * by its run time to measure its speed on the model.
+   */
+  workUnits: number;
 }
 
 /**
@@ -299,6 +319,7 @@ function createBaseAgentAdvert(): AgentAdvert {
     modelsHeld: [],
     modelCacheFreeBytes: 0,
     modelCacheCapacityBytes: 0,
+    modelSpeeds: [],
   };
 }
 
@@ -351,6 +372,9 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
     }
     if (message.modelCacheCapacityBytes !== 0) {
       writer.uint32(128).int64(message.modelCacheCapacityBytes);
+    }
+    for (const v of message.modelSpeeds) {
+      ModelSpeed.encode(v!, writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -496,6 +520,14 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
             message.modelCacheCapacityBytes = longToNumber(reader.int64());
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.modelSpeeds.push(ModelSpeed.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -574,6 +606,11 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
         : isSet(object.model_cache_capacity_bytes)
         ? globalThis.Number(object.model_cache_capacity_bytes)
         : 0,
+      modelSpeeds: globalThis.Array.isArray(object?.modelSpeeds)
+        ? object.modelSpeeds.map((e: any) => ModelSpeed.fromJSON(e))
+        : globalThis.Array.isArray(object?.model_speeds)
+        ? object.model_speeds.map((e: any) => ModelSpeed.fromJSON(e))
+        : [],
     };
   },
 
@@ -627,6 +664,9 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
     if (message.modelCacheCapacityBytes !== 0) {
       obj.modelCacheCapacityBytes = Math.round(message.modelCacheCapacityBytes);
     }
+    if (message.modelSpeeds?.length) {
+      obj.modelSpeeds = message.modelSpeeds.map((e) => ModelSpeed.toJSON(e));
+    }
     return obj;
   },
 
@@ -651,6 +691,7 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
     message.modelsHeld = object.modelsHeld?.map((e) => HeldModel.fromPartial(e)) || [];
     message.modelCacheFreeBytes = object.modelCacheFreeBytes ?? 0;
     message.modelCacheCapacityBytes = object.modelCacheCapacityBytes ?? 0;
+    message.modelSpeeds = object.modelSpeeds?.map((e) => ModelSpeed.fromPartial(e)) || [];
     return message;
   },
 };
@@ -752,6 +793,111 @@ export const HeldModel: MessageFns<HeldModel> = {
     message.id = object.id ?? "";
     message.digest = object.digest ?? "";
     message.bytes = object.bytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseModelSpeed(): ModelSpeed {
+  return { model: "", unitsPerSecond: 0, samples: 0 };
+}
+
+export const ModelSpeed: MessageFns<ModelSpeed> = {
+  encode(message: ModelSpeed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.unitsPerSecond !== 0) {
+      writer.uint32(17).double(message.unitsPerSecond);
+    }
+    if (message.samples !== 0) {
+      writer.uint32(24).uint64(message.samples);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelSpeed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelSpeed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.unitsPerSecond = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.samples = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelSpeed {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      unitsPerSecond: isSet(object.unitsPerSecond)
+        ? globalThis.Number(object.unitsPerSecond)
+        : isSet(object.units_per_second)
+        ? globalThis.Number(object.units_per_second)
+        : 0,
+      samples: isSet(object.samples) ? globalThis.Number(object.samples) : 0,
+    };
+  },
+
+  toJSON(message: ModelSpeed): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.unitsPerSecond !== 0) {
+      obj.unitsPerSecond = floatToJson(message.unitsPerSecond);
+    }
+    if (message.samples !== 0) {
+      obj.samples = Math.round(message.samples);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelSpeed>, I>>(base?: I): ModelSpeed {
+    return ModelSpeed.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelSpeed>, I>>(object: I): ModelSpeed {
+    const message = createBaseModelSpeed();
+    message.model = object.model ?? "";
+    message.unitsPerSecond = object.unitsPerSecond ?? 0;
+    message.samples = object.samples ?? 0;
     return message;
   },
 };
@@ -1268,6 +1414,7 @@ function createBaseShardTask(): ShardTask {
     inputFrames: 0,
     video: undefined,
     image: undefined,
+    workUnits: 0,
   };
 }
 
@@ -1305,6 +1452,9 @@ export const ShardTask: MessageFns<ShardTask> = {
     }
     if (message.image !== undefined) {
       ImageTask.encode(message.image, writer.uint32(90).fork()).join();
+    }
+    if (message.workUnits !== 0) {
+      writer.uint32(97).double(message.workUnits);
     }
     return writer;
   },
@@ -1410,6 +1560,14 @@ export const ShardTask: MessageFns<ShardTask> = {
             message.image = ImageTask.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.workUnits = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1459,6 +1617,11 @@ export const ShardTask: MessageFns<ShardTask> = {
         : 0,
       video: isSet(object.video) ? VideoTask.fromJSON(object.video) : undefined,
       image: isSet(object.image) ? ImageTask.fromJSON(object.image) : undefined,
+      workUnits: isSet(object.workUnits)
+        ? globalThis.Number(object.workUnits)
+        : isSet(object.work_units)
+        ? globalThis.Number(object.work_units)
+        : 0,
     };
   },
 
@@ -1497,6 +1660,9 @@ export const ShardTask: MessageFns<ShardTask> = {
     if (message.image !== undefined) {
       obj.image = ImageTask.toJSON(message.image);
     }
+    if (message.workUnits !== 0) {
+      obj.workUnits = floatToJson(message.workUnits);
+    }
     return obj;
   },
 
@@ -1520,6 +1686,7 @@ export const ShardTask: MessageFns<ShardTask> = {
     message.image = (object.image !== undefined && object.image !== null)
       ? ImageTask.fromPartial(object.image)
       : undefined;
+    message.workUnits = object.workUnits ?? 0;
     return message;
   },
 };
