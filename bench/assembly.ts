@@ -64,7 +64,8 @@ class SyntheticBlobs implements Partial<BlobStore> {
   async putStream(key: string, data: ReadableStream<Uint8Array>): Promise<BlobInfo> {
     const h = createHash('sha256');
     let size = 0;
-    for await (const c of data) {
+    // (test/ compiles with the DOM lib for the console test, whose ReadableStream lacks the async iterator)
+    for await (const c of data as unknown as AsyncIterable<Uint8Array>) {
       h.update(c);
       size += c.length;
     }

@@ -8,6 +8,7 @@
  *
  *   npm run bench -- mixed-speed [--runs N] [--slowdown F] [--width PX] [--height PX] [--tile PX]
  */
+import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { JobState } from '@tessera/protocol';
@@ -45,7 +46,7 @@ export async function main(argv: string[]): Promise<void> {
     if (done.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`job failed: ${done.error}`);
     const bytes = await jobBytes(f.client, job.id);
     const s = (performance.now() - t0) / 1000;
-    outputs.add(Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('hex'));
+    outputs.add(createHash('sha256').update(bytes).digest('hex'));
     const full = await f.client.getJob(job.id);
     tiles = full.shardsTotal;
     const byAgent = new Map<string, number>();
