@@ -65,8 +65,8 @@ export async function blendTiles(
     },
   });
   const fetchTile = async (s: ShardRecord): Promise<Uint8Array> => {
-    const t = plan.tiles[s.index - indexOffset];
-    const expect = t.input.width * scale * t.input.height * scale * 3;
+    // A block shard's output is its input rect (its tiles' union) × scale; a tile's, the tile's.
+    const expect = s.input.width * scale * s.input.height * scale * 3;
     // The object store verifies the bytes against the digest it stored, and the commit checked that
     // digest against the SHA-256 the agent reported: a corrupt or swapped tile fails here.
     const data = await blobs.get(s.outputKey).catch((e: unknown) => {
@@ -92,9 +92,32 @@ export async function blendTiles(
     while (inflight.length < PREFETCH && i + inflight.length < ordered.length)
       inflight.push(handled(fetchTile(ordered[i + inflight.length])));
     const data = await inflight.shift()!;
-    asm.push(ordered[i].index - indexOffset, data);
+    const s = ordered[i];
+    if (!s.tiles) asm.push(s.index - indexOffset, data);
+    else for (const t of s.tiles) asm.push(t, cropTileOutput(data, s.input, plan.tiles[t].input, scale));
   }
   if (!asm.done || written !== total) throw new Error(`assembly incomplete: ${written} of ${total} bytes`);
+}
+
+/**
+ * The output of the tile whose input rect is `tile`, cut out of a block shard's output (`block` × scale,
+ * RGB8). Inside the tile's trusted area both equal the single pass; the blend weighs nothing else.
+ */
+export function cropTileOutput(
+  data: Uint8Array,
+  block: { x: number; y: number; width: number },
+  tile: { x: number; y: number; width: number; height: number },
+  scale: number,
+): Uint8Array {
+  const stride = block.width * scale * 3;
+  const rowBytes = tile.width * scale * 3;
+  const out = new Uint8Array(rowBytes * tile.height * scale);
+  const x0 = (tile.x - block.x) * scale * 3;
+  for (let y = 0; y < tile.height * scale; y++) {
+    const src = ((tile.y - block.y) * scale + y) * stride + x0;
+    out.set(data.subarray(src, src + rowBytes), y * rowBytes);
+  }
+  return out;
 }
 
 /** Blends into one in-memory RGB8 buffer (small outputs, and the refine stage's crops). */

@@ -337,6 +337,7 @@ export class Coordinator {
         nowMs: now,
         refine: sub.refine,
         formats: sub.formats, // hook(scale): requested output formats
+        fleetClassesGb: this.registry.live().map((a) => a.classGb), // hook(scale): tile blocks for big classes
       },
       this.d.table,
       o,

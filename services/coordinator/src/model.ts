@@ -178,6 +178,11 @@ export interface ShardRecord {
   region: RectRecord;
   /** Input rect (with context) in input pixels. */
   input: RectRecord;
+  /**
+   * upscale_tile covering several tiles of the job's grid (a block for a big agent, tile-blocks.ts):
+   * their indices, row-major; absent = the one tile of this shard's index.
+   */
+  tiles?: number[];
   inputKey: string;
   inputSha256: string;
   seed: number;
