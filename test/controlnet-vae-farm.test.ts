@@ -102,6 +102,12 @@ describe('ControlNet and VAE swap image jobs on the farm', () => {
     const b = await image(three, { ...base, controlNets: two });
     expect(Buffer.compare(a, b)).not.toBe(0);
     expect(Buffer.compare(b, await image(one, { ...base, controlNets: two }))).toBe(0);
+    // The stage holds the model and its ControlNet: 6 + 0.7 GB needs the 8 GB class (never the 6 GB agent).
+    const placed = await three.client.getJob((await three.client.submitImage({ ...base, controlNets: [canny()] })).id);
+    await three.client.waitForJob(placed.id);
+    const shard = (await three.client.getJob(placed.id)).shards[0];
+    expect(shard.requiredVramClass).toBe('8gb');
+    expect(['c8', 'c12']).toContain(shard.agent);
     // img2img with a ControlNet (StableDiffusionControlNetImg2ImgPipeline): init image and control image both travel.
     const i2i: SubmitImageRequest = { ...base, initImage: control, strength: 0.7 };
     const c = await image(three, { ...i2i, controlNets: [canny()] });

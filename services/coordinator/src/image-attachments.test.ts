@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadHardwareTable } from '@tessera/hardware';
 import { InvalidArgumentError } from './errors.js';
-import { imageInputRgb, imageTaskAttachments, resolveAttachments } from './image-attachments.js';
+import { imageInputRgb, imageTaskAttachments, resolveAttachments, withControlNetVram } from './image-attachments.js';
+import { planImage, resolveImageParams } from './planner-image.js';
+import { requiredClassFor } from '@tessera/hardware';
 
 const table = loadHardwareTable();
 const row = (id: string) => table.models.get(id)!;
@@ -76,5 +78,41 @@ describe('input blob and stage tasks', () => {
     });
     expect(imageTaskAttachments(params, 1)).toEqual({ controlnets: [], vaeDir: 'kl-f8-anime2' });
     expect(imageTaskAttachments(undefined, 0)).toEqual({ controlnets: [], vaeDir: '' });
+  });
+});
+
+describe('ControlNet VRAM', () => {
+  it('the first stage needs the model plus its ControlNets: sd15 6 + 0.7 → 8 GB, sdxl base 8 + 2.5 → 12 GB', () => {
+    const sd15 = withControlNetVram(row('sd15'), undefined, [{ model: 'controlnet-canny-sd15' }], table);
+    expect(sd15.minVramGb).toBeCloseTo(6.7, 9);
+    expect(requiredClassFor(table, sd15, {})).toBe(8);
+    const xl = withControlNetVram(row('sdxl'), 'base', [{ model: 'controlnet-canny-sdxl' }], table);
+    expect(requiredClassFor(table, xl, {}, 'base')).toBe(12);
+    expect(requiredClassFor(table, xl, {}, 'refiner')).toBe(8);
+    expect(withControlNetVram(row('sd15'), undefined, [], table)).toBe(row('sd15'));
+  });
+
+  it('planImage puts the extra on the first stage only', () => {
+    const req = {
+      model: 'sdxl',
+      prompt: 'a cat',
+      negativePrompt: '',
+      width: 64,
+      height: 64,
+      steps: 0,
+      guidanceScale: 0,
+      strength: 0,
+      scheduler: '',
+      refine: true,
+      highNoiseFrac: 0,
+      controlNets: [{ model: 'controlnet-blur-sdxl', preprocess: 'blur', guidanceStart: 0 }],
+    };
+    const { row: r, params } = resolveImageParams(req, table);
+    const header = { jobId: 'j', name: '', seed: 1, priority: 0, maxAttempts: 3, nowMs: 0 };
+    const plan = planImage(header, r, params, table, 'in');
+    expect(plan.shards.map((s) => [s.stage, s.requiredClassGb, s.inputKey])).toEqual([
+      ['base', 12, 'in'],
+      ['refiner', 8, ''],
+    ]);
   });
 });

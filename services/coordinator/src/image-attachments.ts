@@ -87,6 +87,25 @@ export function resolveAttachments(
   return { controlNets: out, vae };
 }
 
+/**
+ * `row` as the first stage of a job with ControlNets sees it: its need (the stage's `min_vram_gb`, or the row's)
+ * raised by what the ControlNets' rows add (their `min_vram_gb`), so the stage lands on a class that holds both.
+ */
+export function withControlNetVram(
+  row: ModelRow,
+  stage: string | undefined,
+  controlNets: readonly { model: string }[] | undefined,
+  table: HardwareTable,
+): ModelRow {
+  const extra = (controlNets ?? []).reduce((gb, c) => gb + (table.models.get(c.model)?.minVramGb ?? 0), 0);
+  if (extra === 0) return row;
+  if (stage === undefined) return { ...row, minVramGb: row.minVramGb + extra };
+  const stages = row.stages?.map((s) =>
+    s.id === stage ? { ...s, minVramGb: (s.minVramGb ?? row.minVramGb) + extra } : s,
+  );
+  return { ...row, stages };
+}
+
 /** The ControlNets and VAE of one stage's task: ControlNets run in the first stage; the VAE serves every stage. */
 export function imageTaskAttachments(
   p: ImageParams | undefined,

@@ -5,7 +5,7 @@
  */
 import { requiredClassFor, type HardwareTable, type ModelRow } from '@tessera/hardware';
 import { InvalidArgumentError } from './errors.js';
-import { resolveAttachments, type ControlNetRequest } from './image-attachments.js';
+import { resolveAttachments, withControlNetVram, type ControlNetRequest } from './image-attachments.js';
 import { newJob, newShard, type ImageParams, type JobRecord, type ShardRecord } from './model.js';
 import { deriveSeed } from './planner.js';
 import { checkPipelineRequest, renderedSize, requireEnginePipeline } from './pipeline-support.js';
@@ -122,7 +122,13 @@ export function planImage(
       index: i,
       stage,
       kind: 'sd_stage',
-      requiredClassGb: requiredClassFor(table, row, {}, stage === 'main' ? undefined : stage),
+      // hook(engines-b): the first stage also holds the job's ControlNets.
+      requiredClassGb: requiredClassFor(
+        table,
+        i === 0 ? withControlNetVram(row, stage === 'main' ? undefined : stage, params.controlNets, table) : row,
+        {},
+        stage === 'main' ? undefined : stage,
+      ),
       // The first stage takes the job seed itself, so `tessera-agent run txt2img --seed N` reproduces a
       // single-stage farm job; later stages derive theirs from it and their position.
       seed: i === 0 ? h.seed : deriveSeed(h.seed, stage, i),
