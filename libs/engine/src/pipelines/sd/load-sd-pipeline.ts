@@ -58,6 +58,8 @@ export async function loadSdPipeline(dir: string, options: LoadSdPipelineOptions
   // So does Hunyuan-DiT (BERT + mT5 encoders, a DiT with rotary embeddings).
   const cascade = await readCascadeLayout(dir);
   const hunyuan = cascade ? null : await readHunyuanLayout(dir);
+  if ((cascade || hunyuan) && options.vaeDir)
+    throw new SdModelLayoutError(dir, 'a VAE swap needs an Optimum-layout model (not Stable Cascade / Hunyuan-DiT)');
   const own = cascade || hunyuan ? undefined : await readOptimumLayout(dir);
   const layout = own && options.vaeDir ? await withVae(own, options.vaeDir) : own;
   const load = options.loadModel ?? ((path: string) => OrtModel.load(path, options));
