@@ -127,7 +127,7 @@ describe('Flux, SD 3.5 Large and PixArt image jobs on the farm', () => {
         (e: { code: string; details: string }) => e,
       );
     expect(err?.code).toBe('INVALID_ARGUMENT');
-    expect(err?.details).toMatch(/^image\.init_image: pixart-alpha is txt2img only/);
+    expect(err?.details).toMatch(/^image\.init_image: pixart-alpha has no img2img pipeline/);
   });
 
   it.each(cases)('%s: tessera-agent run txt2img equals the farm', async (model, _cls, extra) => {

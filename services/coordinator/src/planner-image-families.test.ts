@@ -47,7 +47,7 @@ describe('image planning for Flux, SD 3.5 Large and PixArt', () => {
         err = e;
       }
       expect(err).toBeInstanceOf(InvalidArgumentError);
-      expect((err as InvalidArgumentError).message).toMatch(/init_image.*txt2img only/);
+      expect((err as InvalidArgumentError).message).toMatch(/init_image.*has no img2img pipeline/);
     }
   });
 });
