@@ -8,6 +8,10 @@ const benches: Record<string, () => Promise<{ main: (args: string[]) => Promise<
   failover: () => import('./failover.js'),
   load: () => import('./load.js'),
   sim: () => import('./sim.js'),
+  assembly: () => import('./assembly.js'),
+  'model-fetch': () => import('./model-fetch.js'),
+  'mixed-speed': () => import('./mixed-speed.js'),
+  'plan-vs-farm': () => import('./plan-vs-farm.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -22,7 +22,7 @@ describe('gRPC bearer tokens', () => {
   let tokensFile: string;
   beforeAll(async () => {
     tokensFile = join(mkdtempSync(join(tmpdir(), 'tessera-tokens-')), 'tokens');
-    writeFileSync(tokensFile, '# users of the test farm\ncarol carol-secret-1\n');
+    writeFileSync(tokensFile, '# users of the test farm\ncarol carol-secret-1\nroot root-secret-1 admin\n');
     farm = await startFarm({
       agents: [{ name: 'a', vramGb: 8 }],
       coordinatorArgs: ['--api-tokens', 'alpha-token,bob:beta-token', '--api-tokens-file', tokensFile],
@@ -107,8 +107,9 @@ describe('gRPC bearer tokens', () => {
     const c = new TesseraClient(farm.grpcAddr, { token: 'carol-secret-1' });
     const job = await c.submitUpscale({ image, model: 'esrgan-slim-x2' });
     c.close();
+    // Another user's job is visible to an admin only (see ownership.test.ts).
     const cli = (...args: string[]) =>
-      run(process.execPath, [join(repoRoot, CLI_BIN), '--server', farm.grpcAddr, '--token', 'alpha-token', ...args]);
+      run(process.execPath, [join(repoRoot, CLI_BIN), '--server', farm.grpcAddr, '--token', 'root-secret-1', ...args]);
     expect((await cli('status', job.id)).stdout).toMatch(/\nowner {5}carol\n/);
     expect(JSON.parse((await cli('status', job.id, '--json')).stdout).owner).toBe('carol');
   });

@@ -61,11 +61,14 @@ describe('bad requests', () => {
         err ? resolve(err) : reject(new Error('expected an error')),
       ),
     );
-  const upscale = (image: Buffer, extra: { model?: string; tile?: number; overlap?: number } = {}) =>
+  const upscale = (
+    image: Buffer,
+    extra: { model?: string; tile?: number; overlap?: number; formats?: number[] } = {},
+  ) =>
     submit({
       spec: {
         $case: 'upscale',
-        value: { image, model: 'esrgan-slim-x4', tile: 0, overlap: 0, refine: undefined, ...extra },
+        value: { image, model: 'esrgan-slim-x4', tile: 0, overlap: 0, refine: undefined, formats: [], ...extra },
       },
     });
 
@@ -106,6 +109,8 @@ describe('bad requests', () => {
       () => upscale(good, { tile: 16, overlap: 16 }),
       /tile 16 must be larger than overlap 16/,
     ],
+    ['unknown output format', 'upscale.formats[1]', () => upscale(good, { formats: [1, 99] }), /unknown format 99/],
+    ['repeated output format', 'upscale.formats[1]', () => upscale(good, { formats: [2, 2] }), /tiff is listed twice/],
     [
       'overlap below the receptive field',
       'upscale.overlap',

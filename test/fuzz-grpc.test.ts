@@ -28,6 +28,7 @@ import {
   WatchJobRequest,
 } from '@tessera/protocol';
 import { jobBytes, startFarm, type Farm } from './helpers/farm.js';
+import { pushTinyModels } from './helpers/models.js';
 import { parseExposition, scrape, sumOf } from './helpers/prometheus.js';
 import { baboonCrop, rgbOf } from './helpers/images.js';
 import { fuzzSeed, mutant, Rng, type FieldPools, type Mutant, type Seed } from './helpers/mutate.js';
@@ -121,6 +122,8 @@ describe('hostile gRPC input (issue 6)', () => {
   beforeAll(async () => {
     console.log(`fuzz-grpc seed ${seed} (replay with TESSERA_FUZZ_SEED=${seed})`);
     farm = await startFarm({ agents: [{ name: 'only', vramGb: 8 }] });
+    // The corpus's image and video seeds must be accepted: their models are in the farm's store.
+    await pushTinyModels(farm.grpcAddr, ['sd15', 'sdxl', 'sdxl-refiner', 'svd-xt']);
     raw = new grpc.Client(farm.grpcAddr, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': 64 * MiB,
     });

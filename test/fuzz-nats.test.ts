@@ -28,6 +28,7 @@ import {
   type Job,
 } from '@tessera/protocol';
 import { jobBytes, startFarm, type Farm } from './helpers/farm.js';
+import { pushTinyModels } from './helpers/models.js';
 import { baboonCrop, rgbOf } from './helpers/images.js';
 import { waitFor } from './helpers/process.js';
 import { parseExposition, scrape, sumOf } from './helpers/prometheus.js';
@@ -106,6 +107,10 @@ describe('hostile NATS input (issue 6)', () => {
       version: '0.1.0',
       state: AgentState.AGENT_STATE_IDLE,
       shardsCompleted: 3,
+      modelsHeld: [],
+      modelCacheFreeBytes: 0,
+      modelCacheCapacityBytes: 0,
+      modelSpeeds: [],
     });
     const ref = { jobId: before.id, shardIndex: 0, fencingToken: before.shards[0].attempts + 5 };
     const seeds: { kind: Kind; subject: string; seed: Seed<unknown> }[] = [
@@ -233,7 +238,8 @@ describe('hostile NATS input (issue 6)', () => {
     );
 
     // Forged results and renewals with random fencing tokens, for a finished job and for a queued one
-    // (svd-xt needs 16 GB: on this 8 GB farm its shards wait in the queue).
+    // (svd-xt needs 16 GB: on this 8 GB farm its shards wait in the queue; its model is in the store).
+    await pushTinyModels(farm.grpcAddr, ['svd-xt']);
     const queuedJob = await farm.client.submitVideo({
       image: png,
       model: 'svd-xt',

@@ -73,7 +73,18 @@ describe('gRPC discovery and cancel', () => {
       });
     const list = (await ask({ list_services: '' })) as { list_services_response: { service: { name: string }[] } };
     const names = list.list_services_response.service.map((s) => s.name);
-    expect(names).toEqual(expect.arrayContaining(['tessera.v1.JobService', 'tessera.v1.AgentService']));
+    expect(names).toEqual(
+      expect.arrayContaining(['tessera.v1.JobService', 'tessera.v1.AgentService', 'grpc.health.v1.Health']),
+    );
+    // grpcurl describes and calls Health/Check from reflection alone.
+    const health = (await ask({ file_containing_symbol: 'grpc.health.v1.Health' })) as {
+      file_descriptor_response: { file_descriptor_proto: Buffer[] };
+    };
+    expect(
+      health.file_descriptor_response.file_descriptor_proto.some((b) =>
+        Buffer.from(b).toString('latin1').includes('HealthCheckRequest'),
+      ),
+    ).toBe(true);
     const file = (await ask({ file_containing_symbol: 'tessera.v1.JobService' })) as {
       file_descriptor_response: { file_descriptor_proto: Buffer[] };
     };

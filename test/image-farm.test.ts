@@ -44,8 +44,8 @@ describe('Stable Diffusion image jobs on the farm', () => {
   let models: string;
   let init: Buffer;
   const farms: Farm[] = [];
-  const farm = async (agents: AgentSpec[], hardwareTable?: string) => {
-    const f = await startFarm({ nats, agents, hardwareTable, agentArgs: ['--models', models] });
+  const farm = async (agents: AgentSpec[], hardwareTable?: string, coordinatorArgs?: string[]) => {
+    const f = await startFarm({ nats, agents, hardwareTable, coordinatorArgs, agentArgs: ['--models', models] });
     farms.push(f);
     return f;
   };
@@ -138,7 +138,8 @@ describe('Stable Diffusion image jobs on the farm', () => {
   });
 
   it('a Cascade job plans three stages C → B → A with their own requirements, shown by status --json', async () => {
-    const f = await farm([{ name: 'small', vramGb: 8 }]);
+    // No Cascade weights anywhere: accepted only because late model pushes are allowed (issue 10).
+    const f = await farm([{ name: 'small', vramGb: 8 }], undefined, ['--allow-late-model-push']);
     const submitted = await f.client.submitImage({ model: 'cascade', prompt: 'a baboon', seed: 1 });
     const job = await waitFor(
       async () => {
@@ -155,6 +156,9 @@ describe('Stable Diffusion image jobs on the farm', () => {
     ]);
     expect(job.shards.every((s) => s.state === ShardState.SHARD_STATE_QUEUED)).toBe(true);
     expect(job.waitingReason).toContain('16gb');
+    expect(job.waitingReason).toMatch(
+      /waiting for a model: model cascade, cascade-b, cascade-a .*tessera models push cascade/,
+    );
     const { stdout } = await run(process.execPath, [
       join(repoRoot, CLI_BIN),
       '--server',

@@ -52,7 +52,9 @@ describe('per-user limits', () => {
     }
     const bobs = await as('bob').submitUpscale(small());
     expect(bobs.owner).toBe('bob');
-    expect((await farm.client.listJobs()).map((j) => j.owner).sort()).toEqual(['alice', 'bob']);
+    // Each user lists its own jobs only (ownership: test/ownership.test.ts).
+    expect((await as('alice').listJobs()).map((j) => j.owner)).toEqual(['alice']);
+    expect((await as('bob').listJobs()).map((j) => j.owner)).toEqual(['bob']);
   });
 
   it('counts queued shards per user: a job that would exceed them is refused, a smaller one is not', async () => {

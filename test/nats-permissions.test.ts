@@ -25,6 +25,7 @@ import {
   blobKeys,
   farmNames,
 } from '@tessera/protocol';
+import { ModelStore } from '@tessera/models';
 import { startFarm, type Farm } from './helpers/farm.js';
 import { baboonCrop } from './helpers/images.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
@@ -322,6 +323,30 @@ describe('NATS users per role (deploy/nats/permissions.conf)', () => {
     const closed = await Promise.race([sub.closed, new Promise((r) => setTimeout(() => r('open'), 3_000))]);
     expect(String(closed)).toMatch(/Permissions Violation for Subscription to "tessera\.work\.request"/);
     expect((await farm.client.getJob(jobId)).state).toBe(JobState.JOB_STATE_SUCCEEDED);
+    expect(serviceViolations()).toEqual([]);
+  });
+
+  it('an agent reads the model store (manifests and files) but cannot write to it', async () => {
+    // The coordinator created the store's buckets at start; an admin pushes through the coordinator's user.
+    const coordinator = await as('coordinator');
+    const admin = await ModelStore.open(coordinator.nc, { farm: PREFIX });
+    const data = randomBytes(300_000);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    async function* bytes() {
+      yield data;
+    }
+    await admin.putStream('perm-model', 'w.bin', bytes(), { sha256, size: data.length });
+    const m = await admin.commit('perm-model', [{ path: 'w.bin', sha256, size: data.length }]);
+    const agent = await as('agent');
+    const store = await ModelStore.open(agent.nc, { farm: PREFIX });
+    expect((await store.manifest('perm-model'))?.digest).toBe(m.digest);
+    const parts: Uint8Array[] = [];
+    for await (const c of store.read('perm-model', m.files[0])) parts.push(c);
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+    await expect(
+      within(5_000, store.putStream('perm-model', 'x', bytes(), { sha256, size: data.length }), 'agent model write'),
+    ).rejects.toThrow();
+    expect(await admin.has({ sha256, size: data.length })).toBe(true);
     expect(serviceViolations()).toEqual([]);
   });
 });

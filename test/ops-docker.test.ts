@@ -170,8 +170,25 @@ describe('operations: Dockerfiles', () => {
       expect(envAt).toBeGreaterThanOrEqual(0);
       expect(envAt).toBeLessThan(ciAt);
       const ci = args(deps.instructions[ciAt]);
-      expect(ci).toMatch(/allow-scripts=onnxruntime-node'? >> \.npmrc/);
+      expect(ci).toContain('npm pkg set allowScripts.onnxruntime-node=true --json');
       expect(ci).toContain('libonnxruntime_providers_cuda.so');
+    });
+
+    it('the coordinator image installs ffmpeg in its final stage (MP4 output and input)', () => {
+      const final = stagesOf('Dockerfile.coordinator').at(-1)!;
+      const install = runs(final).find((r) => /apt-get install/.test(r));
+      expect(install).toBeDefined();
+      const packages = install!
+        .slice(install!.indexOf('apt-get install'))
+        .split('&&')[0]
+        .split(/\s+/)
+        .filter((w) => /^[a-z0-9][a-z0-9.+-]*$/.test(w));
+      expect(packages).toContain('ffmpeg');
+    });
+
+    it('no build copies a .npmrc (the repo has none: allowScripts in package.json keeps installs offline)', () => {
+      for (const f of ['Dockerfile.coordinator', 'Dockerfile.agent'])
+        expect(readFileSync(join(DIR, f), 'utf8')).not.toContain('.npmrc');
     });
 
     it('the coordinator image does not install the CUDA provider', () => {

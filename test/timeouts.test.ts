@@ -81,6 +81,10 @@ describe('shard timeouts', () => {
         version: '0.1.0',
         state: AgentState.AGENT_STATE_IDLE,
         shardsCompleted: 0,
+        modelsHeld: [],
+        modelCacheFreeBytes: 0,
+        modelCacheCapacityBytes: 0,
+        modelSpeeds: [],
       };
       const reply = await nc.request(names.workRequest, WorkRequest.encode({ advert, waitMs: 5000 }).finish(), {
         timeout: 10_000,

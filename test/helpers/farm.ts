@@ -19,6 +19,8 @@ export interface AgentSpec {
   env?: Record<string, string>;
   /** The NATS URL this agent connects to (default the farm's; e.g. a proxy a test can sever). */
   natsUrl?: string;
+  /** Extra flags for this agent only, after the farm's agentArgs (e.g. its own --models DIR). */
+  args?: string[];
 }
 
 /** A NATS user and password, given to a service as TESSERA_NATS_USER / TESSERA_NATS_PASSWORD. */
@@ -131,6 +133,7 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
         ...AGENT_TEST_ARGS,
         ...(threads ? ['--threads', String(threads)] : []),
         ...(o.agentArgs ?? []),
+        ...(spec.args ?? []),
       ],
       spec.name,
       { ...agentEnv, ...spec.env },

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeServer } from '../fixtures/fake-server.mjs';
 import { tessera } from '../fixtures/cli.js';
 
-const COMMANDS = ['submit', 'status', 'watch', 'get', 'cancel', 'jobs', 'agents', 'up'];
+const COMMANDS = ['submit', 'status', 'watch', 'get', 'cancel', 'jobs', 'agents', 'up', 'plan'];
 
 describe.concurrent('tessera usage', () => {
   it('--help lists every command and the global options', async () => {

@@ -4,6 +4,7 @@ import {
   AgentServiceClient,
   JobServiceClient,
   VideoFormat,
+  ImageFormat,
   VideoMode,
   type AgentInfo,
   type GetJobOutputResponse,
@@ -44,6 +45,8 @@ export interface SubmitUpscaleRequest {
   name?: string;
   /** Leases a shard may get before the job fails (default: coordinator's). */
   maxAttempts?: number;
+  /** Output formats, the first being the primary output (default: PNG only). */
+  formats?: ImageFormatName[];
   /** Refine the upscaled image with SD img2img on overlapping tiles (zeros: defaults). */
   refine?: {
     model: string;
@@ -57,6 +60,14 @@ export interface SubmitUpscaleRequest {
     scheduler?: string;
   };
 }
+
+/** Output formats of upscale jobs: PNG, or a tiled pyramidal TIFF (for gigapixel outputs). */
+export type ImageFormatName = 'png' | 'tiff';
+
+const IMAGE_FORMATS: Record<ImageFormatName, ImageFormat> = {
+  png: ImageFormat.IMAGE_FORMAT_PNG,
+  tiff: ImageFormat.IMAGE_FORMAT_TIFF,
+};
 
 /** Output formats of video jobs. */
 export type VideoFormatName = 'png-frames' | 'webp' | 'mp4';
@@ -127,6 +138,19 @@ export interface SubmitImageRequest {
   /** SDXL: add the refiner stage. */
   refine?: boolean;
   highNoiseFrac?: number;
+  /** SD 1.5 / SDXL: ControlNets (table rows of kind controlnet) with their encoded control images. */
+  controlNets?: {
+    model: string;
+    image: Uint8Array;
+    /** 'none' (default: the image is already a control map), 'canny' or 'blur'. */
+    preprocess?: string;
+    /** Conditioning scale (default 1). */
+    scale?: number;
+    guidanceStart?: number;
+    guidanceEnd?: number;
+  }[];
+  /** A VAE (table row of kind vae) replacing the model's, e.g. kl-f8-anime2. */
+  vae?: string;
   seed?: number;
   priority?: number;
   name?: string;
@@ -191,6 +215,7 @@ export class TesseraClient {
           model: req.model,
           tile: req.tile ?? 0,
           overlap: req.overlap ?? 0,
+          formats: (req.formats ?? []).map((f) => IMAGE_FORMATS[f]),
           refine: req.refine && {
             model: req.refine.model,
             prompt: req.refine.prompt,
@@ -288,6 +313,15 @@ export class TesseraClient {
           scheduler: req.scheduler ?? '',
           refine: req.refine ?? false,
           highNoiseFrac: req.highNoiseFrac ?? 0,
+          controlnets: (req.controlNets ?? []).map((c) => ({
+            model: c.model,
+            image: buf(c.image),
+            preprocess: c.preprocess ?? '',
+            scale: c.scale,
+            guidanceStart: c.guidanceStart ?? 0,
+            guidanceEnd: c.guidanceEnd,
+          })),
+          vae: req.vae ?? '',
         },
       },
     };

@@ -11,6 +11,7 @@ export {
   type SubmitVideoUpscaleRequest,
   type OutputSelector,
   type VideoFormatName,
+  type ImageFormatName,
   type WatchListener,
 } from './client.js';
 export { DEFAULT_SERVER, MAX_MESSAGE_BYTES, type TesseraClientOptions, type TlsOptions } from './options.js';
@@ -38,3 +39,5 @@ export {
 } from './format/json.js';
 export { formatJobStatus, formatJobsTable, formatAgentsTable, renderTable, formatBytes } from './format/table.js';
 export { formatCliError } from './format/errors.js';
+export { TesseraModels, type ModelPushProgress, type ModelPushResult } from './models.js';
+export { writeTinyModel, TINY_FAMILIES } from './cli/models.js';

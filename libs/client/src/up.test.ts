@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,7 @@ import { describeExit } from './up/child.js';
 import { baboonPng, decodeDataUri, demoOutputName } from './up/demo.js';
 import { agentVramGb } from './up/farm.js';
 import { freePort, portIsFree } from './up/ports.js';
-import { findExecutable } from './up/which.js';
+import { findExecutable, findNatsServer } from './up/which.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -35,6 +36,20 @@ describe('up helpers', () => {
     expect([...png.subarray(0, 8)]).toEqual(PNG_MAGIC);
     expect(png.readUInt32BE(16)).toBe(128);
     expect(png.readUInt32BE(20)).toBe(128);
+  });
+
+  it('finds nats-server on PATH first, then in the fallback directories (Debian: /usr/sbin)', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'tessera-which-'));
+    const [onPath, sbin, empty] = ['bin', 'sbin', 'empty'].map((d) => join(root, d));
+    for (const d of [onPath, sbin, empty]) await mkdir(d);
+    for (const d of [onPath, sbin]) {
+      await writeFile(join(d, 'nats-server'), '#!/bin/sh\n');
+      await chmod(join(d, 'nats-server'), 0o755);
+    }
+    expect(findNatsServer(onPath, [sbin])).toBe(join(onPath, 'nats-server'));
+    expect(findNatsServer(empty, [empty, sbin])).toBe(join(sbin, 'nats-server'));
+    expect(findNatsServer(empty, [empty])).toBeNull();
+    await rm(root, { recursive: true, force: true });
   });
 
   it('finds a free port and sees a taken one', async () => {
@@ -92,6 +107,8 @@ describe('tessera up with fake services', () => {
     expect(r.stdout).toMatch(
       new RegExp(`coordinator\\s+127\\.0\\.0\\.1:${grpc}\\s+http://127\\.0\\.0\\.1:\\d+/metrics`),
     );
+    // The NATS URL another agent attaches to.
+    expect(r.stdout).toMatch(/^nats\s+nats:\/\/127\.0\.0\.1:\d+\s*$/m);
     expect(r.stdout).toMatch(/agent local-1\s+6 GB\s+class 6gb\s+http:\/\/127\.0\.0\.1:\d+\/metrics/);
     expect(r.stdout).toMatch(/agent local-3\s+24 GB\s+class 24gb/);
     expect(r.stdout).toMatch(/agent local-4\s+6 GB\s+class 6gb/);
@@ -140,11 +157,32 @@ describe('tessera up with fake services', () => {
     expect(await readFile(join(out, 'logs', 'agent-local-1.log'), 'utf8')).toContain('fake agent: SIGTERM');
   });
 
-  it('without nats-server on PATH it says how to install it', async () => {
-    const r = await tessera(['up', '--out', join(dir, 'nonats'), ...fakes], { PATH: '/nonexistent' });
+  it.skipIf(!existsSync('/usr/sbin/nats-server'))(
+    "finds Debian's /usr/sbin/nats-server with a non-root user's PATH (no sbin)",
+    async () => {
+      const out = join(dir, 'sbin');
+      const r = await tessera(['up', '--agents', '1', '--out', out, ...fakes], {
+        FAKE_AGENTS: '1',
+        PATH: '/usr/bin:/bin',
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/tessera up: NATS at nats:\/\/127\.0\.0\.1:\d+; coordinator at/);
+      expect(await readdir(join(out, 'logs'))).toContain('nats-server.log');
+    },
+  );
+
+  it('without nats-server it says how to install it', async () => {
+    const r = await tessera([
+      'up',
+      '--out',
+      join(dir, 'nonats'),
+      '--nats-server',
+      '/nonexistent/nats-server',
+      ...fakes,
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
-      /^tessera: nats-server was not found on PATH\. Install it \(Debian\/Ubuntu: `apt-get install nats-server`, macOS: `brew install nats-server`\) or point at .* --nats URL/,
+      /^tessera: nats-server \/nonexistent\/nats-server \(--nats-server\) is not an executable file\. Install it \(Debian\/Ubuntu: `apt-get install nats-server`, macOS: `brew install nats-server`\), name it with --nats-server FILE, or point at .* --nats URL/,
     );
   });
 });

@@ -58,6 +58,8 @@ export interface GenerateImageCallOptions {
   onProgress?: (fraction: number) => void;
   /** After each denoising step in the worker: `i` steps of `n` done. */
   onStep?: (i: number, n: number) => void;
+  /** A VAE directory replacing the model's VAE for this call (pipelines/vae-swap/). */
+  vaeDir?: string;
 }
 
 type CallOptions = UpscaleCallOptions & ImageToVideoCallOptions & GenerateImageCallOptions;
@@ -145,7 +147,8 @@ export class EngineHost {
       if (typeof params?.prompt !== 'string') throw new SdParamsError('prompt', 'must be a string');
       if (params.image) assertRgbImage(params.image, 'generateImage input');
       const image = params.image ? { image: ownBytes(params.image) } : {};
-      return { type: 'generate-image', modelDir, params: { ...params, ...image } };
+      const vae = opts.vaeDir ? { vaeDir: opts.vaeDir } : {};
+      return { type: 'generate-image', modelDir, params: { ...params, ...image }, ...vae };
     }) as Promise<SdRunResult>;
   }
 

@@ -32,7 +32,7 @@ export type WorkRequest =
   /** SVD / SVD-XT image-to-video from a model directory (docs/svd-models.md). */
   | { type: 'image-to-video'; modelDir: string; params: SvdRunParams }
   /** Stable Diffusion txt2img / img2img from an Optimum ONNX model directory (pipelines/sd). */
-  | { type: 'generate-image'; modelDir: string; params: SdRunParams };
+  | { type: 'generate-image'; modelDir: string; params: SdRunParams; vaeDir?: string };
 
 /** Parent → child. A worker runs one request at a time; the host never sends a second before the reply. */
 export type HostMessage = (WorkRequest & { id: number }) | { type: 'shutdown' };

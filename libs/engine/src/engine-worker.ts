@@ -114,11 +114,11 @@ async function imageToVideo(id: number, modelDir: string, params: SvdRunParams):
 /** Fraction of EngineHost.generateImage progress reached when denoising ends (the VAE decode follows). */
 const IMAGE_DENOISED = 0.95;
 
-async function generateImage(id: number, modelDir: string, params: SdRunParams): Promise<void> {
+async function generateImage(id: number, modelDir: string, params: SdRunParams, vaeDir?: string): Promise<void> {
   try {
     testFault();
     const result = await imagePipelines.generate(
-      { modelDir: resolve(modelDir), params },
+      { modelDir: resolve(modelDir), params, ...(vaeDir ? { vaeDir: resolve(vaeDir) } : {}) },
       {
         onStep: (i, n) => send({ type: 'progress', id, fraction: (IMAGE_DENOISED * i) / n, step: { i, n } }),
       },
@@ -141,7 +141,8 @@ async function shutdown(): Promise<never> {
 process.on('message', (msg: HostMessage) => {
   if (msg.type === 'upscale') queue = queue.then(() => upscale(msg.id, msg.modelId, msg.image));
   else if (msg.type === 'image-to-video') queue = queue.then(() => imageToVideo(msg.id, msg.modelDir, msg.params));
-  else if (msg.type === 'generate-image') queue = queue.then(() => generateImage(msg.id, msg.modelDir, msg.params));
+  else if (msg.type === 'generate-image')
+    queue = queue.then(() => generateImage(msg.id, msg.modelDir, msg.params, msg.vaeDir));
   else if (msg.type === 'shutdown') queue = queue.then(shutdown);
 });
 // The parent is gone (or closed the channel): nothing can receive our results.

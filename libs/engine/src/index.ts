@@ -124,3 +124,45 @@ export type { GenerateImageRequest, SdWorkerConfig } from './pipelines/sd/worker
 export { SdWorkerHandler } from './pipelines/sd/worker-handler.js';
 export type { TinySdFamily, TinySdModelOptions } from './onnx-build/sd/write-tiny-sd-model.js';
 export { writeTinySdModel } from './onnx-build/sd/write-tiny-sd-model.js';
+// Stable Cascade (pipelines/cascade): prior (stage C) → decoder (stage B) → VQGAN (stage A), one directory per stage.
+export type { DDPMWuerstchenSchedulerConfig } from './schedulers/ddpm-wuerstchen.js';
+export { DDPMWuerstchenScheduler } from './schedulers/ddpm-wuerstchen.js';
+export type { CascadeLayout, CascadeStage } from './pipelines/cascade/cascade-layout.js';
+export { classifyCascade, readCascadeLayout } from './pipelines/cascade/cascade-layout.js';
+export { StableCascadePriorPipeline } from './pipelines/cascade/stable-cascade-prior-pipeline.js';
+export { StableCascadeDecoderPipeline } from './pipelines/cascade/stable-cascade-decoder-pipeline.js';
+export { StableCascadeVqganPipeline } from './pipelines/cascade/stable-cascade-vqgan-pipeline.js';
+export type { CascadeChainOptions } from './pipelines/cascade/cascade-chain.js';
+export { runCascadeChain } from './pipelines/cascade/cascade-chain.js';
+export type { TinyCascadeModelOptions, TinyCascadeStage } from './onnx-build/cascade/write-tiny-cascade-model.js';
+export { writeTinyCascadeModel, writeTinyCascadeModels } from './onnx-build/cascade/write-tiny-cascade-model.js';
+// Hunyuan-DiT v1.2 (pipelines/hunyuan): BERT + mT5 encoders, DiT with rotary embeddings, DDPM v-prediction.
+export type { DDPMSchedulerConfig, DDPMVarianceType } from './schedulers/ddpm.js';
+export { DDPMScheduler } from './schedulers/ddpm.js';
+export { BertWordPieceTokenizer, loadBertTokenizer } from './tokenizer/bert-wordpiece.js';
+export { binHunyuanResolution, hunyuanRotaryEmbedding } from './pipelines/hunyuan/hunyuan-math.js';
+export { HunyuanDiTPipeline } from './pipelines/hunyuan/hunyuan-dit-pipeline.js';
+export { isHunyuanIndex, readHunyuanLayout } from './pipelines/hunyuan/load-hunyuan-pipeline.js';
+export type { TinyHunyuanModelOptions } from './onnx-build/hunyuan/write-tiny-hunyuan-model.js';
+export { writeTinyHunyuanModel } from './onnx-build/hunyuan/write-tiny-hunyuan-model.js';
+export type { FluxComponents, FluxT5Encoder } from './pipelines/flux/flux-pipeline.js';
+export { FluxPipeline } from './pipelines/flux/flux-pipeline.js';
+export type { TinyFluxModelOptions, TinyFluxVariant } from './onnx-build/flux/write-tiny-flux-model.js';
+export { writeTinyFluxModel } from './onnx-build/flux/write-tiny-flux-model.js';
+export type { PixArtComponents, PixArtT5Encoder } from './pipelines/pixart/pixart-pipeline.js';
+export { PixArtPipeline } from './pipelines/pixart/pixart-pipeline.js';
+export type { TinyPixArtModelOptions, TinyPixArtVariant } from './onnx-build/pixart/write-tiny-pixart-model.js';
+export { writeTinyPixArtModel } from './onnx-build/pixart/write-tiny-pixart-model.js';
+export type { ControlNetParams, ControlNetSupport } from './pipelines/controlnet/controlnet.js';
+export { controlNetKeep, residualShapes } from './pipelines/controlnet/controlnet.js';
+export type { TinyControlNetOptions } from './onnx-build/controlnet/tiny-controlnet.js';
+export { writeTinyControlNet } from './onnx-build/controlnet/tiny-controlnet.js';
+export type { ControlPreprocessor } from './pipelines/controlnet/preprocess.js';
+export {
+  cannyEdges,
+  CONTROL_PREPROCESSORS,
+  gaussianBlur,
+  preprocessControlImage,
+} from './pipelines/controlnet/preprocess.js';
+export type { TinyVaeOptions } from './onnx-build/vae/write-tiny-vae.js';
+export { writeTinyVae } from './onnx-build/vae/write-tiny-vae.js';

@@ -29,8 +29,9 @@ export interface ExecutionProviderInfo {
 }
 
 const CUDA_INSTALL_HINT =
-  'install the CUDA 12 build of onnxruntime-node: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci` ' +
-  '(or `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12`); needs CUDA 12 + cuDNN 9 runtime libraries';
+  'install the CUDA 12 build of onnxruntime-node: allow its install script ' +
+  '(`npm pkg set allowScripts.onnxruntime-node=true --json`, npm 11+), then `ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci`; ' +
+  'needs CUDA 12 + cuDNN 9 runtime libraries';
 
 /** Execution providers reported by onnxruntime-node's listSupportedBackends, with availability. */
 export function executionProviders(): ExecutionProviderInfo[] {

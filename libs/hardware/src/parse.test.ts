@@ -38,9 +38,20 @@ describe('the bundled hardware table', () => {
       sd15: 6,
       sdxl: 8,
       sd35m: 12,
+      sd35l: 24,
       cascade: 16,
       'hunyuan-dit-1.2': 24,
       sd21: 8,
+      'flux-schnell': 48,
+      'flux-dev': 48,
+      'pixart-alpha': 12,
+      'pixart-sigma': 12,
+      'controlnet-canny-sd15': 0.7,
+      'controlnet-depth-sd15': 0.7,
+      'controlnet-openpose-sd15': 0.7,
+      'controlnet-blur-sdxl': 2.5,
+      'controlnet-canny-sdxl': 2.5,
+      'kl-f8-anime2': 0,
       'svd-xt': 16,
       svd: 16,
       'esrgan-slim-x2': 0,
@@ -56,6 +67,10 @@ describe('the bundled hardware table', () => {
     });
     expect(t.models.get('sdxl')?.stages?.map((s) => s.id)).toEqual(['base', 'refiner']);
     expect(t.models.get('cascade')?.stages?.map((s) => s.id)).toEqual(['c', 'b', 'a']);
+    expect([...t.models.values()].filter((m) => m.img2img === false).map((m) => m.id)).toEqual([
+      'pixart-alpha',
+      'pixart-sigma',
+    ]);
     expect(t.models.get('svd-xt')?.video).toEqual({
       frames: 25,
       steps: 25,
@@ -80,7 +95,7 @@ describe('the bundled hardware table', () => {
   });
 
   it('loads an explicit path and names an unreadable file', () => {
-    expect(loadHardwareTable(BUNDLED_TABLE_PATH).models.size).toBe(10);
+    expect(loadHardwareTable(BUNDLED_TABLE_PATH).models.size).toBe(21);
     expect(() => loadHardwareTable('/nonexistent/table.yaml')).toThrow(
       /^hardware table \/nonexistent\/table\.yaml: cannot be read/,
     );
@@ -119,9 +134,26 @@ describe('parseHardwareTable validation', () => {
     ['duplicate id', (d) => (d.models[2].id = 'sdxl'), 'models[2] (sdxl).id duplicates models[1]'],
     ['unknown row key', (d) => (d.models[1].min_vram = 8), 'models[1] (sdxl).min_vram is not a known key'],
     [
+      'for_models on an image row',
+      (d) => (d.models[0].for_models = ['sdxl']),
+      'models[0] (sd15).for_models is only allowed for kinds controlnet | vae',
+    ],
+    [
+      'for_models naming a non-image model',
+      (d) =>
+        d.models.push({ id: 'cn', family: 'x', kind: 'controlnet', min_vram_gb: 0, source: 'x', for_models: ['svd'] }),
+      'models[21] (cn).for_models[0] "svd" is not an image model of this table',
+    ],
+    ['img2img type', (d) => (d.models[0].img2img = 'no'), 'models[0] (sd15).img2img must be true or false, got "no"'],
+    [
+      'img2img on a video row',
+      (d) => (d.models[6].img2img = false),
+      'models[6] (svd-xt).img2img is only allowed for kind image, not video',
+    ],
+    [
       'kind',
       (d) => (d.models[0].kind = 'audio'),
-      'models[0] (sd15).kind must be one of image | video | upscaler, got "audio"',
+      'models[0] (sd15).kind must be one of image | video | upscaler | controlnet | vae, got "audio"',
     ],
     ['family', (d) => (d.models[0].family = ''), 'models[0] (sd15).family must be a non-empty string'],
     ['source', (d) => delete d.models[0].source, 'models[0] (sd15).source must be a non-empty string, got nothing'],

@@ -4,7 +4,7 @@ import { HardwareTableError } from './errors.js';
 import { Fields, isMapping, join, show } from './fields.js';
 import type { DecodeChunk, HardwareTable, ModelKind, ModelRow, StageSpec, UpscalerSpec, VideoSpec } from './types.js';
 
-const TOP_KEYS = ['version', 'reserve_gb', 'class_tolerance', 'classes_gb', 'models'] as const;
+const TOP_KEYS = ['version', 'reserve_gb', 'class_tolerance', 'classes_gb', 'speed_by_class', 'models'] as const;
 const ROW_KEYS = [
   'id',
   'family',
@@ -14,9 +14,13 @@ const ROW_KEYS = [
   'native_height',
   'source',
   'notes',
+  'pipeline',
   'stages',
   'video',
   'upscaler',
+  'img2img',
+  'for_models',
+  'seconds_per_unit',
 ] as const;
 const STAGE_KEYS = ['id', 'min_vram_gb', 'notes'] as const;
 const VIDEO_KEYS = [
@@ -28,7 +32,9 @@ const VIDEO_KEYS = [
   'decode_chunk_by_class',
 ] as const;
 const UPSCALER_KEYS = ['scale', 'receptive_field_px', 'default_overlap_px', 'vram_gb_per_megapixel'] as const;
-const KINDS: readonly ModelKind[] = ['image', 'video', 'upscaler'];
+const KINDS: readonly ModelKind[] = ['image', 'video', 'upscaler', 'controlnet', 'vae'];
+/** Kinds that attach to image models and must say which (`for_models`). */
+const ATTACHED: readonly ModelKind[] = ['controlnet', 'vae'];
 const ID = /^[a-z0-9][a-z0-9._-]*$/;
 const ID_TEXT = 'lower-case letters, digits, ".", "_" or "-"';
 
@@ -62,6 +68,7 @@ export function parseHardwareTable(text: string, sourceName: string): HardwareTa
   const classTolerance = top.has('class_tolerance') ? top.number('class_tolerance', { min: 0, below: 0.5 }) : 0;
   const classesGb = parseClasses(top);
   const ctx: Context = { file: sourceName, classesGb };
+  const speedByClass = top.has('speed_by_class') ? parseSpeeds(ctx, top) : new Map<number, number>();
   const models = new Map<string, ModelRow>();
   const firstIndex = new Map<string, number>();
   top.list('models').forEach((raw, i) => {
@@ -73,7 +80,18 @@ export function parseHardwareTable(text: string, sourceName: string): HardwareTa
     firstIndex.set(row.id, i);
     models.set(row.id, row);
   });
-  return { version: 1, sourceName, reserveGb, classTolerance, classesGb, models };
+  for (const row of models.values()) {
+    row.forModels?.forEach((id, j) => {
+      if (models.get(id)?.kind !== 'image') {
+        throw new HardwareTableError(
+          sourceName,
+          `models[${firstIndex.get(row.id)}] (${row.id}).for_models[${j}]`,
+          `${show(id)} is not an image model of this table`,
+        );
+      }
+    });
+  }
+  return { version: 1, sourceName, reserveGb, classTolerance, classesGb, models, speedByClass };
 }
 
 function parseClasses(top: Fields): number[] {
@@ -90,6 +108,23 @@ function parseClasses(top: Fields): number[] {
     }
   }
   return classes;
+}
+
+/** `speed_by_class`: class label (`cpu` or a class of classes_gb) → speed > 0. */
+function parseSpeeds(ctx: Context, top: Fields): Map<number, number> {
+  const m = top.mapping('speed_by_class');
+  const out = new Map<number, number>();
+  for (const [key, speed] of Object.entries(m)) {
+    const classGb = key === 'cpu' ? 0 : Number(key);
+    if (classGb !== 0 && !ctx.classesGb.includes(classGb)) {
+      top.fail(`speed_by_class.${key}`, `is not cpu or a class in classes_gb [${ctx.classesGb.join(', ')}]`);
+    }
+    if (typeof speed !== 'number' || !Number.isFinite(speed) || speed <= 0) {
+      top.fail(`speed_by_class.${key}`, `must be a number > 0, got ${show(speed)}`);
+    }
+    out.set(classGb, speed);
+  }
+  return new Map([...out].sort((a, b) => a[0] - b[0]));
 }
 
 function parseRow(ctx: Context, raw: unknown, i: number): ModelRow {
@@ -117,7 +152,27 @@ function parseRow(ctx: Context, raw: unknown, i: number): ModelRow {
   }
   const notes = f.optionalString('notes');
   if (notes !== undefined) row.notes = notes;
+  if (f.has('pipeline')) row.pipeline = f.string('pipeline', ID, ID_TEXT);
+  const spu = f.optionalNumber('seconds_per_unit', { min: 0, exclusiveMin: true });
+  if (spu !== undefined) row.secondsPerUnit = spu;
   if (f.has('stages')) row.stages = parseStages(f, largest);
+  if (ATTACHED.includes(kind) !== f.has('for_models')) {
+    f.fail(
+      'for_models',
+      ATTACHED.includes(kind) ? `is required for kind ${kind}` : `is only allowed for kinds ${ATTACHED.join(' | ')}`,
+    );
+  }
+  if (f.has('for_models')) {
+    row.forModels = f.list('for_models').map((v, j) => {
+      if (typeof v !== 'string') f.fail(`for_models[${j}]`, `must be a model id, got ${show(v)}`);
+      return v as string;
+    });
+  }
+  if (f.has('img2img')) {
+    if (kind !== 'image') f.fail('img2img', `is only allowed for kind image, not ${kind}`);
+    if (typeof raw.img2img !== 'boolean') f.fail('img2img', `must be true or false, got ${show(raw.img2img)}`);
+    row.img2img = raw.img2img as boolean;
+  }
   for (const [block, owner] of [
     ['video', 'video'],
     ['upscaler', 'upscaler'],

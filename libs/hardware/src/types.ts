@@ -1,5 +1,6 @@
 /** What a model produces; closed set. */
-export type ModelKind = 'image' | 'video' | 'upscaler';
+/** image / video / upscaler models; controlnet and vae rows attach to image models (`forModels`). */
+export type ModelKind = 'image' | 'video' | 'upscaler' | 'controlnet' | 'vae';
 
 /** Upscaler parameters of a `kind: upscaler` row. */
 export interface UpscalerSpec {
@@ -53,10 +54,29 @@ export interface ModelRow {
   /** Where minVramGb comes from: "seed", "model card", … */
   source: string;
   notes?: string;
+  /**
+   * Image rows: the engine pipeline that runs the model (`stable-diffusion`, `stable-diffusion-xl`,
+   * `stable-diffusion-3`, `stable-cascade`, …; see ENGINE_IMAGE_PIPELINES). A job for an image row without one the
+   * engine has is refused at submit.
+   */
+  pipeline?: string;
   upscaler?: UpscalerSpec;
   video?: VideoSpec;
   stages?: StageSpec[];
+  /** Image models: false when the model's pipeline has no img2img (PixArt); absent = it has one. */
+  img2img?: boolean;
+  /** controlnet / vae rows: the image model ids they work with (same latent space / UNet). */
+  forModels?: string[];
+  /**
+   * Cost model: reference seconds per work unit at speed 1.0 (a 24 GB-class GPU); > 0. The unit follows
+   * the kind ({@link WorkUnit}). Undefined when the row gives none (placement then treats every shard of
+   * the model as one unit of 1 s).
+   */
+  secondsPerUnit?: number;
 }
+
+/** What a model's work is counted in: image megapixel-steps, video frame-steps, upscaler input megapixels. */
+export type WorkUnit = 'megapixel_step' | 'frame_step' | 'megapixel';
 
 /**
  * The validated hardware table. Invariants: classesGb strictly increasing and > 0; model ids unique
@@ -70,4 +90,10 @@ export interface HardwareTable {
   classTolerance: number;
   classesGb: readonly number[];
   models: ReadonlyMap<string, ModelRow>;
+  /**
+   * Default speed (work per second relative to the cost table) of an agent by VRAM class (0 = cpu), used
+   * until the agent has measured its own; a class without an entry takes the nearest smaller class's
+   * (1.0 when none). Empty when the table gives no `speed_by_class`.
+   */
+  speedByClass: ReadonlyMap<number, number>;
 }

@@ -3,6 +3,7 @@ export * from './gen/tessera/v1/types.js';
 export * from './gen/tessera/v1/jobs.js';
 export * from './gen/tessera/v1/agents.js';
 export * from './gen/tessera/v1/wire.js';
+export * from './gen/tessera/v1/models.js';
 // The generated files each declare these helpers; name one copy to settle the ambiguity.
 export {
   protobufPackage,
@@ -13,3 +14,4 @@ export {
 } from './gen/tessera/v1/types.js';
 export * from './subjects.js';
 export * from './vram.js';
+export * from './stage-seed.js';

@@ -84,6 +84,7 @@ export const PROTO_FILES = [
   'tessera/v1/jobs.proto',
   'tessera/v1/agents.proto',
   'tessera/v1/wire.proto',
+  'tessera/v1/models.proto',
 ];
 
 /**

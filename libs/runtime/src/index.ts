@@ -1,7 +1,8 @@
 /** @tessera/runtime: what every Tessera service process shares: logging, NATS connection, HTTP probes. */
 export { startHttp, parseHostPort, type HttpHandle } from './http.js';
-export { connectService, type ServiceConnectOptions } from './nats.js';
+export { connectRetryDelayMs, connectService, type ServiceConnectOptions } from './nats.js';
 export { createLogger, type Logger } from './log.js';
 export { createServiceRegistry } from './metrics.js';
 export { concatBytes } from './bytes.js';
 export { blobReader } from './blobs.js';
+export { SERVICE_ENV_HELP } from './env-help.js';

@@ -51,6 +51,15 @@ export function natsCredentials(
   return { user, pass };
 }
 
+/**
+ * Delay before connection attempt `attempt + 1` at start (1-based `attempt` = attempts failed so
+ * far): 500 ms doubling to a cap of 8 s, so a service started long before its NATS server neither
+ * floods the log nor waits long once the server is up. Pure.
+ */
+export function connectRetryDelayMs(attempt: number): number {
+  return Math.min(500 * 2 ** Math.max(0, attempt - 1), 8_000);
+}
+
 /** Connects with unlimited reconnects and reports status changes to the log. */
 export async function connectService(o: ServiceConnectOptions): Promise<NatsConnection> {
   // Object-store digests with Node's native SHA-256: ~5× faster than the default pure-JS one on
@@ -64,6 +73,7 @@ export async function connectService(o: ServiceConnectOptions): Promise<NatsConn
   const credentials = natsCredentials(o);
   let nc: NatsConnection | undefined;
   let lastErr: unknown;
+  let failures = 0;
   while (!nc) {
     try {
       nc = await connect({
@@ -82,8 +92,12 @@ export async function connectService(o: ServiceConnectOptions): Promise<NatsConn
           { cause: lastErr },
         );
       }
-      o.log.warn({ servers, err: (e as Error).message }, 'NATS not reachable yet; retrying');
-      await new Promise((r) => setTimeout(r, 500));
+      const retryInMs = Math.max(0, Math.min(connectRetryDelayMs(++failures), deadline - Date.now()));
+      o.log.warn(
+        { servers, err: (e as Error).message, attempt: failures, retryInMs },
+        'NATS not reachable yet; retrying',
+      );
+      await new Promise((r) => setTimeout(r, retryInMs));
     }
   }
   const conn = nc;

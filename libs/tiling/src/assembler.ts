@@ -7,65 +7,35 @@
  * tiles in fixed index order, so the bytes do not depend on push order.
  *
  * Memory: tiles are held from arrival until their last band is emitted, so the peak depends on arrival
- * order. With row-major arrival it is at most the tiles of two tile rows (three when bands of neighbouring
- * boundaries overlap, i.e. tile < 2·(overlap − margin)) plus one chunk accumulator. Example (see
- * assembler.test.ts): an 8192² input, tile 512, overlap 16, margin 10, ×4 → a 32768² RGB output
- * (3.2 GB as bytes, 12.9 GB as Float32) is assembled holding ≈ 453 MB of tiles + an 8 MiB accumulator.
+ * order. Once a band is emitted, a tile row that is still needed below it is trimmed to the rows still
+ * needed (a copy of its bottom seam strip) when that frees at least half of what it holds. With row-major
+ * arrival the peak is then about one tile row plus the seam strips of the row above and one chunk
+ * accumulator. Example (see assembler.test.ts): an 8192² input, tile 512, overlap 16, margin 10, ×4 → a
+ * 32768² RGB output (3.2 GB as bytes, 12.9 GB as Float32) is assembled holding ≈ 236 MB of tiles + an
+ * 8 MiB accumulator.
  */
-import { TilingError, requireInt } from './errors.js';
+import { TilingError } from './errors.js';
 import type { TilePlan } from './plan.js';
 import { bandSchedule, lastSegmentOfRow, type BandSegment } from './band-schedule.js';
 import { axisWeights, type AxisWeights } from './weights.js';
+import {
+  compileBlendOptions,
+  tileOutputBytes,
+  trimRows,
+  type BandAssemblerOptions,
+  type BlendOptions,
+  type Compiled,
+  type RowsSink,
+} from './blend-options.js';
 
-/** How tile outputs relate to the plan. */
-export interface BlendOptions {
-  /** Integer upscale factor of the model (output px per input px), ≥ 1. */
-  scale: number;
-  /** Receptive-field radius of the model in input px; 0 ≤ margin ≤ plan.overlap. */
-  margin: number;
-  /** Interleaved 8-bit channels per pixel. Default 3 (RGB8). */
-  channels?: number;
-}
-
-/** Receives finished output rows: `rows` holds `n` full rows of `width × scale × channels` bytes from row y0. */
-export type RowsSink = (y0: number, rows: Uint8Array) => void;
-
-/** Options of {@link BandAssembler}. */
-export interface BandAssemblerOptions extends BlendOptions {
-  /** Called synchronously from `push` with each finished chunk of rows, top to bottom; may keep `rows`. */
-  onRows: RowsSink;
-  /** Most output rows per emitted chunk. Default: as many as fit an 8 MiB accumulator (≥ 1). */
-  chunkRows?: number;
-}
-
-/** Default budget for the Float32 accumulator of one chunk. */
-export const DEFAULT_ACCUMULATOR_BYTES = 8 * 1024 * 1024;
-
-interface Compiled {
-  scale: number;
-  margin: number;
-  channels: number;
-  chunkRows: number;
-  outWidth: number;
-  outHeight: number;
-}
-
-function compileBlendOptions(plan: TilePlan, opts: BlendOptions & { chunkRows?: number }): Compiled {
-  const scale = opts.scale;
-  const channels = requireInt('channels', opts.channels ?? 3, 1);
-  // validated by bandSchedule/axisWeights too; do it first so errors name the field before any work.
-  requireInt('scale', scale, 1);
-  const outWidth = plan.width * scale;
-  const defaultRows = Math.max(1, Math.floor(DEFAULT_ACCUMULATOR_BYTES / (outWidth * (channels + 1) * 4)));
-  const chunkRows = requireInt('chunkRows', opts.chunkRows ?? defaultRows, 1);
-  return { scale, margin: opts.margin, channels, chunkRows, outWidth, outHeight: plan.height * scale };
-}
-
-/** Byte length of tile `index`'s output: input rect × scale, `channels` bytes per pixel. */
-export function tileOutputBytes(plan: TilePlan, index: number, scale: number, channels = 3): number {
-  const t = plan.tiles[index];
-  return t.input.width * scale * t.input.height * scale * channels;
-}
+export {
+  DEFAULT_ACCUMULATOR_BYTES,
+  tileOutputBytes,
+  type BlendOptions,
+  type BandAssemblerOptions,
+  type RowsSink,
+} from './blend-options.js';
+export { peakHeldBytes } from './peak-held.js';
 
 /**
  * Streams the blended output of a tile plan. Invariants: rows are emitted once each, in order, as soon as
@@ -85,6 +55,13 @@ export class BandAssembler {
   private readonly arrivedInRow: number[];
   private readonly acc: Float32Array;
   private readonly wsum: Float32Array;
+  /** The reused chunk buffer (reuseRows), else undefined. */
+  private readonly outBuf: Uint8Array | undefined;
+  /** Scratch for seamRanges: [lo, hi) pairs, at most two per tile. */
+  private readonly ranges: Int32Array;
+  /** Per tile row: output rows its tiles have (input height × scale), and rows trimmed off their top. */
+  private readonly tileRows: number[];
+  private readonly trimmed: number[];
   private seg = 0;
   private y = 0;
   private held = 0;
@@ -101,9 +78,13 @@ export class BandAssembler {
     this.tiles = new Array(plan.tiles.length).fill(undefined);
     this.received = new Array(plan.tiles.length).fill(false);
     this.arrivedInRow = new Array(plan.rows).fill(0);
+    this.tileRows = Array.from({ length: plan.rows }, (_, r) => plan.tiles[r * plan.cols].input.height * this.c.scale);
+    this.trimmed = new Array(plan.rows).fill(0);
     const rows = Math.min(this.c.chunkRows, this.c.outHeight);
     this.acc = new Float32Array(this.c.outWidth * rows * this.c.channels);
     this.wsum = new Float32Array(this.c.outWidth * rows);
+    this.outBuf = opts.reuseRows ? new Uint8Array(this.c.outWidth * rows * this.c.channels) : undefined;
+    this.ranges = new Int32Array(4 * plan.rows * plan.cols);
   }
 
   /** Output rows already emitted; the next emitted chunk starts here. */
@@ -169,9 +150,29 @@ export class BandAssembler {
         this.onRows(this.y, this.blend(seg.rows, this.y, y1));
         this.y = y1;
       }
-      for (const r of seg.rows) if (this.lastSeg[r] === this.seg) this.freeRow(r);
+      const next = this.segments[this.seg + 1]?.y0 ?? this.c.outHeight;
+      for (const r of seg.rows) {
+        if (this.lastSeg[r] === this.seg) this.freeRow(r);
+        else this.trimRow(r, next);
+      }
       this.seg++;
     }
+  }
+
+  /** Drops the output rows above `y` from tile row `r`'s tiles when that frees at least half of them. */
+  private trimRow(r: number, y: number): void {
+    const wy = this.rowW[r];
+    const drop = trimRows(wy.offset + this.trimmed[r], wy.offset + this.tileRows[r], y);
+    if (drop === 0) return;
+    for (let c = 0; c < this.plan.cols; c++) {
+      const i = r * this.plan.cols + c;
+      const data = this.tiles[i] as Uint8Array;
+      const rowBytes = data.length / (this.tileRows[r] - this.trimmed[r]);
+      const kept = data.slice(drop * rowBytes);
+      this.held -= data.length - kept.length;
+      this.tiles[i] = kept;
+    }
+    this.trimmed[r] += drop;
   }
 
   private freeRow(r: number): void {
@@ -186,24 +187,31 @@ export class BandAssembler {
    * Weighted mean of the contributing tiles over output rows [y0, y1). Per pixel, tiles are summed in
    * index order (tile row, then column), so the result does not depend on push order. Pixels where one
    * tile has weight exactly 1 (all others exactly 0: the weights telescope) are copied; that is the value
-   * the weighted mean gives there too, and it is most of the image.
+   * the weighted mean gives there too, and it is most of the image. Only the seam pixels touch the
+   * Float32 accumulator (zeroed, summed and divided range by range), so a chunk costs about one copy of
+   * its bytes plus its seams.
    */
   private blend(rows: number[], y0: number, y1: number): Uint8Array {
-    const { outWidth: W, channels: ch, scale } = this.c;
-    const n = y1 - y0;
-    const out = new Uint8Array(W * n * ch);
-    this.acc.subarray(0, W * n * ch).fill(0);
-    const wsum = this.wsum.subarray(0, W * n).fill(0);
-    for (const r of rows) {
-      const wy = this.rowW[r];
-      for (let y = Math.max(y0, wy.lo); y < Math.min(y1, wy.hi); y++) {
+    const { outWidth: W, channels: ch } = this.c;
+    const { acc, wsum } = this;
+    const size = W * (y1 - y0) * ch;
+    const out = this.outBuf ? this.outBuf.subarray(0, size) : new Uint8Array(size);
+    for (let y = y0; y < y1; y++) {
+      const dst = (y - y0) * W;
+      const seams = this.seamRanges(rows, y);
+      for (let i = 0; i < seams; i += 2) {
+        acc.fill(0, (dst + this.ranges[i]) * ch, (dst + this.ranges[i + 1]) * ch);
+        wsum.fill(0, dst + this.ranges[i], dst + this.ranges[i + 1]);
+      }
+      for (const r of rows) {
+        const wy = this.rowW[r];
+        if (y < wy.lo || y >= wy.hi) continue;
         const fy = wy.weights[y - wy.offset];
-        const dst = (y - y0) * W;
         for (let c = 0; c < this.plan.cols; c++) {
           const spec = this.plan.tiles[r * this.plan.cols + c];
           const data = this.tiles[spec.index] as Uint8Array;
           const wx = this.colW[c];
-          const src = (y - wy.offset) * spec.input.width * scale - wx.offset;
+          const src = (y - wy.offset - this.trimmed[r]) * spec.input.width * this.c.scale - wx.offset;
           if (fy === 1 && wx.fullLo < wx.fullHi) {
             out.set(data.subarray((src + wx.fullLo) * ch, (src + wx.fullHi) * ch), (dst + wx.fullLo) * ch);
             this.accumulate(data, src, dst, fy, wx, wx.lo, wx.fullLo);
@@ -213,14 +221,63 @@ export class BandAssembler {
           }
         }
       }
-    }
-    const acc = this.acc;
-    for (let p = 0; p < W * n; p++) {
-      const sum = wsum[p];
-      if (sum === 0) continue; // copied above
-      for (let k = 0; k < ch; k++) out[p * ch + k] = Math.round(acc[p * ch + k] / sum);
+      for (let i = 0; i < seams; i += 2) {
+        for (let p = dst + this.ranges[i]; p < dst + this.ranges[i + 1]; p++) {
+          const sum = wsum[p];
+          // No tile weighs on it (weights vanish at their support's ends): 0, as a fresh chunk holds.
+          if (sum === 0) out.fill(0, p * ch, p * ch + ch);
+          else for (let k = 0; k < ch; k++) out[p * ch + k] = Math.round(acc[p * ch + k] / sum);
+        }
+      }
     }
     return out;
+  }
+
+  /**
+   * Fills `this.ranges` with the disjoint x ranges [lo, hi) of output row `y` that some tile accumulates
+   * into (its support minus the part it copies with weight 1), merged and ascending; returns 2 × their count.
+   */
+  private seamRanges(rows: number[], y: number): number {
+    const ranges = this.ranges;
+    let n = 0;
+    const add = (lo: number, hi: number) => {
+      if (lo >= hi) return;
+      // Insertion keeps the list sorted by lo (ranges arrive almost sorted: column order per tile row).
+      let i = n;
+      while (i > 0 && ranges[i - 2] > lo) {
+        ranges[i] = ranges[i - 2];
+        ranges[i + 1] = ranges[i - 1];
+        i -= 2;
+      }
+      ranges[i] = lo;
+      ranges[i + 1] = hi;
+      n += 2;
+    };
+    for (const r of rows) {
+      const wy = this.rowW[r];
+      if (y < wy.lo || y >= wy.hi) continue;
+      const full = wy.weights[y - wy.offset] === 1;
+      for (let c = 0; c < this.plan.cols; c++) {
+        const wx = this.colW[c];
+        if (full && wx.fullLo < wx.fullHi) {
+          add(wx.lo, wx.fullLo);
+          add(wx.fullHi, wx.hi);
+        } else {
+          add(wx.lo, wx.hi);
+        }
+      }
+    }
+    let m = 0;
+    for (let i = 0; i < n; i += 2) {
+      if (m > 0 && ranges[i] <= ranges[m - 1]) {
+        ranges[m - 1] = Math.max(ranges[m - 1], ranges[i + 1]);
+      } else {
+        ranges[m] = ranges[i];
+        ranges[m + 1] = ranges[i + 1];
+        m += 2;
+      }
+    }
+    return m;
   }
 
   /** Adds tile pixels x ∈ [xa, xb) of one row, weighted fy · wx(x), into the accumulator row `dst`. */
@@ -235,8 +292,23 @@ export class BandAssembler {
   ): void {
     const { acc, wsum } = this;
     const ch = this.c.channels;
+    const weights = wx.weights;
+    const off = wx.offset;
+    if (ch === 3) {
+      // RGB unrolled (the same operations in the same order: the same bytes, about twice as fast).
+      for (let x = xa; x < xb; x++) {
+        const w = fy * weights[x - off];
+        wsum[dst + x] += w;
+        const s = (src + x) * 3;
+        const d = (dst + x) * 3;
+        acc[d] += w * data[s];
+        acc[d + 1] += w * data[s + 1];
+        acc[d + 2] += w * data[s + 2];
+      }
+      return;
+    }
     for (let x = xa; x < xb; x++) {
-      const w = fy * wx.weights[x - wx.offset];
+      const w = fy * weights[x - off];
       wsum[dst + x] += w;
       const s = (src + x) * ch;
       const d = (dst + x) * ch;
@@ -262,32 +334,4 @@ export function assembleAll(
   for (const i of order ?? plan.tiles.map((t) => t.index)) asm.push(i, getTile(i));
   if (!asm.done) throw new TilingError('tileIndex', `not every tile was pushed: stopped at output row ${asm.nextRow}`);
   return out;
-}
-
-/**
- * Peak tile bytes a {@link BandAssembler} holds when tiles arrive in `order` (default row-major), computed
- * from sizes alone with the same schedule and freeing rule — for sizing gigapixel jobs without the data.
- */
-export function peakHeldBytes(plan: TilePlan, opts: BlendOptions, order?: readonly number[]): number {
-  const c = compileBlendOptions(plan, opts);
-  const segments = bandSchedule(plan, c.scale, c.margin);
-  const lastSeg = lastSegmentOfRow(plan, segments);
-  const arrived = new Array<number>(plan.rows).fill(0);
-  const rowBytes = new Array<number>(plan.rows).fill(0);
-  let seg = 0;
-  let held = 0;
-  let peak = 0;
-  for (const i of order ?? plan.tiles.map((t) => t.index)) {
-    const bytes = tileOutputBytes(plan, i, c.scale, c.channels);
-    const r = plan.tiles[i].row;
-    arrived[r]++;
-    rowBytes[r] += bytes;
-    held += bytes;
-    peak = Math.max(peak, held);
-    while (seg < segments.length && segments[seg].rows.every((q) => arrived[q] === plan.cols)) {
-      for (const q of segments[seg].rows) if (lastSeg[q] === seg) held -= rowBytes[q];
-      seg++;
-    }
-  }
-  return peak;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TilingError, chooseTileSize, overheadFloor, planTiles } from './index.js';
+import { TilingError, chooseTileSize, fleetTilingAgents, overheadFloor, planTiles } from './index.js';
 
 const count = (w: number, h: number, t: number) => Math.ceil(w / t) * Math.ceil(h / t);
 
@@ -96,5 +96,27 @@ describe('chooseTileSize', () => {
     bad({ width: 100, height: 100, overlap: 16, agents: 1, minTile: 600 }, 'minTile');
     bad({ width: -1, height: 100, overlap: 16, agents: 1 }, 'width');
     bad({ width: 100, height: 100, overlap: 16, agents: 1, maxOverhead: 1 }, 'maxOverhead');
+  });
+});
+
+describe('fleetTilingAgents', () => {
+  it('counts equal agents as themselves and an empty fleet as one', () => {
+    expect(fleetTilingAgents([1, 1, 1])).toBe(3);
+    expect(fleetTilingAgents([])).toBe(1);
+  });
+
+  it('asks for enough shards that the slowest useful agent gets one', () => {
+    // 2 + 1 + 0.5 over 0.5: seven slow-agent shares.
+    expect(fleetTilingAgents([2, 1, 0.5])).toBe(7);
+    // An agent 20× slower is not useful and does not multiply the shards.
+    expect(fleetTilingAgents([1, 1, 0.05])).toBe(2);
+    // Capped at 4 × the useful agents.
+    expect(fleetTilingAgents([10, 1])).toBe(8);
+  });
+
+  it('gives more, smaller tiles to a mixed fleet than to as many equal agents', () => {
+    const equal = chooseTileSize({ width: 2048, height: 2048, overlap: 16, agents: fleetTilingAgents([1, 1, 1]) });
+    const mixed = chooseTileSize({ width: 2048, height: 2048, overlap: 16, agents: fleetTilingAgents([2, 1, 0.4]) });
+    expect(mixed).toBeLessThan(equal);
   });
 });

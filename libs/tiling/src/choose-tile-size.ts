@@ -108,3 +108,20 @@ export function chooseTileSize(input: ChooseTileSizeInput): number {
   }
   return best;
 }
+
+/**
+ * How many equal agents a mixed-speed fleet counts as when choosing a tile size: enough shards that
+ * the slowest useful agent gets one while the fastest get their share, i.e. Σ speeds ÷ the slowest
+ * useful speed, rounded up. Agents slower than `usefulFraction` (default 1/10) of the fastest are left
+ * out (placement by expected finish time gives them little), and the count is capped at 4 × the
+ * useful agents so that a very uneven fleet does not drown in small shards. Equal speeds give the
+ * agent count itself; an empty fleet gives 1.
+ */
+export function fleetTilingAgents(speeds: readonly number[], usefulFraction = 0.1): number {
+  const max = Math.max(0, ...speeds.filter((s) => Number.isFinite(s)));
+  const useful = speeds.filter((s) => Number.isFinite(s) && s > 0 && s >= usefulFraction * max);
+  if (useful.length === 0) return 1;
+  const min = Math.min(...useful);
+  const sum = useful.reduce((a, s) => a + s, 0);
+  return Math.max(1, Math.min(4 * useful.length, Math.ceil(sum / min - 1e-9)));
+}

@@ -12,7 +12,13 @@ export {
   type TilePlan,
   type PlanTilesInput,
 } from './plan.js';
-export { chooseTileSize, overheadFloor, tilingCost, type ChooseTileSizeInput } from './choose-tile-size.js';
+export {
+  chooseTileSize,
+  fleetTilingAgents,
+  overheadFloor,
+  tilingCost,
+  type ChooseTileSizeInput,
+} from './choose-tile-size.js';
 export {
   axisWeight,
   axisWeights,

@@ -16,7 +16,8 @@ import { createAgentMetrics } from './metrics.js';
 import { compileAgentOptions, type AgentOptions } from './options.js';
 import { runSlots } from './run-slots.js';
 import { AGENT_VERSION } from './version.js';
-import { Slot } from './slot.js';
+import { Slot, type SlotDeps } from './slot.js';
+import { createAgentModels } from './models.js';
 
 export { AGENT_VERSION };
 
@@ -36,6 +37,23 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
   );
   const table = loadHardwareTable(o.hardwareTable);
   const names = farmNames(o.farm);
+  // The metrics port is taken before joining the farm: a second agent on a box whose default port is
+  // in use fails at once, naming the flag, instead of after it has advertised itself.
+  let ready = (): boolean => false;
+  let slots: Slot[] = [];
+  const metrics = createAgentMetrics(() =>
+    slots.map((s) => {
+      const a = s.advert();
+      return {
+        slot: a.name,
+        vramClass: a.vramClass,
+        vramBytes: Math.round(a.vramUsableGb * 1024 ** 3),
+        busy: a.state === AgentState.AGENT_STATE_BUSY,
+        speeds: a.modelSpeeds,
+      };
+    }),
+  );
+  const http = o.metricsAddr ? await listenMetrics(o.metricsAddr, metrics.registry, () => ready()) : undefined;
   if (process.env.TESSERA_TEST_FAULT_OOM_ONCE === '1')
     log.warn(
       'TESSERA_TEST_FAULT_OOM_ONCE is set: each engine worker fails its first run as out of memory (a test hook)',
@@ -70,9 +88,13 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       vramClass: classLabel(vramClassOf(table, usable)),
       executionProvider: provider,
       modelsLoaded: [],
+      modelsHeld: [],
+      modelCacheFreeBytes: 0,
+      modelCacheCapacityBytes: 0,
       version: AGENT_VERSION,
       state: AgentState.AGENT_STATE_IDLE,
       shardsCompleted: 0,
+      modelSpeeds: [],
     };
     const engine = new EngineHost({
       executionProvider: provider,
@@ -83,18 +105,6 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
     });
     return { advert, engine };
   });
-  let slots: Slot[] = [];
-  const metrics = createAgentMetrics(() =>
-    slots.map((s) => {
-      const a = s.advert();
-      return {
-        slot: a.name,
-        vramClass: a.vramClass,
-        vramBytes: Math.round(a.vramUsableGb * 1024 ** 3),
-        busy: a.state === AgentState.AGENT_STATE_BUSY,
-      };
-    }),
-  );
   const nc = await connectService({
     servers: o.natsUrl,
     name: `tessera-agent ${o.name}`,
@@ -113,6 +123,15 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
     }
   });
   const readBlob = blobReader(nc, os);
+  // hook(models): one model cache for every slot (models.ts).
+  const models = await createAgentModels({
+    nc,
+    farm: o.farm,
+    dir: resolveCacheDir({ cacheDir: o.modelsDir }),
+    capacityBytes: Math.round(o.modelCacheGb * 1024 ** 3),
+    metrics,
+    log: log.child({ component: 'models' }),
+  });
   slots = slotSpecs.map(
     (s) =>
       new Slot({
@@ -126,12 +145,12 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
         waitMs: o.waitMs,
         modelsDir: resolveCacheDir({ cacheDir: o.modelsDir }),
         readBlob,
+        models, // hook(models)
+        testDelayMs: slowdownDelay(testSlowdown(process.env.TESSERA_TEST_ENGINE_SLOWDOWN)),
       }),
   );
   const running = runSlots(nc, names, slots, o.heartbeatMs);
-  const http = o.metricsAddr
-    ? await startHttp(o.metricsAddr, metrics.registry, () => !nc.isClosed() && !running.draining())
-    : undefined;
+  ready = () => !nc.isClosed() && !running.draining();
   for (const s of slots) {
     const a = s.advert();
     log.info(
@@ -156,4 +175,35 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       await nc.drain().catch(() => undefined);
     },
   };
+}
+
+/** Serves /metrics on `addr`; an address in use is an error naming `--metrics` (several agents on a box). */
+async function listenMetrics(
+  addr: string,
+  registry: Parameters<typeof startHttp>[1],
+  ready: () => boolean,
+): Promise<Awaited<ReturnType<typeof startHttp>>> {
+  try {
+    return await startHttp(addr, registry, ready);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new Error(
+        `metrics address ${addr} is in use (another agent on this host?): give each agent its own --metrics HOST:PORT (TESSERA_METRICS_ADDR), or --metrics "" to disable`,
+        { cause: e },
+      );
+    throw e;
+  }
+}
+
+/** TESSERA_TEST_ENGINE_SLOWDOWN (test-only): a factor ≥ 1; anything else is refused. */
+export function testSlowdown(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 1;
+  const f = Number(raw);
+  if (!Number.isFinite(f) || f < 1) throw new Error(`TESSERA_TEST_ENGINE_SLOWDOWN must be a number ≥ 1, got ${raw}`);
+  return f;
+}
+
+/** The slot delay of a slowdown factor: (factor − 1) × the engine's time; none at 1. */
+function slowdownDelay(factor: number): SlotDeps['testDelayMs'] {
+  return factor > 1 ? (_task, engineSeconds) => (factor - 1) * engineSeconds * 1000 : undefined;
 }

@@ -8,6 +8,8 @@ export interface AgentOptions {
   name?: string;
   /** Converted-model cache / model directory. Default $TESSERA_MODEL_CACHE or ~/.cache/tessera/models. */
   modelsDir?: string;
+  /** Bound of the model cache in GB (fetched models; LRU idle eviction). Default 0 = unbounded. */
+  modelCacheGb?: number;
   /** HTTP address for /metrics, /healthz, /readyz. Default 0.0.0.0:9465; "" disables. */
   metricsAddr?: string;
   /** NATS subject/bucket prefix. Default "tessera". */
@@ -47,6 +49,7 @@ export function compileAgentOptions(raw: AgentOptions, hostname: string): Compil
     vramGb: positive('vramGb', raw.vramGb, 0),
     name,
     modelsDir: raw.modelsDir,
+    modelCacheGb: positive('modelCacheGb', raw.modelCacheGb, 0) ?? 0,
     metricsAddr: raw.metricsAddr ?? '0.0.0.0:9465',
     farm: raw.farm || 'tessera',
     threads: positive('threads', raw.threads, 1),

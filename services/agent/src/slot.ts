@@ -33,7 +33,10 @@ import {
 } from '@tessera/protocol';
 import { join } from 'node:path';
 import { concatBytes, type Logger } from '@tessera/runtime';
+import { splitImageInput } from './image-inputs.js';
 import type { AgentMetrics } from './metrics.js';
+import { ModelUnavailableError, type AgentModels } from './models.js';
+import { SpeedMeter } from './speed-meter.js';
 
 /**
  * What a slot computes with: the engine host in production. Injected, so the load test can run the
@@ -56,6 +59,14 @@ export interface SlotDeps {
   modelsDir: string;
   /** Reads a blob (@tessera/runtime's `blobReader`: no consumer per one-chunk read). */
   readBlob: (key: string) => Promise<Uint8Array | null>;
+  /** hook(models): the model cache (models.ts); without it, models are read from `<modelsDir>/<id>/`. */
+  models?: AgentModels;
+  /**
+   * Test-only delay: after each engine run the slot waits this many ms (given the task and the run's
+   * seconds) before storing the output, as a slower device would take. Benches of mixed-speed fleets
+   * (TESSERA_TEST_ENGINE_SLOWDOWN, zero-work agents with a fixed time per work unit). Outputs are unchanged.
+   */
+  testDelayMs?: (task: ShardTask, engineSeconds: number) => number;
 }
 
 /** A lease the slot is working on. */
@@ -65,6 +76,8 @@ interface Current {
   progress: number;
   /** When the engine first reported progress (performance.now()). */
   firstProgressMs?: number;
+  /** hook(models): the directory of the shard's model, from the cache. */
+  modelDir?: string;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -79,6 +92,8 @@ export class Slot {
   /** Interrupts the current wait for work (set while waiting). */
   private wake: (() => void) | undefined;
   private draining = false;
+  /** Measured throughput per model (advertised). */
+  readonly speed = new SpeedMeter();
 
   constructor(private readonly d: SlotDeps) {}
 
@@ -93,6 +108,8 @@ export class Slot {
           : AgentState.AGENT_STATE_IDLE,
       modelsLoaded: this.d.engine.loadedModels(),
       shardsCompleted: this.completed,
+      ...this.d.models?.advert(), // hook(models): models held, cache room
+      modelSpeeds: this.speed.speeds(),
     };
   }
 
@@ -187,7 +204,15 @@ export class Slot {
       const tEngine = performance.now();
       const modelId = task.image?.modelDir ?? task.model;
       const cold = !this.d.engine.loadedModels().some((m) => m === modelId || m.endsWith(`/${modelId}`));
-      const out = await this.compute(task, input, cur);
+      // hook(models): hold the shard's model directory (fetched into the cache if needed) while it runs.
+      const dirModel = task.kind === 'svd_batch' ? task.model : task.kind === 'sd_stage' ? task.image?.modelDir : '';
+      const held = dirModel && this.d.models ? await this.d.models.hold(dirModel, cur.abort.signal) : undefined;
+      cur.modelDir = held?.dir;
+      const out = await this.compute(task, input, cur).finally(() => held?.release());
+      const delayMs = this.d.testDelayMs?.(task, (performance.now() - tEngine) / 1000) ?? 0;
+      if (delayMs > 0) await sleep(delayMs, cur.abort.signal);
+      // The catch below treats an aborted signal as an abandoned shard.
+      if (cur.abort.signal.aborted) throw new Error('aborted during the test slowdown');
       // A model that was not loaded yet: its load time is what passed before the engine first reported progress.
       if (cold && cur.firstProgressMs !== undefined)
         this.d.metrics.modelLoad.observe({ model: task.model }, (cur.firstProgressMs - tEngine) / 1000);
@@ -221,6 +246,9 @@ export class Slot {
         error: '',
       };
       this.d.metrics.shardSeconds.observe({ model: task.model }, runSeconds);
+      // A cold run's model load is not throughput: time it from the engine's first progress.
+      const measured = cold && cur.firstProgressMs !== undefined ? (tPut - cur.firstProgressMs) / 1000 : runSeconds;
+      this.speed.record(task.model, task.workUnits, measured);
     } catch (e) {
       if (e instanceof EngineAbortedError || cur.abort.signal.aborted) {
         log.warn({ reason: String(cur.abort.signal.reason ?? e) }, 'shard abandoned');
@@ -230,11 +258,13 @@ export class Slot {
         return;
       }
       const failure =
-        e instanceof EngineOutOfMemoryError
-          ? FailureKind.FAILURE_KIND_OUT_OF_MEMORY
-          : e instanceof UnknownModelError || e instanceof InvalidImageError
-            ? FailureKind.FAILURE_KIND_FATAL
-            : FailureKind.FAILURE_KIND_ERROR;
+        e instanceof ModelUnavailableError // hook(models): not the shard's fault
+          ? FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE
+          : e instanceof EngineOutOfMemoryError
+            ? FailureKind.FAILURE_KIND_OUT_OF_MEMORY
+            : e instanceof UnknownModelError || e instanceof InvalidImageError
+              ? FailureKind.FAILURE_KIND_FATAL
+              : FailureKind.FAILURE_KIND_ERROR;
       log.error({ err: e }, 'shard failed');
       result = {
         ref,
@@ -313,7 +343,7 @@ export class Slot {
         const f = v.conditioningFrame;
         if (input.length < (f + 1) * frameBytes)
           throw new InvalidImageError(`input has no frame ${f} (${input.length} bytes of ${w}×${h} frames)`);
-        const modelDir = join(this.d.modelsDir, task.model);
+        const modelDir = cur.modelDir ?? join(this.d.modelsDir, task.model);
         const frames = await this.d.engine.imageToVideo(
           modelDir,
           {
@@ -358,6 +388,10 @@ export class Slot {
           outputType: t.outputLatents ? 'latent' : 'image',
         };
         let crop: { width: number; height: number } | undefined;
+        // hook(engines-b): control images follow the init image in the input blob (image-inputs.ts).
+        const split = splitImageInput(t, input, this.d.modelsDir);
+        if (split.controlNets.length) params.controlNets = split.controlNets;
+        input = split.init;
         if (t.inputKind === 'image') {
           if (input.length !== t.width * t.height * 3)
             throw new InvalidImageError(`input image has ${input.length} bytes, expected ${t.width}×${t.height} RGB8`);
@@ -375,7 +409,8 @@ export class Slot {
           new Uint8Array(data.buffer).set(input);
           params.latents = { channels: t.latentChannels, height: t.latentHeight, width: t.latentWidth, data };
         }
-        const r = await this.d.engine.generateImage(join(this.d.modelsDir, t.modelDir), params, {
+        const r = await this.d.engine.generateImage(cur.modelDir ?? join(this.d.modelsDir, t.modelDir), params, {
+          ...(t.vaeDir ? { vaeDir: join(this.d.modelsDir, t.vaeDir) } : {}),
           signal,
           onProgress: (p) => this.progressed(cur, p),
         });

@@ -14,7 +14,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import type { RgbImage, SdRunParams, SdRunResult, SvdRunParams } from '@tessera/engine';
 import { classLabel, loadHardwareTable, usableVramGb, vramClassOf } from '@tessera/hardware';
-import { AgentState, farmNames, type AgentAdvert } from '@tessera/protocol';
+import { AgentState, farmNames, type AgentAdvert, type ShardTask } from '@tessera/protocol';
 import { blobReader, connectService, type Logger } from '@tessera/runtime';
 import { createAgentMetrics } from './metrics.js';
 import { runSlots } from './run-slots.js';
@@ -111,6 +111,12 @@ export interface ZeroWorkAgentsOptions {
   /** How long each shard takes (a sleep). Default 0. */
   workMs?: number;
   hardwareTable?: string;
+  /**
+   * Seconds each slot takes per work unit of a task (the coordinator's cost model), by slot number:
+   * slot i waits `secondsPerUnit[i % length]` × units before reporting. Default none (zero work).
+   * What `bench/plan-vs-farm.ts` compares with `tessera plan`.
+   */
+  secondsPerUnit?: readonly number[];
   log: Logger;
 }
 
@@ -146,9 +152,13 @@ export async function startZeroWorkLoadTestAgents(o: ZeroWorkAgentsOptions): Pro
       vramClass: classLabel(vramClassOf(table, usable)),
       executionProvider: 'none',
       modelsLoaded: [],
+      modelsHeld: [],
+      modelCacheFreeBytes: 0,
+      modelCacheCapacityBytes: 0,
       version: 'load-test',
       state: AgentState.AGENT_STATE_IDLE,
       shardsCompleted: 0,
+      modelSpeeds: [],
     };
     return new Slot({
       nc,
@@ -161,6 +171,9 @@ export async function startZeroWorkLoadTestAgents(o: ZeroWorkAgentsOptions): Pro
       waitMs: o.waitMs ?? 10_000,
       modelsDir: '/nonexistent',
       readBlob,
+      testDelayMs: o.secondsPerUnit?.length
+        ? (task: ShardTask) => task.workUnits * o.secondsPerUnit![i % o.secondsPerUnit!.length] * 1000
+        : undefined,
     });
   });
   const running = runSlots(nc, names, slots, o.heartbeatMs ?? 2000);

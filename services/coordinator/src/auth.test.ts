@@ -36,12 +36,33 @@ describe('loadApiUsers', () => {
     expect(() => loadApiUsers('good-token-1,bad user:long-enough-1', undefined)).toThrow(
       'option apiTokens entry 2: user "bad user" is not 1-64 of [A-Za-z0-9_.@-]',
     );
-    const file = tokensFile('carol carol-secret-1\ndave x y\n');
+    const file = tokensFile('carol carol-secret-1\ndave dave-secret-1 boss\n');
     expect(() => loadApiUsers('', file)).toThrow(
-      `option apiTokensFile: ${file} line 2: expected "user token", "user:token" or "token", got 3 words`,
+      `option apiTokensFile: ${file} line 2: role "boss" is not one of user, viewer, admin`,
+    );
+    const four = tokensFile('dave dave-secret-1 admin x\n');
+    expect(() => loadApiUsers('', four)).toThrow(
+      `option apiTokensFile: ${four} line 1: expected "user token [role]", "user:token" or "token", got 4 words`,
     );
     expect(() => loadApiUsers('', '/nonexistent/tokens')).toThrow(
       'option apiTokensFile: cannot read /nonexistent/tokens',
+    );
+  });
+
+  it('reads a role as the third word of a file line (default user), one role per user', () => {
+    const file = tokensFile(
+      'root root-secret-1 admin\nvic vic-secret-1 viewer\ncarol carol-secret-1 user\ndan dan-secret-1\n',
+    );
+    expect(loadApiUsers('bob:bob-token-1', file).map((u) => `${u.user}=${u.role}`)).toEqual([
+      'bob=user',
+      'root=admin',
+      'vic=viewer',
+      'carol=user',
+      'dan=user',
+    ]);
+    const split = tokensFile('root root-secret-1 admin\nroot root-secret-2\n');
+    expect(() => loadApiUsers('', split)).toThrow(
+      `api tokens: ${split} line 2 gives user root the role user, but ${split} line 1 gives it admin`,
     );
   });
 

@@ -13,9 +13,20 @@ export const DEFAULT_USER = 'default';
 /** User names: what a token entry or a certificate CN may name. */
 const USER_NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
 
+/**
+ * What a user may do (see access.ts): `user` submits and manages its own jobs, `viewer` reads every
+ * job and changes none, `admin` reads and cancels every job.
+ */
+export type Role = 'user' | 'viewer' | 'admin';
+
+/** The roles a tokens file line may name. */
+export const ROLES: readonly Role[] = ['user', 'viewer', 'admin'];
+
 /** One accepted token and the user it names. */
 export interface ApiUser {
   user: string;
+  /** The user's role: the third word of its tokens-file line; `user` when not given. */
+  role: Role;
   /** SHA-256 of the token: compared in constant time, and the token itself is not kept. */
   tokenSha256: Buffer;
 }
@@ -23,16 +34,23 @@ export interface ApiUser {
 const digest = (token: string): Buffer => createHash('sha256').update(token).digest();
 
 /**
- * Parses one entry: `user:token`, `user token` (the file form) or a bare `token` (user "default").
- * `where` names the entry in errors (option and position, or file and line).
+ * Parses one entry: `user:token`, `user token [role]` (the file form) or a bare `token` (user
+ * "default"). `where` names the entry in errors (option and position, or file and line).
  */
-function parseEntry(entry: string, where: string, splitOnSpace: boolean): { user: string; token: string } {
+function parseEntry(entry: string, where: string, splitOnSpace: boolean): { user: string; token: string; role: Role } {
   const parts = splitOnSpace ? entry.split(/\s+/) : [entry];
-  if (parts.length > 2)
-    throw new Error(`${where}: expected "user token", "user:token" or "token", got ${parts.length} words`);
+  if (parts.length > 3)
+    throw new Error(`${where}: expected "user token [role]", "user:token" or "token", got ${parts.length} words`);
   let user: string;
   let token: string;
-  if (parts.length === 2) [user, token] = parts as [string, string];
+  let role: Role = 'user';
+  if (parts.length === 3) {
+    const named = parts[2] as Role;
+    if (!ROLES.includes(named))
+      throw new Error(`${where}: role ${JSON.stringify(parts[2])} is not one of ${ROLES.join(', ')}`);
+    role = named;
+  }
+  if (parts.length >= 2) [user, token] = parts as [string, string];
   else {
     const colon = entry.indexOf(':');
     [user, token] = colon < 0 ? [DEFAULT_USER, entry] : [entry.slice(0, colon), entry.slice(colon + 1)];
@@ -41,7 +59,7 @@ function parseEntry(entry: string, where: string, splitOnSpace: boolean): { user
     throw new Error(`${where}: user ${JSON.stringify(user.slice(0, 80))} is not 1-64 of [A-Za-z0-9_.@-]`);
   if (token.length < 8) throw new Error(`${where}: the token of user ${user} is shorter than 8 characters`);
   if (/\s/.test(token)) throw new Error(`${where}: the token of user ${user} contains whitespace`);
-  return { user, token };
+  return { user, token, role };
 }
 
 /**
@@ -50,7 +68,7 @@ function parseEntry(entry: string, where: string, splitOnSpace: boolean): { user
  * a token given to two different users.
  */
 export function loadApiUsers(list: string | undefined, file: string | undefined): ApiUser[] {
-  const entries: { user: string; token: string; where: string }[] = [];
+  const entries: { user: string; token: string; role: Role; where: string }[] = [];
   (list ?? '')
     .split(',')
     .map((t) => t.trim())
@@ -74,14 +92,21 @@ export function loadApiUsers(list: string | undefined, file: string | undefined)
       entries.push({ ...parseEntry(line, `option apiTokensFile: ${where}`, true), where });
     });
   }
-  const byToken = new Map<string, { user: string; where: string }>();
+  const byToken = new Map<string, { user: string; role: Role; where: string }>();
+  const byUser = new Map<string, { role: Role; where: string }>();
   for (const e of entries) {
     const seen = byToken.get(e.token);
     if (seen && seen.user !== e.user)
       throw new Error(`api tokens: ${e.where} gives user ${e.user} the token of user ${seen.user} (${seen.where})`);
     byToken.set(e.token, e);
+    const other = byUser.get(e.user);
+    if (other && other.role !== e.role)
+      throw new Error(
+        `api tokens: ${e.where} gives user ${e.user} the role ${e.role}, but ${other.where} gives it ${other.role}`,
+      );
+    byUser.set(e.user, e);
   }
-  return [...byToken].map(([token, { user }]) => ({ user, tokenSha256: digest(token) }));
+  return [...byToken].map(([token, { user, role }]) => ({ user, role, tokenSha256: digest(token) }));
 }
 
 /** What grpc-js knows about a call's transport (the verified peer certificate under TLS). */

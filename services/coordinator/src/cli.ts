@@ -1,7 +1,11 @@
 /** `tessera-coordinator`: flags (each with an environment variable) → startCoordinator. */
+import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
-import { createLogger } from '@tessera/runtime';
+import { createLogger, SERVICE_ENV_HELP } from '@tessera/runtime';
 import { startCoordinator } from './main.js';
+import { numericDefaults } from './options.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 const program = new Command('tessera-coordinator')
   .description(
@@ -17,6 +21,11 @@ const program = new Command('tessera-coordinator')
     new Option('--metrics <host:port>', 'HTTP address for /metrics, /healthz, /readyz ("" disables)')
       .env('TESSERA_METRICS_ADDR')
       .default('0.0.0.0:9464'),
+  )
+  .addOption(
+    new Option('--console <host:port>', 'HTTP address of the web console ("" disables; default off)').env(
+      'TESSERA_CONSOLE_ADDR',
+    ),
   )
   .addOption(
     new Option('--hardware-table <file>', 'hardware table YAML replacing the bundled one').env(
@@ -46,6 +55,11 @@ const program = new Command('tessera-coordinator')
     new Option('--max-input-pixels <n>', 'largest input image in pixels')
       .env('TESSERA_MAX_INPUT_PIXELS')
       .argParser(Number),
+  )
+  .addOption(
+    new Option('--assembly-dir <dir>', 'folder for spool files of large assemblies (default: OS temp folder)').env(
+      'TESSERA_ASSEMBLY_DIR',
+    ),
   )
   .addOption(
     new Option('--max-queued-shards <n>', 'shards waiting before submissions are refused')
@@ -96,6 +110,13 @@ const program = new Command('tessera-coordinator')
       .env('TESSERA_RETRY_BACKOFF_MAX_MS')
       .argParser(Number),
   )
+  // hook(models)
+  .addOption(
+    new Option(
+      '--allow-late-model-push',
+      'accept jobs whose model is in no agent cache nor the model store; they wait until it is pushed',
+    ).env('TESSERA_ALLOW_LATE_MODEL_PUSH'),
+  )
   .addOption(
     new Option(
       '--shard-timeouts <spec>',
@@ -130,7 +151,7 @@ const program = new Command('tessera-coordinator')
   .addOption(
     new Option(
       '--api-tokens-file <file>',
-      'more API tokens, one "user token" or "user:token" a line (# comments); keeps secrets off the command line',
+      'more API tokens, one "user token [role]" or "user:token" a line (# comments; role: user, viewer or admin); keeps secrets off the command line',
     ).env('TESSERA_API_TOKENS_FILE'),
   )
   .addOption(
@@ -160,7 +181,19 @@ const program = new Command('tessera-coordinator')
       .env('TESSERA_MAX_AGENTS')
       .argParser(Number),
   )
+  .version(version)
+  .addHelpText(
+    'after',
+    `${SERVICE_ENV_HELP}  TESSERA_PROTO_DIR            proto files served by gRPC reflection (default: the bundled ones)\n`,
+  )
   .showHelpAfterError();
+
+// Numeric defaults in --help, taken from the one place that sets them (compileCoordinatorOptions).
+const defaults = numericDefaults();
+for (const opt of program.options) {
+  const d = defaults[opt.attributeName()];
+  if (d !== undefined && opt.defaultValue === undefined) opt.default(d);
+}
 
 program.parse();
 const o = program.opts();
@@ -172,6 +205,7 @@ try {
       natsUrl: o.nats,
       grpcAddr: o.grpc,
       metricsAddr: o.metrics,
+      consoleAddr: o.console,
       hardwareTable: o.hardwareTable,
       farm: o.farm,
       leaseMs: o.leaseMs,
@@ -179,6 +213,7 @@ try {
       maxAttempts: o.maxAttempts,
       maxInputBytes: o.maxInputBytes,
       maxInputPixels: o.maxInputPixels,
+      assemblyDir: o.assemblyDir,
       maxQueuedShards: o.maxQueuedShards,
       apiTokens: o.apiTokens,
       apiTokensFile: o.apiTokensFile,
@@ -200,6 +235,7 @@ try {
       blocklistAfter: o.blocklistAfter,
       retryBackoffMs: o.retryBackoffMs,
       retryBackoffMaxMs: o.retryBackoffMaxMs,
+      allowLateModelPush: !!o.allowLateModelPush, // hook(models)
     },
     log,
   );

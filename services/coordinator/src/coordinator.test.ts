@@ -57,6 +57,10 @@ const advert = (name: string, vramGb = 8): AgentAdvert => ({
   version: 'test',
   state: AgentState.AGENT_STATE_IDLE,
   shardsCompleted: 0,
+  modelsHeld: [],
+  modelCacheFreeBytes: 0,
+  modelCacheCapacityBytes: 0,
+  modelSpeeds: [],
 });
 
 interface Rig {

@@ -32,6 +32,7 @@ import { Dispatcher } from './shell/dispatch.js';
 import { EffectRunner } from './shell/effects.js';
 import { Submissions } from './shell/intake.js';
 import { Lifecycle } from './shell/lifecycle.js';
+import { eftPlacement } from './shell/placement.js';
 import { Results } from './shell/results.js';
 import { RecordWriter } from './shell/writer.js';
 
@@ -49,7 +50,6 @@ export class Coordinator {
   private readonly intake: Submissions;
   private readonly effects: EffectRunner;
   private sweepTimer: Timer | undefined;
-
   private readonly d: ShellDeps;
 
   constructor(deps: CoordinatorDeps) {
@@ -60,7 +60,7 @@ export class Coordinator {
       o.maxAgents,
       (u) => o.userWeights.get(u) ?? 1,
     );
-    this.core = new FarmCore(this.farm, o);
+    this.core = new FarmCore(this.farm, o, eftPlacement(d, this.farm)); // hook(speed)
     const base = {
       d,
       core: this.core,
@@ -191,7 +191,7 @@ export class Coordinator {
 
   /** Why a job's queued shards are not running, or ''. */
   jobWaitingReason(job: JobRecord): string {
-    return jobWaitingReason(job, this.farm);
+    return jobWaitingReason(job, this.farm, this.d.modelWaitReason); // hook(models)
   }
 
   // ───────────────────────────── agent protocol ─────────────────────────────

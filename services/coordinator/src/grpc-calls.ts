@@ -11,6 +11,7 @@ import {
   NotFoundError,
   NotLeaderError,
 } from './errors.js';
+import { PermissionDeniedError } from './access.js';
 
 /**
  * Longest status details sent. Details travel in the `grpc-message` trailer: a message echoing a
@@ -38,11 +39,13 @@ export function toGrpcError(e: unknown, log: Logger): Partial<grpc.ServiceError>
         ? grpc.status.RESOURCE_EXHAUSTED
         : err instanceof NotFoundError
           ? grpc.status.NOT_FOUND
-          : err instanceof FailedPreconditionError
-            ? grpc.status.FAILED_PRECONDITION
-            : err instanceof NotLeaderError
-              ? grpc.status.UNAVAILABLE
-              : grpc.status.INTERNAL;
+          : err instanceof PermissionDeniedError // hook(ops): job ownership's refusals
+            ? grpc.status.PERMISSION_DENIED
+            : err instanceof FailedPreconditionError
+              ? grpc.status.FAILED_PRECONDITION
+              : err instanceof NotLeaderError
+                ? grpc.status.UNAVAILABLE
+                : grpc.status.INTERNAL;
   if (code === grpc.status.INTERNAL) log.error({ err }, 'internal error in gRPC handler');
   const details = capDetails(err.message);
   return { code, details, message: details };

@@ -6,12 +6,13 @@ import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { classLabel } from '@tessera/hardware';
 import {
   AgentServiceService,
   JobServiceService,
+  ModelServiceService,
   JobState,
   PROTO_FILES,
   WatchJobResponse,
@@ -25,6 +26,7 @@ import { authenticate, callerOf } from './grpc-auth.js';
 import { decoded, requireId, tolerantDecoding, toGrpcError, unary } from './grpc-calls.js';
 export { authenticate, callerOf, FORWARDED_USER } from './grpc-auth.js';
 export { decoded, toGrpcError } from './grpc-calls.js';
+import { principal, requireCancel, requireRead, requireSubmit, rolesOf, visibleJobs } from './access.js';
 import type { BlobStore } from './blobs.js';
 import type { Coordinator } from './coordinator.js';
 import * as kinds from './kinds/index.js';
@@ -54,6 +56,9 @@ export interface GrpcDeps {
 export function jobService(d: GrpcDeps): JobServiceServer {
   const { coordinator: c, log, options: o } = d;
   const admission = new UserAdmission(o, (owner) => c.ownerUsage(owner));
+  // hook(ops): job ownership (access.ts): who may read, cancel or submit
+  const roles = rolesOf(o.apiUsers);
+  const who = (call: object) => principal(callerOf(call), roles);
   // A finished job's shards are read from the store: views with shards are async.
   const view = async (id: string, withShards: boolean) => {
     const { job, shards, waitingReason } = await c.getJob(id, { withShards });
@@ -70,6 +75,7 @@ export function jobService(d: GrpcDeps): JobServiceServer {
       if (!Number.isSafeInteger(req.seed) || req.seed < 0)
         throw new InvalidArgumentError('seed', `${req.seed} is not an integer in 0..2^53-1`);
       const owner = callerOf(call);
+      requireSubmit(who(call)); // hook(ops): viewers submit nothing
       const header = { name: req.name, seed: req.seed, priority: req.priority, maxAttempts: req.maxAttempts, owner };
       const spec = req.spec;
       const limits = { maxInputBytes: o.maxInputBytes };
@@ -92,21 +98,26 @@ export function jobService(d: GrpcDeps): JobServiceServer {
       const job = await admission.admit(owner, submit);
       return { job: await view(job.id, false) };
     }),
-    getJob: unary(log, async (req) => ({ job: await view(requireId(req.jobId), true) })),
-    cancelJob: unary(log, async (req) => {
-      const job = await c.cancelJob(requireId(req.jobId));
+    getJob: unary(log, async (req, call) => {
+      requireRead(who(call), c.jobRecord(requireId(req.jobId))); // hook(ops): others' jobs are NOT_FOUND
+      return { job: await view(req.jobId, true) };
+    }),
+    cancelJob: unary(log, async (req, call) => {
+      requireCancel(who(call), c.jobRecord(requireId(req.jobId))); // hook(ops): owner or admin only
+      const job = await c.cancelJob(req.jobId);
       return { job: await view(job.id, false) };
     }),
-    listJobs: unary(log, async (req) => {
+    listJobs: unary(log, async (req, call) => {
       if (req.limit > 10_000) throw new InvalidArgumentError('limit', `${req.limit} is above the limit of 10000`);
-      const jobs = c.listJobs(req.limit || 100);
+      // hook(ops): only the jobs the caller may read, the limit counted after filtering
+      const jobs = visibleJobs(who(call), c.listJobs(Number.MAX_SAFE_INTEGER), req.limit || 100);
       return { jobs: await mapLimit(jobs, 8, (j) => view(j.id, req.includeShards)) };
     }),
     watchJob: (call) => {
       let jobId: string;
       try {
         jobId = requireId(decoded(call.request).jobId);
-        c.jobRecord(jobId);
+        requireRead(who(call), c.jobRecord(jobId)); // hook(ops): others' jobs are NOT_FOUND
       } catch (e) {
         call.emit('error', toGrpcError(e, log));
         return;
@@ -151,6 +162,7 @@ export function jobService(d: GrpcDeps): JobServiceServer {
         const req = decoded(call.request);
         const jobId = requireId(req.jobId);
         const job = c.jobRecord(jobId);
+        requireRead(who(call), job); // hook(ops): others' jobs are NOT_FOUND
         if (job.state !== 'succeeded') {
           throw new FailedPreconditionError(
             `job ${jobId} is ${job.state}; its output can be fetched once it has succeeded${FINAL_JOB_STATES.has(job.state) && job.error ? ` (error: ${job.error})` : ''}`,
@@ -247,6 +259,8 @@ export interface GrpcServerSetup {
   log: Logger;
   jobs: grpc.UntypedServiceImplementation;
   agents: grpc.UntypedServiceImplementation;
+  /** hook(models): the ModelService (model-service.ts), mounted when given. */
+  models?: grpc.UntypedServiceImplementation;
 }
 
 /** Starts the gRPC server on `options.grpcAddr` with health and reflection. */
@@ -266,6 +280,9 @@ export async function startGrpcServer(d: GrpcServerSetup): Promise<GrpcServerHan
     tolerantDecoding(AgentServiceService),
     authenticate(AgentServiceService, d.agents, d.options.apiUsers, mtls, replicaCertSha256),
   );
+  // hook(models): the model store's service, authenticated like the others.
+  if (d.models)
+    server.addService(ModelServiceService, authenticate(ModelServiceService, d.models, d.options.apiUsers, mtls));
   const health = new HealthImplementation({
     '': 'NOT_SERVING',
     'tessera.v1.JobService': 'NOT_SERVING',
@@ -280,7 +297,14 @@ export async function startGrpcServer(d: GrpcServerSetup): Promise<GrpcServerHan
       defaults: true,
       oneofs: true,
     });
-    new ReflectionService(pkg).addToServer(server);
+    // hook(ops): reflection lists grpc.health.v1.Health too (grpcurl … Health/Check needs no proto file)
+    const healthPkg = protoLoader.loadSync(healthProtoPath, {
+      keepCase: true,
+      longs: String,
+      defaults: true,
+      oneofs: true,
+    });
+    new ReflectionService({ ...pkg, ...healthPkg }).addToServer(server);
   } catch (e) {
     d.log.warn(
       { err: e, protoDir: protoDir() },

@@ -14,3 +14,11 @@ export {
 } from './scheduler.js';
 export { planUpscale, deriveSeed } from './planner.js';
 export * from './errors.js';
+export {
+  planWithTable,
+  formatPlan,
+  checkSchedule,
+  PlanInputError,
+  type PlanReport,
+  type PlanAttempt,
+} from './sim/index.js';

@@ -28,10 +28,15 @@ import { createCoordinatorMetrics } from './metrics.js';
 import { serveAgentProtocol } from './nats-handlers.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { KvStateStore } from './state/kv-store.js';
+import { startConsole } from './console/server.js';
+import { startModels } from './model-wiring.js';
+import { speedSamples } from './placement/speeds.js';
 
 export interface CoordinatorHandle {
   grpcPort: number;
   metricsPort: number;
+  /** The web console's URL, when `consoleAddr` is set. */
+  consoleUrl: string | undefined;
   /** The core while this replica leads; undefined on a standby. */
   readonly coordinator: Coordinator | undefined;
   lease: LeaderLease;
@@ -67,6 +72,10 @@ export async function startCoordinator(
         vramBytes: Math.round(entry.advert.vramUsableGb * 1024 ** 3),
       })),
     shardRecordsHeld: () => core?.c.heldShardCount() ?? 0,
+    agentSpeeds: () =>
+      (core?.c.agents(false) ?? []).flatMap(({ entry }) =>
+        speedSamples(table, { name: entry.advert.name, classGb: entry.classGb, modelSpeeds: entry.advert.modelSpeeds }),
+      ),
   });
   const hello = () => {
     try {
@@ -91,6 +100,16 @@ export async function startCoordinator(
   const os = await new Objm(js).create(names.blobBucket, { storage: 'file' } as never);
   const blobs = new ObjBlobStore(os, blobReader(nc, os));
   const events = new NatsEvents(nc, names);
+  // hook(models): the farm's model store and its ModelService (model-wiring.ts).
+  const models = await startModels(
+    nc,
+    names,
+    options.farm,
+    table,
+    options.apiUsers.length > 0 || !!options.tls?.clientCa,
+    log,
+    options.allowLateModelPush,
+  );
   const codec = await createSharpCodec();
 
   // The gRPC server starts first, on every replica: a standby forwards to the leader.
@@ -114,6 +133,7 @@ export async function startCoordinator(
     log,
     jobs: routed(JobServiceService, route('jobs'), forwarder),
     agents: routed(AgentServiceService, route('agents'), forwarder),
+    models: models.service, // hook(models): mount ModelService
   });
   const grpcAddr = options.advertiseAddr || advertisedAddr(options.grpcAddr, server.port);
 
@@ -125,13 +145,16 @@ export async function startCoordinator(
       blobs,
       table,
       codec,
-      assemble: byKind(assemblers(blobs, log)),
+      assemble: byKind(assemblers(blobs, log, { spoolDir: options.assemblyDir })), // hook(scale)
       prepareRefine: upscale.createRefinePreparer(blobs),
       clock: systemClock,
       events,
       metrics,
       log,
       options,
+      modelCatalog: models.catalog, // hook(models): route by model held / fetchable
+      modelGate: models.gate, // hook(models): refuse a job whose model is nowhere
+      modelWaitReason: models.waitReason, // hook(models): or say why it waits
     });
     await c.start();
     events.progress = (id) => {
@@ -190,6 +213,23 @@ export async function startCoordinator(
           ready && !nc.isClosed() && (lease.isLeader() ? core !== undefined : route('jobs').leaderAddr() !== undefined),
       )
     : undefined;
+  // hook(console): the web console on --console, calling this replica's gRPC API over loopback.
+  const consoleHttp = options.consoleAddr
+    ? await startConsole({
+        addr: options.consoleAddr,
+        loopback: {
+          address: `${loopbackHost(options.grpcAddr)}:${server.port}`,
+          credentials: forwardCredentials(options.tls),
+          channelOptions: forwardChannelOptions(options.tls),
+        },
+        users: options.apiUsers,
+        mtls: options.tls?.clientCa !== undefined,
+        nc,
+        names,
+        blobs,
+        log,
+      })
+    : undefined;
   for (const svc of ['', 'tessera.v1.JobService', 'tessera.v1.AgentService']) server.health.setStatus(svc, 'SERVING');
   log.info(
     {
@@ -199,12 +239,14 @@ export async function startCoordinator(
       models: table.models.size,
       replica: options.replicaId,
       advertise: grpcAddr,
+      console: consoleHttp?.url,
     },
     'coordinator ready',
   );
   return {
     grpcPort: server.port,
     metricsPort: http?.port ?? 0,
+    consoleUrl: consoleHttp?.url,
     get coordinator() {
       return core?.c;
     },
@@ -217,7 +259,9 @@ export async function startCoordinator(
       stepDown();
       // Hand the lease back after the core stopped, so a standby takes over at once.
       await lease.stop();
+      await consoleHttp?.close();
       forwarder.close();
+      models.stop(); // hook(models): stop following model holders
       await server.stop();
       await http?.close();
       await nc.drain().catch(() => undefined);
@@ -251,6 +295,14 @@ export function advertisedAddr(listen: string, port: number): string {
   const wildcard = host === '' || host === '0.0.0.0' || host === '::';
   const h = wildcard ? hostname() : host;
   return `${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+/** The host this process dials its own gRPC server at: the listen host, loopback for a wildcard. */
+function loopbackHost(listen: string): string {
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  if (host === '' || host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** Routes assembly by job kind. */

@@ -26,6 +26,7 @@ export interface CoordinatorMetrics {
   isLeader: Gauge<string>;
   leaderChanges: Counter<string>;
   shardRecordsHeld: Gauge<string>;
+  agentSpeed: Gauge<'agent' | 'model' | 'source'>;
 }
 
 /** Creates the registry and metrics; `collect` hooks fill gauges from live state at scrape time. */
@@ -34,6 +35,8 @@ export function createCoordinatorMetrics(collect: {
   agents: () => { vramClass: string; state: string; name: string; vramBytes: number }[];
   /** Shard records held in memory. */
   shardRecordsHeld?: () => number;
+  /** Each live agent's speed per model (placement/speeds.ts speedSamples). */
+  agentSpeeds?: () => { agent: string; model: string; source: string; speed: number }[];
 }): CoordinatorMetrics {
   const registry = createServiceRegistry('coordinator', 'tessera_coordinator_', VERSION);
   const r = [registry];
@@ -158,6 +161,17 @@ export function createCoordinatorMetrics(collect: {
       registers: r,
       collect() {
         this.set(collect.shardRecordsHeld?.() ?? 0);
+      },
+    }),
+    agentSpeed: new Gauge({
+      name: 'tessera_agent_speed',
+      help: 'Speed of each live agent slot per model, relative to the hardware table cost model (1.0 = seconds_per_unit as written): source="measured" from its adverts, source="table" (model="*") the default for its VRAM class.',
+      labelNames: ['agent', 'model', 'source'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const a of collect.agentSpeeds?.() ?? [])
+          this.set({ agent: a.agent, model: a.model, source: a.source }, a.speed);
       },
     }),
   };

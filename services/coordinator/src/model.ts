@@ -3,6 +3,8 @@
  * verb in `core/shard.ts` / `core/job.ts` and is persisted with a revision check before it counts.
  */
 
+import type { ControlNetParams } from './image-attachments.js';
+
 export type JobState = 'queued' | 'running' | 'assembling' | 'succeeded' | 'failed' | 'cancelled';
 export type ShardState = 'queued' | 'leased' | 'done' | 'failed' | 'cancelled';
 
@@ -19,6 +21,8 @@ export interface RectRecord {
 export type JobKind = 'upscale' | 'video' | 'video_upscale' | 'image';
 export type ShardKind = 'upscale_tile' | 'upscale_frames' | 'svd_batch' | 'sd_stage';
 export type VideoFormatName = 'png-frames' | 'webp' | 'mp4';
+/** Still-image output formats of an upscale job: PNG, or a tiled pyramidal TIFF for large outputs. */
+export type ImageFormatName = 'png' | 'tiff';
 
 /** Parameters of a video job (image-to-video), resolved against the hardware table. */
 export interface VideoParams {
@@ -65,6 +69,10 @@ export interface ImageParams {
   highNoiseFrac: number;
   /** True when the job input blob holds an init image (img2img). */
   img2img: boolean;
+  /** ControlNets of the first stage; their control images follow the init image in the input blob. */
+  controlNets?: ControlNetParams[];
+  /** VAE row id replacing the model's VAE ('' or absent = the model's). */
+  vae?: string;
 }
 
 /** The refine stage of an upscale: SD img2img on overlapping tiles of the upscaled image. */
@@ -87,7 +95,7 @@ export interface RefineParams {
 
 /** One stored output. `key` is the object key; for png-frames a prefix (`<key>/<frame>`). */
 export interface OutputRecord {
-  format: 'png' | VideoFormatName;
+  format: ImageFormatName | VideoFormatName;
   key: string;
   contentType: string;
   bytes: number;
@@ -128,6 +136,8 @@ export interface JobRecord {
   outputContentType: string;
   /** Every stored output; the first is the primary one (what GetJobOutput returns by default). */
   outputs: OutputRecord[];
+  /** Upscale: the formats to store, the first being the primary output; absent = PNG only. */
+  imageFormats?: ImageFormatName[];
   video?: VideoParams;
   videoUpscale?: VideoUpscaleParams;
   image?: ImageParams;
@@ -168,6 +178,11 @@ export interface ShardRecord {
   region: RectRecord;
   /** Input rect (with context) in input pixels. */
   input: RectRecord;
+  /**
+   * upscale_tile covering several tiles of the job's grid (a block for a big agent, tile-blocks.ts):
+   * their indices, row-major; absent = the one tile of this shard's index.
+   */
+  tiles?: number[];
   inputKey: string;
   inputSha256: string;
   seed: number;

@@ -2,6 +2,7 @@
  * Coordinator options: raw (all optional, documented defaults) → compiled (validated, filled,
  * units in the name). Every option also reads an environment variable in the CLI.
  */
+import { tmpdir } from 'node:os';
 import { newReplicaId } from './leader.js';
 import type { ShardKind } from './model.js';
 import { readFileSync } from 'node:fs';
@@ -15,6 +16,8 @@ export interface CoordinatorOptions {
   grpcAddr?: string;
   /** HTTP address for /metrics, /healthz, /readyz. Default 0.0.0.0:9464. Empty disables. */
   metricsAddr?: string;
+  /** HTTP address of the web console (static assets, JSON API, event stream). Default empty: off. */
+  consoleAddr?: string;
   /** Hardware table file; default the bundled one. */
   hardwareTable?: string;
   /** Subject/bucket prefix; lets several farms share one NATS account. Default "tessera". */
@@ -31,6 +34,11 @@ export interface CoordinatorOptions {
   maxInputPixels?: number;
   /** Largest output image in pixels. Default 1 gigapixel. */
   maxOutputPixels?: number;
+  /**
+   * Folder for the spool files of streamed assemblies (large outputs are blended to disk, then encoded;
+   * needs ≈ 3 bytes per output pixel plus the encoded file while a job assembles). Default: the OS temp folder.
+   */
+  assemblyDir?: string;
   /** Most frames in a video job. Default 2,000. */
   maxFrames?: number;
   /** Most shards waiting in the farm before submissions are refused. Default 200,000. */
@@ -82,6 +90,11 @@ export interface CoordinatorOptions {
   retryBackoffMs?: number;
   /** Cap of the retry backoff. Default 30 s. */
   retryBackoffMaxMs?: number;
+  /**
+   * hook(models): accept a job whose model is in no agent's cache and not in the model store; it waits
+   * (the reason in `status`) until the model is pushed. Default false: refused with FAILED_PRECONDITION.
+   */
+  allowLateModelPush?: boolean;
 }
 
 type FileOption = 'hardwareTable' | 'apiTokens' | 'apiTokensFile' | 'tlsCert' | 'tlsKey' | 'tlsClientCa';
@@ -151,10 +164,16 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     if (!Number.isSafeInteger(n)) throw new Error(`option ${name} must be an integer ≥ 0, got ${v}`);
     return n;
   };
+  const apiUsers = loadApiUsers(raw.apiTokens, raw.apiTokensFile || undefined);
+  if (raw.consoleAddr && raw.tlsClientCa && apiUsers.length === 0)
+    throw new Error(
+      'option consoleAddr: with mutual TLS the console signs users in with API tokens; set apiTokens or apiTokensFile',
+    );
   return {
     natsUrl: raw.natsUrl || 'nats://127.0.0.1:4222',
     grpcAddr: raw.grpcAddr || '0.0.0.0:50051',
     metricsAddr: raw.metricsAddr ?? '0.0.0.0:9464',
+    consoleAddr: raw.consoleAddr ?? '',
     hardwareTable: raw.hardwareTable || undefined,
     farm: raw.farm || 'tessera',
     leaseMs,
@@ -164,12 +183,13 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     maxInputBytes: num('maxInputBytes', raw.maxInputBytes, 64 * MiB, 1),
     maxInputPixels: num('maxInputPixels', raw.maxInputPixels, 64_000_000, 1),
     maxOutputPixels: num('maxOutputPixels', raw.maxOutputPixels, 1_000_000_000, 1),
+    assemblyDir: raw.assemblyDir || tmpdir(),
     maxShardRuntimeMs: num('maxShardRuntimeMs', raw.maxShardRuntimeMs, 3_600_000, 100),
     noProgressMs: num('noProgressMs', raw.noProgressMs, 600_000, 100),
     maxFrames: num('maxFrames', raw.maxFrames, 2_000, 1),
     maxQueuedShards: num('maxQueuedShards', raw.maxQueuedShards, 200_000, 1),
     sweepEveryMs: num('sweepEveryMs', raw.sweepEveryMs, 250, 10),
-    apiUsers: loadApiUsers(raw.apiTokens, raw.apiTokensFile || undefined),
+    apiUsers,
     tls: tlsFiles(raw),
     maxJobsPerUser: int('maxJobsPerUser', raw.maxJobsPerUser),
     maxQueuedShardsPerUser: int('maxQueuedShardsPerUser', raw.maxQueuedShardsPerUser),
@@ -188,6 +208,7 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     blocklistAfter: num('blocklistAfter', raw.blocklistAfter, 3, 0),
     retryBackoffMs: num('retryBackoffMs', raw.retryBackoffMs, 1000, 0),
     retryBackoffMaxMs: num('retryBackoffMaxMs', raw.retryBackoffMaxMs, 30_000, 0),
+    allowLateModelPush: raw.allowLateModelPush ?? false, // hook(models)
   };
 }
 
@@ -238,4 +259,31 @@ export function parseUserWeights(list: string): Map<string, number> {
     out.set(m[1], w);
   }
   return out;
+}
+
+/**
+ * The default of each numeric flag, by the flag's commander attribute name (`--stall-timeout-ms` is
+ * `stallTimeoutMs`, option noProgressMs), read from compileCoordinatorOptions so `--help` cannot drift.
+ */
+export function numericDefaults(): Record<string, number> {
+  const c = compileCoordinatorOptions({ replicaId: 'defaults' });
+  return {
+    leaseMs: c.leaseMs,
+    agentSilenceMs: c.agentSilenceMs,
+    maxAttempts: c.maxAttempts,
+    maxInputBytes: c.maxInputBytes,
+    maxInputPixels: c.maxInputPixels,
+    maxQueuedShards: c.maxQueuedShards,
+    retentionMs: c.retentionMs,
+    maxShardRuntimeMs: c.maxShardRuntimeMs,
+    stallTimeoutMs: c.noProgressMs,
+    startTimeoutMs: c.startTimeoutMs,
+    blocklistAfter: c.blocklistAfter,
+    retryBackoffMs: c.retryBackoffMs,
+    retryBackoffMaxMs: c.retryBackoffMaxMs,
+    leaderLeaseMs: c.leaderLeaseMs,
+    maxJobsPerUser: c.maxJobsPerUser,
+    maxQueuedShardsPerUser: c.maxQueuedShardsPerUser,
+    maxAgents: c.maxAgents,
+  };
 }

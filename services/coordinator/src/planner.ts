@@ -5,7 +5,16 @@
 import { requiredClassFor, type HardwareTable, type ModelRow } from '@tessera/hardware';
 import { chooseTileSize, planTiles, TilingError, type TilePlan } from '@tessera/tiling';
 import { InvalidArgumentError, LimitExceededError } from './errors.js';
-import { newJob, newShard, type JobRecord, type RefineParams, type ShardRecord } from './model.js';
+import { requireEnginePipeline, requireImg2img } from './pipeline-support.js';
+import { planTileBlocks } from './tile-blocks.js';
+import {
+  newJob,
+  newShard,
+  type ImageFormatName,
+  type JobRecord,
+  type RefineParams,
+  type ShardRecord,
+} from './model.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 
 /** What the planner needs to know about the request. */
@@ -27,6 +36,13 @@ export interface UpscalePlanInput {
   owner?: string;
   /** Optional SD img2img refine over tiles of the upscaled image. */
   refine?: RefineRequest;
+  /** Output formats, the first being the primary output (absent = PNG only). */
+  formats?: ImageFormatName[];
+  /**
+   * VRAM classes (GB) of the live agents: on a mixed fleet big agents get k × k blocks of tiles
+   * (tile-blocks.ts). Absent, or with a refine stage: one shard per tile.
+   */
+  fleetClassesGb?: number[];
 }
 
 /** The refine request; zeros mean defaults. */
@@ -133,19 +149,33 @@ export function planUpscale(
     tile,
     overlap,
     margin: receptiveFieldPx,
+    ...(input.formats?.length ? { imageFormats: [...input.formats] } : {}),
   });
-  const shards = tiles.tiles.map((t): ShardRecord => {
-    const requiredClassGb = requiredClassFor(table, row, { pixels: t.input.width * t.input.height });
+  const need = (pixels: number) => requiredClassFor(table, row, { pixels });
+  const groups =
+    input.fleetClassesGb && !input.refine
+      ? planTileBlocks(tiles, input.fleetClassesGb, need)
+      : tiles.tiles.map((t) => ({
+          tiles: [t.index],
+          input: t.input,
+          core: t.core,
+          requiredClassGb: need(t.input.width * t.input.height),
+        }));
+  job.shardsTotal = groups.length;
+  const shards = groups.map((g, index): ShardRecord => {
+    const { requiredClassGb, core } = g;
     job.requiredClassGb = Math.max(job.requiredClassGb, requiredClassGb);
     return newShard({
       jobId: job.id,
-      index: t.index,
+      index,
       stage: 'upscale',
       kind: 'upscale_tile',
       requiredClassGb,
-      region: { x: t.core.x * scale, y: t.core.y * scale, width: t.core.width * scale, height: t.core.height * scale },
-      input: { ...t.input },
-      seed: deriveSeed(input.seed, 'upscale', t.index),
+      region: { x: core.x * scale, y: core.y * scale, width: core.width * scale, height: core.height * scale },
+      input: { ...g.input },
+      // A block carries its tiles; a single tile is the tile of its own index (as before).
+      ...(g.tiles.length > 1 || g.tiles[0] !== index ? { tiles: [...g.tiles] } : {}),
+      seed: deriveSeed(input.seed, 'upscale', index),
     });
   });
   if (input.refine) {
@@ -181,6 +211,8 @@ function planRefine(
       `${f}.model`,
       `unknown image model ${JSON.stringify(r.model)} (known: ${known.join(', ')})`,
     );
+  // hook(engines-a): refuse a refine model no engine pipeline runs (or without img2img), naming it
+  requireImg2img(requireEnginePipeline(row, `${f}.model`), row.id, `${f}.model`);
   if (row.stages && row.stages.length > 2)
     throw new InvalidArgumentError(
       `${f}.model`,

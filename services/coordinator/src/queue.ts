@@ -222,7 +222,12 @@ export class ShardQueue {
    * shard's agents to avoid (soft). Looks at the heads of the queues only: a pass costs about
    * (assignments × (owners + classes + agents)), whatever the queue's length.
    */
-  take<A extends IdleAgent>(free: readonly A[], failedOn: (key: string) => readonly string[]): Taken<A>[] {
+  take<A extends IdleAgent>(
+    free: readonly A[],
+    failedOn: (key: string) => readonly string[],
+    // hook(speed): placement by expected finish time narrows the agents a shard may go to (placement/eft.ts)
+    narrow?: (shard: QueuedShard, agents: readonly A[]) => readonly A[],
+  ): Taken<A>[] {
     const out: Taken<A>[] = [];
     let agents: readonly A[] = free;
     for (const prio of [...this.priorities]) {
@@ -250,7 +255,7 @@ export class ShardQueue {
           if (s < 0 || (s === 0 && olderJob(job.meta, best.job.meta) < 0)) best = { owner, job };
         }
         if (!best) break;
-        const pick = this.pick(best.job, agents, failedOn);
+        const pick = this.pick(best.job, agents, failedOn, narrow);
         if (!pick) {
           // Nothing of this job fits the free agents: the owner's next job gets its turn.
           cursor.set(best.owner, (cursor.get(best.owner) ?? 0) + 1);
@@ -283,6 +288,7 @@ export class ShardQueue {
     job: JobQueue,
     agents: readonly A[],
     failedOn: (key: string) => readonly string[],
+    narrow?: (shard: QueuedShard, agents: readonly A[]) => readonly A[],
   ): { key: string; index: number; agent: A } | null {
     const blocked = job.meta.blocked;
     const eligible = blocked.length ? agents.filter((a) => !blocked.includes(agentName(a))) : agents;
@@ -314,7 +320,7 @@ export class ShardQueue {
       owner: job.meta.owner,
       blocked,
     };
-    const agent = bestAgentFor(shard, eligible);
+    const agent = bestAgentFor(shard, narrow ? narrow(shard, eligible) : eligible);
     return agent ? { key, index, agent } : null;
   }
 

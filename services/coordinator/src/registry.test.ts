@@ -16,6 +16,10 @@ const advert = (id: string): AgentAdvert => ({
   version: '0.1.0',
   state: AgentState.AGENT_STATE_IDLE,
   shardsCompleted: 0,
+  modelsHeld: [],
+  modelCacheFreeBytes: 0,
+  modelCacheCapacityBytes: 0,
+  modelSpeeds: [],
 });
 
 describe('AgentRegistry size cap', () => {

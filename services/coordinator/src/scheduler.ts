@@ -13,7 +13,9 @@
  * - an agent on a job's blocklist (it failed that job's shards too often) gets no shard of the job;
  * - an agent that already failed a shard is not given that shard again while others can run it;
  * - among agents of the same class, one that has the shard's model loaded wins (model affinity:
- *   no load time, no second copy of the weights in VRAM).
+ *   no load time, no second copy of the weights in VRAM);
+ * - an agent holding the shard's model on disk beats one that would fetch it, whatever their classes,
+ *   and an agent whose model cache cannot hold the model never gets the shard (model-routing.ts).
  */
 
 /** An agent slot waiting for work. */
@@ -26,6 +28,11 @@ export interface IdleAgent {
   readonly modelsLoaded?: readonly string[];
   /** Its name, what job blocklists hold (default: the agent id). */
   readonly name?: string;
+  /**
+   * hook(models): how well it suits a model (model-routing.ts modelRank): 0 holds it, 1 can fetch it,
+   * null cannot hold it (never given the shard). Default 0 for every model.
+   */
+  readonly modelRank?: (model: string | undefined) => number | null;
 }
 
 /** A queued shard as the scheduler sees it. */
@@ -100,9 +107,10 @@ export function compareShards(a: QueuedShard, b: QueuedShard): number {
  * only fitting ones.
  */
 export function bestAgentFor<A extends IdleAgent>(shard: QueuedShard, idle: readonly A[]): A | null {
-  // Lexicographic rank: not avoided, smallest class, model loaded, waited longest.
+  // Lexicographic rank: not avoided, holds the model (hook(models)), smallest class, model loaded, waited longest.
   const rank = (a: A): number[] => [
     shard.failedOn.includes(a.agentId) ? 1 : 0,
+    a.modelRank?.(shard.model) ?? 0,
     a.classGb,
     hasModelLoaded(a, shard.model) ? 0 : 1,
     a.waitingSince,
@@ -112,6 +120,7 @@ export function bestAgentFor<A extends IdleAgent>(shard: QueuedShard, idle: read
   for (const agent of idle) {
     if (!fits(agent.classGb, shard.requiredClassGb)) continue;
     if (shard.blocked?.includes(agentName(agent))) continue;
+    if (agent.modelRank?.(shard.model) === null) continue; // hook(models): its cache cannot hold the model
     const r = rank(agent);
     if (best === null || lexLess(r, bestRank)) {
       best = agent;

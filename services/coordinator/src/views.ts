@@ -102,10 +102,15 @@ export function agentState(a: AgentEntry): AgentState {
 }
 
 /** Why a job's queued shards are not running, or ''. */
-export function jobWaitingReason(job: JobRecord, farm: FarmState): string {
+export function jobWaitingReason(
+  job: JobRecord,
+  farm: FarmState,
+  modelWaitReason?: (job: JobRecord) => string,
+): string {
   if (FINAL_JOB_STATES.has(job.state) || job.state === 'assembling') return '';
   const waiting = farm.queue.jobQueued(job.id);
   if (waiting.count === 0) return '';
+  const modelWait = modelWaitReason?.(job) ?? ''; // hook(models): its model is nowhere yet
   const blocked = job.blockedAgents ?? [];
   const classes = farm.liveAgents().filter((a) => !blocked.includes(a.name));
   const reason = waitingReason(
@@ -113,7 +118,8 @@ export function jobWaitingReason(job: JobRecord, farm: FarmState): string {
     classes.map((a) => a.classGb),
     classLabel,
   );
-  return reason && blocked.length ? `${reason}; blocklisted for this job: ${blocked.join(', ')}` : reason;
+  const why = reason && blocked.length ? `${reason}; blocklisted for this job: ${blocked.join(', ')}` : reason;
+  return [why, modelWait].filter(Boolean).join('; '); // hook(models)
 }
 
 /** The fleet (live agents, or all with `includeLost`), each agent with its state. */

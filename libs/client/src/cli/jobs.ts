@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { JobState, type Job } from '@tessera/protocol';
-import type { OutputSelector, TesseraClient } from '../client.js';
+import type { ImageFormatName, OutputSelector, TesseraClient } from '../client.js';
 import { jobToJson, watchEventToJson } from '../format/json.js';
 import { formatBytes, formatJobStatus, formatJobsTable } from '../format/table.js';
 import { jobStateName } from '../states.js';
 import { toJsonText, withClient, type CliContext } from './context.js';
-import { flagOption, intArg, readInput, valueOption } from './options.js';
+import { flagOption, intArg, readInput, UsageError, valueOption } from './options.js';
 import { JobProgress } from './progress.js';
 import { addVideoCommands } from './video.js';
 
@@ -59,9 +59,23 @@ interface SubmitUpscaleFlags {
   priority?: number;
   name?: string;
   maxAttempts?: number;
+  formats?: ImageFormatName[];
   wait: boolean;
   output?: string;
   json: boolean;
+}
+
+const IMAGE_FORMATS: ImageFormatName[] = ['png', 'tiff'];
+
+function imageFormatsArg(value: string): ImageFormatName[] {
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const f of list)
+    if (!IMAGE_FORMATS.includes(f as ImageFormatName))
+      throw new UsageError(`--formats: unknown format ${JSON.stringify(f)} (use ${IMAGE_FORMATS.join(', ')})`);
+  return list as ImageFormatName[];
 }
 
 async function submitUpscale(flags: SubmitUpscaleFlags, cmd: Command, ctx: CliContext): Promise<void> {
@@ -77,6 +91,7 @@ async function submitUpscale(flags: SubmitUpscaleFlags, cmd: Command, ctx: CliCo
         priority: flags.priority,
         name: flags.name,
         maxAttempts: flags.maxAttempts,
+        formats: flags.formats,
       },
       { signal: ctx.signal },
     );
@@ -136,6 +151,13 @@ export function addJobCommands(program: Command, ctx: CliContext): void {
         intArg(1),
       ),
     )
+    .addOption(
+      valueOption(
+        '--formats <list>',
+        'output formats, comma-separated, the first is the primary output: png, tiff (tiled pyramidal; default png)',
+        'TESSERA_IMAGE_FORMATS',
+      ).argParser(imageFormatsArg),
+    )
     .addOption(flagOption('--wait', 'wait for the job, with a progress bar', 'TESSERA_WAIT'))
     .addOption(valueOption('--output <file>', 'write the result here (implies --wait)', 'TESSERA_OUTPUT'))
     .addOption(flagOption('--json', 'print the job as JSON', 'TESSERA_JSON'))
@@ -178,11 +200,11 @@ export function addJobCommands(program: Command, ctx: CliContext): void {
     .command('get')
     .description("download a succeeded job's output (checked against its sha256)")
     .argument('<job>', 'job id')
-    .addOption(valueOption('--output <file>', 'where to write it', 'TESSERA_OUTPUT').makeOptionMandatory())
+    .addOption(valueOption('--output <file>', 'where to write it (required)', 'TESSERA_OUTPUT').makeOptionMandatory())
     .addOption(
       valueOption(
         '--format <name>',
-        'which output: png, webp, mp4, png-frames (default: the primary one)',
+        'which output: png, tiff, webp, mp4, png-frames (default: the primary one)',
         'TESSERA_FORMAT',
       ),
     )

@@ -5,7 +5,9 @@ import { addAgentCommands } from './agents.js';
 import type { CliContext } from './context.js';
 import { addJobCommands } from './jobs.js';
 import { addressArg, flagOption, intArg, valueOption } from './options.js';
+import { addPlanCommand } from './plan.js';
 import { addUpCommand } from './up.js';
+import { addModelCommands } from './models.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -57,5 +59,7 @@ export function buildProgram(ctx: CliContext): Command {
   addJobCommands(program, ctx);
   addAgentCommands(program, ctx);
   addUpCommand(program, ctx);
+  addModelCommands(program, ctx); // hook(models): tessera models push | ls | rm | make-tiny
+  addPlanCommand(program, ctx);
   return program;
 }

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { once } from 'node:events';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { JobState, type AgentInfo, type Job } from '@tessera/protocol';
 import { TesseraClient } from '../client.js';
 import { formatBytes, renderTable } from '../format/table.js';
@@ -10,7 +10,7 @@ import { baboonPng, demoOutputName } from '../up/demo.js';
 import { FarmChildExitedError, LocalFarm } from '../up/farm.js';
 import { freePort, preferredOrFreePort } from '../up/ports.js';
 import { waitForAgents } from '../up/ready.js';
-import { findExecutable, NATS_MISSING_MESSAGE } from '../up/which.js';
+import { findExecutable, findNatsServer, natsMissingMessage } from '../up/which.js';
 import type { CliContext } from './context.js';
 import { finalLine, JobNotSucceededError, watchWithProgress } from './jobs.js';
 import { flagOption, intArg, readInput, valueOption } from './options.js';
@@ -20,9 +20,12 @@ interface UpFlags {
   keep: boolean;
   out: string;
   nats?: string;
+  natsServer?: string;
   natsPort?: number;
   grpc?: number;
   metricsPort?: number;
+  consolePort?: number;
+  console: boolean;
   input?: string;
   model: string;
   tile: number;
@@ -44,7 +47,10 @@ export function shardPlacement(job: Job): string {
 
 /** The summary `tessera up` prints once the demo is written. Pure. */
 export function upSummary(farm: LocalFarm, agents: readonly AgentInfo[]): string {
-  const rows: string[][] = [['coordinator', farm.server, '', farm.coordinatorMetricsUrl]];
+  const rows: string[][] = [
+    ['nats', farm.natsUrl, '', ''],
+    ['coordinator', farm.server, '', farm.coordinatorMetricsUrl],
+  ];
   for (const a of farm.agents) {
     const info = agents.find((x) => x.name === a.name || x.id === a.name);
     rows.push([`agent ${a.name}`, `${a.vramGb} GB`, `class ${info?.vramClass || '?'}`, a.metricsUrl]);
@@ -56,8 +62,13 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
   const coordinatorBin =
     flags.coordinatorBin ?? resolveServiceBin('@tessera/coordinator', 'bin/tessera-coordinator.js');
   const agentBin = flags.agentBin ?? resolveServiceBin('@tessera/agent', 'bin/tessera-agent.js');
-  const natsServer = flags.nats === undefined ? findExecutable('nats-server') : undefined;
-  if (flags.nats === undefined && natsServer === null) throw new Error(NATS_MISSING_MESSAGE);
+  const natsServer =
+    flags.nats !== undefined
+      ? undefined
+      : flags.natsServer !== undefined
+        ? findExecutable(basename(flags.natsServer), dirname(flags.natsServer))
+        : findNatsServer();
+  if (flags.nats === undefined && natsServer === null) throw new Error(natsMissingMessage(flags.natsServer));
   const image = flags.input === undefined ? baboonPng() : await readInput('--input', flags.input);
   const outDir = resolve(flags.out);
   const logsDir = join(outDir, 'logs');
@@ -77,6 +88,7 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
       natsPort: flags.natsPort ?? (await freePort()),
       grpcPort: flags.grpc ?? (await preferredOrFreePort(50051)),
       metricsPort: flags.metricsPort ?? (await freePort()),
+      consolePort: flags.console ? (flags.consolePort ?? (await preferredOrFreePort(8080))) : undefined,
       agentMetricsPorts,
       coordinatorBin,
       agentBin,
@@ -87,8 +99,9 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
   try {
     const agents = await farm.race(waitForAgents(client, flags.agents, flags.startTimeout * 1000, ctx.signal));
     ctx.err(
-      `tessera up: coordinator at ${farm.server} with ${agents.length} agents (${agents.map((a) => a.vramClass).join(', ')})`,
+      `tessera up: NATS at ${farm.natsUrl}; coordinator at ${farm.server} with ${agents.length} agents (${agents.map((a) => a.vramClass).join(', ')})`,
     );
+    if (farm.consoleUrl) ctx.out(`console ${farm.consoleUrl}`);
     const job = await farm.race(
       client.submitUpscale(
         { image, model: flags.model, tile: flags.tile, name: `demo ${flags.input ?? 'baboon'}` },
@@ -110,7 +123,9 @@ async function up(flags: UpFlags, ctx: CliContext): Promise<void> {
     ctx.out(upSummary(farm, seen));
     ctx.out(`logs    ${shown(logsDir)}/`);
     if (flags.keep) {
-      ctx.err(`tessera up: serving; try \`tessera --server ${farm.server} agents\`. Ctrl-C stops the farm.`);
+      ctx.err(
+        `tessera up: serving; try \`tessera --server ${farm.server} agents\`; attach another agent with \`tessera-agent --nats ${farm.natsUrl} --metrics 127.0.0.1:0\`. Ctrl-C stops the farm.`,
+      );
       if (!ctx.signal.aborted) await farm.race(once(ctx.signal, 'abort').then(() => undefined));
     }
   } catch (err) {
@@ -145,6 +160,13 @@ export function addUpCommand(program: Command, ctx: CliContext): void {
     )
     .addOption(
       valueOption(
+        '--nats-server <file>',
+        'the nats-server binary to start (default: found on PATH, then in /usr/sbin, /usr/local/sbin, /sbin, /usr/local/bin, /opt/homebrew/bin)',
+        'TESSERA_NATS_SERVER',
+      ),
+    )
+    .addOption(
+      valueOption(
         '--nats-port <port>',
         'port of the started nats-server (default: free)',
         'TESSERA_NATS_PORT',
@@ -162,6 +184,14 @@ export function addUpCommand(program: Command, ctx: CliContext): void {
         'TESSERA_METRICS_PORT',
       ).argParser(intArg(1, 65535)),
     )
+    .addOption(
+      valueOption(
+        '--console-port <port>',
+        'port of the web console (default: 8080 if free)',
+        'TESSERA_CONSOLE_PORT',
+      ).argParser(intArg(1, 65535)),
+    )
+    .addOption(new Option('--no-console', 'do not serve the web console'))
     .addOption(valueOption('--input <img>', 'demo input image (default: the baboon photo)', 'TESSERA_INPUT'))
     .addOption(valueOption('--model <id>', 'demo upscaler model', 'TESSERA_MODEL').default('esrgan-slim-x4'))
     .addOption(

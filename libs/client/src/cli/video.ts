@@ -2,7 +2,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { VideoFormatName } from '../client.js';
+import type { SubmitImageRequest, VideoFormatName } from '../client.js';
+import { collectControlNet, type ControlNetArg } from './controlnet-arg.js';
 import { withClient, type CliContext } from './context.js';
 import { finishSubmission } from './jobs.js';
 import { flagOption, intArg, readInput, UsageError, valueOption } from './options.js';
@@ -80,6 +81,8 @@ interface ImageFlags extends WaitFlags {
   scheduler?: string;
   refine: boolean;
   highNoiseFrac?: number;
+  controlnet?: ControlNetArg[];
+  vae?: string;
   seed?: number;
   priority?: number;
   name?: string;
@@ -107,19 +110,40 @@ export function addVideoCommands(submit: Command, ctx: CliContext): void {
     .command('image')
     .description('submit a txt2img (or img2img with --image) job; each pipeline stage runs on an agent of its class')
     .addOption(
-      valueOption('--model <id>', 'sd15, sd21, sdxl, sd35m, cascade, …', 'TESSERA_MODEL').makeOptionMandatory(),
+      valueOption(
+        '--model <id>',
+        'sd15, sd21, sdxl, sd35m, cascade, hunyuan-dit-1.2, …',
+        'TESSERA_MODEL',
+      ).makeOptionMandatory(),
     )
     .addOption(valueOption('--prompt <text>', 'prompt', 'TESSERA_PROMPT').makeOptionMandatory())
     .option('--negative <text>', 'negative prompt')
-    .option('--width <px>', "width, a multiple of 8 (default: the model's)", intArg(16, 4096))
-    .option('--height <px>', "height, a multiple of 8 (default: the model's)", intArg(16, 4096))
+    .option(
+      '--width <px>',
+      "width, a multiple of 8; 16 for SD3 / Hunyuan-DiT, 128 for Cascade (default: the model's)",
+      intArg(16, 4096),
+    )
+    .option(
+      '--height <px>',
+      "height, a multiple of 8; 16 for SD3 / Hunyuan-DiT, 128 for Cascade (default: the model's)",
+      intArg(16, 4096),
+    )
     .option('--steps <n>', "denoising steps (default: the pipeline's)", intArg(1, 500))
     .option('--guidance <x>', 'classifier-free guidance scale', floatArg)
     .option('--image <img>', 'img2img: the input image')
     .option('--strength <x>', 'img2img: fraction of the schedule to run (default 0.8)', floatArg)
-    .option('--scheduler <name>', 'euler, euler-ancestral, ddim, dpm++2m, flow-match-euler')
+    .option(
+      '--scheduler <name>',
+      'euler, euler-ancestral, ddim, dpm++2m, flow-match-euler (not for Cascade / Hunyuan-DiT)',
+    )
     .addOption(flagOption('--refine', 'SDXL: add the refiner stage', 'TESSERA_REFINE'))
     .option('--high-noise-frac <x>', 'SDXL: where the base hands off to the refiner (default 0.8)', floatArg)
+    .option(
+      '--controlnet <spec>',
+      'SD 1.5 / SDXL: ID=IMAGE[,preprocess=canny|blur|none][,scale=S][,start=F][,end=F]; repeat for several',
+      collectControlNet,
+    )
+    .addOption(valueOption('--vae <id>', "a VAE replacing the model's, e.g. kl-f8-anime2", 'TESSERA_VAE'))
     .addOption(valueOption('--seed <n>', 'job seed', 'TESSERA_SEED').argParser(intArg(0)))
     .addOption(valueOption('--priority <n>', 'higher runs first', 'TESSERA_PRIORITY').argParser(intArg(-1000, 1000)))
     .addOption(valueOption('--name <label>', 'free-form job name', 'TESSERA_JOB_NAME'))
@@ -128,6 +152,9 @@ export function addVideoCommands(submit: Command, ctx: CliContext): void {
     .addOption(flagOption('--json', 'print the job as JSON', 'TESSERA_JSON'))
     .action(async (flags: ImageFlags, cmd: Command) => {
       const initImage = flags.image ? await readInput('--image', flags.image) : undefined;
+      const controlNets: NonNullable<SubmitImageRequest['controlNets']> = [];
+      for (const { imagePath, ...c } of flags.controlnet ?? [])
+        controlNets.push({ ...c, image: await readInput('--controlnet', imagePath) });
       await withClient(cmd, async (client) => {
         const job = await client.submitImage(
           {
@@ -143,6 +170,8 @@ export function addVideoCommands(submit: Command, ctx: CliContext): void {
             scheduler: flags.scheduler,
             refine: flags.refine,
             highNoiseFrac: flags.highNoiseFrac,
+            ...(controlNets.length ? { controlNets } : {}),
+            vae: flags.vae,
             seed: flags.seed,
             priority: flags.priority,
             name: flags.name,

@@ -22,6 +22,8 @@ export interface FarmConfig {
   natsPort: number;
   grpcPort: number;
   metricsPort: number;
+  /** Port of the coordinator's web console (`--console`); undefined leaves it off. */
+  consolePort?: number;
   /** One metrics port per agent. */
   agentMetricsPorts: readonly number[];
   coordinatorBin: string;
@@ -63,6 +65,8 @@ export class LocalFarm {
   readonly server: string;
   readonly natsUrl: string;
   readonly coordinatorMetricsUrl: string;
+  /** The web console's URL, when it is on. */
+  readonly consoleUrl: string | undefined;
   readonly coordinatorLog: string;
   readonly agents: FarmAgent[];
   /** Rejects with FarmChildExitedError when a child exits before `stop()`; never resolves. */
@@ -78,6 +82,7 @@ export class LocalFarm {
     this.server = `${HOST}:${config.grpcPort}`;
     this.natsUrl = config.natsUrl ?? `nats://${HOST}:${config.natsPort}`;
     this.coordinatorMetricsUrl = `http://${HOST}:${config.metricsPort}/metrics`;
+    this.consoleUrl = config.consolePort === undefined ? undefined : `http://${HOST}:${config.consolePort}/`;
     this.coordinatorLog = join(config.logsDir, 'coordinator.log');
     this.agents = Array.from({ length: config.agents }, (_, i) => ({
       name: `local-${i + 1}`,
@@ -132,6 +137,7 @@ export class LocalFarm {
     const coordinatorArgs = [
       c.coordinatorBin,
       ...['--nats', this.natsUrl, '--grpc', this.server, '--metrics', `${HOST}:${c.metricsPort}`],
+      ...(c.consolePort === undefined ? [] : ['--console', `${HOST}:${c.consolePort}`]),
     ];
     this.spawn('coordinator', node, coordinatorArgs, this.coordinatorLog);
     this.agents.forEach((a, i) => {

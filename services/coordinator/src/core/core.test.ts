@@ -35,6 +35,10 @@ const advert = (name: string, gb = 8): AgentAdvert => ({
   version: 'test',
   state: 1,
   shardsCompleted: 0,
+  modelsHeld: [],
+  modelCacheFreeBytes: 0,
+  modelCacheCapacityBytes: 0,
+  modelSpeeds: [],
 });
 
 /** A farm with one job of `n` shards, and a tiny shell that lands every write at once. */

@@ -9,7 +9,7 @@ import type { AgentAdvert, LeaseRef } from '@tessera/protocol';
 import { shardKey, type JobRecord, type ShardKind, type ShardRecord } from '../model.js';
 import type { AgentEntry } from '../registry.js';
 import type { IdleAgent } from '../scheduler.js';
-import { FarmState, type Held } from './farm.js';
+import { FarmState, type Held, type Narrow } from './farm.js';
 import { leaseExpiry, type LeaseTimeouts } from './policy.js';
 import { committedBy, holdsLease, type LeaseHolder } from './shard.js';
 
@@ -59,6 +59,8 @@ export class FarmCore {
   constructor(
     readonly state: FarmState,
     readonly o: CoreOptions,
+    /** hook(speed): the placement narrowing of a dispatch pass at a time (none: best fit only). */
+    private readonly placement?: (nowMs: number) => Narrow,
   ) {}
 
   /** Applies an event to the farm state and returns the effects it calls for, in order. */
@@ -71,7 +73,9 @@ export class FarmCore {
       case 'renewal':
         return [this.renewal(e.ref, e.agentId, e.progress, nowMs)];
       case 'idle':
-        return this.state.dispatch(e.agents, nowMs).map((t) => ({ type: 'grant', key: t.key, agent: t.agent }));
+        return this.state
+          .dispatch(e.agents, nowMs, this.placement?.(nowMs))
+          .map((t) => ({ type: 'grant', key: t.key, agent: t.agent }));
       case 'committed':
         return this.committed(e.jobId, e.index, nowMs);
       case 'loaded':

@@ -11,7 +11,13 @@ import type { AgentAdvert } from '@tessera/protocol';
 import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from '../model.js';
 import { ShardQueue, type QueueJobMeta, type Taken } from '../queue.js';
 import { AgentRegistry, type AgentEntry } from '../registry.js';
-import type { IdleAgent } from '../scheduler.js';
+import type { IdleAgent, QueuedShard } from '../scheduler.js';
+
+/**
+ * hook(speed): narrows the agents a shard may go to (placement by expected finish time, given by
+ * the shell: placement/fleet-view.ts). Returns a subset of `agents`.
+ */
+export type Narrow = (shard: QueuedShard, agents: readonly IdleAgent[]) => readonly IdleAgent[];
 
 /** A record with the store revision it was read or written at. */
 export interface Held<T> {
@@ -180,10 +186,19 @@ export class FarmState {
   }
 
   /** One dispatch pass: shards whose backoff passed become ready, then ready shards meet idle agents. */
-  dispatch<A extends IdleAgent>(idle: readonly A[], nowMs: number): Taken<A>[] {
+  dispatch<A extends IdleAgent>(idle: readonly A[], nowMs: number, narrow?: Narrow): Taken<A>[] {
     if (!this.online || idle.length === 0 || this.queue.size === 0) return [];
     this.queue.releaseDue(nowMs);
-    return this.queue.take(idle, (k) => this.shards.get(k)?.rec.failedOn ?? []);
+    // A narrowing returns a subset of the agents it is given, so it keeps their type.
+    const n = narrow as ((shard: QueuedShard, agents: readonly A[]) => readonly A[]) | undefined;
+    return this.queue.take(idle, (k) => this.shards.get(k)?.rec.failedOn ?? [], n);
+  }
+
+  /** hook(speed): a held shard with its job, for placement's cost estimates. */
+  shardAndJob(k: string): { job: JobRecord; rec: ShardRecord } | undefined {
+    const rec = this.shards.get(k)?.rec;
+    const job = rec && this.jobs.get(rec.jobId)?.rec;
+    return rec && job ? { job, rec } : undefined;
   }
 
   // ───────────────────────────── queries ─────────────────────────────

@@ -2,6 +2,7 @@
  * The failure policy as pure functions: retry backoff (one formula for shard retries and assembly
  * retries), the three lease timeouts, the per-job agent blocklist and the out-of-memory class bump.
  */
+import { blocklistedJobError } from '../failure-messages.js'; // hook(ops): failed-job messages name the cause
 import type { JobRecord, ShardRecord } from '../model.js';
 
 /** Exponential backoff: `baseMs · 2^(attempt−1)`, capped at `maxMs`; 0 when `baseMs` is 0. */
@@ -57,7 +58,7 @@ export function leaseExpiry(
 }
 
 /** How an agent reported a failed attempt. */
-export type FailureClass = 'fatal' | 'error' | 'out_of_memory';
+export type FailureClass = 'fatal' | 'error' | 'out_of_memory' | 'model_unavailable';
 
 /** What the policy needs to decide on a failure. */
 export interface FailurePolicy {
@@ -74,7 +75,7 @@ export type FailurePlan =
   | { then: 'fail'; shardReason: string; jobError: string }
   | {
       then: 'requeue';
-      metric: 'error' | 'out_of_memory';
+      metric: 'error' | 'out_of_memory' | 'model_unavailable';
       /** Count it against the agent on the job (the blocklist); errors only, not out-of-memory. */
       countAgainstAgent: boolean;
       reason: string;
@@ -102,6 +103,17 @@ export function planFailure(
 ): FailurePlan {
   if (failure === 'fatal')
     return { then: 'fail', shardReason: `${agentName}: ${error}`, jobError: `shard ${s.index}: ${error}` };
+  const failedOn = s.failedOn.includes(agentId) ? s.failedOn : [...s.failedOn, agentId];
+  // hook(models): a model the agent could not get is not the shard's failure: requeued without
+  // counting against the agent (no blocklist), preferring other agents, after a short pause.
+  if (failure === 'model_unavailable')
+    return {
+      then: 'requeue',
+      metric: 'model_unavailable',
+      countAgainstAgent: false,
+      reason: `${agentName}: ${error}`,
+      patch: { requiredClassGb: s.requiredClassGb, failedOn, notBeforeMs: nowMs + 1000 },
+    };
   let requiredClassGb = s.requiredClassGb;
   let notBeforeMs = 0;
   if (failure === 'out_of_memory') {
@@ -123,11 +135,7 @@ export function planFailure(
     metric: failure,
     countAgainstAgent: failure === 'error',
     reason: `attempt ${s.attempt} failed on ${agentName}: ${error}`,
-    patch: {
-      requiredClassGb,
-      failedOn: s.failedOn.includes(agentId) ? s.failedOn : [...s.failedOn, agentId],
-      notBeforeMs,
-    },
+    patch: { requiredClassGb, failedOn, notBeforeMs },
   };
 }
 
@@ -161,9 +169,14 @@ export function someAgentCanRun(
   return live.some((a) => !blocked.includes(a.name) && a.classGb >= classGb);
 }
 
-/** The job error when the blocklist leaves no agent for a shard. */
-export function blocklistExhausted(index: number, limit: number, blocked: readonly string[]): string {
-  return `every live agent that can run shard ${index} is blocklisted for this job after ${limit} failures (${blocked.join(', ')})`;
+/** The job error when the blocklist leaves no agent for a shard: it ends with the cause, the last error. */
+export function blocklistExhausted(
+  index: number,
+  limit: number,
+  blocked: readonly string[],
+  lastError: string,
+): string {
+  return blocklistedJobError(index, limit, blocked, lastError);
 }
 
 /**

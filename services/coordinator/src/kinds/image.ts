@@ -5,7 +5,9 @@
  * (assembler.ts: the last stage's image).
  */
 import { blobKeys, type ImageSpec, type ImageTask } from '@tessera/protocol';
+import { imageInputRgb, imageTaskAttachments } from '../image-attachments.js';
 import type { JobRecord, ShardRecord } from '../model.js';
+import { stageUsesOwnDefaults } from '../pipeline-support.js'; // hook(engines-a)
 import { planImage, resolveImageParams, stageModelDir } from '../planner-image.js';
 import {
   checkInputBytes,
@@ -21,11 +23,21 @@ export { createImageAssembler as createAssembler } from '../assembler.js';
 
 /** The API request as a submission (its size checked before anything is decoded). */
 export function fromApi(v: ImageSpec, header: SubmissionHeader, limits: ApiLimits): ImageSubmission {
-  checkInputBytes('image.init_image', [v.initImage], limits);
+  checkInputBytes('image.init_image', [v.initImage, ...v.controlnets.map((cn) => cn.image)], limits);
   return {
     ...header,
     initImage: v.initImage,
+    // hook(engines-b): ControlNets (control images apart) and the VAE swap.
+    controlImages: v.controlnets.map((cn) => cn.image),
     request: {
+      controlNets: v.controlnets.map((cn) => ({
+        model: cn.model,
+        preprocess: cn.preprocess,
+        scale: cn.scale,
+        guidanceStart: cn.guidanceStart,
+        guidanceEnd: cn.guidanceEnd,
+      })),
+      vae: v.vae,
       model: v.model,
       prompt: v.prompt,
       negativePrompt: v.negativePrompt,
@@ -54,14 +66,9 @@ export async function intake(sub: ImageSubmission, ctx: IntakeContext): Promise<
   const inputKey = blobKeys.jobInput(jobId);
   const plan = planImage(jobHeader(sub, jobId, now, o.maxAttempts), row, params, d.table, inputKey);
   ctx.checkQueueRoom(plan.shards.length, sub.owner);
-  if (init) {
-    const rgb = await d.codec.decodeResized(
-      sub.initImage,
-      params.width,
-      params.height,
-      o.maxInputPixels,
-      'image.init_image',
-    );
+  // hook(engines-b): the input blob holds the init image, then the control images (image-attachments.ts).
+  const rgb = await imageInputRgb(d.codec, sub.initImage, sub.controlImages ?? [], params, o.maxInputPixels);
+  if (rgb) {
     const info = await d.blobs.put(inputKey, rgb);
     plan.shards[0].inputSha256 = info.sha256;
   }
@@ -92,8 +99,9 @@ export function imageTask(job: JobRecord, s: ShardRecord, dep: ShardRecord | und
     negativePrompt: p.negativePrompt,
     width: p.width,
     height: p.height,
-    steps: p.steps,
-    guidanceScale: p.guidanceScale,
+    // hook(engines-a): Stable Cascade's decoder and VQGAN stages run with their own defaults (0 = the stage's)
+    steps: stageUsesOwnDefaults(p.stages, s.index) ? 0 : p.steps,
+    guidanceScale: stageUsesOwnDefaults(p.stages, s.index) ? 0 : p.guidanceScale,
     strength: s.index === 0 ? p.strength : 0,
     scheduler: p.scheduler,
     denoisingStart: sdxlTwoStage && s.stage === 'refiner' ? p.highNoiseFrac : 0,
@@ -103,5 +111,6 @@ export function imageTask(job: JobRecord, s: ShardRecord, dep: ShardRecord | und
     latentHeight: dep?.outputChannels ? dep.outputHeight : 0,
     latentWidth: dep?.outputChannels ? dep.outputWidth : 0,
     outputLatents: !last,
+    ...imageTaskAttachments(p, s.index), // hook(engines-b): ControlNets and VAE swap of the stage
   };
 }

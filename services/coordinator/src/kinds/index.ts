@@ -42,13 +42,19 @@ export function taskFor(job: JobRecord, s: ShardRecord, attempt: number, dep: Sh
     inputFrames: s.kind === 'upscale_tile' ? 1 : s.inputFrames,
     video: video.videoTask(job, s),
     image: upscale.refineTask(job, s) ?? image.imageTask(job, s, dep),
+    workUnits: 0,
   };
 }
 
 /** The assembler of every kind, over one blob store. */
-export function assemblers(blobs: BlobStore, log?: Logger): Record<JobKind, Assemble> {
+export function assemblers(
+  blobs: BlobStore,
+  log?: Logger,
+  /** hook(scale): where big upscales spool their bands. */
+  upscaleOptions?: { spoolDir?: string },
+): Record<JobKind, Assemble> {
   return {
-    upscale: upscale.createAssembler(blobs, log),
+    upscale: upscale.createAssembler(blobs, log, upscaleOptions),
     video: video.createAssembler(blobs, log),
     video_upscale: videoUpscale.createAssembler(blobs, log),
     image: image.createAssembler(blobs),

@@ -4,7 +4,7 @@
  */
 import { VideoFormat } from '@tessera/protocol';
 import { InvalidArgumentError } from '../errors.js';
-import type { JobRecord, ShardRecord, VideoFormatName } from '../model.js';
+import type { ImageFormatName, JobRecord, ShardRecord, VideoFormatName } from '../model.js';
 import type { RefineRequest } from '../planner.js';
 import type { ImageRequest } from '../planner-image.js';
 import type { VideoRequest } from '../planner-video.js';
@@ -28,6 +28,8 @@ export interface UpscaleSubmission extends SubmissionHeader {
   model: string;
   tile: number;
   overlap: number;
+  /** Output formats, the first being the primary output (absent = PNG only). */
+  formats?: ImageFormatName[]; // hook(scale): upscale output formats
 }
 
 /** An image-to-video job (keyframes stored once for all batches). */
@@ -41,6 +43,8 @@ export interface VideoSubmission extends SubmissionHeader {
 export interface ImageSubmission extends SubmissionHeader {
   initImage: Uint8Array;
   request: Omit<ImageRequest, 'init'>;
+  /** Encoded control images, one per request.controlNets entry. */
+  controlImages?: Uint8Array[]; // hook(engines-b)
 }
 
 /** A video upscale (a clip or a list of frames). */
@@ -68,6 +72,10 @@ export interface IntakeContext {
   jobId(nowMs: number): string;
   /** Live agents (planners size work to the fleet). */
   liveAgents(): number;
+  /** hook(scale): the live agents' VRAM classes (tile blocks for big classes). */
+  fleetClassesGb(): number[];
+  /** hook(speed): the tile count's agent number from the fleet's speed mix for `model` (equal agents: their number). */
+  tilingAgents(model: string): number;
   /** Throws RESOURCE_EXHAUSTED when `more` queued shards of `owner` would exceed a limit. */
   checkQueueRoom(more: number, owner?: string): void;
 }

@@ -5,7 +5,9 @@
  */
 import { blobKeys, type ImageTask, type UpscaleSpec } from '@tessera/protocol';
 import { sha256Hex } from '../blobs.js';
+import { imageTaskAttachments } from '../image-attachments.js';
 import type { JobRecord, ShardRecord } from '../model.js';
+import { imageFormatsOf } from '../image-formats.js';
 import { planUpscale } from '../planner.js';
 import { cropRgb, mapLimit } from '../util.js';
 import {
@@ -28,6 +30,8 @@ export function fromApi(up: UpscaleSpec, header: SubmissionHeader, limits: ApiLi
     model: up.model,
     tile: up.tile,
     overlap: up.overlap,
+    // hook(scale): output formats (PNG, tiled pyramidal TIFF), validated here, stored per job.
+    formats: imageFormatsOf('upscale.formats', up.formats),
     refine: up.refine && {
       model: up.refine.model,
       prompt: up.refine.prompt,
@@ -62,9 +66,12 @@ export async function intake(sub: UpscaleSubmission, ctx: IntakeContext): Promis
       height: probe.height,
       tile: sub.tile,
       overlap: sub.overlap,
-      agents: ctx.liveAgents(),
+      // hook(speed): tile count from the fleet's speed mix (equal agents: their number, as before)
+      agents: ctx.tilingAgents(sub.model),
       nowMs: now,
       refine: sub.refine,
+      formats: sub.formats, // hook(scale): requested output formats
+      fleetClassesGb: ctx.fleetClassesGb(), // hook(scale): tile blocks for big classes
     },
     d.table,
     o,
@@ -112,5 +119,6 @@ export function refineTask(job: JobRecord, s: ShardRecord): ImageTask | undefine
     latentHeight: 0,
     latentWidth: 0,
     outputLatents: false,
+    ...imageTaskAttachments(undefined, 0), // hook(engines-b): none for refine tiles
   };
 }

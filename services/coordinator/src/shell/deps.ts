@@ -10,6 +10,7 @@ import type { CoordinatorMetrics } from '../metrics.js';
 import type { JobRecord, OutputRecord, ShardRecord } from '../model.js';
 import type { CompiledCoordinatorOptions } from '../options.js';
 import type { StateStore } from '../state/store.js';
+import type { ModelCatalog } from '../model-routing.js';
 
 /** A decoded RGB8 image. */
 export interface DecodedImage {
@@ -64,6 +65,12 @@ export interface CoordinatorEvents {
 }
 
 export interface CoordinatorDeps {
+  /** hook(models): the store's models and the fleet's copies, for routing (model-routing.ts). */
+  modelCatalog?: ModelCatalog;
+  /** hook(models): throws FailedPreconditionError for a valid job whose model is nowhere. */
+  modelGate?: (job: JobRecord) => Promise<void>;
+  /** hook(models): why a queued job waits for a model ('' when it does not). */
+  modelWaitReason?: (job: JobRecord) => string;
   store: StateStore;
   blobs: BlobStore;
   table: HardwareTable;

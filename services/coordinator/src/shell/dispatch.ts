@@ -10,6 +10,8 @@ import type { Timer } from '../clock.js';
 import { leaseInputs, taskFor } from '../kinds/index.js';
 import { FINAL_JOB_STATES, shardKey } from '../model.js';
 import type { IdleAgent } from '../scheduler.js';
+import { modelRank } from '../model-routing.js';
+import { shardWork } from '../placement/cost.js';
 import type { ShellContext } from './context.js';
 
 /** An agent slot's outstanding work request. */
@@ -44,6 +46,7 @@ export class Dispatcher {
         waitingSince: ++this.parkSeq,
         modelsLoaded: advert.modelsLoaded,
         name: advert.name,
+        modelRank: (m) => modelRank(advert, m, this.x.d.modelCatalog), // hook(models): route by model held
         advert,
         resolve,
         timer: this.x.d.clock.after(waitMs, () => this.unpark(advert.agentId, parked)),
@@ -109,7 +112,8 @@ export class Dispatcher {
           ref: { jobId: job.id, shardIndex: next.index, fencingToken: next.attempt },
           expiresUnixMs: next.leaseExpiresMs,
           renewEveryMs: d.options.renewEveryMs,
-          task: taskFor(job, next, next.attempt, dep),
+          // hook(speed): the shard's work units by the cost model, what the agent measures its speed with
+          task: { ...taskFor(job, next, next.attempt, dep), workUnits: shardWork(d.table, job, next).units },
         };
       })
       .catch((e) => {

@@ -8,6 +8,7 @@ import type { Intake, IntakeContext } from '../kinds/requests.js';
 import { checkUserShards } from '../limits.js';
 import { LimitExceededError } from '../errors.js';
 import type { JobRecord } from '../model.js';
+import { tilingAgentsFor } from '../placement/speeds.js';
 import type { ShellContext } from './context.js';
 
 /** Job ids from the time and 5 random bytes: time-ordered, URL- and subject-safe. */
@@ -24,6 +25,8 @@ export class Submissions {
       d: x.d,
       jobId: (nowMs) => ids.jobId(nowMs),
       liveAgents: () => x.farm.registry.live().length,
+      fleetClassesGb: () => x.farm.registry.live().map((a) => a.classGb), // hook(scale)
+      tilingAgents: (model) => tilingAgentsFor(x.d.table, x.farm.registry.live(), model), // hook(speed)
       checkQueueRoom: (more, owner) => this.checkQueueRoom(more, owner),
     };
   }
@@ -32,6 +35,7 @@ export class Submissions {
   async submit<S>(intake: (sub: S, ctx: IntakeContext) => Promise<Intake>, sub: S): Promise<JobRecord> {
     const { job, shards, log } = await intake(sub, this.ctx);
     const { d } = this.x;
+    await d.modelGate?.(job); // hook(models): validated; refused when its model is nowhere
     await this.x.writer.create(job, shards);
     d.metrics.jobsSubmitted.inc({ kind: job.kind });
     d.log.info({ job: job.id, kind: job.kind, model: job.model, shards: shards.length, ...log }, 'job accepted');

@@ -14,6 +14,7 @@ import type { Lifecycle } from './lifecycle.js';
 const FAILURE_CLASS: Record<number, policy.FailureClass> = {
   [FailureKind.FAILURE_KIND_FATAL]: 'fatal',
   [FailureKind.FAILURE_KIND_OUT_OF_MEMORY]: 'out_of_memory',
+  [FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE]: 'model_unavailable', // hook(models)
 };
 
 export class Results {
@@ -115,7 +116,7 @@ export class Results {
       await this.life.finish(rec.jobId, 'failed', plan.jobError, true);
       return;
     }
-    if (plan.countAgainstAgent && (await this.blocklist(k, rec, agentName))) return;
+    if (plan.countAgainstAgent && (await this.blocklist(k, rec, agentName, r.error))) return;
     await this.requeueLocked(k, rec.attempt, plan.reason, plan.metric, plan.patch);
   }
 
@@ -123,7 +124,7 @@ export class Results {
    * Counts a failed attempt against its agent on the job; when that blocklists the agent and leaves
    * no live agent that can run the shard, the job fails rather than wait forever (returns true).
    */
-  private async blocklist(k: string, rec: ShardRecord, agentName: string): Promise<boolean> {
+  private async blocklist(k: string, rec: ShardRecord, agentName: string, lastError: string): Promise<boolean> {
     const { d, farm } = this.x;
     const limit = d.options.blocklistAfter;
     let blockedNow = false;
@@ -139,7 +140,7 @@ export class Results {
       'agent blocklisted for this job',
     );
     if (policy.someAgentCanRun(farm.liveAgents(), job.blockedAgents, rec.requiredClassGb)) return false;
-    const error = policy.blocklistExhausted(rec.index, limit, job.blockedAgents);
+    const error = policy.blocklistExhausted(rec.index, limit, job.blockedAgents, lastError); // hook(ops): names the cause
     await this.x.writer.shard(shardVerbs.fail(farm.shard(k) ?? rec, error));
     await this.life.finish(rec.jobId, 'failed', error, true);
     return true;

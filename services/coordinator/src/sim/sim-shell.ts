@@ -148,7 +148,7 @@ export class SimShell<A extends SimIdle> {
         return { ...cur, ...c.patch };
       });
       if (blockedNow && job && !policy.someAgentCanRun(this.farm.liveAgents(), job.blockedAgents, s.requiredClassGb)) {
-        const error = policy.blocklistExhausted(s.index, this.p.blocklistAfter, job.blockedAgents);
+        const error = policy.blocklistExhausted(s.index, this.p.blocklistAfter, job.blockedAgents, outcome.error);
         this.write(shardVerbs.fail(s, error), now);
         this.finish(s.jobId, 'failed', error, now);
         return 'accepted';

@@ -221,6 +221,10 @@ export function simulate(sc: SimScenario): SimResult {
         version: 'sim',
         state: 1,
         shardsCompleted: 0,
+        modelsHeld: [],
+        modelCacheFreeBytes: 0,
+        modelCacheCapacityBytes: 0,
+        modelSpeeds: [],
       },
     };
     agents.set(a.advert.agentId, a);

@@ -33,6 +33,11 @@ export interface TinyDenoiserSpec {
   timestep: TinyTimestepSpec;
   floatType: 'float32' | 'float16';
   seed: number;
+  /**
+   * UNet only: ControlNet residual inputs `down_block_additional_residual_k` ([B, channels, …] per entry) and
+   * `mid_block_additional_residual`; each adds mean over its pixels · W to the conditioning (zeros add nothing).
+   */
+  residuals?: { down: number[]; mid: number };
 }
 
 /** Builds the ONNX bytes of a tiny UNet / SD3 transformer. */
@@ -69,6 +74,18 @@ export function buildTinyDenoiser(spec: TinyDenoiserSpec): Uint8Array {
     addedTerm = g.linear(pooled, g.floats('pooled_w', [added.pooledDim, C], w.uniform(added.pooledDim * C, 0.6)));
   }
   if (!unet) t = g.floatInput('timestep', spec.timestep.type, spec.timestep.dims);
+  const residualTerms: string[] = [];
+  if (unet && spec.residuals) {
+    const named: [string, number][] = [
+      ...spec.residuals.down.map((c, k): [string, number] => [`down_block_additional_residual_${k}`, c]),
+      ['mid_block_additional_residual', spec.residuals.mid],
+    ];
+    for (const [name, c] of named) {
+      const r = g.floatInput(name, ft, ['batch_size', c, `${name}_h`, `${name}_w`]);
+      const m = g.op('ReduceMean', [r], [attr.ints('axes', [2, 3]), attr.int('keepdims', 0)]);
+      residualTerms.push(g.linear(m, g.floats(`${name}_w`, [c, C], w.uniform(c * C, 2))));
+    }
+  }
 
   // Timestep embedding: [1 or B, C] from t / 1000.
   const tf = spec.timestep.type === 'int64' ? g.toFloat(t) : t;
@@ -87,6 +104,7 @@ export function buildTinyDenoiser(spec: TinyDenoiserSpec): Uint8Array {
   const ctx = g.op('Reshape', [g.op('MatMul', [posW, a]), g.int64s('shape', [-1, H])]);
   let cond = g.op('Add', [g.linear(ctx, g.floats('ctx_b', [H, C], w.uniform(H * C, 1.5))), temb]);
   if (addedTerm) cond = g.op('Add', [cond, addedTerm]);
+  for (const r of residualTerms) cond = g.op('Add', [cond, r]);
   const cond4 = g.op('Unsqueeze', [cond, g.int64s('axes', [2, 3])]);
 
   const conv = g.op(

@@ -33,6 +33,11 @@ export interface TinyTextEncoderSpec {
   seed: number;
   /** 't5': a T5EncoderModel stand-in (T5EncoderOnnxConfig: `input_ids` → `last_hidden_state` only). Default 'clip'. */
   kind?: 'clip' | 't5';
+  /**
+   * Also take `attention_mask` [B, S] (same int type as the ids), damping the padded positions' updates as masked
+   * attention changes them (Stable Cascade's export, which diffusers calls with the mask). Default false.
+   */
+  attentionMask?: boolean;
 }
 
 /** Builds the ONNX bytes of a tiny CLIP text encoder. */
@@ -42,6 +47,18 @@ export function buildTinyTextEncoder(spec: TinyTextEncoderSpec): Uint8Array {
   const g = new GraphBuilder(spec.projectionDim ? 'tiny_clip_text_with_projection' : 'tiny_clip_text');
   const ft: TinyElementType = spec.floatType;
   const ids = g.input('input_ids', spec.idsType, ['batch_size', 'sequence_length']);
+  const gate = spec.attentionMask
+    ? g.op('Unsqueeze', [
+        g.op('Add', [
+          g.op('Mul', [
+            g.toFloat(g.input('attention_mask', spec.idsType, ['batch_size', 'sequence_length'])),
+            g.floats('mask_a', [], [0.6]),
+          ]),
+          g.floats('mask_b', [], [0.4]),
+        ]),
+        g.int64s('axes', [2]),
+      ])
+    : null;
 
   const tok = g.op('Gather', [g.floats('token_embedding', [V, D], w.uniform(V * D, 1)), ids], [attr.int('axis', 0)]);
   let h = g.op('Add', [tok, g.floats('position_embedding', [S, D], w.uniform(S * D, 0.5))]);
@@ -49,7 +66,8 @@ export function buildTinyTextEncoder(spec: TinyTextEncoderSpec): Uint8Array {
   for (let l = 0; l < L; l++) {
     const wl = g.floats(`layer${l}_w`, [D, D], w.uniform(D * D, 1.2 / Math.sqrt(D)));
     const bl = g.floats(`layer${l}_b`, [D], w.uniform(D, 0.2));
-    const update = g.op('Mul', [g.op('Tanh', [g.linear(h, wl, bl)]), g.floats('half', [], [0.5])]);
+    let update = g.op('Mul', [g.op('Tanh', [g.linear(h, wl, bl)]), g.floats('half', [], [0.5])]);
+    if (gate) update = g.op('Mul', [update, gate]);
     h = g.op('Add', [h, update]);
     hidden.push(h);
   }

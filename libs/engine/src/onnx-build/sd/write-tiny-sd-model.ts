@@ -11,6 +11,7 @@ import { buildTinyDenoiser, type TinyTimestepSpec } from './tiny-denoiser.js';
 import { buildTinyTextEncoder } from './tiny-text-encoder.js';
 import { tinyT5TokenizerJson, tinyT5VocabSize, tinyTokenizerFiles, tinyVocabSize } from './tiny-tokenizer.js';
 import { buildTinyVaeDecoder, buildTinyVaeEncoder } from './tiny-vae.js';
+import { TINY_CONTROLNET_UNET_CONFIG, TINY_RESIDUALS } from '../controlnet/tiny-controlnet.js';
 
 /** Which real model's signature the tiny model copies. */
 export type TinySdFamily = 'sd15' | 'sd21' | 'sdxl-base' | 'sdxl-refiner' | 'sd3';
@@ -24,6 +25,11 @@ export interface TinySdModelOptions {
   size?: number;
   /** sd3 only: include `text_encoder_3/` (a tiny T5) and `tokenizer_3/tokenizer.json`. Default false. */
   t5?: boolean;
+  /**
+   * sd15 / sdxl-base: a ControlNet-capable UNet (residual inputs, block_out_channels [4, 8], layers_per_block 1 in
+   * unet/config.json; see onnx-build/controlnet/). Default false.
+   */
+  controlnet?: boolean;
 }
 
 /** Sizes of the tiny encoders (real: CLIP-L 768, CLIP-G 1280 / projection 1280, T5 4096). */
@@ -130,12 +136,19 @@ export async function writeTinySdModel(dir: string, opts: TinySdModelOptions): P
     });
   };
   const none = [null, null];
+  if (opts.controlnet && family !== 'sd15' && family !== 'sdxl-base') {
+    throw new RangeError(`controlnet is for sd15 and sdxl-base, not ${family}`);
+  }
+  const residuals = opts.controlnet
+    ? { down: TINY_RESIDUALS.down.map(([c]) => c), mid: TINY_RESIDUALS.mid[0] }
+    : undefined;
   const unetConfig = (extra: Record<string, unknown>) => ({
     _class_name: 'UNet2DConditionModel',
     in_channels: 4,
     out_channels: 4,
     sample_size: size / 8,
     ...extra,
+    ...(opts.controlnet ? TINY_CONTROLNET_UNET_CONFIG : {}),
   });
 
   let modelIndex: Record<string, unknown>;
@@ -153,6 +166,7 @@ export async function writeTinySdModel(dir: string, opts: TinySdModelOptions): P
         sequenceLength: 77,
         contextDim: textEnc.dim,
         timestep: v2 ? floatTimestep([1]) : { type: 'int64', dims: [] },
+        residuals,
         floatType,
         seed: v2 ? 122 : 112,
       });
@@ -211,6 +225,7 @@ export async function writeTinySdModel(dir: string, opts: TinySdModelOptions): P
         contextDim,
         added: { textEmbedsDim: CLIP_G.projectionDim, timeIds },
         timestep: refiner ? floatTimestep([]) : { type: 'int64', dims: [] },
+        residuals,
         floatType,
         seed: refiner ? 223 : 213,
       });

@@ -16,14 +16,22 @@ import { loadT5Tokenizer } from './t5-tokenizer.js';
 import { StableDiffusionPipeline } from './stable-diffusion-pipeline.js';
 import { StableDiffusionXLPipeline } from './stable-diffusion-xl-pipeline.js';
 import { StableDiffusionXLRefinerPipeline } from './stable-diffusion-xl-refiner-pipeline.js';
+import { readCascadeLayout, type CascadeStage } from '../cascade/cascade-layout.js';
+import { buildCascadePipeline } from '../cascade/load-cascade-pipeline.js';
+import { buildHunyuanPipeline, readHunyuanLayout } from '../hunyuan/load-hunyuan-pipeline.js';
+import { controlNetSupport } from '../controlnet/controlnet.js';
+import { buildFluxPipeline } from '../flux/load-flux-pipeline.js';
+import { buildPixArtPipeline } from '../pixart/load-pixart-pipeline.js';
+import { withVae } from '../vae-swap/vae-override.js';
 
 /** diffusers' SD3 `max_sequence_length` default: T5 tokens per prompt. */
 const SD3_MAX_SEQUENCE_LENGTH = 256;
 
 /** What every SD-family pipeline offers. */
 export interface SdPipeline {
-  readonly family: SdFamily;
-  readonly scheduler: SdSchedulerChoice;
+  readonly family: SdFamily | CascadeStage | 'hunyuan-dit';
+  /** The scheduler it runs (an SdSchedulerChoice for the SD families; Stable Cascade runs ddpm-wuerstchen). */
+  readonly scheduler: Pick<SdSchedulerChoice, 'className' | 'substitutedFor'> & { readonly name: string };
   readonly defaults: SdDefaults;
   run(params: SdRunParams, options?: SdRunOptions): Promise<SdRunResult>;
   /** Releases every session; the pipeline must not be used afterwards. */
@@ -36,6 +44,8 @@ export interface LoadSdPipelineOptions extends OrtModelOptions {
   scheduler?: string;
   /** Opens one `model.onnx`; default `OrtModel.load(path, options)`. */
   loadModel?: SdModelLoader;
+  /** Another VAE directory whose halves and config replace the model's (pipelines/vae-swap/). */
+  vaeDir?: string;
 }
 
 /**
@@ -44,7 +54,14 @@ export interface LoadSdPipelineOptions extends OrtModelOptions {
  * loader's errors (ExecutionProviderUnavailableError, EngineError). Sessions opened before a failure are closed.
  */
 export async function loadSdPipeline(dir: string, options: LoadSdPipelineOptions = {}): Promise<SdPipeline> {
-  const layout = await readOptimumLayout(dir);
+  // A Stable Cascade stage directory (prior, decoder or VQGAN) has its own layout; anything else is Optimum SD.
+  // So does Hunyuan-DiT (BERT + mT5 encoders, a DiT with rotary embeddings).
+  const cascade = await readCascadeLayout(dir);
+  const hunyuan = cascade ? null : await readHunyuanLayout(dir);
+  if ((cascade || hunyuan) && options.vaeDir)
+    throw new SdModelLayoutError(dir, 'a VAE swap needs an Optimum-layout model (not Stable Cascade / Hunyuan-DiT)');
+  const own = cascade || hunyuan ? undefined : await readOptimumLayout(dir);
+  const layout = own && options.vaeDir ? await withVae(own, options.vaeDir) : own;
   const load = options.loadModel ?? ((path: string) => OrtModel.load(path, options));
   const opened: SdModel[] = [];
   const open = async (path: string | undefined): Promise<SdModel | undefined> => {
@@ -54,7 +71,9 @@ export async function loadSdPipeline(dir: string, options: LoadSdPipelineOptions
     return m;
   };
   try {
-    return await build(layout, open, options.scheduler);
+    if (cascade) return await buildCascadePipeline(cascade, open);
+    if (hunyuan) return await buildHunyuanPipeline(hunyuan, open);
+    return await build(layout!, open, options.scheduler, load);
   } catch (err) {
     await Promise.allSettled(opened.map((m) => m.close()));
     throw err;
@@ -65,6 +84,7 @@ async function build(
   layout: OptimumSdLayout,
   open: (path: string | undefined) => Promise<SdModel | undefined>,
   scheduler: string | undefined,
+  load: SdModelLoader,
 ): Promise<SdPipeline> {
   const { models, tokenizers, vae } = layout;
   const defaultSize = defaultImageSize(layout);
@@ -84,6 +104,7 @@ async function build(
           textEncoder: (await open(models.textEncoder))!,
           tokenizer: await loadClipTokenizer(tokenizers.tokenizer!),
           unet: (await open(models.unet))!,
+          controlNet: controlNetSupport(load, layout.denoiserConfig),
         },
         opts,
       );
@@ -97,6 +118,7 @@ async function build(
           tokenizer2: await loadClipTokenizer(tokenizers.tokenizer2!),
           unet: (await open(models.unet))!,
           forceZerosForEmptyPrompt: layout.forceZerosForEmptyPrompt,
+          controlNet: controlNetSupport(load, layout.denoiserConfig),
         },
         opts,
       );
@@ -140,6 +162,10 @@ async function build(
         opts,
       );
     }
+    case 'flux':
+      return buildFluxPipeline(layout, open, common, scheduler);
+    case 'pixart':
+      return buildPixArtPipeline(layout, open, common, scheduler);
   }
 }
 
@@ -147,5 +173,5 @@ async function build(
 export function defaultImageSize(layout: OptimumSdLayout): number {
   const s = layout.denoiserConfig.sample_size;
   if (typeof s === 'number' && Number.isInteger(s) && s > 0) return s * layout.vae.scaleFactor;
-  return { sd: 512, sdxl: 1024, 'sdxl-refiner': 1024, sd3: 1024 }[layout.family];
+  return { sd: 512, sdxl: 1024, 'sdxl-refiner': 1024, sd3: 1024, flux: 1024, pixart: 1024 }[layout.family];
 }

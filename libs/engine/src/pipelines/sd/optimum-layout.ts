@@ -18,9 +18,15 @@ import { SdModelLayoutError } from './errors.js';
 /**
  * Which pipeline runs a model: `sd` = StableDiffusionPipeline (SD 1.x / 2.x, epsilon or v-prediction),
  * `sdxl` = StableDiffusionXLPipeline (base), `sdxl-refiner` = StableDiffusionXLImg2ImgPipeline with
- * aesthetic-score conditioning, `sd3` = StableDiffusion3Pipeline.
+ * aesthetic-score conditioning, `sd3` = StableDiffusion3Pipeline, `flux` = FluxPipeline (pipelines/flux/),
+ * `pixart` = PixArtAlphaPipeline / PixArtSigmaPipeline (pipelines/pixart/).
  */
-export type SdFamily = 'sd' | 'sdxl' | 'sdxl-refiner' | 'sd3';
+export type SdFamily = 'sd' | 'sdxl' | 'sdxl-refiner' | 'sd3' | 'flux' | 'pixart';
+
+/** Families whose denoiser is `transformer/` (the others have `unet/`). */
+export function usesTransformer(family: SdFamily): boolean {
+  return family === 'sd3' || family === 'flux' || family === 'pixart';
+}
 
 /** The VAE settings the pipelines need, from vae_decoder/config.json (or vae_encoder/config.json). */
 export interface SdVaeConfig {
@@ -87,6 +93,8 @@ export function classifySdPipeline(
   const cls = String(modelIndex._class_name ?? '').replace(/^(ORT|Onnx)/, '');
   const aesthetic = modelIndex.requires_aesthetics_score === true;
   if (/^StableDiffusion3/.test(cls)) return 'sd3';
+  if (/^Flux(Pipeline|Img2ImgPipeline)$/.test(cls)) return 'flux';
+  if (/^PixArt(Alpha|Sigma)Pipeline$/.test(cls)) return 'pixart';
   if (/^StableDiffusionXL/.test(cls)) {
     if (aesthetic || (!present.has('text_encoder') && present.has('text_encoder_2'))) return 'sdxl-refiner';
     return 'sdxl';
@@ -123,7 +131,7 @@ export async function readOptimumLayout(dir: string): Promise<OptimumSdLayout> {
   if (!family) {
     throw new SdModelLayoutError(
       join(dir, 'model_index.json'),
-      `unsupported pipeline '${String(modelIndex._class_name)}' (want StableDiffusion, StableDiffusionXL, StableDiffusionXLImg2Img or StableDiffusion3)`,
+      `unsupported pipeline '${String(modelIndex._class_name)}' (want StableDiffusion, StableDiffusionXL, StableDiffusionXLImg2Img, StableDiffusion3, Flux, PixArtAlpha or PixArtSigma)`,
     );
   }
   const need = (key: keyof typeof SUBFOLDERS) => {
@@ -134,7 +142,8 @@ export async function readOptimumLayout(dir: string): Promise<OptimumSdLayout> {
       );
   };
   need('vaeDecoder');
-  if (family === 'sd3')
+  if (family === 'pixart') ['transformer', 'textEncoder'].forEach((k) => need(k as keyof typeof SUBFOLDERS));
+  else if (usesTransformer(family))
     ['transformer', 'textEncoder', 'textEncoder2'].forEach((k) => need(k as keyof typeof SUBFOLDERS));
   else need('unet');
   if (family === 'sd' || family === 'sdxl') need('textEncoder');
@@ -169,7 +178,7 @@ export async function readOptimumLayout(dir: string): Promise<OptimumSdLayout> {
     (await readJsonIfPresent(join(dir, 'vae_encoder', 'config.json'))) ??
     {};
   const denoiserConfig =
-    (await readJsonIfPresent(join(dir, family === 'sd3' ? 'transformer' : 'unet', 'config.json'))) ?? {};
+    (await readJsonIfPresent(join(dir, usesTransformer(family) ? 'transformer' : 'unet', 'config.json'))) ?? {};
 
   return {
     dir,
@@ -197,6 +206,8 @@ export function parseVaeConfig(raw: Readonly<Record<string, unknown>>, family: S
     sdxl: { scalingFactor: 0.13025, shiftFactor: null, latentChannels: 4 },
     'sdxl-refiner': { scalingFactor: 0.13025, shiftFactor: null, latentChannels: 4 },
     sd3: { scalingFactor: 1.5305, shiftFactor: 0.0609, latentChannels: 16 },
+    flux: { scalingFactor: 0.3611, shiftFactor: 0.1159, latentChannels: 16 },
+    pixart: { scalingFactor: 0.18215, shiftFactor: null, latentChannels: 4 },
   }[family];
   const blocks = nums(raw.block_out_channels);
   return {

@@ -5,6 +5,7 @@
  */
 import { EngineAbortedError } from '../../errors.js';
 import type { RgbImage } from '../../rgb-image.js';
+import type { ControlNetParams } from '../controlnet/controlnet.js';
 import { SdParamsError } from './errors.js';
 import type { SdScheduler } from './sd-scheduler.js';
 import type { SdLatents } from './vae.js';
@@ -50,6 +51,8 @@ export interface SdRunParams {
    * `flow-match-euler`, or a diffusers class name; configured from the model's scheduler_config.json.
    */
   scheduler?: string;
+  /** SD 1.x / SDXL: ControlNets whose residuals are summed into the UNet's (pipelines/controlnet/). */
+  controlNets?: ControlNetParams[];
 }
 
 /** Cancellation and progress of one run. */

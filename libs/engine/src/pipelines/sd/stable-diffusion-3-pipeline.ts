@@ -83,6 +83,8 @@ export class StableDiffusion3Pipeline {
   async run(raw: SdRunParams, opts: SdRunOptions = {}): Promise<SdRunResult> {
     const { transformer, vae } = this.c;
     const p = compileSdParams(raw, this.defaults, vae.scaleFactor);
+    if (raw.controlNets?.length)
+      throw new SdParamsError('controlNets', 'ControlNet runs with SD 1.x and SDXL base only');
     if (p.denoisingStart !== undefined || p.denoisingEnd !== undefined) {
       throw new SdParamsError(p.denoisingStart !== undefined ? 'denoisingStart' : 'denoisingEnd', 'is an SDXL option');
     }

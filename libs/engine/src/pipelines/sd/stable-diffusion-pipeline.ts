@@ -8,6 +8,7 @@
  * float32 rounding of exp/log/sin inside kernels (see README).
  */
 import type { RgbImage } from '../../rgb-image.js';
+import { ControlNetStack, type ControlNetSupport } from '../controlnet/controlnet.js';
 import { createGenerator } from '../../schedulers/generator.js';
 import type { ClipTokenizer } from '../../tokenizer/clip-tokenizer.js';
 import { encodeClip } from './clip-text.js';
@@ -41,6 +42,8 @@ export interface StableDiffusionComponents {
   vae: SdVaeConfig;
   /** Default width/height (unet sample_size × VAE scale factor). */
   defaultSize: number;
+  /** ControlNets (needs a UNet with residual inputs). */
+  controlNet?: ControlNetSupport;
 }
 
 /** txt2img and img2img with classifier-free guidance for SD 1.x / 2.x. */
@@ -117,15 +120,17 @@ export class StableDiffusionPipeline {
     const timestepInfo = requireInput(unet, 'timestep');
     const contextInfo = requireInput(unet, 'encoder_hidden_states');
     const contextFeed = floatFeed(contextInfo, context, contextDims);
+    const control = await ControlNetStack.create(this.c.controlNet, raw.controlNets, unet, p, { height: h, width: w });
     for (let i = 0; i < timesteps.length; i++) {
       throwIfAborted(opts.signal);
       const t = timesteps[i];
       const input = scheduler.scaleModelInput(cfg ? concatBatch(latents, latents) : latents, t);
-      const out = await unet.run({
+      const feeds = {
         sample: floatFeed(sampleInfo, input, [batch, C, h, w]),
         timestep: timestepFeed(timestepInfo, t, batch),
         encoder_hidden_states: contextFeed,
-      });
+      };
+      const out = await unet.run({ ...feeds, ...(await control.residuals(i, timesteps.length, feeds, batch)) });
       let noisePred = floatOutput(unet, out, 'out_sample').data;
       if (cfg)
         noisePred = guide(noisePred.subarray(0, latents.length), noisePred.subarray(latents.length), p.guidanceScale);
@@ -141,8 +146,8 @@ export class StableDiffusionPipeline {
 
   /** Releases every session. */
   async close(): Promise<void> {
-    const { textEncoder, unet, vaeEncoder, vaeDecoder } = this.c;
-    await Promise.all([textEncoder, unet, vaeEncoder, vaeDecoder].map((m) => m?.close()));
+    const { textEncoder, unet, vaeEncoder, vaeDecoder, controlNet } = this.c;
+    await Promise.all([textEncoder, unet, vaeEncoder, vaeDecoder, controlNet].map((m) => m?.close()));
   }
 
   private async encodeImage(image: RgbImage, generator: ReturnType<typeof createGenerator>): Promise<SdLatents> {

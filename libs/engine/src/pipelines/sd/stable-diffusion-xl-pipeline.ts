@@ -11,6 +11,7 @@
  * latent space (diffusers' "ensemble of expert denoisers").
  */
 import type { RgbImage } from '../../rgb-image.js';
+import { ControlNetStack, type ControlNetSupport } from '../controlnet/controlnet.js';
 import { createGenerator, type NoiseGenerator } from '../../schedulers/generator.js';
 import type { ClipTokenizer } from '../../tokenizer/clip-tokenizer.js';
 import { concatFeatures, encodeClip, requirePooled } from './clip-text.js';
@@ -47,6 +48,8 @@ export interface StableDiffusionXLComponents {
   defaultSize: number;
   /** model_index.json `force_zeros_for_empty_prompt` (true for the base). */
   forceZerosForEmptyPrompt: boolean;
+  /** ControlNets (needs a UNet with residual inputs). */
+  controlNet?: ControlNetSupport;
 }
 
 /** SDXL base: txt2img, img2img (from an image or latents), denoisingEnd / denoisingStart, latent output. */
@@ -145,15 +148,17 @@ export class StableDiffusionXLPipeline {
       text_embeds: floatFeed(info.textEmbeds, textEmbeds, [batch, cond.pooled.length]),
       time_ids: floatFeed(info.timeIds, timeIdsBatch, [batch, 6]),
     };
+    const control = await ControlNetStack.create(this.c.controlNet, raw.controlNets, unet, p, { height: h, width: w });
     for (let i = 0; i < timesteps.length; i++) {
       throwIfAborted(opts.signal);
       const t = timesteps[i];
       const input = scheduler.scaleModelInput(cfg ? concatBatch(latents, latents) : latents, t);
-      const out = await unet.run({
+      const feeds = {
         sample: floatFeed(info.sample, input, [batch, C, h, w]),
         timestep: timestepFeed(info.timestep, t, batch),
         ...fixed,
-      });
+      };
+      const out = await unet.run({ ...feeds, ...(await control.residuals(i, timesteps.length, feeds, batch)) });
       let noisePred = floatOutput(unet, out, 'out_sample').data;
       if (cfg)
         noisePred = guide(noisePred.subarray(0, latents.length), noisePred.subarray(latents.length), p.guidanceScale);
@@ -168,8 +173,8 @@ export class StableDiffusionXLPipeline {
   }
 
   async close(): Promise<void> {
-    const { textEncoder, textEncoder2, unet, vaeEncoder, vaeDecoder } = this.c;
-    await Promise.all([textEncoder, textEncoder2, unet, vaeEncoder, vaeDecoder].map((m) => m?.close()));
+    const { textEncoder, textEncoder2, unet, vaeEncoder, vaeDecoder, controlNet } = this.c;
+    await Promise.all([textEncoder, textEncoder2, unet, vaeEncoder, vaeDecoder, controlNet].map((m) => m?.close()));
   }
 
   /** diffusers' `encode_prompt` for one prompt (prompt_2 = prompt): [77, d1 + d2] penultimate states and the pooled vector. */

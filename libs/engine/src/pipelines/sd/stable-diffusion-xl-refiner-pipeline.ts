@@ -72,6 +72,8 @@ export class StableDiffusionXLRefinerPipeline {
   async run(raw: SdRunParams, opts: SdRunOptions = {}): Promise<SdRunResult> {
     const { unet, vae } = this.c;
     const p = compileSdParams(raw, this.defaults, vae.scaleFactor);
+    if (raw.controlNets?.length)
+      throw new SdParamsError('controlNets', 'ControlNet runs with SD 1.x and SDXL base only');
     if (!p.image && !p.latents)
       throw new SdParamsError('image', 'the SDXL refiner is img2img only: pass image or latents');
     if (p.denoisingStart !== undefined && p.denoisingEnd !== undefined && p.denoisingStart >= p.denoisingEnd) {

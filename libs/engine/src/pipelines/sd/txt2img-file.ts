@@ -11,6 +11,9 @@ import { SdParamsError } from './errors.js';
 import { loadSdPipeline, type SdPipeline } from './load-sd-pipeline.js';
 import type { SdFamily } from './optimum-layout.js';
 import type { SdRunParams } from './sd-params.js';
+import type { CascadeStage } from '../cascade/cascade-layout.js';
+import { runCascadeChain } from '../cascade/cascade-chain.js';
+import type { ControlNetParams } from '../controlnet/controlnet.js';
 
 /** Options of txt2imgFile: the generation parameters of SdRunParams, plus files and runtime. */
 export interface Txt2ImgFileOptions {
@@ -31,6 +34,16 @@ export interface Txt2ImgFileOptions {
   strength?: number;
   /** Scheduler override (see SdRunParams.scheduler). */
   scheduler?: string;
+  /**
+   * Stable Cascade (`modelDir` is a prior, stage C): the decoder (stage B) and VQGAN (stage A) directories, by default
+   * `<modelDir>-b` and `<modelDir>-a` (the farm's names), and the seeds of those stages (default: `seed`; the farm
+   * derives them from the job seed — `deriveStageSeed` of @tessera/protocol).
+   */
+  cascade?: { decoderDir?: string; vqganDir?: string; decoderSeed?: number; vqganSeed?: number };
+  /** A VAE directory replacing the model's (pipelines/vae-swap/). */
+  vaeDir?: string;
+  /** ControlNets: directory, control image file (resized, Lanczos, to the output size) and settings. */
+  controlNets?: (Omit<ControlNetParams, 'image'> & { imagePath: string })[];
   /** Default 'cpu'. */
   executionProvider?: ExecutionProviderName;
   deviceId?: number;
@@ -46,7 +59,7 @@ export interface Txt2ImgFileResult {
   seed: number;
   /** Denoising steps run (floor(steps·strength) for img2img). */
   steps: number;
-  family: SdFamily;
+  family: SdFamily | CascadeStage | 'hunyuan-dit';
   /** Scheduler used, and the model's class when it was substituted. */
   scheduler: string;
   schedulerSubstitutedFor?: string;
@@ -62,11 +75,18 @@ export async function txt2imgFile(o: Txt2ImgFileOptions): Promise<Txt2ImgFileRes
     executionProvider: o.executionProvider,
     deviceId: o.deviceId,
     intraOpThreads: o.intraOpThreads,
+    vaeDir: o.vaeDir,
   });
   try {
     const loadMs = performance.now() - started;
     const image = o.imagePath ? await readResized(o.imagePath, pipeline, o.width, o.height) : undefined;
     const seed = o.seed ?? 0;
+    const outW = image?.width ?? o.width ?? pipeline.defaults.width;
+    const outH = image?.height ?? o.height ?? pipeline.defaults.height;
+    const controlNets: ControlNetParams[] = [];
+    for (const { imagePath, ...c } of o.controlNets ?? []) {
+      controlNets.push({ ...c, image: await readResized(imagePath, pipeline, outW, outH) });
+    }
     const params: SdRunParams = {
       prompt: o.prompt,
       negativePrompt: o.negativePrompt,
@@ -76,16 +96,23 @@ export async function txt2imgFile(o: Txt2ImgFileOptions): Promise<Txt2ImgFileRes
       ...(image ? { image } : { width: o.width, height: o.height }),
       strength: o.strength,
       scheduler: o.scheduler,
+      ...(controlNets.length ? { controlNets } : {}),
     };
     let steps = 0;
     const t0 = performance.now();
-    const result = await pipeline.run(params, {
-      signal: o.signal,
-      onStep: (i, n) => {
-        steps = i;
-        o.onStep?.(i, n);
-      },
-    });
+    const onStep = (i: number, n: number) => {
+      steps = i;
+      o.onStep?.(i, n);
+    };
+    const result =
+      pipeline.family === 'cascade-prior'
+        ? await runCascadeChain(
+            pipeline,
+            params,
+            { ...o.cascade, priorDir: o.modelDir, loadOptions: o },
+            { signal: o.signal, onStep },
+          )
+        : await pipeline.run(params, { signal: o.signal, onStep });
     const inferenceMs = performance.now() - t0;
     if (!('images' in result)) throw new SdParamsError('outputType', 'txt2imgFile writes images');
     const out = result.images[0];

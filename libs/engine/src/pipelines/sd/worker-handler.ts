@@ -13,6 +13,8 @@ export interface GenerateImageRequest {
   /** Optimum ONNX model directory, as the agent sees it. */
   modelDir: string;
   params: SdRunParams;
+  /** A VAE directory replacing the model's VAE (pipelines/vae-swap/); the pair is loaded and cached together. */
+  vaeDir?: string;
 }
 
 /** Runtime settings of the worker (the EngineHost's WorkerConfig fields it needs). */
@@ -43,7 +45,7 @@ export class SdWorkerHandler {
       onStep?: (step: number, total: number) => void;
     } = {},
   ): Promise<SdRunResult> {
-    const pipeline = await this.pipeline(req.modelDir);
+    const pipeline = await this.pipeline(req.modelDir, req.vaeDir);
     return pipeline.run(req.params, {
       signal: opts.signal,
       onStep: (i, n) => {
@@ -53,7 +55,7 @@ export class SdWorkerHandler {
     });
   }
 
-  /** Model directories with a loaded pipeline. */
+  /** Model directories with a loaded pipeline (`<model dir>+vae:<vae dir>` for a swapped VAE). */
   loadedModels(): string[] {
     return [...this.pipelines.keys()];
   }
@@ -65,16 +67,18 @@ export class SdWorkerHandler {
     await Promise.allSettled(all.map(async (p) => (await p).close()));
   }
 
-  private pipeline(dir: string): Promise<SdPipeline> {
-    let p = this.pipelines.get(dir);
+  private pipeline(dir: string, vaeDir?: string): Promise<SdPipeline> {
+    const key = vaeDir ? `${dir}+vae:${vaeDir}` : dir;
+    let p = this.pipelines.get(key);
     if (!p) {
       p = this.load(dir, {
         executionProvider: this.config.executionProvider,
         deviceId: this.config.deviceId,
         intraOpThreads: this.config.threads,
+        ...(vaeDir ? { vaeDir } : {}),
       });
-      this.pipelines.set(dir, p);
-      p.catch(() => this.pipelines.delete(dir));
+      this.pipelines.set(key, p);
+      p.catch(() => this.pipelines.delete(key));
     }
     return p;
   }

@@ -289,6 +289,51 @@ export function videoFormatToJSON(object: VideoFormat): string {
   }
 }
 
+/** Output formats of an upscale job. */
+export enum ImageFormat {
+  IMAGE_FORMAT_UNSPECIFIED = 0,
+  /** IMAGE_FORMAT_PNG - 8-bit RGB PNG (the default). */
+  IMAGE_FORMAT_PNG = 1,
+  /**
+   * IMAGE_FORMAT_TIFF - Tiled (256 px) pyramidal TIFF, deflate-compressed, BigTIFF past 2 GiB of pixels: made for
+   * gigapixel outputs (viewers and GIS tools read only the tiles and level they show).
+   */
+  IMAGE_FORMAT_TIFF = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function imageFormatFromJSON(object: any): ImageFormat {
+  switch (object) {
+    case 0:
+    case "IMAGE_FORMAT_UNSPECIFIED":
+      return ImageFormat.IMAGE_FORMAT_UNSPECIFIED;
+    case 1:
+    case "IMAGE_FORMAT_PNG":
+      return ImageFormat.IMAGE_FORMAT_PNG;
+    case 2:
+    case "IMAGE_FORMAT_TIFF":
+      return ImageFormat.IMAGE_FORMAT_TIFF;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ImageFormat.UNRECOGNIZED;
+  }
+}
+
+export function imageFormatToJSON(object: ImageFormat): string {
+  switch (object) {
+    case ImageFormat.IMAGE_FORMAT_UNSPECIFIED:
+      return "IMAGE_FORMAT_UNSPECIFIED";
+    case ImageFormat.IMAGE_FORMAT_PNG:
+      return "IMAGE_FORMAT_PNG";
+    case ImageFormat.IMAGE_FORMAT_TIFF:
+      return "IMAGE_FORMAT_TIFF";
+    case ImageFormat.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** State of an agent slot (one GPU, or the CPU). */
 export enum AgentState {
   AGENT_STATE_UNSPECIFIED = 0,
@@ -365,7 +410,14 @@ export interface UpscaleSpec {
    * Optional second stage: SD img2img over overlapping tiles of the upscaled image, blended with
    * seam-aware weights (Ultimate-SD-Upscale style).
    */
-  refine: RefineSpec | undefined;
+  refine:
+    | RefineSpec
+    | undefined;
+  /**
+   * Output formats to store, the first being the primary output (GetJobOutput with format "");
+   * empty = PNG only. GetJobOutput format names: "png", "tiff".
+   */
+  formats: ImageFormat[];
 }
 
 /** The refine stage of an upscale. */
@@ -454,6 +506,33 @@ export interface ImageSpec {
   refine: boolean;
   /** SDXL base -> refiner hand-off point (0 = 0.8). */
   highNoiseFrac: number;
+  /**
+   * SD 1.5 / SDXL: ControlNets whose residuals are summed into the UNet's (hardware-table rows of kind
+   * controlnet that list this model in for_models).
+   */
+  controlnets: ControlNetSpec[];
+  /**
+   * Another VAE for decode (and img2img encode): a hardware-table row of kind vae listing this model, e.g.
+   * "kl-f8-anime2". Empty = the model's own.
+   */
+  vae: string;
+}
+
+/** One ControlNet of an image job. */
+export interface ControlNetSpec {
+  /** Hardware-table id of the ControlNet (kind controlnet), e.g. "controlnet-canny-sd15". */
+  model: string;
+  /** Encoded control image (PNG, JPEG, …), cover-resized to the output size. */
+  image: Buffer;
+  /** In-process preprocessing of the image: "" or "none" (already a control map), "canny", "blur". */
+  preprocess: string;
+  /** Conditioning scale, 0..10 (unset = 1.0; 0 makes the ControlNet change nothing). */
+  scale?:
+    | number
+    | undefined;
+  /** Guidance window as fractions of the schedule (unset end = 1). */
+  guidanceStart: number;
+  guidanceEnd?: number | undefined;
 }
 
 /** One stored output of a job. */
@@ -679,7 +758,7 @@ export const Rect: MessageFns<Rect> = {
 };
 
 function createBaseUpscaleSpec(): UpscaleSpec {
-  return { image: Buffer.alloc(0), model: "", tile: 0, overlap: 0, refine: undefined };
+  return { image: Buffer.alloc(0), model: "", tile: 0, overlap: 0, refine: undefined, formats: [] };
 }
 
 export const UpscaleSpec: MessageFns<UpscaleSpec> = {
@@ -698,6 +777,13 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
     }
     if (message.refine !== undefined) {
       RefineSpec.encode(message.refine, writer.uint32(42).fork()).join();
+    }
+    if (message.formats.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.formats) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -755,6 +841,24 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
             message.refine = RefineSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag === 48) {
+              message.formats.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.formats.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -774,6 +878,7 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
       tile: isSet(object.tile) ? globalThis.Number(object.tile) : 0,
       overlap: isSet(object.overlap) ? globalThis.Number(object.overlap) : 0,
       refine: isSet(object.refine) ? RefineSpec.fromJSON(object.refine) : undefined,
+      formats: globalThis.Array.isArray(object?.formats) ? object.formats.map((e: any) => imageFormatFromJSON(e)) : [],
     };
   },
 
@@ -794,6 +899,9 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
     if (message.refine !== undefined) {
       obj.refine = RefineSpec.toJSON(message.refine);
     }
+    if (message.formats?.length) {
+      obj.formats = message.formats.map((e) => imageFormatToJSON(e));
+    }
     return obj;
   },
 
@@ -809,6 +917,7 @@ export const UpscaleSpec: MessageFns<UpscaleSpec> = {
     message.refine = (object.refine !== undefined && object.refine !== null)
       ? RefineSpec.fromPartial(object.refine)
       : undefined;
+    message.formats = object.formats?.map((e) => e) || [];
     return message;
   },
 };
@@ -1600,6 +1709,8 @@ function createBaseImageSpec(): ImageSpec {
     scheduler: "",
     refine: false,
     highNoiseFrac: 0,
+    controlnets: [],
+    vae: "",
   };
 }
 
@@ -1640,6 +1751,12 @@ export const ImageSpec: MessageFns<ImageSpec> = {
     }
     if (message.highNoiseFrac !== 0) {
       writer.uint32(97).double(message.highNoiseFrac);
+    }
+    for (const v of message.controlnets) {
+      ControlNetSpec.encode(v!, writer.uint32(106).fork()).join();
+    }
+    if (message.vae !== "") {
+      writer.uint32(114).string(message.vae);
     }
     return writer;
   },
@@ -1753,6 +1870,22 @@ export const ImageSpec: MessageFns<ImageSpec> = {
             message.highNoiseFrac = reader.double();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.controlnets.push(ControlNetSpec.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.vae = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1795,6 +1928,10 @@ export const ImageSpec: MessageFns<ImageSpec> = {
         : isSet(object.high_noise_frac)
         ? globalThis.Number(object.high_noise_frac)
         : 0,
+      controlnets: globalThis.Array.isArray(object?.controlnets)
+        ? object.controlnets.map((e: any) => ControlNetSpec.fromJSON(e))
+        : [],
+      vae: isSet(object.vae) ? globalThis.String(object.vae) : "",
     };
   },
 
@@ -1836,6 +1973,12 @@ export const ImageSpec: MessageFns<ImageSpec> = {
     if (message.highNoiseFrac !== 0) {
       obj.highNoiseFrac = floatToJson(message.highNoiseFrac);
     }
+    if (message.controlnets?.length) {
+      obj.controlnets = message.controlnets.map((e) => ControlNetSpec.toJSON(e));
+    }
+    if (message.vae !== "") {
+      obj.vae = message.vae;
+    }
     return obj;
   },
 
@@ -1856,6 +1999,172 @@ export const ImageSpec: MessageFns<ImageSpec> = {
     message.scheduler = object.scheduler ?? "";
     message.refine = object.refine ?? false;
     message.highNoiseFrac = object.highNoiseFrac ?? 0;
+    message.controlnets = object.controlnets?.map((e) => ControlNetSpec.fromPartial(e)) || [];
+    message.vae = object.vae ?? "";
+    return message;
+  },
+};
+
+function createBaseControlNetSpec(): ControlNetSpec {
+  return {
+    model: "",
+    image: Buffer.alloc(0),
+    preprocess: "",
+    scale: undefined,
+    guidanceStart: 0,
+    guidanceEnd: undefined,
+  };
+}
+
+export const ControlNetSpec: MessageFns<ControlNetSpec> = {
+  encode(message: ControlNetSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.image.length !== 0) {
+      writer.uint32(18).bytes(message.image);
+    }
+    if (message.preprocess !== "") {
+      writer.uint32(26).string(message.preprocess);
+    }
+    if (message.scale !== undefined) {
+      writer.uint32(33).double(message.scale);
+    }
+    if (message.guidanceStart !== 0) {
+      writer.uint32(41).double(message.guidanceStart);
+    }
+    if (message.guidanceEnd !== undefined) {
+      writer.uint32(49).double(message.guidanceEnd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlNetSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlNetSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.image = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.preprocess = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.scale = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.guidanceStart = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.guidanceEnd = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControlNetSpec {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      image: isSet(object.image) ? Buffer.from(bytesFromBase64(object.image)) : Buffer.alloc(0),
+      preprocess: isSet(object.preprocess) ? globalThis.String(object.preprocess) : "",
+      scale: isSet(object.scale) ? globalThis.Number(object.scale) : undefined,
+      guidanceStart: isSet(object.guidanceStart)
+        ? globalThis.Number(object.guidanceStart)
+        : isSet(object.guidance_start)
+        ? globalThis.Number(object.guidance_start)
+        : 0,
+      guidanceEnd: isSet(object.guidanceEnd)
+        ? globalThis.Number(object.guidanceEnd)
+        : isSet(object.guidance_end)
+        ? globalThis.Number(object.guidance_end)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ControlNetSpec): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.image.length !== 0) {
+      obj.image = base64FromBytes(message.image);
+    }
+    if (message.preprocess !== "") {
+      obj.preprocess = message.preprocess;
+    }
+    if (message.scale !== undefined) {
+      obj.scale = floatToJson(message.scale);
+    }
+    if (message.guidanceStart !== 0) {
+      obj.guidanceStart = floatToJson(message.guidanceStart);
+    }
+    if (message.guidanceEnd !== undefined) {
+      obj.guidanceEnd = floatToJson(message.guidanceEnd);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControlNetSpec>, I>>(base?: I): ControlNetSpec {
+    return ControlNetSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControlNetSpec>, I>>(object: I): ControlNetSpec {
+    const message = createBaseControlNetSpec();
+    message.model = object.model ?? "";
+    message.image = object.image ?? Buffer.alloc(0);
+    message.preprocess = object.preprocess ?? "";
+    message.scale = object.scale ?? undefined;
+    message.guidanceStart = object.guidanceStart ?? 0;
+    message.guidanceEnd = object.guidanceEnd ?? undefined;
     return message;
   },
 };

@@ -21,6 +21,11 @@ export enum FailureKind {
   FAILURE_KIND_OUT_OF_MEMORY = 2,
   /** FAILURE_KIND_FATAL - The input cannot be processed by any agent: fail the job. */
   FAILURE_KIND_FATAL = 3,
+  /**
+   * FAILURE_KIND_MODEL_UNAVAILABLE - The agent could not get the shard's model (not in its --models cache nor the store, too large
+   * for its cache, corrupt in the store): not the shard's fault, never counted against the agent.
+   */
+  FAILURE_KIND_MODEL_UNAVAILABLE = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -38,6 +43,9 @@ export function failureKindFromJSON(object: any): FailureKind {
     case 3:
     case "FAILURE_KIND_FATAL":
       return FailureKind.FAILURE_KIND_FATAL;
+    case 4:
+    case "FAILURE_KIND_MODEL_UNAVAILABLE":
+      return FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -55,6 +63,8 @@ export function failureKindToJSON(object: FailureKind): string {
       return "FAILURE_KIND_OUT_OF_MEMORY";
     case FailureKind.FAILURE_KIND_FATAL:
       return "FAILURE_KIND_FATAL";
+    case FailureKind.FAILURE_KIND_MODEL_UNAVAILABLE:
+      return "FAILURE_KIND_MODEL_UNAVAILABLE";
     case FailureKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -77,6 +87,36 @@ export interface AgentAdvert {
   version: string;
   state: AgentState;
   shardsCompleted: number;
+  /** Models on this agent's disk (its --models cache and hand-provisioned directories). */
+  modelsHeld: HeldModel[];
+  /**
+   * Free room in the model cache (bytes), counting idle models it may evict; meaningful only when
+   * model_cache_capacity_bytes > 0.
+   */
+  modelCacheFreeBytes: number;
+  /** Capacity of the model cache (bytes, --model-cache-gb). 0: unbounded (or an agent too old to say). */
+  modelCacheCapacityBytes: number;
+  /** Throughput the agent measured per model (smoothed); empty until it has run a shard of a model. */
+  modelSpeeds: ModelSpeed[];
+}
+
+/** A model an agent holds on disk. */
+export interface HeldModel {
+  id: string;
+  /** The store's version digest; empty for a hand-provisioned directory the store did not install. */
+  digest: string;
+  bytes: number;
+}
+
+/**
+ * An agent's measured throughput on one model: work units (the hardware table's cost model:
+ * megapixel-steps, frame-steps or input megapixels) per second of engine run time, smoothed (EWMA).
+ */
+export interface ModelSpeed {
+  model: string;
+  unitsPerSecond: number;
+  /** Shards measured so far. */
+  samples: number;
 }
 
 /** Published by an agent on tessera.agent.heartbeat every heartbeat interval. */
@@ -140,7 +180,14 @@ export interface ShardTask {
     | VideoTask
     | undefined;
   /** One Stable Diffusion pipeline stage (sd_stage). */
-  image: ImageTask | undefined;
+  image:
+    | ImageTask
+    | undefined;
+  /**
+   * Work units of this shard by the hardware table's cost model (0 = unknown): what the agent divides
+   * by its run time to measure its speed on the model.
+   */
+  workUnits: number;
 }
 
 /**
@@ -169,6 +216,22 @@ export interface ImageTask {
   latentWidth: number;
   /** Return latents (for the next stage) instead of an image. */
   outputLatents: boolean;
+  /**
+   * ControlNets (model dirs under the agent's models dir); their control images follow the init image
+   * (if any) in the input blob, each RGB8 at width x height, in this order.
+   */
+  controlnets: ControlNetTask[];
+  /** VAE directory (under the agent's models dir) replacing the model's; empty = the model's own. */
+  vaeDir: string;
+}
+
+/** One ControlNet of an image stage. */
+export interface ControlNetTask {
+  modelDir: string;
+  preprocess: string;
+  scale: number;
+  guidanceStart: number;
+  guidanceEnd: number;
 }
 
 /**
@@ -253,6 +316,10 @@ function createBaseAgentAdvert(): AgentAdvert {
     version: "",
     state: 0,
     shardsCompleted: 0,
+    modelsHeld: [],
+    modelCacheFreeBytes: 0,
+    modelCacheCapacityBytes: 0,
+    modelSpeeds: [],
   };
 }
 
@@ -296,6 +363,18 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
     }
     if (message.shardsCompleted !== 0) {
       writer.uint32(104).uint64(message.shardsCompleted);
+    }
+    for (const v of message.modelsHeld) {
+      HeldModel.encode(v!, writer.uint32(114).fork()).join();
+    }
+    if (message.modelCacheFreeBytes !== 0) {
+      writer.uint32(120).int64(message.modelCacheFreeBytes);
+    }
+    if (message.modelCacheCapacityBytes !== 0) {
+      writer.uint32(128).int64(message.modelCacheCapacityBytes);
+    }
+    for (const v of message.modelSpeeds) {
+      ModelSpeed.encode(v!, writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -417,6 +496,38 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
             message.shardsCompleted = longToNumber(reader.uint64());
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.modelsHeld.push(HeldModel.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.modelCacheFreeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.modelCacheCapacityBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.modelSpeeds.push(ModelSpeed.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -480,6 +591,26 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
         : isSet(object.shards_completed)
         ? globalThis.Number(object.shards_completed)
         : 0,
+      modelsHeld: globalThis.Array.isArray(object?.modelsHeld)
+        ? object.modelsHeld.map((e: any) => HeldModel.fromJSON(e))
+        : globalThis.Array.isArray(object?.models_held)
+        ? object.models_held.map((e: any) => HeldModel.fromJSON(e))
+        : [],
+      modelCacheFreeBytes: isSet(object.modelCacheFreeBytes)
+        ? globalThis.Number(object.modelCacheFreeBytes)
+        : isSet(object.model_cache_free_bytes)
+        ? globalThis.Number(object.model_cache_free_bytes)
+        : 0,
+      modelCacheCapacityBytes: isSet(object.modelCacheCapacityBytes)
+        ? globalThis.Number(object.modelCacheCapacityBytes)
+        : isSet(object.model_cache_capacity_bytes)
+        ? globalThis.Number(object.model_cache_capacity_bytes)
+        : 0,
+      modelSpeeds: globalThis.Array.isArray(object?.modelSpeeds)
+        ? object.modelSpeeds.map((e: any) => ModelSpeed.fromJSON(e))
+        : globalThis.Array.isArray(object?.model_speeds)
+        ? object.model_speeds.map((e: any) => ModelSpeed.fromJSON(e))
+        : [],
     };
   },
 
@@ -524,6 +655,18 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
     if (message.shardsCompleted !== 0) {
       obj.shardsCompleted = Math.round(message.shardsCompleted);
     }
+    if (message.modelsHeld?.length) {
+      obj.modelsHeld = message.modelsHeld.map((e) => HeldModel.toJSON(e));
+    }
+    if (message.modelCacheFreeBytes !== 0) {
+      obj.modelCacheFreeBytes = Math.round(message.modelCacheFreeBytes);
+    }
+    if (message.modelCacheCapacityBytes !== 0) {
+      obj.modelCacheCapacityBytes = Math.round(message.modelCacheCapacityBytes);
+    }
+    if (message.modelSpeeds?.length) {
+      obj.modelSpeeds = message.modelSpeeds.map((e) => ModelSpeed.toJSON(e));
+    }
     return obj;
   },
 
@@ -545,6 +688,216 @@ export const AgentAdvert: MessageFns<AgentAdvert> = {
     message.version = object.version ?? "";
     message.state = object.state ?? 0;
     message.shardsCompleted = object.shardsCompleted ?? 0;
+    message.modelsHeld = object.modelsHeld?.map((e) => HeldModel.fromPartial(e)) || [];
+    message.modelCacheFreeBytes = object.modelCacheFreeBytes ?? 0;
+    message.modelCacheCapacityBytes = object.modelCacheCapacityBytes ?? 0;
+    message.modelSpeeds = object.modelSpeeds?.map((e) => ModelSpeed.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseHeldModel(): HeldModel {
+  return { id: "", digest: "", bytes: 0 };
+}
+
+export const HeldModel: MessageFns<HeldModel> = {
+  encode(message: HeldModel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.digest !== "") {
+      writer.uint32(18).string(message.digest);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(24).int64(message.bytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeldModel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeldModel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeldModel {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+    };
+  },
+
+  toJSON(message: HeldModel): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeldModel>, I>>(base?: I): HeldModel {
+    return HeldModel.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeldModel>, I>>(object: I): HeldModel {
+    const message = createBaseHeldModel();
+    message.id = object.id ?? "";
+    message.digest = object.digest ?? "";
+    message.bytes = object.bytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseModelSpeed(): ModelSpeed {
+  return { model: "", unitsPerSecond: 0, samples: 0 };
+}
+
+export const ModelSpeed: MessageFns<ModelSpeed> = {
+  encode(message: ModelSpeed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.unitsPerSecond !== 0) {
+      writer.uint32(17).double(message.unitsPerSecond);
+    }
+    if (message.samples !== 0) {
+      writer.uint32(24).uint64(message.samples);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelSpeed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelSpeed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.unitsPerSecond = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.samples = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelSpeed {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      unitsPerSecond: isSet(object.unitsPerSecond)
+        ? globalThis.Number(object.unitsPerSecond)
+        : isSet(object.units_per_second)
+        ? globalThis.Number(object.units_per_second)
+        : 0,
+      samples: isSet(object.samples) ? globalThis.Number(object.samples) : 0,
+    };
+  },
+
+  toJSON(message: ModelSpeed): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.unitsPerSecond !== 0) {
+      obj.unitsPerSecond = floatToJson(message.unitsPerSecond);
+    }
+    if (message.samples !== 0) {
+      obj.samples = Math.round(message.samples);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelSpeed>, I>>(base?: I): ModelSpeed {
+    return ModelSpeed.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelSpeed>, I>>(object: I): ModelSpeed {
+    const message = createBaseModelSpeed();
+    message.model = object.model ?? "";
+    message.unitsPerSecond = object.unitsPerSecond ?? 0;
+    message.samples = object.samples ?? 0;
     return message;
   },
 };
@@ -1061,6 +1414,7 @@ function createBaseShardTask(): ShardTask {
     inputFrames: 0,
     video: undefined,
     image: undefined,
+    workUnits: 0,
   };
 }
 
@@ -1098,6 +1452,9 @@ export const ShardTask: MessageFns<ShardTask> = {
     }
     if (message.image !== undefined) {
       ImageTask.encode(message.image, writer.uint32(90).fork()).join();
+    }
+    if (message.workUnits !== 0) {
+      writer.uint32(97).double(message.workUnits);
     }
     return writer;
   },
@@ -1203,6 +1560,14 @@ export const ShardTask: MessageFns<ShardTask> = {
             message.image = ImageTask.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.workUnits = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1252,6 +1617,11 @@ export const ShardTask: MessageFns<ShardTask> = {
         : 0,
       video: isSet(object.video) ? VideoTask.fromJSON(object.video) : undefined,
       image: isSet(object.image) ? ImageTask.fromJSON(object.image) : undefined,
+      workUnits: isSet(object.workUnits)
+        ? globalThis.Number(object.workUnits)
+        : isSet(object.work_units)
+        ? globalThis.Number(object.work_units)
+        : 0,
     };
   },
 
@@ -1290,6 +1660,9 @@ export const ShardTask: MessageFns<ShardTask> = {
     if (message.image !== undefined) {
       obj.image = ImageTask.toJSON(message.image);
     }
+    if (message.workUnits !== 0) {
+      obj.workUnits = floatToJson(message.workUnits);
+    }
     return obj;
   },
 
@@ -1313,6 +1686,7 @@ export const ShardTask: MessageFns<ShardTask> = {
     message.image = (object.image !== undefined && object.image !== null)
       ? ImageTask.fromPartial(object.image)
       : undefined;
+    message.workUnits = object.workUnits ?? 0;
     return message;
   },
 };
@@ -1336,6 +1710,8 @@ function createBaseImageTask(): ImageTask {
     latentHeight: 0,
     latentWidth: 0,
     outputLatents: false,
+    controlnets: [],
+    vaeDir: "",
   };
 }
 
@@ -1391,6 +1767,12 @@ export const ImageTask: MessageFns<ImageTask> = {
     }
     if (message.outputLatents !== false) {
       writer.uint32(136).bool(message.outputLatents);
+    }
+    for (const v of message.controlnets) {
+      ControlNetTask.encode(v!, writer.uint32(146).fork()).join();
+    }
+    if (message.vaeDir !== "") {
+      writer.uint32(154).string(message.vaeDir);
     }
     return writer;
   },
@@ -1544,6 +1926,22 @@ export const ImageTask: MessageFns<ImageTask> = {
             message.outputLatents = reader.bool();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.controlnets.push(ControlNetTask.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.vaeDir = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1615,6 +2013,14 @@ export const ImageTask: MessageFns<ImageTask> = {
         : isSet(object.output_latents)
         ? globalThis.Boolean(object.output_latents)
         : false,
+      controlnets: globalThis.Array.isArray(object?.controlnets)
+        ? object.controlnets.map((e: any) => ControlNetTask.fromJSON(e))
+        : [],
+      vaeDir: isSet(object.vaeDir)
+        ? globalThis.String(object.vaeDir)
+        : isSet(object.vae_dir)
+        ? globalThis.String(object.vae_dir)
+        : "",
     };
   },
 
@@ -1671,6 +2077,12 @@ export const ImageTask: MessageFns<ImageTask> = {
     if (message.outputLatents !== false) {
       obj.outputLatents = message.outputLatents;
     }
+    if (message.controlnets?.length) {
+      obj.controlnets = message.controlnets.map((e) => ControlNetTask.toJSON(e));
+    }
+    if (message.vaeDir !== "") {
+      obj.vaeDir = message.vaeDir;
+    }
     return obj;
   },
 
@@ -1696,6 +2108,153 @@ export const ImageTask: MessageFns<ImageTask> = {
     message.latentHeight = object.latentHeight ?? 0;
     message.latentWidth = object.latentWidth ?? 0;
     message.outputLatents = object.outputLatents ?? false;
+    message.controlnets = object.controlnets?.map((e) => ControlNetTask.fromPartial(e)) || [];
+    message.vaeDir = object.vaeDir ?? "";
+    return message;
+  },
+};
+
+function createBaseControlNetTask(): ControlNetTask {
+  return { modelDir: "", preprocess: "", scale: 0, guidanceStart: 0, guidanceEnd: 0 };
+}
+
+export const ControlNetTask: MessageFns<ControlNetTask> = {
+  encode(message: ControlNetTask, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelDir !== "") {
+      writer.uint32(10).string(message.modelDir);
+    }
+    if (message.preprocess !== "") {
+      writer.uint32(18).string(message.preprocess);
+    }
+    if (message.scale !== 0) {
+      writer.uint32(25).double(message.scale);
+    }
+    if (message.guidanceStart !== 0) {
+      writer.uint32(33).double(message.guidanceStart);
+    }
+    if (message.guidanceEnd !== 0) {
+      writer.uint32(41).double(message.guidanceEnd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlNetTask {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlNetTask();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelDir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.preprocess = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.scale = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.guidanceStart = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.guidanceEnd = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControlNetTask {
+    return {
+      modelDir: isSet(object.modelDir)
+        ? globalThis.String(object.modelDir)
+        : isSet(object.model_dir)
+        ? globalThis.String(object.model_dir)
+        : "",
+      preprocess: isSet(object.preprocess) ? globalThis.String(object.preprocess) : "",
+      scale: isSet(object.scale) ? globalThis.Number(object.scale) : 0,
+      guidanceStart: isSet(object.guidanceStart)
+        ? globalThis.Number(object.guidanceStart)
+        : isSet(object.guidance_start)
+        ? globalThis.Number(object.guidance_start)
+        : 0,
+      guidanceEnd: isSet(object.guidanceEnd)
+        ? globalThis.Number(object.guidanceEnd)
+        : isSet(object.guidance_end)
+        ? globalThis.Number(object.guidance_end)
+        : 0,
+    };
+  },
+
+  toJSON(message: ControlNetTask): unknown {
+    const obj: any = {};
+    if (message.modelDir !== "") {
+      obj.modelDir = message.modelDir;
+    }
+    if (message.preprocess !== "") {
+      obj.preprocess = message.preprocess;
+    }
+    if (message.scale !== 0) {
+      obj.scale = floatToJson(message.scale);
+    }
+    if (message.guidanceStart !== 0) {
+      obj.guidanceStart = floatToJson(message.guidanceStart);
+    }
+    if (message.guidanceEnd !== 0) {
+      obj.guidanceEnd = floatToJson(message.guidanceEnd);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControlNetTask>, I>>(base?: I): ControlNetTask {
+    return ControlNetTask.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControlNetTask>, I>>(object: I): ControlNetTask {
+    const message = createBaseControlNetTask();
+    message.modelDir = object.modelDir ?? "";
+    message.preprocess = object.preprocess ?? "";
+    message.scale = object.scale ?? 0;
+    message.guidanceStart = object.guidanceStart ?? 0;
+    message.guidanceEnd = object.guidanceEnd ?? 0;
     return message;
   },
 };

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { AgentState, type AgentAdvert } from '@tessera/protocol';
+import { ModelHolders } from './model-holders.js';
+import { mayManageModels } from './model-service.js';
+
+const advert = (name: string, held: [string, string][]): AgentAdvert => ({
+  agentId: `${name}-1`,
+  name,
+  hostname: 'h',
+  deviceIndex: -1,
+  deviceName: 'cpu',
+  vramTotalGb: 24,
+  vramUsableGb: 24,
+  vramClass: '24gb',
+  executionProvider: 'cpu',
+  modelsLoaded: [],
+  version: 'test',
+  state: AgentState.AGENT_STATE_IDLE,
+  shardsCompleted: 0,
+  modelsHeld: held.map(([id, digest]) => ({ id, digest, bytes: 1 })),
+  modelCacheFreeBytes: 0,
+  modelCacheCapacityBytes: 0,
+});
+
+describe('ModelHolders', () => {
+  it('lists the agents holding each model, sorted, and forgets silent agents', () => {
+    const h = new ModelHolders(1000);
+    h.observe(advert('b', [['svd-xt', 'sha256:x']]), 0);
+    h.observe(
+      advert('a', [
+        ['svd-xt', ''],
+        ['sdxl', 'sha256:y'],
+      ]),
+      500,
+    );
+    expect(h.holders(900).get('svd-xt')).toEqual([
+      { agent: 'a', digest: '' },
+      { agent: 'b', digest: 'sha256:x' },
+    ]);
+    expect(h.holders(1200).get('svd-xt')).toEqual([{ agent: 'a', digest: '' }]);
+    expect(h.holders(3000).size).toBe(0);
+  });
+});
+
+describe('mayManageModels', () => {
+  it('lets anyone on an open API, only the admins when callers are authenticated', () => {
+    expect(mayManageModels('', { authenticated: false, admins: ['admin'] })).toBe(true);
+    expect(mayManageModels('bob', { authenticated: true, admins: ['admin'] })).toBe(false);
+    expect(mayManageModels('admin', { authenticated: true, admins: ['admin'] })).toBe(true);
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * Wiring of the model store into a coordinator replica (issue 10): opens (creates) the store's
+ * buckets, follows which agents hold which models, and builds the ModelService. main.ts calls
+ * `startModels` once and mounts `service`; `stop` ends the heartbeat subscription.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ModelStore } from '@tessera/models';
+import type { FarmNames } from '@tessera/protocol';
+import type { Logger } from '@tessera/runtime';
+import type { HardwareTable } from '@tessera/hardware';
+import { FailedPreconditionError } from './errors.js';
+import type { JobRecord } from './model.js';
+import { watchModelHolders, type Holder } from './model-holders.js';
+import { missingModelReason, requiredModels, type ModelCatalog } from './model-routing.js';
+import { modelService, type ModelAccess } from './model-service.js';
+
+export interface ModelsHandle {
+  store: ModelStore;
+  /** The ModelService implementation to mount. */
+  service: grpc.UntypedServiceImplementation;
+  /** model id → live agents advertising it. */
+  holders(): Map<string, Holder[]>;
+  /** What routing reads: store sizes (refreshed every few seconds) and the fleet's copies. */
+  catalog: ModelCatalog;
+  /** Refuses (FAILED_PRECONDITION) a job needing a model in no cache and not in the store. */
+  gate(job: JobRecord): Promise<void>;
+  /** Why a queued job waits for a model ('' when it does not). */
+  waitReason(job: JobRecord): string;
+  stop(): void;
+}
+
+/** How often the coordinator re-reads the store's manifests for routing. */
+const CATALOG_REFRESH_MS = 3000;
+
+/** Admin users of the model store from `$TESSERA_MODEL_ADMINS` (comma-separated), default `admin`. */
+export function modelAdmins(env: NodeJS.ProcessEnv = process.env): string[] {
+  const list = (env.TESSERA_MODEL_ADMINS ?? 'admin')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return list;
+}
+
+export async function startModels(
+  nc: NatsConnection,
+  names: FarmNames,
+  farm: string,
+  table: HardwareTable,
+  authenticated: boolean,
+  log: Logger,
+  allowLatePush = false,
+): Promise<ModelsHandle> {
+  const store = await ModelStore.open(nc, { farm, create: true });
+  const watch = watchModelHolders(nc, names);
+  let sizes = new Map<string, number>();
+  const refresh = async () => {
+    try {
+      sizes = new Map((await store.list()).map((m) => [m.id, m.totalBytes]));
+    } catch (err) {
+      log.warn({ err }, 'model store: cannot list manifests (routing keeps the last list)');
+    }
+  };
+  await refresh();
+  const timer = setInterval(() => void refresh(), CATALOG_REFRESH_MS);
+  timer.unref();
+  const catalog: ModelCatalog = {
+    storedBytes: (m) => sizes.get(m),
+    heldByAnyAgent: (m) => (watch.holders().get(m)?.length ?? 0) > 0,
+    needsWeights: (m) => {
+      const kind = table.models.get(m)?.kind ?? table.models.get(m.replace(/-[a-z]+$/, ''))?.kind;
+      return kind === 'image' || kind === 'video';
+    },
+  };
+  const access: ModelAccess = { authenticated, admins: modelAdmins() };
+  const service = modelService({ store, holders: watch.holders, access, log: log.child({ component: 'models' }) });
+  return {
+    store,
+    service: service as unknown as grpc.UntypedServiceImplementation,
+    holders: watch.holders,
+    catalog,
+    waitReason: (job) => {
+      const why = missingModelReason(requiredModels(job, table), catalog);
+      return why && `waiting for a model: ${why}`;
+    },
+    async gate(job) {
+      if (allowLatePush) return;
+      const needed = requiredModels(job, table);
+      if (!needed.length) return;
+      // The cached list first; a miss re-reads the store (a push a moment ago counts).
+      if (!missingModelReason(needed, catalog)) return;
+      await refresh();
+      const why = missingModelReason(needed, catalog);
+      if (why) throw new FailedPreconditionError(why);
+    },
+    stop() {
+      clearInterval(timer);
+      watch.stop();
+    },
+  };
+}
