@@ -11,7 +11,6 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { JobState } from '@tessera/protocol';
 import { AGENT_BIN, CLI_BIN, COORDINATOR_BIN, startFarm } from './helpers/farm.js';
 import { freePort, repoRoot, spawnBin, waitFor } from './helpers/process.js';
 
@@ -113,12 +112,14 @@ describe('first steps', () => {
       coordinatorArgs: ['--retry-backoff-ms', '0'],
     });
     try {
-      const job = await farm.client.submitImage({ model: 'sd15', prompt: 'a baboon', seed: 1, steps: 2 });
-      const done = await farm.client.waitForJob(job.id);
-      expect(done.state).toBe(JobState.JOB_STATE_FAILED);
-      expect(done.error).toContain('blocklisted for this job after 3 failures (bare); last error: ');
-      // The cause: the model directory the agent lacks.
-      expect(done.error).toContain(join(empty, 'sd15'));
+      // With the farm's model store, the submission itself is refused, naming the model and the fix;
+      // a job that still reaches agents lacking the files fails with their error (failure-messages.ts).
+      await expect(
+        farm.client.submitImage({ model: 'sd15', prompt: 'a baboon', seed: 1, steps: 2 }),
+      ).rejects.toMatchObject({
+        code: 'FAILED_PRECONDITION',
+        message: expect.stringContaining("model sd15 is in no agent's model cache and not in the farm's model store"),
+      });
     } finally {
       await farm.close();
     }

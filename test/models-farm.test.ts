@@ -107,7 +107,15 @@ describe('models across the fleet', () => {
   it('after a push, batches run on the holder and on the agent that fetched it, same bytes as one agent', async () => {
     const f = await farm({
       agents: [
-        { name: 'holder', vramGb: 24, args: ['--models', dirOf('holder')] },
+        // The holder is held to a third of its speed (test-only engine delay), so that however the box's
+        // load times the work requests, the holder cannot take every batch before the other agent has
+        // fetched the model: placement prefers a holder, and by expected finish time, a fast agent.
+        {
+          name: 'holder',
+          vramGb: 24,
+          args: ['--models', dirOf('holder')],
+          env: { TESSERA_TEST_ENGINE_SLOWDOWN: '3' },
+        },
         { name: 'empty', vramGb: 24, args: ['--models', dirOf('empty')] },
       ],
     });

@@ -246,8 +246,13 @@ describe.skipIf(gate.skip)('operations: Kubernetes as the operator applies it', 
           expect(e, `${where} ${e.name}`).toEqual(dsAgent.env.find((x: any) => x.name === e.name));
         for (const k of ['ports', 'startupProbe', 'readinessProbe', 'livenessProbe', 'securityContext', 'volumeMounts'])
           expect(a[k], `${where} ${k}`).toEqual(dsAgent[k]);
-        for (const k of ['securityContext', 'serviceAccountName', 'runtimeClassName', 'tolerations', 'volumes'])
+        for (const k of ['securityContext', 'serviceAccountName', 'runtimeClassName', 'tolerations'])
           expect(pod[k], `${where} ${k}`).toEqual(ds.spec.template.spec[k]);
+        // The same volumes, except that the model cache is per pod (two pods may share a node; one cache
+        // directory serves one agent process) where the DaemonSet's is the node's hostPath.
+        const vols = (p: any) => p.volumes.filter((v: any) => v.name !== 'model-cache');
+        expect(vols(pod), `${where} volumes`).toEqual(vols(ds.spec.template.spec));
+        expect(pod.volumes.find((v: any) => v.name === 'model-cache').emptyDir, `${where} model-cache`).toBeDefined();
         expect(String(a.resources.limits['nvidia.com/gpu'])).toBe('1');
         // Its pods are agents to the Service, ServiceMonitor and NetworkPolicy of the agents.
         expect(dep.spec.template.metadata.labels['app.kubernetes.io/name']).toBe('agent');

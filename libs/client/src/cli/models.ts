@@ -7,7 +7,19 @@ import { tlsOptionsOf, toJsonText, type CliContext, type GlobalOptions } from '.
 import { flagOption, UsageError } from './options.js';
 
 /** Families `make-tiny` writes; names are the hardware table's model ids. */
-export const TINY_FAMILIES = ['sd15', 'sd21', 'sdxl', 'sdxl-refiner', 'sd35m', 'svd-xt', 'svd'] as const;
+export const TINY_FAMILIES = [
+  'sd15',
+  'sd21',
+  'sdxl',
+  'sdxl-refiner',
+  'sd35m',
+  'cascade',
+  'cascade-b',
+  'cascade-a',
+  'hunyuan-dit-1.2',
+  'svd-xt',
+  'svd',
+] as const;
 
 /** Writes the tiny test model of `family` (real I/O signatures, random small weights) into `dir`. */
 export async function writeTinyModel(family: string, dir: string): Promise<void> {
@@ -19,7 +31,12 @@ export async function writeTinyModel(family: string, dir: string): Promise<void>
     'sdxl-refiner': 'sdxl-refiner',
     sd35m: 'sd3',
   };
+  // Stable Cascade: one model per stage, as the farm runs them (prior C, decoder B, VQGAN A).
+  const cascade = { cascade: 'prior', 'cascade-b': 'decoder', 'cascade-a': 'vqgan' } as const;
   if (sd[family]) await engine.writeTinySdModel(dir, { family: sd[family] });
+  else if (family in cascade)
+    await engine.writeTinyCascadeModel(dir, { stage: cascade[family as keyof typeof cascade] });
+  else if (family === 'hunyuan-dit-1.2') await engine.writeTinyHunyuanModel(dir);
   else if (family === 'svd-xt' || family === 'svd') await engine.writeTinySvdModel(dir);
   else throw new UsageError(`unknown family ${JSON.stringify(family)} (one of ${TINY_FAMILIES.join(', ')})`);
 }
