@@ -272,6 +272,8 @@ describe.skipIf(skipBrowser)('web console with API tokens', () => {
     await page.getByLabel('API token').fill(alice);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator(`tr[data-job="${job.id}"]`).waitFor();
+    // The header learns who is signed in from its own request after the first paint: wait for it.
+    await page.locator('.who', { hasText: 'alice' }).waitFor();
     expect(await page.locator('.who').textContent()).toContain('alice');
     await page.locator('.live.up').waitFor();
     await page.close();
