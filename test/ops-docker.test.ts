@@ -186,7 +186,7 @@ describe('operations: Dockerfiles', () => {
       expect(packages).toContain('ffmpeg');
     });
 
-    it('no build copies a .npmrc (the repo has none: allowScripts in package.json keeps installs offline)', () => {
+    it('no build copies the .npmrc (allowScripts in package.json and ONNXRUNTIME_NODE_INSTALL keep image installs offline)', () => {
       for (const f of ['Dockerfile.coordinator', 'Dockerfile.agent'])
         expect(readFileSync(join(DIR, f), 'utf8')).not.toContain('.npmrc');
     });
