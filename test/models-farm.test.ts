@@ -104,11 +104,11 @@ describe('models across the fleet', () => {
     expect(existsSync(join(root, 'late', 'svd-xt', MODEL_MARKER))).toBe(true);
   });
 
-  // KNOWN REGRESSION (2026-12-03, after the pure core took over dispatch): the agent without the model is
-  // never granted a batch while the holder is busy (every batch runs on the holder, one attempt each), so
-  // this check of issue 10's first point fails most runs. Skipped so CI stays meaningful while it is
-  // fixed; the closing note of that day and issue 10 say so. Run it with `it` to reproduce.
-  it.skip('after a push, batches run on the holder and on the agent that fetched it, same bytes as one agent', async () => {
+  // This once failed now and then: the coordinator re-read the store's manifests every 3 s, so right
+  // after a push the agent without the model was held back as "cannot fetch it", and it stayed parked
+  // until its request timed out while the holder took every batch. The catalog now follows the store's
+  // manifests by a KV watch and a change re-runs dispatch (model-wiring.ts).
+  it('after a push, batches run on the holder and on the agent that fetched it, same bytes as one agent', async () => {
     const f = await farm({
       agents: [
         // The holder is held to a third of its speed (test-only engine delay), so that however the box's

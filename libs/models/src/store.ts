@@ -104,6 +104,18 @@ export class ModelStore {
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /**
+   * Calls `onChange` after every manifest put or delete from now on (any pusher, any replica), so a
+   * reader's cached list can follow the store at once instead of polling. Returns the stop function.
+   */
+  async watch(onChange: () => void): Promise<() => void> {
+    const it = await this.manifests.watch({ include: 'updates' });
+    void (async () => {
+      for await (const _e of it) onChange();
+    })().catch(() => undefined);
+    return () => it.stop();
+  }
+
   /** Sizes per model and of the store, each distinct file counted once. */
   async summary(): Promise<StoreSummary> {
     return summarize(await this.list());

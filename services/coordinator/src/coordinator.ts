@@ -1,10 +1,8 @@
 /**
- * The coordinator: the farm core (core/: state machines, failure policy, farm state, dispatch)
- * wrapped in its shell (shell/: CAS writes, parking, results, assembly, intake) and the job kinds
- * (kinds/). This class wires them and is the surface the gRPC API and the NATS handlers call.
- *
- * Every transition is persisted with a revision check before it counts; the farm state is a cache
- * of the store, rebuilt by `start()` after a restart.
+ * The coordinator: the farm core (core/) wrapped in its shell (shell/: CAS writes, parking, results,
+ * assembly, intake) and the job kinds (kinds/); the surface the gRPC API and the NATS handlers call.
+ * Every transition is persisted with a revision check before it counts; the farm state is a cache of
+ * the store, rebuilt by `start()` after a restart.
  */
 import { vramClassOf } from '@tessera/hardware';
 import type {
@@ -107,6 +105,11 @@ export class Coordinator {
     this.effects.perform(this.core.handle({ type: 'tick' }, this.d.clock.now()));
   }
 
+  /** What agents may take changed outside the core (a model was pushed or removed): dispatch again. */
+  redispatch(): void {
+    this.dispatch.pump();
+  }
+
   // ───────────────────────────── jobs API ─────────────────────────────
 
   submitUpscale(sub: kinds.UpscaleSubmission): Promise<JobRecord> {
@@ -145,10 +148,7 @@ export class Coordinator {
   }
 
   listJobs(limit: number): JobRecord[] {
-    return [...this.farm.jobs.values()]
-      .map((h) => h.rec)
-      .sort((a, b) => b.createdMs - a.createdMs || (a.id < b.id ? 1 : -1))
-      .slice(0, limit);
+    return this.farm.recentJobs(limit);
   }
 
   /** Cancels a job; leased shards learn it at their next renewal (and from the cancel notice). */

@@ -110,6 +110,8 @@ export async function startCoordinator(
     log,
     options.allowLateModelPush,
   );
+  // A push or removal changes which agents may take a model's shards: the leader dispatches again.
+  models.onCatalogChange = () => core?.c.redispatch();
   const codec = await createSharpCodec();
 
   // The gRPC server starts first, on every replica: a standby forwards to the leader.

@@ -21,8 +21,13 @@ export interface ModelsHandle {
   service: grpc.UntypedServiceImplementation;
   /** model id → live agents advertising it. */
   holders(): Map<string, Holder[]>;
-  /** What routing reads: store sizes (refreshed every few seconds) and the fleet's copies. */
+  /** What routing reads: store sizes (following the store's manifests) and the fleet's copies. */
   catalog: ModelCatalog;
+  /**
+   * Called when the store's list of models changed (a push or a removal landed): the leader's dispatch
+   * re-runs, since an agent that could not fetch a model a moment ago may take its shards now.
+   */
+  onCatalogChange?: () => void;
   /** Refuses (FAILED_PRECONDITION) a job needing a model in no cache and not in the store. */
   gate(job: JobRecord): Promise<void>;
   /** Why a queued job waits for a model ('' when it does not). */
@@ -30,8 +35,11 @@ export interface ModelsHandle {
   stop(): void;
 }
 
-/** How often the coordinator re-reads the store's manifests for routing. */
-const CATALOG_REFRESH_MS = 3000;
+/**
+ * How often the coordinator re-reads the store's manifests anyway (a safety net: a watch on the
+ * manifests brings each push and removal at once).
+ */
+const CATALOG_REFRESH_MS = 30_000;
 
 /** Admin users of the model store from `$TESSERA_MODEL_ADMINS` (comma-separated), default `admin`. */
 export function modelAdmins(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -54,9 +62,16 @@ export async function startModels(
   const store = await ModelStore.open(nc, { farm, create: true });
   const watch = watchModelHolders(nc, names);
   let sizes = new Map<string, number>();
-  const refresh = async () => {
+  const self: { handle?: ModelsHandle } = {};
+  // Refreshes run one after another, so a slow older listing never overwrites a newer one.
+  let chain = Promise.resolve();
+  const refresh = () => (chain = chain.then(relist));
+  const relist = async () => {
     try {
-      sizes = new Map((await store.list()).map((m) => [m.id, m.totalBytes]));
+      const next = new Map((await store.list()).map((m) => [m.id, m.totalBytes]));
+      const changed = next.size !== sizes.size || [...next].some(([id, b]) => sizes.get(id) !== b);
+      sizes = next;
+      if (changed) self.handle?.onCatalogChange?.();
     } catch (err) {
       log.warn({ err }, 'model store: cannot list manifests (routing keeps the last list)');
     }
@@ -64,6 +79,7 @@ export async function startModels(
   await refresh();
   const timer = setInterval(() => void refresh(), CATALOG_REFRESH_MS);
   timer.unref();
+  const unwatch = await store.watch(() => void refresh());
   const catalog: ModelCatalog = {
     storedBytes: (m) => sizes.get(m),
     heldByAnyAgent: (m) => (watch.holders().get(m)?.length ?? 0) > 0,
@@ -74,7 +90,7 @@ export async function startModels(
   };
   const access: ModelAccess = { authenticated, admins: modelAdmins() };
   const service = modelService({ store, holders: watch.holders, access, log: log.child({ component: 'models' }) });
-  return {
+  const handle: ModelsHandle = (self.handle = {
     store,
     service: service as unknown as grpc.UntypedServiceImplementation,
     holders: watch.holders,
@@ -95,7 +111,9 @@ export async function startModels(
     },
     stop() {
       clearInterval(timer);
+      unwatch();
       watch.stop();
     },
-  };
+  });
+  return handle;
 }

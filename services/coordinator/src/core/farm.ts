@@ -246,6 +246,14 @@ export class FarmState {
     return true;
   }
 
+  /** The newest `limit` jobs held (unfinished, or finished and retained), newest first. */
+  recentJobs(limit: number): JobRecord[] {
+    return [...this.jobs.values()]
+      .map((h) => h.rec)
+      .sort((a, b) => b.createdMs - a.createdMs || (a.id < b.id ? 1 : -1))
+      .slice(0, limit);
+  }
+
   /** What `owner` holds now (for the per-user limits); one pass over the jobs. */
   ownerUsage(owner: string): { unfinishedJobs: number; queuedShards: number } {
     let unfinishedJobs = 0;
