@@ -88,34 +88,44 @@ describe('tessera models', () => {
 
 describe('tessera models with API users', () => {
   let farm: Farm;
+  const tokensFile = () => {
+    const f = join(mkdtempSync(join(tmpdir(), 'tessera-model-tokens-')), 'tokens');
+    writeFileSync(f, 'root root-token-1 admin\nbob bob-token-1\nvic vic-token-1 viewer\n');
+    return f;
+  };
   beforeAll(async () => {
     farm = await startFarm({
       agents: [],
-      coordinatorArgs: ['--api-tokens', 'admin:admin-token,bob:bob-token'],
-      token: 'admin-token',
+      // root has the admin role (the tokens file's third word); bob is a plain user, vic a viewer.
+      coordinatorArgs: ['--api-tokens-file', tokensFile()],
+      token: 'root-token-1',
     });
   });
   afterAll(async () => farm?.close());
 
-  it('lets only a model admin push and remove; anyone authenticated may list', async () => {
+  it('lets only a user of the admin role push and remove; anyone authenticated may list', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-models-auth-'));
     const file = join(dir, 'x.onnx');
     writeFileSync(file, 'tiny');
-    const bob = new TesseraModels(farm.grpcAddr, { token: 'bob-token' });
-    const admin = new TesseraModels(farm.grpcAddr, { token: 'admin-token' });
+    const bob = new TesseraModels(farm.grpcAddr, { token: 'bob-token-1' });
+    const admin = new TesseraModels(farm.grpcAddr, { token: 'root-token-1' });
+    const vic = new TesseraModels(farm.grpcAddr, { token: 'vic-token-1' });
     try {
       await expect(bob.push('x', file)).rejects.toMatchObject({
-        code: 'FAILED_PRECONDITION',
-        message: expect.stringMatching(/user "bob" may not push models/),
+        code: 'PERMISSION_DENIED',
+        message: expect.stringMatching(/user "bob" may not push models: that takes the admin role/),
       });
+      await expect(vic.push('x', file)).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
       expect((await admin.push('x', file)).uploadedFiles).toBe(1);
       expect((await bob.list()).models.map((m) => m.id)).toEqual(['x']);
-      await expect(bob.remove('x')).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
+      await expect(bob.remove('x')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+      expect((await vic.list()).models.map((m) => m.id)).toEqual(['x']);
       const anon = new TesseraModels(farm.grpcAddr);
       await expect(anon.list()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
       anon.close();
     } finally {
       bob.close();
+      vic.close();
       admin.close();
       rmSync(dir, { recursive: true, force: true });
     }

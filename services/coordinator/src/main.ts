@@ -29,6 +29,7 @@ import { serveAgentProtocol } from './nats-handlers.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { KvStateStore } from './state/kv-store.js';
 import { startConsole } from './console/server.js';
+import { rolesOf } from './access.js';
 import { startModels } from './model-wiring.js';
 import { speedSamples } from './placement/speeds.js';
 
@@ -106,7 +107,7 @@ export async function startCoordinator(
     names,
     options.farm,
     table,
-    options.apiUsers.length > 0 || !!options.tls?.clientCa,
+    rolesOf(options.apiUsers),
     log,
     options.allowLateModelPush,
   );

@@ -43,9 +43,17 @@ describe('ModelHolders', () => {
 });
 
 describe('mayManageModels', () => {
-  it('lets anyone on an open API, only the admins when callers are authenticated', () => {
-    expect(mayManageModels('', { authenticated: false, admins: ['admin'] })).toBe(true);
-    expect(mayManageModels('bob', { authenticated: true, admins: ['admin'] })).toBe(false);
-    expect(mayManageModels('admin', { authenticated: true, admins: ['admin'] })).toBe(true);
+  it('lets the anonymous caller of an open API and users of the admin role, no one else', () => {
+    const roles = new Map([
+      ['root', 'admin'],
+      ['bob', 'user'],
+      ['vic', 'viewer'],
+    ] as const);
+    expect(mayManageModels('', { roles: new Map() })).toBe(true);
+    expect(mayManageModels('root', { roles })).toBe(true);
+    expect(mayManageModels('bob', { roles })).toBe(false);
+    expect(mayManageModels('vic', { roles })).toBe(false);
+    // A name without a role entry (e.g. a mutual-TLS certificate's) is a plain user.
+    expect(mayManageModels('admin', { roles })).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * ModelService: the gRPC face of the farm's model store (@tessera/models). Stateless over JetStream,
  * so every replica serves it without the leader. Pushing and removing are restricted by one check,
- * `mayManageModels`, when API users are configured.
+ * `mayManageModels`: the caller's role must be `admin` (access.ts; an open API's anonymous caller is one).
  */
 import type * as grpc from '@grpc/grpc-js';
 import {
@@ -21,6 +21,8 @@ import type {
   UploadFileResponse,
 } from '@tessera/protocol';
 import type { Logger } from '@tessera/runtime';
+import { PermissionDeniedError, principal } from './access.js';
+import type { Role } from './auth.js';
 import { FailedPreconditionError, InvalidArgumentError, LimitExceededError, NotFoundError } from './errors.js';
 import { callerOf, decoded, toGrpcError } from './grpc-server.js';
 import type { Holder } from './model-holders.js';
@@ -30,20 +32,18 @@ export const MAX_MODEL_FILE_BYTES = 64 * 1024 ** 3;
 /** Most files one model may list. */
 export const MAX_MODEL_FILES = 10_000;
 
-/** Who may push and remove models. */
+/** Who may push and remove models: the API users' roles (from the tokens; access.ts). */
 export interface ModelAccess {
-  /** True when the API authenticates callers (`--api-tokens` or mutual TLS). */
-  authenticated: boolean;
-  /** Users allowed to push and remove ($TESSERA_MODEL_ADMINS, comma-separated; default `admin`). */
-  admins: readonly string[];
+  roles: ReadonlyMap<string, Role>;
 }
 
 /**
- * The one authorization check of the model store: an open API lets anyone manage models (the farm
- * is trusted, like job submission); with authentication only the listed admin users may.
+ * The one authorization check of the model store: the caller's role is `admin`. On an open API the
+ * anonymous caller is an admin (the farm is trusted, like job submission); with authentication only
+ * users given the admin role in the tokens file may.
  */
 export function mayManageModels(user: string, access: ModelAccess): boolean {
-  return !access.authenticated || access.admins.includes(user);
+  return principal(user, access.roles).role === 'admin';
 }
 
 export interface ModelServiceDeps {
@@ -112,8 +112,8 @@ export function modelService(d: ModelServiceDeps): ModelServiceServer {
   const { store, log } = d;
   const admin = (user: string, what: string) => {
     if (!mayManageModels(user, d.access))
-      throw new FailedPreconditionError(
-        `user ${JSON.stringify(user)} may not ${what} models (only $TESSERA_MODEL_ADMINS: ${d.access.admins.join(', ')})`,
+      throw new PermissionDeniedError(
+        `user ${JSON.stringify(user)} may not ${what} models: that takes the admin role (the third word of its line in the tokens file)`,
       );
   };
   return {

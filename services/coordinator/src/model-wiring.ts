@@ -9,6 +9,7 @@ import { ModelStore } from '@tessera/models';
 import type { FarmNames } from '@tessera/protocol';
 import type { Logger } from '@tessera/runtime';
 import type { HardwareTable } from '@tessera/hardware';
+import type { Role } from './auth.js';
 import { FailedPreconditionError } from './errors.js';
 import type { JobRecord } from './model.js';
 import { watchModelHolders, type Holder } from './model-holders.js';
@@ -41,21 +42,12 @@ export interface ModelsHandle {
  */
 const CATALOG_REFRESH_MS = 30_000;
 
-/** Admin users of the model store from `$TESSERA_MODEL_ADMINS` (comma-separated), default `admin`. */
-export function modelAdmins(env: NodeJS.ProcessEnv = process.env): string[] {
-  const list = (env.TESSERA_MODEL_ADMINS ?? 'admin')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  return list;
-}
-
 export async function startModels(
   nc: NatsConnection,
   names: FarmNames,
   farm: string,
   table: HardwareTable,
-  authenticated: boolean,
+  roles: ReadonlyMap<string, Role>,
   log: Logger,
   allowLatePush = false,
 ): Promise<ModelsHandle> {
@@ -88,7 +80,7 @@ export async function startModels(
       return kind === 'image' || kind === 'video';
     },
   };
-  const access: ModelAccess = { authenticated, admins: modelAdmins() };
+  const access: ModelAccess = { roles };
   const service = modelService({ store, holders: watch.holders, access, log: log.child({ component: 'models' }) });
   const handle: ModelsHandle = (self.handle = {
     store,
