@@ -135,6 +135,24 @@ describe('ModelCache', () => {
     expect(existsSync(join(root, 'c4', 'm-a'))).toBe(false);
   });
 
+  it('prefetches a model it lacks when it fits beside the others, and never evicts for a prefetch', async () => {
+    const dir = join(root, 'c8');
+    const events: string[] = [];
+    // Room for shared + a + b, or for shared + c; not for c beside a and b.
+    const cache = cacheAt(dir, shared.length + files.c.length + 1000, events);
+    expect(await cache.prefetch('m-a')).toBe(true);
+    expect(events).toEqual([`fetched m-a ${shared.length + files.a.length}`]);
+    expect(await cache.prefetch('m-a')).toBe(false); // held at the store's digest already
+    expect(await cache.prefetch('m-b')).toBe(true);
+    expect(await cache.prefetch('m-c')).toBe(false); // would need an eviction
+    expect(await cache.prefetch('nope')).toBe(false); // not in the store
+    expect(cache.held().map((m) => m.id)).toEqual(['m-a', 'm-b']);
+    expect(events.some((e) => e.startsWith('evicted'))).toBe(false);
+    // A shard that needs m-c still gets it, evicting the least recently used idle model.
+    await cache.acquire('m-c').then((l) => l.release());
+    expect(events).toContain('evicted m-a');
+  });
+
   it('never installs a model whose stored bytes are corrupt', async () => {
     await store.push('victim', writeModel(join(root, 'src', 'victim'), { 'w.bin': randomBytes(700_000) }));
     const m = (await store.manifest('victim'))!;

@@ -14,7 +14,8 @@ import sharp from 'sharp';
 import { writeTinySvdModel } from '@tessera/engine';
 import { TesseraModels } from '@tessera/client';
 import { MODEL_MARKER } from '@tessera/models';
-import { JobState, type Job } from '@tessera/protocol';
+import { connect } from '@nats-io/transport-node';
+import { JobState, PrefetchNotice, farmNames, type Job } from '@tessera/protocol';
 import { startFarm, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { waitFor } from './helpers/process.js';
@@ -141,6 +142,41 @@ describe('models across the fleet', () => {
       const solo = await run(one);
       expect(solo.outputs[0].sha256).toBe(job.outputs[0].sha256);
     } finally {
+      models.close();
+    }
+  });
+
+  it('a queued job announces its model; an idle agent of a fitting class fetches it ahead of any shard', async () => {
+    const f = await farm({
+      agents: [
+        { name: 'ahead', vramGb: 24, args: ['--models', dirOf('ahead')] },
+        { name: 'small', vramGb: 8, args: ['--models', dirOf('small')] },
+      ],
+    });
+    const models = new TesseraModels(f.grpcAddr);
+    const nc = await connect({ servers: nats.url });
+    try {
+      await models.push('svd-xt', join(root, 'holder', 'svd-xt'));
+      // The coordinator's notice, when a job needing svd-xt is queued.
+      const notices = nc.subscribe(farmNames(f.farmPrefix).prefetch, { max: 1 });
+      const job = await f.client.submitVideo({ ...req(), totalFrames: 20 });
+      for await (const m of notices)
+        expect(PrefetchNotice.decode(m.data)).toEqual({ model: 'svd-xt', requiredClassGb: 16 }); // SVD-XT's class at 64 px;
+      await f.client.waitForJob(job.id);
+      // A notice with no job behind it, so no shard can be what fetches the model: a new idle agent
+      // that fits (and lacks it) fetches it; the one of a smaller class does not.
+      await f.startAgent({ name: 'fresh', vramGb: 24, args: ['--models', dirOf('fresh')] });
+      await waitFor(async () => (await f.client.listAgents()).some((a) => a.name === 'fresh'), 10_000, 'fresh joins');
+      nc.publish(
+        farmNames(f.farmPrefix).prefetch,
+        PrefetchNotice.encode({ model: 'svd-xt', requiredClassGb: 16 }).finish(),
+      );
+      await waitFor(async () => existsSync(join(root, 'fresh', 'svd-xt', MODEL_MARKER)), 20_000, 'the prefetch');
+      const fresh = await f.client.getJob(job.id);
+      expect(fresh.shards.every((s) => s.agent !== 'fresh')).toBe(true);
+      expect(existsSync(join(root, 'small', 'svd-xt', MODEL_MARKER))).toBe(false);
+    } finally {
+      await nc.close();
       models.close();
     }
   });

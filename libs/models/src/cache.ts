@@ -171,11 +171,36 @@ export class ModelCache {
     };
   }
 
+  /**
+   * Fetches model `id` ahead of need (a queued job's prefetch notice) when the store has it, this
+   * cache lacks it (or holds an older version), and it fits in the room other models leave: a guess
+   * never evicts. Shares the download with any acquirer. Resolves true when it fetched the model.
+   */
+  async prefetch(id: string): Promise<boolean> {
+    assertModelId(id);
+    await this.init();
+    if (this.hand.has(id) || this.fetching.has(id)) return false;
+    const store = await this.o.store();
+    const want = store ? await store.manifest(id) : null;
+    if (!want || this.installed.get(id)?.manifest.digest === want.digest) return false;
+    if (this.capacity && !this.fitsBeside(want)) return false;
+    (await this.acquire(id)).release();
+    return true;
+  }
+
   private usedBytes(filter: (i: Installed) => boolean = () => true): number {
     const blobs = new Map<string, number>();
     for (const i of this.installed.values())
       if (filter(i)) for (const f of i.manifest.files) blobs.set(f.sha256, f.size);
     return [...blobs.values()].reduce((s, n) => s + n, 0);
+  }
+
+  /** True when `m`'s files and every other installed model's (each distinct file once) fit the capacity. */
+  private fitsBeside(m: ModelManifest): boolean {
+    const blobs = new Map(m.files.map((f) => [f.sha256, f.size]));
+    for (const i of this.installed.values())
+      if (i.manifest.id !== m.id) for (const f of i.manifest.files) blobs.set(f.sha256, f.size);
+    return [...blobs.values()].reduce((s, n) => s + n, 0) <= this.capacity;
   }
 
   /** Evicts least recently used idle models until `need` more bytes fit. */
@@ -184,12 +209,7 @@ export class ModelCache {
     const own = new Map(m.files.map((f) => [f.sha256, f.size]));
     const ownBytes = [...own.values()].reduce((s, n) => s + n, 0);
     if (ownBytes > this.capacity) throw new ModelTooLargeError(m.id, ownBytes, this.capacity);
-    const fits = () => {
-      const blobs = new Map(own);
-      for (const i of this.installed.values())
-        if (i.manifest.id !== m.id) for (const f of i.manifest.files) blobs.set(f.sha256, f.size);
-      return [...blobs.values()].reduce((s, n) => s + n, 0) <= this.capacity;
-    };
+    const fits = () => this.fitsBeside(m);
     const idle = [...this.installed.values()]
       .filter((i) => i.inUse === 0 && i.manifest.id !== m.id)
       .sort((a, b) => a.lastUsedMs - b.lastUsedMs);

@@ -15,6 +15,8 @@ export interface FarmNames {
   readonly heartbeat: string;
   /** Coordinators publish cancel notices here; agents subscribe. */
   readonly cancel: string;
+  /** Coordinators publish prefetch notices here (a queued job's models); agents subscribe. */
+  readonly prefetch: string;
   /** A coordinator announces itself here when it starts or reconnects: agents re-ask for work at once. */
   readonly hello: string;
   /** Queue group coordinators share, so each request is handled once. */
@@ -43,6 +45,7 @@ export function farmNames(prefix = 'tessera'): FarmNames {
     heartbeat: `${prefix}.agent.heartbeat`,
     cancel: `${prefix}.control.cancel`,
     hello: `${prefix}.control.hello`,
+    prefetch: `${prefix}.control.prefetch`,
     coordinatorQueue: `${prefix}-coordinators`,
     stateBucket: `${prefix}-state`,
     blobBucket: `${prefix}-blobs`,

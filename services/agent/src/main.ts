@@ -149,7 +149,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
         testDelayMs: slowdownDelay(testSlowdown(process.env.TESSERA_TEST_ENGINE_SLOWDOWN)),
       }),
   );
-  const running = runSlots(nc, names, slots, o.heartbeatMs);
+  const running = runSlots(nc, names, slots, o.heartbeatMs, (m) => void models.prefetch(m));
   ready = () => !nc.isClosed() && !running.draining();
   for (const s of slots) {
     const a = s.advert();

@@ -33,6 +33,8 @@ export interface ModelAdvertFields {
 export interface AgentModels {
   /** The directory of model `id`, fetched if needed; release it after the shard. */
   hold(id: string, signal?: AbortSignal): Promise<ModelLease>;
+  /** Fetches `id` ahead of need if the store has it and it fits without evicting (never throws). */
+  prefetch(id: string): Promise<void>;
   advert(): ModelAdvertFields;
 }
 
@@ -78,6 +80,13 @@ export async function createAgentModels(o: {
         if (e instanceof ModelTooLargeError || e instanceof ModelIntegrityError)
           throw new ModelUnavailableError(`${e.message} (agent --models ${o.dir})`, { cause: e });
         throw e;
+      }
+    },
+    async prefetch(id) {
+      try {
+        if (await cache.prefetch(id)) o.log.info({ model: id }, 'model prefetched for a queued job');
+      } catch (err) {
+        o.log.warn({ err, model: id }, 'model prefetch failed (the model is fetched again when a shard needs it)');
       }
     },
     advert: () => ({

@@ -4,7 +4,7 @@
  * their work loops, with one drain that stops taking work and lets each finish or hand back.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CancelNotice, Heartbeat, type FarmNames } from '@tessera/protocol';
+import { AgentState, CancelNotice, Heartbeat, PrefetchNotice, type FarmNames } from '@tessera/protocol';
 import type { Slot } from './slot.js';
 
 export interface RunningSlots {
@@ -19,8 +19,11 @@ export function runSlots(
   names: FarmNames,
   slots: readonly Slot[],
   heartbeatMs: number,
+  /** hook(models): fetch a queued job's model ahead of need (the real agent's model cache). */
+  prefetch?: (model: string) => void,
 ): RunningSlots {
   let seq = 0;
+  let draining = false;
   const beat = () => {
     for (const s of slots) {
       const hb: Heartbeat = { advert: s.advert(), leases: s.leases(), sequence: ++seq };
@@ -43,11 +46,26 @@ export function runSlots(
       }
     },
   });
+  // A queued job's model: fetched now if a slot of a fitting class is idle (it is likely to run it).
+  const prefetchSub = nc.subscribe(names.prefetch, {
+    callback: (_e, m) => {
+      if (!prefetch || draining) return;
+      try {
+        const n = PrefetchNotice.decode(m.data);
+        const idleFit = slots.some((s) => {
+          const a = s.advert();
+          return a.state === AgentState.AGENT_STATE_IDLE && a.vramUsableGb >= n.requiredClassGb;
+        });
+        if (idleFit && n.model) prefetch(n.model);
+      } catch {
+        // malformed notice: ignore
+      }
+    },
+  });
   const helloSub = nc.subscribe(names.hello, { callback: () => slots.forEach((s) => s.kick()) });
   // One signal per slot: a hundred slots listening on one signal would trip Node's listener warning.
   const stops = slots.map(() => new AbortController());
   const loops = slots.map((s, i) => s.run(stops[i].signal));
-  let draining = false;
   return {
     draining: () => draining,
     async drain() {
@@ -57,6 +75,7 @@ export function runSlots(
       await Promise.all(loops);
       clearInterval(heartbeat);
       cancelSub.unsubscribe();
+      prefetchSub.unsubscribe();
       helloSub.unsubscribe();
     },
   };

@@ -1,5 +1,5 @@
 /** Publishes job and shard changes on NATS, so WatchJob works on every coordinator replica. */
-import { CancelNotice, WatchJobResponse, type FarmNames } from '@tessera/protocol';
+import { CancelNotice, PrefetchNotice, WatchJobResponse, type FarmNames } from '@tessera/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { CoordinatorEvents } from './shell/deps.js';
 import type { JobRecord, ShardRecord } from './model.js';
@@ -30,6 +30,16 @@ export class NatsEvents implements CoordinatorEvents {
       this.nc.publish(this.names.cancel, CancelNotice.encode({ jobId }).finish());
     } catch {
       // Agents also learn it from their next lease renewal.
+    }
+  }
+
+  modelsWanted(models: readonly string[], requiredClassGb: number): void {
+    for (const model of models) {
+      try {
+        this.nc.publish(this.names.prefetch, PrefetchNotice.encode({ model, requiredClassGb }).finish());
+      } catch {
+        // A hint only: the agent fetches the model when it gets a shard anyway.
+      }
     }
   }
 

@@ -62,6 +62,11 @@ export interface CoordinatorEvents {
   shardChanged(job: JobRecord, shard: ShardRecord): void;
   /** A job was cancelled: agents running its shards should stop now. */
   jobCancelled(jobId: string): void;
+  /**
+   * hook(models): a queued job needs these model directories on agents of class ≥ requiredClassGb;
+   * idle agents that lack one may fetch it ahead of their first shard (prefetch).
+   */
+  modelsWanted?(models: readonly string[], requiredClassGb: number): void;
 }
 
 export interface CoordinatorDeps {

@@ -8,6 +8,7 @@ import type { Intake, IntakeContext } from '../kinds/requests.js';
 import { checkUserShards } from '../limits.js';
 import { LimitExceededError } from '../errors.js';
 import type { JobRecord } from '../model.js';
+import { requiredModels } from '../model-routing.js';
 import { tilingAgentsFor } from '../placement/speeds.js';
 import type { ShellContext } from './context.js';
 
@@ -41,6 +42,10 @@ export class Submissions {
     d.log.info({ job: job.id, kind: job.kind, model: job.model, shards: shards.length, ...log }, 'job accepted');
     d.events.jobChanged(job);
     this.x.perform([{ type: 'pump' }]);
+    // hook(models): after the pump (holders and agents already waiting get shards first), idle agents
+    // that lack the job's models may fetch them while the job is queued.
+    const needed = requiredModels(job, d.table);
+    if (needed.length) d.events.modelsWanted?.(needed, Math.min(...shards.map((s) => s.requiredClassGb)));
     return job;
   }
 

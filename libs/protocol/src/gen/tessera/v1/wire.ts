@@ -301,6 +301,18 @@ export interface CancelNotice {
   jobId: string;
 }
 
+/**
+ * Published on tessera.control.prefetch when a job that needs model weights is queued: an idle agent
+ * of a fitting class that lacks the model and has room for it in its cache (without evicting) may fetch
+ * it from the farm's model store ahead of its first shard.
+ */
+export interface PrefetchNotice {
+  /** The model directory id (as in the model store and an agent's --models). */
+  model: string;
+  /** The smallest VRAM class (GB) among the job's shards that run this model. */
+  requiredClassGb: number;
+}
+
 function createBaseAgentAdvert(): AgentAdvert {
   return {
     agentId: "",
@@ -3224,6 +3236,95 @@ export const CancelNotice: MessageFns<CancelNotice> = {
   fromPartial<I extends Exact<DeepPartial<CancelNotice>, I>>(object: I): CancelNotice {
     const message = createBaseCancelNotice();
     message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBasePrefetchNotice(): PrefetchNotice {
+  return { model: "", requiredClassGb: 0 };
+}
+
+export const PrefetchNotice: MessageFns<PrefetchNotice> = {
+  encode(message: PrefetchNotice, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.requiredClassGb !== 0) {
+      writer.uint32(16).uint32(message.requiredClassGb);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrefetchNotice {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrefetchNotice();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.requiredClassGb = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrefetchNotice {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      requiredClassGb: isSet(object.requiredClassGb)
+        ? globalThis.Number(object.requiredClassGb)
+        : isSet(object.required_class_gb)
+        ? globalThis.Number(object.required_class_gb)
+        : 0,
+    };
+  },
+
+  toJSON(message: PrefetchNotice): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.requiredClassGb !== 0) {
+      obj.requiredClassGb = Math.round(message.requiredClassGb);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PrefetchNotice>, I>>(base?: I): PrefetchNotice {
+    return PrefetchNotice.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PrefetchNotice>, I>>(object: I): PrefetchNotice {
+    const message = createBasePrefetchNotice();
+    message.model = object.model ?? "";
+    message.requiredClassGb = object.requiredClassGb ?? 0;
     return message;
   },
 };
