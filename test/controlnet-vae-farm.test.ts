@@ -6,7 +6,7 @@
  * with the same ControlNet / VAE equals the farm; attachments that do not fit the model are refused at submit.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { writeTinyControlNet, writeTinySdModel, writeTinyVae } from '@tessera/engine';
 import { JobState } from '@tessera/protocol';
-import type { SubmitImageRequest } from '@tessera/client';
+import { TesseraModels, type SubmitImageRequest } from '@tessera/client';
+import { MODEL_MARKER } from '@tessera/models';
 import { AGENT_BIN, CLI_BIN, jobBytes, startFarm, type AgentSpec, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { repoRoot } from './helpers/process.js';
@@ -216,5 +217,30 @@ describe('ControlNet and VAE swap image jobs on the farm', () => {
     expect(e2?.details).toMatch(/^image\.vae: unknown vae "no-such-vae"/);
     const e3 = await refusal(three, { ...base, controlNets: [canny({ preprocess: 'sharpen' })] });
     expect(e3?.details).toMatch(/^image\.controlnets\[0\]\.preprocess/);
+  });
+
+  it('a ControlNet and a VAE pushed to the model store are fetched by an agent that lacks them; same bytes', async () => {
+    // This agent's --models holds the base model only.
+    const own = mkdtempSync(join(tmpdir(), 'tessera-cn-fetch-'));
+    cpSync(join(models, 'sd15'), join(own, 'sd15'), { recursive: true });
+    const f = await startFarm({ nats, agents: [{ name: 'c-fetch', vramGb: 12 }], agentArgs: ['--models', own] });
+    farms.push(f);
+    const req: SubmitImageRequest = { ...base, controlNets: [canny()], vae: 'kl-f8-anime2' };
+    // Nowhere yet: refused at submit, naming the ControlNet and the push command.
+    expect(await refusal(f, req)).toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      details: expect.stringMatching(/model controlnet-canny-sd15, kl-f8-anime2 .*tessera models push/),
+    });
+    const store = new TesseraModels(f.grpcAddr);
+    try {
+      await store.push('controlnet-canny-sd15', join(models, 'controlnet-canny-sd15'));
+      await store.push('kl-f8-anime2', join(models, 'kl-f8-anime2'));
+    } finally {
+      store.close();
+    }
+    const fetched = await image(f, req);
+    expect(existsSync(join(own, 'controlnet-canny-sd15', MODEL_MARKER))).toBe(true);
+    expect(existsSync(join(own, 'kl-f8-anime2', MODEL_MARKER))).toBe(true);
+    expect(Buffer.compare(fetched, await image(one, req))).toBe(0);
   });
 });

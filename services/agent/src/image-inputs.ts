@@ -7,6 +7,12 @@ import { join } from 'node:path';
 import { InvalidImageError, type ControlNetParams, type ControlPreprocessor } from '@tessera/engine';
 import type { ImageTask } from '@tessera/protocol';
 
+/** Model directories a stage uses beside its own: its ControlNets' and its VAE's (held like the model). */
+export function attachmentDirs(t: ImageTask | undefined): string[] {
+  if (!t) return [];
+  return [...t.controlnets.map((c) => c.modelDir), t.vaeDir].filter(Boolean);
+}
+
 /** The init bytes (empty when the stage has none) and the ControlNets of the stage. */
 export function splitImageInput(
   t: ImageTask,

@@ -33,6 +33,11 @@ export interface ModelAdvertFields {
 export interface AgentModels {
   /** The directory of model `id`, fetched if needed; release it after the shard. */
   hold(id: string, signal?: AbortSignal): Promise<ModelLease>;
+  /**
+   * Holds several directories (a stage's model, its ControlNets and VAE), each fetched if needed: all
+   * or none (a failure releases those already held). `dirOf(id)` gives a held one's directory.
+   */
+  holdAll(ids: readonly string[], signal?: AbortSignal): Promise<{ dirOf(id: string): string; release(): void }>;
   /** Fetches `id` ahead of need if the store has it and it fits without evicting (never throws). */
   prefetch(id: string): Promise<void>;
   advert(): ModelAdvertFields;
@@ -66,21 +71,33 @@ export async function createAgentModels(o: {
   });
   await cache.init();
   o.metrics.modelCacheBytes.collectFrom(() => cache.held().reduce((s, m) => s + m.bytes, 0));
+  const hold = async (id: string, signal?: AbortSignal): Promise<ModelLease> => {
+    try {
+      return await cache.acquire(id, signal);
+    } catch (e) {
+      if (e instanceof ModelNotFoundError)
+        throw new ModelUnavailableError(
+          `model ${id} is not in this agent's --models directory (${o.dir}) nor in the farm's model store; ` +
+            `push it with \`tessera models push ${id} DIR\``,
+          { cause: e },
+        );
+      if (e instanceof ModelTooLargeError || e instanceof ModelIntegrityError)
+        throw new ModelUnavailableError(`${e.message} (agent --models ${o.dir})`, { cause: e });
+      throw e;
+    }
+  };
   return {
-    async hold(id, signal) {
+    hold,
+    async holdAll(ids, signal) {
+      const leases = new Map<string, ModelLease>();
+      const release = () => leases.forEach((l) => l.release());
       try {
-        return await cache.acquire(id, signal);
+        for (const id of new Set(ids)) leases.set(id, await hold(id, signal));
       } catch (e) {
-        if (e instanceof ModelNotFoundError)
-          throw new ModelUnavailableError(
-            `model ${id} is not in this agent's --models directory (${o.dir}) nor in the farm's model store; ` +
-              `push it with \`tessera models push ${id} DIR\``,
-            { cause: e },
-          );
-        if (e instanceof ModelTooLargeError || e instanceof ModelIntegrityError)
-          throw new ModelUnavailableError(`${e.message} (agent --models ${o.dir})`, { cause: e });
+        release();
         throw e;
       }
+      return { dirOf: (id) => leases.get(id)!.dir, release };
     },
     async prefetch(id) {
       try {

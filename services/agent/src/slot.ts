@@ -33,7 +33,7 @@ import {
 } from '@tessera/protocol';
 import { join } from 'node:path';
 import { concatBytes, type Logger } from '@tessera/runtime';
-import { splitImageInput } from './image-inputs.js';
+import { attachmentDirs, splitImageInput } from './image-inputs.js';
 import type { AgentMetrics } from './metrics.js';
 import { ModelUnavailableError, type AgentModels } from './models.js';
 import { SpeedMeter } from './speed-meter.js';
@@ -206,8 +206,10 @@ export class Slot {
       const cold = !this.d.engine.loadedModels().some((m) => m === modelId || m.endsWith(`/${modelId}`));
       // hook(models): hold the shard's model directory (fetched into the cache if needed) while it runs.
       const dirModel = task.kind === 'svd_batch' ? task.model : task.kind === 'sd_stage' ? task.image?.modelDir : '';
-      const held = dirModel && this.d.models ? await this.d.models.hold(dirModel, cur.abort.signal) : undefined;
-      cur.modelDir = held?.dir;
+      // Its ControlNets and VAE too: a model pushed to the store is fetched like the stage's own.
+      const dirs = [dirModel ?? '', ...(task.kind === 'sd_stage' ? attachmentDirs(task.image) : [])].filter(Boolean);
+      const held = dirs.length && this.d.models ? await this.d.models.holdAll(dirs, cur.abort.signal) : undefined;
+      cur.modelDir = dirModel ? held?.dirOf(dirModel) : undefined;
       const out = await this.compute(task, input, cur).finally(() => held?.release());
       const delayMs = this.d.testDelayMs?.(task, (performance.now() - tEngine) / 1000) ?? 0;
       if (delayMs > 0) await sleep(delayMs, cur.abort.signal);

@@ -17,6 +17,13 @@ describe('model routing', () => {
     expect(requiredModels({ kind: 'upscale', model: 'esrgan-slim-x4' }, table)).toEqual([]);
     const refine = { model: 'sd15' } as never;
     expect(requiredModels({ kind: 'upscale', model: 'esrgan-slim-x4', refine }, table)).toEqual(['sd15']);
+    // An image job's ControlNets and VAE are directories on the agent too.
+    const attached = { stages: [], controlNets: [{ model: 'controlnet-canny-sd15' }], vae: 'kl-f8-anime2' } as never;
+    expect(requiredModels({ kind: 'image', model: 'sd15', image: attached }, table)).toEqual([
+      'sd15',
+      'controlnet-canny-sd15',
+      'kl-f8-anime2',
+    ]);
   });
 
   it('refuses a model in no cache and not in the store, naming it and the push command', () => {

@@ -32,7 +32,8 @@ export function pushHint(model: string): string {
 
 /**
  * Model directories a validated job needs on an agent (weights-bearing models: the hardware table's
- * image and video rows, one directory per pipeline stage; built-in upscalers need none). Pure.
+ * image and video rows, one directory per pipeline stage, and an image job's ControlNets and VAE;
+ * built-in upscalers need none). Pure.
  */
 export function requiredModels(
   job: Pick<JobRecord, 'kind' | 'model' | 'image' | 'refine'>,
@@ -49,6 +50,9 @@ export function requiredModels(
     else out.push(job.model);
   }
   if (job.refine && needsWeights(job.refine.model)) out.push(job.refine.model);
+  // The ControlNets and VAE an image job names are directories on the agent too (fetched like models).
+  for (const cn of job.image?.controlNets ?? []) out.push(cn.model);
+  if (job.image?.vae) out.push(job.image.vae);
   return [...new Set(out)];
 }
 
