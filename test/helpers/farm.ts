@@ -110,10 +110,12 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
         await client.listAgents({}, { deadlineMs: 1000 });
         return true;
       },
-      30_000,
+      60_000,
       'the coordinator to serve gRPC',
       100,
-    );
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- coordinator output (last 2 kB) ---\n${coordinator.output().slice(-2000)}`);
+    });
   await waitCoordinator();
   const threads = o.agentThreads ?? 1;
   const startAgent = async (spec: AgentSpec) => {
@@ -140,15 +142,19 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
       o.onOutput,
     );
     agents.set(spec.name, p);
+    // A liveness wait, not a timing claim: generous (a loaded 2-core CI box has taken over 30 s), and on
+    // a timeout the error carries the agent's last output, so a slow start and a hang can be told apart.
     await waitFor(
       async () => {
         if (p.child.exitCode !== null) throw new Error(`agent ${spec.name} exited: ${p.output().slice(-2000)}`);
         return (await client.listAgents()).some((a) => a.name === spec.name);
       },
-      30_000,
+      60_000,
       `agent ${spec.name} to join`,
       100,
-    );
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- agent ${spec.name} output (last 2 kB) ---\n${p.output().slice(-2000)}`);
+    });
     return p;
   };
   for (const a of o.agents) await startAgent(a);
