@@ -45,6 +45,15 @@ describe('npm ci on a fresh clone', () => {
     expect(ci.indexOf('ONNXRUNTIME_NODE_INSTALL=')).toBeLessThan(ci.indexOf('npm ci --no-audit'));
   });
 
+  it('every locked dependency with an install script is reviewed in allowScripts (npm 11 warns otherwise)', () => {
+    const lock = json('package-lock.json') as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const unreviewed = Object.entries(lock.packages)
+      .filter(([path, p]) => path.includes('node_modules/') && p.hasInstallScript)
+      .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length))
+      .filter((name) => !(name in pkg.allowScripts));
+    expect(unreviewed).toEqual([]);
+  });
+
   it('every locked package accepts the oldest Node.js the README names (no EBADENGINE)', () => {
     const oldest = semver.minVersion(pkg.engines.node)!.version;
     expect(oldest).toBe('20.19.0');
