@@ -83,6 +83,10 @@ export async function connectService(o: ServiceConnectOptions): Promise<NatsConn
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         pingInterval: 10_000,
+        // Without this every request and KV write builds an Error up front (its stack, in case it
+        // times out): 14 % of the coordinator's CPU under `npm run bench -- load`. Errors keep their
+        // messages; only the call site of a timed-out request is lost from the trace.
+        noAsyncTraces: true,
       });
     } catch (e) {
       lastErr = e;
