@@ -130,10 +130,6 @@ export interface JobRecord {
   margin: number;
   requiredClassGb: number;
   error: string;
-  outputKey: string;
-  outputBytes: number;
-  outputSha256: string;
-  outputContentType: string;
   /** Every stored output; the first is the primary one (what GetJobOutput returns by default). */
   outputs: OutputRecord[];
   /** Upscale: the formats to store, the first being the primary output; absent = PNG only. */
@@ -270,10 +266,6 @@ export function newJob(
     margin: 0,
     requiredClassGb: 0,
     error: '',
-    outputKey: '',
-    outputBytes: 0,
-    outputSha256: '',
-    outputContentType: '',
     outputs: [],
     inputKey: '',
     agentFailures: {},

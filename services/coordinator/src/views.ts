@@ -76,9 +76,10 @@ export function jobView(
     outputHeight: j.outputHeight,
     tile: j.tile,
     overlap: j.overlap,
-    outputBytes: j.outputBytes,
-    outputSha256: j.outputSha256,
-    outputContentType: j.outputContentType,
+    // The primary output (the first), kept on the wire for clients that read these fields.
+    outputBytes: j.outputs?.[0]?.bytes ?? 0,
+    outputSha256: j.outputs?.[0]?.sha256 ?? '',
+    outputContentType: j.outputs?.[0]?.contentType ?? '',
     shards: shards ? shards.map(shardView) : [],
     outputs: (j.outputs ?? []).map((o) => ({
       format: o.format,

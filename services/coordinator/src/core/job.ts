@@ -31,15 +31,7 @@ export const recordOutputs =
   (outputs: OutputRecord[]): JobVerb =>
   (j) => {
     if (j.state !== 'assembling') return refuse('record outputs of', j.state);
-    const p = outputs[0];
-    return {
-      ...j,
-      outputs,
-      outputKey: p.key,
-      outputBytes: p.bytes,
-      outputSha256: p.sha256,
-      outputContentType: p.contentType,
-    };
+    return { ...j, outputs };
   };
 
 /** Any unfinished state → succeeded | failed | cancelled. */
