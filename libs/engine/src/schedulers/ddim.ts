@@ -1,7 +1,7 @@
 import { pickDiffusersConfig } from './diffusers-config.js';
 import { SchedulerConfigError, SchedulerStateError } from './errors.js';
-import { f32, npArange, npLinspace, roundHalfEven } from './numeric.js';
-import { alphasCumprod, type BetaSchedule } from './noise-schedule.js';
+import { f32 } from './numeric.js';
+import { alphasCumprod, noiseLevels, spacedTimesteps, type BetaSchedule } from './noise-schedule.js';
 import { assertSameLength } from './step-index.js';
 import { dynamicThreshold } from './threshold.js';
 import type {
@@ -96,35 +96,16 @@ export class DDIMScheduler implements DiffusionScheduler {
     return new DDIMScheduler(pickDiffusersConfig(raw, DEFAULTS));
   }
 
-  /**
-   * σ = √((1 − ᾱ_t)/ᾱ_t) at each inference timestep, then 0 (float32). Not a diffusers DDIM attribute: the
-   * equivalent VE noise level, for progress displays and for comparing schedules across schedulers.
-   */
+  /** √((1 − ᾱ_t)/ᾱ_t) at each inference timestep, then 0 (noise-schedule.ts `noiseLevels`). */
   get sigmas(): Float32Array {
-    const out = new Float32Array(this.timesteps.length + 1);
-    this.timesteps.forEach((t, i) => {
-      const a = this.alphasCumprod[t];
-      out[i] = Math.sqrt(f32(f32(1 - a) / a));
-    });
-    return out;
+    return noiseLevels(this.timesteps, this.alphasCumprod);
   }
 
-  /** Spreads `numInferenceSteps` integer timesteps by `timestepSpacing` (at most numTrainTimesteps of them). */
+  /** Spreads `numInferenceSteps` integer timesteps by `timestepSpacing` (noise-schedule.ts `spacedTimesteps`). */
   setTimesteps(numInferenceSteps: number): void {
     const { numTrainTimesteps: N, timestepSpacing, stepsOffset } = this.config;
-    const n = numInferenceSteps;
-    if (!Number.isInteger(n) || n < 1 || n > N) {
-      throw new SchedulerStateError(`numInferenceSteps must be in 1..${N}, got ${n}`);
-    }
-    this.numInferenceSteps = n;
-    if (timestepSpacing === 'linspace') {
-      this.timesteps = Int32Array.from(npLinspace(0, N - 1, n).reverse(), roundHalfEven);
-    } else if (timestepSpacing === 'leading') {
-      const ratio = Math.floor(N / n);
-      this.timesteps = Int32Array.from({ length: n }, (_, i) => (n - 1 - i) * ratio + stepsOffset);
-    } else {
-      this.timesteps = Int32Array.from(npArange(N, 0, -N / n), (t) => roundHalfEven(t) - 1);
-    }
+    this.timesteps = spacedTimesteps(N, numInferenceSteps, timestepSpacing, stepsOffset);
+    this.numInferenceSteps = numInferenceSteps;
   }
 
   /** The identity: DDIM needs no input scaling. */

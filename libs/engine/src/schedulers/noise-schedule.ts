@@ -1,5 +1,5 @@
-import { cumprodF32, f32, torchLinspaceF32 } from './numeric.js';
-import { SchedulerConfigError } from './errors.js';
+import { cumprodF32, f32, npArange, npLinspace, roundHalfEven, torchLinspaceF32 } from './numeric.js';
+import { SchedulerConfigError, SchedulerStateError } from './errors.js';
 
 /** diffusers' `beta_schedule` names. */
 export type BetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
@@ -76,4 +76,37 @@ export function alphasCumprod(config: BetaScheduleConfig, clampLastForSigma: boo
   const ac = cumprodF32(betas.map((b) => f32(1 - b)));
   if (config.rescaleBetasZeroSnr && clampLastForSigma) ac[ac.length - 1] = 2 ** -24;
   return ac;
+}
+
+/** diffusers' `timestep_spacing` of the discrete-timestep schedulers (DDPM, DDIM). */
+export type TimestepSpacing = 'linspace' | 'leading' | 'trailing';
+
+/**
+ * The `n` integer inference timesteps out of `N` training ones, descending, as diffusers' DDPM and DDIM
+ * `set_timesteps` spread them: linspace (rounded half to even), leading (+ `stepsOffset`), trailing.
+ * Throws SchedulerStateError unless 1 ≤ n ≤ N.
+ */
+export function spacedTimesteps(N: number, n: number, spacing: TimestepSpacing, stepsOffset: number): Int32Array {
+  if (!Number.isInteger(n) || n < 1 || n > N)
+    throw new SchedulerStateError(`numInferenceSteps must be in 1..${N}, got ${n}`);
+  if (spacing === 'linspace') return Int32Array.from(npLinspace(0, N - 1, n).reverse(), roundHalfEven);
+  if (spacing === 'leading') {
+    const ratio = Math.floor(N / n);
+    return Int32Array.from({ length: n }, (_, i) => (n - 1 - i) * ratio + stepsOffset);
+  }
+  return Int32Array.from(npArange(N, 0, -N / n), (t) => roundHalfEven(t) - 1);
+}
+
+/**
+ * √((1 − ᾱ_t)/ᾱ_t) at each of `timesteps`, then 0 (float32): the equivalent VE noise level of a
+ * discrete-timestep schedule (not a diffusers attribute of DDPM or DDIM), for progress displays and
+ * for comparing schedules across schedulers.
+ */
+export function noiseLevels(timesteps: Int32Array, alphasCumprod: Float32Array): Float32Array {
+  const out = new Float32Array(timesteps.length + 1);
+  timesteps.forEach((t, i) => {
+    const a = alphasCumprod[t];
+    out[i] = Math.sqrt(f32(f32(1 - a) / a));
+  });
+  return out;
 }
