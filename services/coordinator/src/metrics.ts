@@ -27,6 +27,7 @@ export interface CoordinatorMetrics {
   leaderChanges: Counter<string>;
   shardRecordsHeld: Gauge<string>;
   agentSpeed: Gauge<'agent' | 'model' | 'source'>;
+  speculativeAttempts: Counter<'outcome'>;
 }
 
 /** Creates the registry and metrics; `collect` hooks fill gauges from live state at scrape time. */
@@ -162,6 +163,12 @@ export function createCoordinatorMetrics(collect: {
       collect() {
         this.set(collect.shardRecordsHeld?.() ?? 0);
       },
+    }),
+    speculativeAttempts: new Counter({
+      name: 'tessera_speculative_attempts_total',
+      help: 'Speculative backups of stragglers, by how their race ended: won (the backup committed first, or outlived its primary), lost (the primary committed first; the backup was cancelled), cancelled (the backup was dropped for another reason: it failed, its agent was lost, its job ended).',
+      labelNames: ['outcome'],
+      registers: r,
     }),
     agentSpeed: new Gauge({
       name: 'tessera_agent_speed',

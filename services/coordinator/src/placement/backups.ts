@@ -1,0 +1,72 @@
+/**
+ * hook(speed): the estimates speculation reads in one dispatch pass (core/speculation.ts), from the
+ * coordinator's live state: the cost model (`shardWork`), the fleet's speeds (`agentSpeed`) and the
+ * progress the running attempts report with their renewals (LATE's estimator). Pure over the data
+ * handed in.
+ */
+import type { HardwareTable } from '@tessera/hardware';
+import type { ModelSpeed } from '@tessera/protocol';
+import type { BackupEstimate, SpeculationView } from '../core/speculation.js';
+import type { JobRecord, ShardRecord } from '../model.js';
+import { fits, type IdleAgent } from '../scheduler.js';
+import { shardWork } from './cost.js';
+import { estimateRemainingS } from './fleet-view.js';
+import { agentSpeed } from './speeds.js';
+
+/** What the view needs of a live agent. */
+export interface SpeedHolder {
+  readonly classGb: number;
+  readonly liveness: string;
+  readonly advert: { readonly agentId: string; readonly modelSpeeds: readonly ModelSpeed[] };
+}
+
+/** What the view reads of the farm state. */
+export interface SpeculationSource {
+  /** The live registry entry of an agent. */
+  agent(agentId: string): SpeedHolder | undefined;
+  /** Every known agent. */
+  agents(): readonly SpeedHolder[];
+  /** Progress (0..1) attempt `token` of shard `key` last reported. */
+  progressOf(key: string, token: number): number | undefined;
+  /** The shard records of an unfinished job. */
+  jobShards(jobId: string): readonly ShardRecord[];
+}
+
+/**
+ * The speculation view at `nowMs`. A running attempt's remaining time: from its reported progress at
+ * its own rate, else its expected run (cost ÷ its agent's speed) less the time it has run, growing
+ * once it is late. The idle agent's run: cost ÷ its measured speed on the model (none measured: no
+ * estimate). A job's GPU-seconds: each shard's cost ÷ the mean speed of the live agents it fits.
+ */
+export function speculationView(table: HardwareTable, src: SpeculationSource, nowMs: number): SpeculationView {
+  return {
+    estimate(key: string, rec: ShardRecord, job: JobRecord, idle: IdleAgent): BackupEstimate | undefined {
+      const w = shardWork(table, job, rec);
+      const mine = src.agent(idle.agentId);
+      if (!mine) return undefined;
+      const idleSpeed = agentSpeed(table, mine.classGb, mine.advert.modelSpeeds, w.model);
+      if (idleSpeed.source !== 'measured') return undefined;
+      const holder = src.agent(rec.agentId);
+      const speed = agentSpeed(table, holder?.classGb ?? rec.agentClassGb, holder?.advert.modelSpeeds, w.model).speed;
+      const elapsedS = Math.max(0, nowMs - rec.leasedMs) / 1000;
+      const remainingS = estimateRemainingS(w.workS / speed, elapsedS, src.progressOf(key, rec.attempt));
+      return { workS: w.workS, remainingS, idleSpeed: idleSpeed.speed };
+    },
+    jobGpuS(job: JobRecord): number {
+      const live = src.agents().filter((a) => a.liveness === 'live');
+      let total = 0;
+      for (const s of src.jobShards(job.id)) {
+        const w = shardWork(table, job, s);
+        let sum = 0;
+        let n = 0;
+        for (const a of live) {
+          if (!fits(a.classGb, s.requiredClassGb)) continue;
+          sum += agentSpeed(table, a.classGb, a.advert.modelSpeeds, w.model).speed;
+          n++;
+        }
+        total += w.workS / (n > 0 ? sum / n : 1);
+      }
+      return total;
+    },
+  };
+}
