@@ -15,6 +15,11 @@ export interface FarmNames {
   readonly heartbeat: string;
   /** Coordinators publish cancel notices here; agents subscribe. */
   readonly cancel: string;
+  /**
+   * Coordinators publish attempt cancel notices here (a `LeaseRef`: one attempt of one shard, e.g.
+   * the loser of a speculative race); agents subscribe and stop that attempt.
+   */
+  readonly cancelAttempt: string;
   /** A coordinator announces itself here when it starts or reconnects: agents re-ask for work at once. */
   readonly hello: string;
   /** Queue group coordinators share, so each request is handled once. */
@@ -42,6 +47,7 @@ export function farmNames(prefix = 'tessera'): FarmNames {
     workResult: `${prefix}.work.result`,
     heartbeat: `${prefix}.agent.heartbeat`,
     cancel: `${prefix}.control.cancel`,
+    cancelAttempt: `${prefix}.control.cancel-attempt`,
     hello: `${prefix}.control.hello`,
     coordinatorQueue: `${prefix}-coordinators`,
     stateBucket: `${prefix}-state`,

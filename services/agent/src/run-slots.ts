@@ -4,7 +4,7 @@
  * their work loops, with one drain that stops taking work and lets each finish or hand back.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CancelNotice, Heartbeat, type FarmNames } from '@tessera/protocol';
+import { CancelNotice, Heartbeat, LeaseRef, type FarmNames } from '@tessera/protocol';
 import type { Slot } from './slot.js';
 
 export interface RunningSlots {
@@ -43,6 +43,17 @@ export function runSlots(
       }
     },
   });
+  // One attempt of a shard cancelled (it lost a speculative race): only the slot running it stops.
+  const attemptSub = nc.subscribe(names.cancelAttempt, {
+    callback: (_e, m) => {
+      try {
+        const ref = LeaseRef.decode(m.data);
+        for (const s of slots) s.cancelAttempt(ref);
+      } catch {
+        // malformed notice: ignore
+      }
+    },
+  });
   const helloSub = nc.subscribe(names.hello, { callback: () => slots.forEach((s) => s.kick()) });
   // One signal per slot: a hundred slots listening on one signal would trip Node's listener warning.
   const stops = slots.map(() => new AbortController());
@@ -57,6 +68,7 @@ export function runSlots(
       await Promise.all(loops);
       clearInterval(heartbeat);
       cancelSub.unsubscribe();
+      attemptSub.unsubscribe();
       helloSub.unsubscribe();
     },
   };

@@ -128,6 +128,13 @@ export class Slot {
     if (this.current?.lease.ref?.jobId === jobId) this.current.abort.abort(new Error('job cancelled'));
   }
 
+  /** Aborts the running shard if it is exactly attempt `ref` (attempt cancel notice). */
+  cancelAttempt(ref: LeaseRef): void {
+    const cur = this.current?.lease.ref;
+    if (cur && cur.jobId === ref.jobId && cur.shardIndex === ref.shardIndex && cur.fencingToken === ref.fencingToken)
+      this.current!.abort.abort(new Error('attempt cancelled'));
+  }
+
   /** Works until `signal` aborts; then finishes (and reports) the current shard and returns. */
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', () => (this.draining = true), { once: true });

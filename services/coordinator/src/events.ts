@@ -1,5 +1,5 @@
 /** Publishes job and shard changes on NATS, so WatchJob works on every coordinator replica. */
-import { CancelNotice, WatchJobResponse, type FarmNames } from '@tessera/protocol';
+import { CancelNotice, LeaseRef, WatchJobResponse, type FarmNames } from '@tessera/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { CoordinatorEvents } from './shell/deps.js';
 import type { JobRecord, ShardRecord } from './model.js';
@@ -30,6 +30,14 @@ export class NatsEvents implements CoordinatorEvents {
       this.nc.publish(this.names.cancel, CancelNotice.encode({ jobId }).finish());
     } catch {
       // Agents also learn it from their next lease renewal.
+    }
+  }
+
+  attemptCancelled(ref: LeaseRef): void {
+    try {
+      this.nc.publish(this.names.cancelAttempt, LeaseRef.encode(ref).finish());
+    } catch {
+      // Its agent also learns it from its next lease renewal.
     }
   }
 
