@@ -32,6 +32,7 @@ import {
   type ShardTask,
 } from '@tessera/protocol';
 import { join } from 'node:path';
+import { slowDown } from './slowdown.js';
 import { concatBytes, type Logger } from '@tessera/runtime';
 import { splitImageInput } from './image-inputs.js';
 import type { AgentMetrics } from './metrics.js';
@@ -216,8 +217,9 @@ export class Slot {
       const held = dirModel && this.d.models ? await this.d.models.hold(dirModel, cur.abort.signal) : undefined;
       cur.modelDir = held?.dir;
       const out = await this.compute(task, input, cur).finally(() => held?.release());
-      const delayMs = this.d.testDelayMs?.(task, (performance.now() - tEngine) / 1000) ?? 0;
-      if (delayMs > 0) await sleep(delayMs, cur.abort.signal);
+      const engineMs = performance.now() - tEngine;
+      const delayMs = this.d.testDelayMs?.(task, engineMs / 1000) ?? 0;
+      if (delayMs > 0) await slowDown(engineMs, delayMs, (p) => (cur.progress = p), cur.abort.signal);
       // The catch below treats an aborted signal as an abandoned shard.
       if (cur.abort.signal.aborted) throw new Error('aborted during the test slowdown');
       // A model that was not loaded yet: its load time is what passed before the engine first reported progress.

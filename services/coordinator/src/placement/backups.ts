@@ -36,7 +36,9 @@ export interface SpeculationSource {
  * The speculation view at `nowMs`. A running attempt's remaining time: from its reported progress at
  * its own rate, else its expected run (cost ÷ its agent's speed) less the time it has run, growing
  * once it is late. The idle agent's run: cost ÷ its measured speed on the model (none measured: no
- * estimate). A job's GPU-seconds: each shard's cost ÷ the mean speed of the live agents it fits.
+ * estimate). A job's GPU-seconds: what its shards have spent (a committed shard's run seconds, a
+ * running attempt's time so far) and, for the others, their cost ÷ the mean speed of the live agents
+ * that fit them (measured speeds where any agent measured the model: table defaults can be far off).
  */
 export function speculationView(table: HardwareTable, src: SpeculationSource, nowMs: number): SpeculationView {
   return {
@@ -57,16 +59,21 @@ export function speculationView(table: HardwareTable, src: SpeculationSource, no
       let total = 0;
       for (const s of src.jobShards(job.id)) {
         const w = shardWork(table, job, s);
-        let sum = 0;
-        let n = 0;
-        for (const a of live) {
-          if (!fits(a.classGb, s.requiredClassGb)) continue;
-          sum += agentSpeed(table, a.classGb, a.advert.modelSpeeds, w.model).speed;
-          n++;
-        }
-        total += w.workS / (n > 0 ? sum / n : 1);
+        if (s.state === 'done' && s.runSeconds > 0) total += s.runSeconds;
+        else if (s.state === 'leased') total += Math.max(0, nowMs - s.leasedMs) / 1000;
+        else total += w.workS / meanSpeed(table, live, s.requiredClassGb, w.model);
       }
       return total;
     },
   };
+}
+
+/** Mean speed on `model` of the live agents of class ≥ `classGb`: measured ones if any, else all (1 if none). */
+function meanSpeed(table: HardwareTable, live: readonly SpeedHolder[], classGb: number, model: string): number {
+  const speeds = live
+    .filter((a) => fits(a.classGb, classGb))
+    .map((a) => agentSpeed(table, a.classGb, a.advert.modelSpeeds, model));
+  const measured = speeds.filter((x) => x.source === 'measured');
+  const use = measured.length > 0 ? measured : speeds;
+  return use.length > 0 ? use.reduce((sum, x) => sum + x.speed, 0) / use.length : 1;
 }
