@@ -69,10 +69,11 @@ export class Results {
       }
       if (rec.backup) this.raceEnded(rec, token);
       const now = d.clock.now();
-      d.metrics.shardRunSeconds.observe({ model: job.model, vram_class: classLabel(rec.agentClassGb) }, r.runSeconds);
+      // `next` names the attempt that committed (a backup's agent and token when the backup won).
+      d.metrics.shardRunSeconds.observe({ model: job.model, vram_class: classLabel(next.agentClassGb) }, r.runSeconds);
       d.metrics.shardsCompleted.inc({ stage: rec.stage });
       d.log.debug(
-        { job: job.id, shard: rec.index, agent: rec.agentName, attempt: rec.attempt, ms: now - rec.leasedMs },
+        { job: job.id, shard: rec.index, agent: next.agentName, attempt: next.attempt, ms: now - next.leasedMs },
         'shard done',
       );
       d.events.shardChanged(job, next);
