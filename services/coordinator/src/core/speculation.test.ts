@@ -49,11 +49,12 @@ const advert = (name: string): AgentAdvert => ({
 function view(now: () => number, gpuS = 1_000): SpeculationView {
   const speed = (agentId: string) => (agentId.startsWith('slow') ? 0.1 : 1);
   return {
-    estimate: (_k, rec, _job, idle) => ({
+    running: (_k, rec) => ({
+      model: 'm',
       workS: 10,
       remainingS: Math.max(0, 10 / speed(rec.agentId) - (now() - rec.leasedMs) / 1000),
-      idleSpeed: speed(idle.agentId),
     }),
+    idleSpeed: (idle) => speed(idle.agentId),
     jobGpuS: () => gpuS,
   };
 }

@@ -11,23 +11,25 @@ import { pickBackup, type RunningAttempt, type SpeculationOptions } from '../pla
 import { agentName, fits, type IdleAgent } from '../scheduler.js';
 import type { FarmState } from './farm.js';
 
-/** What the rule needs to know of a running attempt and an idle agent that could back it up. */
-export interface BackupEstimate {
+/** What the rule needs to know of a running attempt. */
+export interface RunningEstimate {
+  /** The model whose speeds apply. */
+  model: string;
   /** Reference seconds of the shard (speed 1.0). */
   workS: number;
   /** Expected seconds until the running attempt finishes on its agent. */
   remainingS: number;
-  /** The idle agent's speed on the shard's model (> 0). */
-  idleSpeed: number;
 }
 
 /**
  * hook(speed): the estimates of one dispatch pass (placement/backups.ts builds them from the cost
- * model and the fleet's speeds). `estimate` answers undefined when a figure is only a guess (an idle
- * agent that has not measured the model gets no backup: the rule would compare with a table default).
+ * model and the fleet's speeds). `idleSpeed` answers undefined when it is only a guess (an agent that
+ * has not measured the model gets no backup: the rule would compare with a table default).
  */
 export interface SpeculationView {
-  estimate(key: string, rec: ShardRecord, job: JobRecord, agent: IdleAgent): BackupEstimate | undefined;
+  running(key: string, rec: ShardRecord, job: JobRecord): RunningEstimate;
+  /** The agent's measured speed on the model (> 0), or undefined. */
+  idleSpeed(agent: IdleAgent, model: string): number | undefined;
   /** GPU-seconds of the job: what its backup budget is a fraction of. */
   jobGpuS(job: JobRecord): number;
 }
@@ -54,12 +56,14 @@ export function chooseBackups<A extends IdleAgent>(
   o: SpeculationOptions,
 ): BackupChoice<A>[] {
   if (o.budgetFraction <= 0 || !state.online || idle.length === 0) return [];
-  const running: [string, ShardRecord, JobRecord][] = [];
+  const running: [string, ShardRecord, JobRecord, RunningEstimate][] = [];
   for (const [k, { rec }] of state.leasedShards()) {
     const job = state.job(rec.jobId);
     if (rec.state !== 'leased' || rec.backup || state.backupPending(k) || !job || FINAL_JOB_STATES.has(job.state))
       continue;
-    running.push([k, rec, job]);
+    const e = view.running(k, rec, job);
+    // A backup saves less than the attempt's remaining time: below the least saving, none can help.
+    if (e.remainingS >= o.minSavingS) running.push([k, rec, job, e]);
   }
   if (running.length === 0) return [];
   const gpuS = new Map<string, number>();
@@ -71,13 +75,14 @@ export function chooseBackups<A extends IdleAgent>(
   const out: BackupChoice<A>[] = [];
   for (const a of [...idle].sort((x, y) => x.waitingSince - y.waitingSince)) {
     const cands: Candidate[] = [];
-    for (const [k, rec, job] of running) {
+    for (const [k, rec, job, e] of running) {
       if (state.backupPending(k) || rec.agentId === a.agentId || !fits(a.classGb, rec.requiredClassGb)) continue;
       if (job.blockedAgents?.includes(agentName(a)) || rec.failedOn.includes(a.agentId)) continue;
       if (a.modelRank && a.modelRank(job.model) === null) continue;
-      const e = view.estimate(k, rec, job, a);
-      if (!e) continue;
-      cands.push({ key: k, jobId: job.id, job, hasBackup: false, fits: true, ...e });
+      const idleSpeed = view.idleSpeed(a, e.model);
+      if (idleSpeed === undefined) continue;
+      const c = { key: k, jobId: job.id, job, hasBackup: false, fits: true, idleSpeed };
+      cands.push({ ...c, workS: e.workS, remainingS: e.remainingS });
     }
     const pick = pickBackup(cands, budget, o);
     if (!pick) continue;

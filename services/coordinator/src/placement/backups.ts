@@ -6,7 +6,7 @@
  */
 import type { HardwareTable } from '@tessera/hardware';
 import type { ModelSpeed } from '@tessera/protocol';
-import type { BackupEstimate, SpeculationView } from '../core/speculation.js';
+import type { RunningEstimate, SpeculationView } from '../core/speculation.js';
 import type { JobRecord, ShardRecord } from '../model.js';
 import { fits, type IdleAgent } from '../scheduler.js';
 import { shardWork } from './cost.js';
@@ -42,17 +42,18 @@ export interface SpeculationSource {
  */
 export function speculationView(table: HardwareTable, src: SpeculationSource, nowMs: number): SpeculationView {
   return {
-    estimate(key: string, rec: ShardRecord, job: JobRecord, idle: IdleAgent): BackupEstimate | undefined {
+    running(key: string, rec: ShardRecord, job: JobRecord): RunningEstimate {
       const w = shardWork(table, job, rec);
-      const mine = src.agent(idle.agentId);
-      if (!mine) return undefined;
-      const idleSpeed = agentSpeed(table, mine.classGb, mine.advert.modelSpeeds, w.model);
-      if (idleSpeed.source !== 'measured') return undefined;
       const holder = src.agent(rec.agentId);
       const speed = agentSpeed(table, holder?.classGb ?? rec.agentClassGb, holder?.advert.modelSpeeds, w.model).speed;
       const elapsedS = Math.max(0, nowMs - rec.leasedMs) / 1000;
       const remainingS = estimateRemainingS(w.workS / speed, elapsedS, src.progressOf(key, rec.attempt));
-      return { workS: w.workS, remainingS, idleSpeed: idleSpeed.speed };
+      return { model: w.model, workS: w.workS, remainingS };
+    },
+    idleSpeed(idle: IdleAgent, model: string): number | undefined {
+      const mine = src.agent(idle.agentId);
+      const s = mine && agentSpeed(table, mine.classGb, mine.advert.modelSpeeds, model);
+      return s?.source === 'measured' ? s.speed : undefined;
     },
     jobGpuS(job: JobRecord): number {
       const live = src.agents().filter((a) => a.liveness === 'live');
