@@ -32,47 +32,52 @@ async function upscale(farm: Farm, image: Buffer) {
   return { job: await farm.client.getJob(job.id), sha };
 }
 
+/** A fast agent and a very slow one (×60, the test-only engine slowdown); `logs` collects each process's output. */
+async function twoSpeedFarm(nats: TestNats, logs: Map<string, string>): Promise<Farm> {
+  const farm = await startFarm({
+    nats,
+    // The default budget (10 % of the job's GPU-seconds) pays for one tile's backup.
+    onOutput: (name, text) => logs.set(name, (logs.get(name) ?? '') + text),
+    agents: [
+      { name: 'fast', vramGb: 8 },
+      { name: 'slow', vramGb: 8, env: { TESSERA_TEST_ENGINE_SLOWDOWN: '60' } },
+    ],
+  });
+  // Both agents wait for work before the job arrives: the first dispatch pass gives each a tile.
+  await waitFor(
+    async () => (await farm.client.listAgents({ includeLost: false })).length === 2,
+    20_000,
+    'two agents registered',
+  );
+  await new Promise((r) => setTimeout(r, 1000));
+  return farm;
+}
+
 describe('speculative backups of stragglers (real processes)', () => {
   let nats: TestNats;
   let image: Buffer;
+  let single: Awaited<ReturnType<typeof upscale>>;
 
   beforeAll(async () => {
     nats = await startNats();
     image = await baboonCrop(0, 0, 128, 128);
+    const solo = await startFarm({ nats, agents: [{ name: 'solo', vramGb: 8 }] });
+    try {
+      single = await upscale(solo, image);
+    } finally {
+      await solo.close();
+    }
   });
   afterAll(async () => {
     await nats?.stop();
   });
 
   it('backs up the slow agent’s tile on the idle fast agent: same bytes, each shard committed once', async () => {
-    const solo = await startFarm({ nats, agents: [{ name: 'solo', vramGb: 8 }] });
-    let single: Awaited<ReturnType<typeof upscale>>;
-    try {
-      single = await upscale(solo, image);
-    } finally {
-      await solo.close();
-    }
     const tiles = single.job.shards.length;
     expect(tiles).toBeGreaterThanOrEqual(6);
-
     const logs = new Map<string, string>();
-    const farm = await startFarm({
-      nats,
-      // The default budget (10 % of the job's GPU-seconds) pays for one tile's backup.
-      onOutput: (name, text) => logs.set(name, (logs.get(name) ?? '') + text),
-      agents: [
-        { name: 'fast', vramGb: 8 },
-        { name: 'slow', vramGb: 8, env: { TESSERA_TEST_ENGINE_SLOWDOWN: '60' } },
-      ],
-    });
+    const farm = await twoSpeedFarm(nats, logs);
     try {
-      // Both agents wait for work before the job arrives: the first dispatch pass gives each a tile.
-      await waitFor(
-        async () => (await farm.client.listAgents({ includeLost: false })).length === 2,
-        20_000,
-        'two agents registered',
-      );
-      await new Promise((r) => setTimeout(r, 1000));
       const { job, sha } = await upscale(farm, image);
       expect(sha).toBe(single.sha);
       expect(job.shards).toHaveLength(tiles);
@@ -96,6 +101,36 @@ describe('speculative backups of stragglers (real processes)', () => {
         expect(backedUp.length).toBeGreaterThanOrEqual(1);
         expect(backedUp.every((s) => s.agent === 'fast')).toBe(true);
       }
+    } finally {
+      await farm.close();
+    }
+  });
+
+  it('a coordinator killed once a backup is granted reloads it: the job completes with the same bytes', async () => {
+    const logs = new Map<string, string>();
+    const farm = await twoSpeedFarm(nats, logs);
+    try {
+      const submitted = await farm.client.submitUpscale({
+        image,
+        model: 'esrgan-slim-x4',
+        tile: 32,
+        overlap: 12,
+        seed: 7,
+      });
+      await waitFor(
+        async () => (logs.get('coordinator') ?? '').includes('straggler backed up'),
+        60_000,
+        'a backup to be granted',
+      );
+      await farm.restartCoordinator();
+      const done = await farm.client.waitForJob(submitted.id);
+      expect(done.state, done.error).toBe(JobState.JOB_STATE_SUCCEEDED);
+      const file = join(dir, `${submitted.id}.png`);
+      await farm.client.downloadOutput(submitted.id, file);
+      expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(single.sha);
+      const job = await farm.client.getJob(submitted.id);
+      expect(job.shards).toHaveLength(single.job.shards.length);
+      expect(job.shards.every((s) => s.state === ShardState.SHARD_STATE_DONE)).toBe(true);
     } finally {
       await farm.close();
     }
