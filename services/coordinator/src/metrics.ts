@@ -164,12 +164,14 @@ export function createCoordinatorMetrics(collect: {
         this.set(collect.shardRecordsHeld?.() ?? 0);
       },
     }),
-    speculativeAttempts: new Counter({
-      name: 'tessera_speculative_attempts_total',
-      help: 'Speculative backups of stragglers, by how their race ended: won (the backup committed first, or outlived its primary), lost (the primary committed first; the backup was cancelled), cancelled (the backup was dropped for another reason: it failed, its agent was lost, its job ended).',
-      labelNames: ['outcome'],
-      registers: r,
-    }),
+    speculativeAttempts: outcomes(
+      new Counter({
+        name: 'tessera_speculative_attempts_total',
+        help: 'Speculative backups of stragglers, by how their race ended: won (the backup committed first, or outlived its primary), lost (the primary committed first; the backup was cancelled), cancelled (the backup was dropped for another reason: it failed, its agent was lost, its job ended).',
+        labelNames: ['outcome'],
+        registers: r,
+      }),
+    ),
     agentSpeed: new Gauge({
       name: 'tessera_agent_speed',
       help: 'Speed of each live agent slot per model, relative to the hardware table cost model (1.0 = seconds_per_unit as written): source="measured" from its adverts, source="table" (model="*") the default for its VRAM class.',
@@ -182,4 +184,10 @@ export function createCoordinatorMetrics(collect: {
       },
     }),
   };
+}
+
+/** Exports each outcome from the start (at 0), so dashboards and alerts see the series before a first backup. */
+function outcomes(c: Counter<'outcome'>): Counter<'outcome'> {
+  for (const outcome of ['won', 'lost', 'cancelled']) c.inc({ outcome }, 0);
+  return c;
 }
