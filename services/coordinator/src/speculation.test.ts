@@ -193,4 +193,13 @@ describe('speculative backups through the coordinator', () => {
     expect(await s.report(s.backup!, 'fast')).toEqual({ accepted: true, reason: '' });
     expect((await s.c.getJob(s.job.id)).shards[0]).toMatchObject({ agentName: 'fast', attempt: 2 });
   });
+
+  it('the job is cancelled: both attempts are refused, the backup counts as cancelled', async () => {
+    const s = await straggler();
+    await s.c.cancelJob(s.job.id);
+    expect(await s.outcomes()).toEqual({ won: 0, lost: 0, cancelled: 1 });
+    expect((await s.renew(s.primary, 'slow')).reason).toBe('cancelled');
+    expect((await s.renew(s.backup!, 'fast')).reason).toBe('cancelled');
+    expect(await s.report(s.backup!, 'fast')).toMatchObject({ accepted: false, reason: 'cancelled' });
+  });
 });
