@@ -37,6 +37,7 @@ describe('first steps', () => {
       '(default: 86400000, env: TESSERA_RETENTION_MS)',
       '(default: 600000, env: TESSERA_STALL_TIMEOUT_MS)',
       '(default: 3, env: TESSERA_BLOCKLIST_AFTER)',
+      '(default: 0.1, env: TESSERA_SPECULATION_BUDGET)',
       'TESSERA_PROTO_DIR',
     ])
       expect(coordinator).toContain(shown);

@@ -123,6 +123,9 @@ describe('models across the fleet', () => {
         },
         { name: 'empty', vramGb: 24, args: ['--models', dirOf('empty')] },
       ],
+      // Placement, not speculation, is under test: a backup of the slowed holder's batch that wins
+      // would leave every committed batch on the other agent.
+      coordinatorArgs: ['--speculation-budget', '0'],
     });
     const models = new TesseraModels(f.grpcAddr);
     try {

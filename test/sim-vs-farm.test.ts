@@ -4,6 +4,8 @@
  * simulator and on a real farm (the coordinator binary, a real nats-server, zero-work agent slots
  * that sleep the given durations) places the same shards on the same agents in the same order.
  * The durations keep every two decisions ≥ 0.6 s apart, so the farm's own overhead cannot reorder them.
+ * Speculative backups are off on the farm (`--speculation-budget 0`): the simulator of the production
+ * core runs without them, and here a backup would add a placement.
  */
 import pino from 'pino';
 import sharp from 'sharp';
@@ -27,7 +29,10 @@ describe('simulator and real farm agree on placements', () => {
   const groups: ZeroWorkAgents[] = [];
 
   beforeAll(async () => {
-    farm = await startFarm({ agents: [], coordinatorArgs: ['--lease-ms', '60000', '--agent-silence-ms', '30000'] });
+    farm = await startFarm({
+      agents: [],
+      coordinatorArgs: ['--lease-ms', '60000', '--agent-silence-ms', '30000', '--speculation-budget', '0'],
+    });
     for (const a of AGENTS)
       groups.push(
         await startZeroWorkLoadTestAgents({

@@ -17,6 +17,11 @@ export interface FarmNames {
   readonly cancel: string;
   /** Coordinators publish prefetch notices here (a queued job's models); agents subscribe. */
   readonly prefetch: string;
+  /**
+   * Coordinators publish attempt cancel notices here (a `LeaseRef`: one attempt of one shard, e.g.
+   * the loser of a speculative race); agents subscribe and stop that attempt.
+   */
+  readonly cancelAttempt: string;
   /** A coordinator announces itself here when it starts or reconnects: agents re-ask for work at once. */
   readonly hello: string;
   /** Queue group coordinators share, so each request is handled once. */
@@ -44,6 +49,7 @@ export function farmNames(prefix = 'tessera'): FarmNames {
     workResult: `${prefix}.work.result`,
     heartbeat: `${prefix}.agent.heartbeat`,
     cancel: `${prefix}.control.cancel`,
+    cancelAttempt: `${prefix}.control.cancel-attempt`,
     hello: `${prefix}.control.hello`,
     prefetch: `${prefix}.control.prefetch`,
     coordinatorQueue: `${prefix}-coordinators`,

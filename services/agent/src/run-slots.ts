@@ -4,7 +4,7 @@
  * their work loops, with one drain that stops taking work and lets each finish or hand back.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AgentState, CancelNotice, Heartbeat, PrefetchNotice, type FarmNames } from '@tessera/protocol';
+import { AgentState, CancelNotice, Heartbeat, LeaseRef, PrefetchNotice, type FarmNames } from '@tessera/protocol';
 import type { Slot } from './slot.js';
 
 export interface RunningSlots {
@@ -62,6 +62,17 @@ export function runSlots(
       }
     },
   });
+  // One attempt of a shard cancelled (it lost a speculative race): only the slot running it stops.
+  const attemptSub = nc.subscribe(names.cancelAttempt, {
+    callback: (_e, m) => {
+      try {
+        const ref = LeaseRef.decode(m.data);
+        for (const s of slots) s.cancelAttempt(ref);
+      } catch {
+        // malformed notice: ignore
+      }
+    },
+  });
   const helloSub = nc.subscribe(names.hello, { callback: () => slots.forEach((s) => s.kick()) });
   // One signal per slot: a hundred slots listening on one signal would trip Node's listener warning.
   const stops = slots.map(() => new AbortController());
@@ -76,6 +87,7 @@ export function runSlots(
       clearInterval(heartbeat);
       cancelSub.unsubscribe();
       prefetchSub.unsubscribe();
+      attemptSub.unsubscribe();
       helloSub.unsubscribe();
     },
   };

@@ -32,6 +32,7 @@ import {
   type ShardTask,
 } from '@tessera/protocol';
 import { join } from 'node:path';
+import { slowDown } from './slowdown.js';
 import { concatBytes, type Logger } from '@tessera/runtime';
 import { attachmentDirs, splitImageInput } from './image-inputs.js';
 import type { AgentMetrics } from './metrics.js';
@@ -128,6 +129,13 @@ export class Slot {
     if (this.current?.lease.ref?.jobId === jobId) this.current.abort.abort(new Error('job cancelled'));
   }
 
+  /** Aborts the running shard if it is exactly attempt `ref` (attempt cancel notice). */
+  cancelAttempt(ref: LeaseRef): void {
+    const cur = this.current?.lease.ref;
+    if (cur && cur.jobId === ref.jobId && cur.shardIndex === ref.shardIndex && cur.fencingToken === ref.fencingToken)
+      this.current!.abort.abort(new Error('attempt cancelled'));
+  }
+
   /** Works until `signal` aborts; then finishes (and reports) the current shard and returns. */
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', () => (this.draining = true), { once: true });
@@ -211,8 +219,9 @@ export class Slot {
       const held = dirs.length && this.d.models ? await this.d.models.holdAll(dirs, cur.abort.signal) : undefined;
       cur.modelDir = dirModel ? held?.dirOf(dirModel) : undefined;
       const out = await this.compute(task, input, cur).finally(() => held?.release());
-      const delayMs = this.d.testDelayMs?.(task, (performance.now() - tEngine) / 1000) ?? 0;
-      if (delayMs > 0) await sleep(delayMs, cur.abort.signal);
+      const engineMs = performance.now() - tEngine;
+      const delayMs = this.d.testDelayMs?.(task, engineMs / 1000) ?? 0;
+      if (delayMs > 0) await slowDown(engineMs, delayMs, (p) => (cur.progress = p), cur.abort.signal);
       // The catch below treats an aborted signal as an abandoned shard.
       if (cur.abort.signal.aborted) throw new Error('aborted during the test slowdown');
       // A model that was not loaded yet: its load time is what passed before the engine first reported progress.

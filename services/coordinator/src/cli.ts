@@ -181,6 +181,14 @@ const program = new Command('tessera-coordinator')
       .env('TESSERA_MAX_AGENTS')
       .argParser(Number),
   )
+  .addOption(
+    new Option(
+      '--speculation-budget <fraction>',
+      "speculative backups of stragglers may add at most this fraction of a job's GPU-seconds (0 disables)",
+    )
+      .env('TESSERA_SPECULATION_BUDGET')
+      .argParser(Number),
+  )
   .version(version)
   .addHelpText(
     'after',
@@ -236,6 +244,7 @@ try {
       retryBackoffMs: o.retryBackoffMs,
       retryBackoffMaxMs: o.retryBackoffMaxMs,
       allowLateModelPush: !!o.allowLateModelPush, // hook(models)
+      speculationBudget: o.speculationBudget,
     },
     log,
   );

@@ -30,7 +30,7 @@ import { Dispatcher } from './shell/dispatch.js';
 import { EffectRunner } from './shell/effects.js';
 import { Submissions } from './shell/intake.js';
 import { Lifecycle } from './shell/lifecycle.js';
-import { eftPlacement } from './shell/placement.js';
+import { backupView, eftPlacement } from './shell/placement.js';
 import { Results } from './shell/results.js';
 import { RecordWriter } from './shell/writer.js';
 
@@ -58,7 +58,7 @@ export class Coordinator {
       o.maxAgents,
       (u) => o.userWeights.get(u) ?? 1,
     );
-    this.core = new FarmCore(this.farm, o, eftPlacement(d, this.farm)); // hook(speed)
+    this.core = new FarmCore(this.farm, o, eftPlacement(d, this.farm), backupView(d, this.farm)); // hook(speed)
     const base = {
       d,
       core: this.core,

@@ -1,5 +1,5 @@
 /** Publishes job and shard changes on NATS, so WatchJob works on every coordinator replica. */
-import { CancelNotice, PrefetchNotice, WatchJobResponse, type FarmNames } from '@tessera/protocol';
+import { CancelNotice, LeaseRef, PrefetchNotice, WatchJobResponse, type FarmNames } from '@tessera/protocol';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { CoordinatorEvents } from './shell/deps.js';
 import type { JobRecord, ShardRecord } from './model.js';
@@ -40,6 +40,14 @@ export class NatsEvents implements CoordinatorEvents {
       } catch {
         // A hint only: the agent fetches the model when it gets a shard anyway.
       }
+    }
+  }
+
+  attemptCancelled(ref: LeaseRef): void {
+    try {
+      this.nc.publish(this.names.cancelAttempt, LeaseRef.encode(ref).finish());
+    } catch {
+      // Its agent also learns it from its next lease renewal.
     }
   }
 

@@ -27,6 +27,7 @@ export interface CoordinatorMetrics {
   leaderChanges: Counter<string>;
   shardRecordsHeld: Gauge<string>;
   agentSpeed: Gauge<'agent' | 'model' | 'source'>;
+  speculativeAttempts: Counter<'outcome'>;
 }
 
 /** Creates the registry and metrics; `collect` hooks fill gauges from live state at scrape time. */
@@ -163,6 +164,14 @@ export function createCoordinatorMetrics(collect: {
         this.set(collect.shardRecordsHeld?.() ?? 0);
       },
     }),
+    speculativeAttempts: outcomes(
+      new Counter({
+        name: 'tessera_speculative_attempts_total',
+        help: 'Speculative backups of stragglers, by how their race ended: won (the backup committed first, or outlived its primary), lost (the primary committed first; the backup was cancelled), cancelled (the backup was dropped for another reason: it failed, its agent was lost, its job ended).',
+        labelNames: ['outcome'],
+        registers: r,
+      }),
+    ),
     agentSpeed: new Gauge({
       name: 'tessera_agent_speed',
       help: 'Speed of each live agent slot per model, relative to the hardware table cost model (1.0 = seconds_per_unit as written): source="measured" from its adverts, source="table" (model="*") the default for its VRAM class.',
@@ -175,4 +184,10 @@ export function createCoordinatorMetrics(collect: {
       },
     }),
   };
+}
+
+/** Exports each outcome from the start (at 0), so dashboards and alerts see the series before a first backup. */
+function outcomes(c: Counter<'outcome'>): Counter<'outcome'> {
+  for (const outcome of ['won', 'lost', 'cancelled']) c.inc({ outcome }, 0);
+  return c;
 }

@@ -200,6 +200,25 @@ export interface ShardRecord {
   failedOn: string[];
   /** Retry backoff: not dispatched before this time (unix ms; 0 = at once). */
   notBeforeMs: number;
+  /** A speculative second lease of a leased shard on another agent (core/shard.ts `grantBackup`). */
+  backup?: BackupLease;
+  /** The highest fencing token issued so far when a backup's exceeds `attempt` (never reused). */
+  lastToken?: number;
+}
+
+/**
+ * A backup attempt of a leased shard: a second lease with its own fencing token, held beside the
+ * primary's (the record's own agent and attempt fields). The first commit of either wins.
+ */
+export interface BackupLease {
+  /** Its fencing token: above every token issued before it. */
+  attempt: number;
+  agentId: string;
+  agentName: string;
+  agentClassGb: number;
+  leasedMs: number;
+  leaseExpiresMs: number;
+  leaseConfirmed: boolean;
 }
 
 /** Key of a shard within the farm. */

@@ -28,3 +28,12 @@ describe('shard timeouts per kind', () => {
     expect(() => parseShardTimeouts('svd_batch.runtime=50ms', defaults)).toThrow(/below the minimum of 100 ms/);
   });
 });
+
+describe('speculation budget', () => {
+  it('defaults to 10 % of a job’s GPU-seconds, 0 turns it off, and refuses what is not a fraction', () => {
+    expect(compileCoordinatorOptions({}).speculation).toEqual({ margin: 0.25, minSavingS: 1, budgetFraction: 0.1 });
+    expect(compileCoordinatorOptions({ speculationBudget: 0 }).speculation.budgetFraction).toBe(0);
+    expect(() => compileCoordinatorOptions({ speculationBudget: 1.5 })).toThrow(/speculationBudget must be a fraction/);
+    expect(() => compileCoordinatorOptions({ speculationBudget: NaN })).toThrow(/speculationBudget/);
+  });
+});

@@ -8,6 +8,7 @@ import type { ShardKind } from './model.js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { loadApiUsers, type ApiUser } from './auth.js';
+import { SPECULATION_DEFAULTS, type SpeculationOptions } from './placement/speculate.js';
 
 export interface CoordinatorOptions {
   /** NATS server URL(s), comma-separated. Default nats://127.0.0.1:4222. */
@@ -95,6 +96,11 @@ export interface CoordinatorOptions {
    * (the reason in `status`) until the model is pushed. Default false: refused with FAILED_PRECONDITION.
    */
   allowLateModelPush?: boolean;
+  /**
+   * Speculative backups of stragglers: the most a job's backups may add, as a fraction of its
+   * GPU-seconds. Default 0.1; 0 disables speculation.
+   */
+  speculationBudget?: number;
 }
 
 type FileOption = 'hardwareTable' | 'apiTokens' | 'apiTokensFile' | 'tlsCert' | 'tlsKey' | 'tlsClientCa';
@@ -113,6 +119,8 @@ export type CompiledCoordinatorOptions = Required<
   /** TLS certificate, key and client CA (PEM, read at start); undefined = plaintext. */
   tls: { cert: Buffer; key: Buffer; clientCa: Buffer | undefined } | undefined;
   renewEveryMs: number;
+  /** The speculation rule's options (placement/speculate.ts); budgetFraction = speculationBudget. */
+  speculation: SpeculationOptions;
 };
 
 const MiB = 1024 * 1024;
@@ -209,7 +217,16 @@ export function compileCoordinatorOptions(raw: CoordinatorOptions = {}): Compile
     retryBackoffMs: num('retryBackoffMs', raw.retryBackoffMs, 1000, 0),
     retryBackoffMaxMs: num('retryBackoffMaxMs', raw.retryBackoffMaxMs, 30_000, 0),
     allowLateModelPush: raw.allowLateModelPush ?? false, // hook(models)
+    ...speculation(raw.speculationBudget),
   };
+}
+
+/** The speculation options from the budget flag (a fraction in [0, 1]; 0 disables). */
+function speculation(budget: number | undefined): { speculationBudget: number; speculation: SpeculationOptions } {
+  const b = budget ?? SPECULATION_DEFAULTS.budgetFraction;
+  if (!Number.isFinite(b) || b < 0 || b > 1)
+    throw new Error(`option speculationBudget must be a fraction in [0, 1] (0 disables), got ${budget}`);
+  return { speculationBudget: b, speculation: { ...SPECULATION_DEFAULTS, budgetFraction: b } };
 }
 
 /** The three timeouts of a leased shard. */
@@ -285,5 +302,6 @@ export function numericDefaults(): Record<string, number> {
     maxJobsPerUser: c.maxJobsPerUser,
     maxQueuedShardsPerUser: c.maxQueuedShardsPerUser,
     maxAgents: c.maxAgents,
+    speculationBudget: c.speculationBudget,
   };
 }

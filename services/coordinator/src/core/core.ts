@@ -10,8 +10,10 @@ import { shardKey, type JobRecord, type ShardKind, type ShardRecord } from '../m
 import type { AgentEntry } from '../registry.js';
 import type { IdleAgent } from '../scheduler.js';
 import { FarmState, type Held, type Narrow } from './farm.js';
+import type { SpeculationOptions } from '../placement/speculate.js';
 import { leaseExpiry, type LeaseTimeouts } from './policy.js';
-import { committedBy, holdsLease, type LeaseHolder } from './shard.js';
+import { committedBy, holdsLease, leaseOf, primaryLease, type LeaseHolder } from './shard.js';
+import { chooseBackups, type SpeculationView } from './speculation.js';
 
 /** The options the core's rules read. */
 export interface CoreOptions {
@@ -20,6 +22,8 @@ export interface CoreOptions {
   /** 0 = finished jobs are kept for ever. */
   retentionMs: number;
   timeouts: Record<ShardKind, LeaseTimeouts>;
+  /** Speculative backups of stragglers (core/speculation.ts); absent or budgetFraction 0: none. */
+  speculation?: SpeculationOptions;
 }
 
 /** What happens to the farm. */
@@ -41,6 +45,8 @@ export type FarmEvent<A extends IdleAgent = IdleAgent> =
 export type Effect<A extends IdleAgent = IdleAgent> =
   | { type: 'requeue'; key: string; attempt: number; reason: string; metric: string }
   | { type: 'grant'; key: string; agent: A }
+  /** Grant a backup lease of the leased shard to the parked agent (speculation). */
+  | { type: 'backup'; key: string; agent: A }
   | { type: 'pump' }
   /** Answer the agent's parked work request with "no work". */
   | { type: 'unpark'; agentId: string }
@@ -56,12 +62,21 @@ export type Effect<A extends IdleAgent = IdleAgent> =
 const CHAINED_KINDS = new Set(['video', 'image']);
 
 export class FarmCore {
+  private lastSpeculationPumpMs = -Infinity;
+
   constructor(
     readonly state: FarmState,
     readonly o: CoreOptions,
     /** hook(speed): the placement narrowing of a dispatch pass at a time (none: best fit only). */
     private readonly placement?: (nowMs: number) => Narrow,
+    /** hook(speed): the estimates speculation reads in a dispatch pass at a time (none: no backups). */
+    private readonly speculation?: (nowMs: number) => SpeculationView,
   ) {}
+
+  /** True when idle agents may get backups of stragglers. */
+  get speculates(): boolean {
+    return this.speculation !== undefined && (this.o.speculation?.budgetFraction ?? 0) > 0;
+  }
 
   /** Applies an event to the farm state and returns the effects it calls for, in order. */
   handle<A extends IdleAgent>(e: FarmEvent<A>, nowMs: number): Effect<A>[] {
@@ -73,14 +88,24 @@ export class FarmCore {
       case 'renewal':
         return [this.renewal(e.ref, e.agentId, e.progress, nowMs)];
       case 'idle':
-        return this.state
-          .dispatch(e.agents, nowMs, this.placement?.(nowMs))
-          .map((t) => ({ type: 'grant', key: t.key, agent: t.agent }));
+        return this.idle(e.agents, nowMs);
       case 'committed':
         return this.committed(e.jobId, e.index, nowMs);
       case 'loaded':
         return this.loaded(e.jobs, e.shards, nowMs);
     }
+  }
+
+  /** One dispatch pass; agents it leaves without a queued shard may back up a straggler. */
+  private idle<A extends IdleAgent>(agents: readonly A[], nowMs: number): Effect<A>[] {
+    const taken = this.state.dispatch(agents, nowMs, this.placement?.(nowMs));
+    const out: Effect<A>[] = taken.map((t) => ({ type: 'grant', key: t.key, agent: t.agent }));
+    if (!this.speculates || taken.length === agents.length) return out;
+    const busy = new Set<A>(taken.map((t) => t.agent));
+    const left = agents.filter((a) => !busy.has(a));
+    for (const b of chooseBackups(this.state, left, this.speculation!(nowMs), this.o.speculation!))
+      out.push({ type: 'backup', key: b.key, agent: b.agent });
+    return out;
   }
 
   private loaded<A extends IdleAgent>(
@@ -122,17 +147,26 @@ export class FarmCore {
       const silentMs = now - a.lastSeenMs;
       out.push({ type: 'agent_lost', agent: a, silentMs }, { type: 'unpark', agentId: a.advert.agentId });
       for (const k of a.leases) {
-        const rec = s.shard(k);
-        if (rec?.state === 'leased' && rec.agentId === a.advert.agentId) {
+        // Its lease of the shard, the primary's or a backup's: the shell drops just that attempt.
+        const lease = s.shard(k) && leaseOf(s.shard(k)!, a.advert.agentId);
+        if (lease) {
           const reason = `agent ${a.advert.name} lost (no heartbeat for ${Math.round(silentMs / 100) / 10} s)`;
-          out.push({ type: 'requeue', key: k, attempt: rec.attempt, reason, metric: 'agent_lost' });
+          out.push({ type: 'requeue', key: k, attempt: lease.attempt, reason, metric: 'agent_lost' });
         }
       }
     }
     for (const [k, { rec }] of s.leasedShards()) {
       if (rec.state !== 'leased') continue;
-      const x = leaseExpiry(rec, this.o.timeouts[rec.kind], now, s.progressSince(k, rec), s.resumedMs);
-      if (x) out.push({ type: 'requeue', key: k, attempt: rec.attempt, reason: x.reason, metric: x.metric });
+      for (const lease of rec.backup ? [primaryLease(rec), { ...rec.backup, isBackup: true }] : [primaryLease(rec)]) {
+        const view = { ...rec, ...lease };
+        const x = leaseExpiry(view, this.o.timeouts[rec.kind], now, s.progressSince(k, lease), s.resumedMs);
+        if (x) out.push({ type: 'requeue', key: k, attempt: lease.attempt, reason: x.reason, metric: x.metric });
+      }
+    }
+    // Stragglers fall behind as time passes: parked agents are matched again every second.
+    if (this.speculates && s.leasedShards().size > 0 && now - this.lastSpeculationPumpMs >= 1000) {
+      this.lastSpeculationPumpMs = now;
+      out.push({ type: 'pump' });
     }
     return out;
   }
@@ -159,9 +193,10 @@ export class FarmCore {
     for (const k of agent.leases) {
       const rec = s.shard(k);
       if (!rec || held.has(k)) continue;
-      if (rec.state === 'leased' && !rec.leaseConfirmed && now - rec.leasedMs > this.o.agentSilenceMs) {
+      const lease = leaseOf(rec, advert.agentId);
+      if (lease && !lease.leaseConfirmed && now - lease.leasedMs > this.o.agentSilenceMs) {
         const reason = `lease not picked up by ${advert.name}`;
-        out.push({ type: 'requeue', key: k, attempt: rec.attempt, reason, metric: 'lease_lost' });
+        out.push({ type: 'requeue', key: k, attempt: lease.attempt, reason, metric: 'lease_lost' });
       }
     }
     return out;
@@ -178,7 +213,7 @@ export class FarmCore {
     if (rec.state === 'cancelled') return no('cancelled');
     if (!holdsLease(rec, ref.fencingToken, agentId)) return no('superseded');
     const expiresMs = now + this.o.leaseMs;
-    this.state.apply({ type: 'lease_renewed', key: k, expiresMs, progress, nowMs: now });
+    this.state.apply({ type: 'lease_renewed', key: k, token: ref.fencingToken, expiresMs, progress, nowMs: now });
     const agent = this.state.registry.get(agentId);
     if (agent) agent.lastSeenMs = now;
     return { type: 'renewal_reply', ok: true, expiresMs, reason: '' };

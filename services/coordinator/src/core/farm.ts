@@ -41,8 +41,12 @@ export type Transition =
   | { type: 'grant_abandoned'; key: string; nowMs: number }
   /** The shard it depended on committed: a gated shard may run. */
   | { type: 'released'; key: string; nowMs: number }
-  /** A renewal extended the lease (memory only) and reported engine progress. */
-  | { type: 'lease_renewed'; key: string; expiresMs: number; progress: number; nowMs: number }
+  /** A renewal extended lease `token` (memory only) and reported engine progress. */
+  | { type: 'lease_renewed'; key: string; token: number; expiresMs: number; progress: number; nowMs: number }
+  /** A dispatch pass chose a backup of the shard, expected to take `seconds` (its job's budget pays). */
+  | { type: 'backup_taken'; key: string; jobId: string; seconds: number }
+  /** The backup's grant did not happen (or landed): the shard may be chosen for a backup again. */
+  | { type: 'backup_settled'; key: string }
   /** The agent's heartbeat lists the lease (after a restart, the agent index learns it here). */
   | { type: 'lease_confirmed'; key: string; agentId: string }
   /** NATS connectivity changed; coming back refreshes every agent's and lease's deadline. */
@@ -72,8 +76,12 @@ export class FarmState {
   /** Leased shards by key, with their holders (what the sweeper walks). */
   private readonly leased = new Map<string, Held<ShardRecord>>();
   private readonly doneCount = new Map<string, number>();
-  /** Engine progress per leased shard, from renewals (memory only; restarts begin afresh). */
-  private readonly progress = new Map<string, { attempt: number; value: number; sinceMs: number }>();
+  /** Engine progress per leased shard and attempt, from renewals (memory only; restarts begin afresh). */
+  private readonly progress = new Map<string, Map<number, { value: number; sinceMs: number }>>();
+  /** Shards a dispatch pass chose a backup for, until its grant lands or is abandoned. */
+  private readonly backupsPending = new Set<string>();
+  /** Expected seconds of the backups granted per unfinished job (memory only: a restart resets it). */
+  private readonly backupSpent = new Map<string, number>();
   /** NATS connectivity: while offline nothing is dispatched and silence is not judged. */
   online = true;
   /** When state was last loaded or NATS came back (start timeouts count from no earlier). */
@@ -106,6 +114,7 @@ export class FarmState {
         this.closeJob(t.jobId);
         this.jobs.delete(t.jobId);
         this.doneCount.delete(t.jobId);
+        this.backupSpent.delete(t.jobId);
         return;
       case 'grant_abandoned': {
         this.queue.runningEnded(this.ownerOfKey(t.key));
@@ -118,27 +127,41 @@ export class FarmState {
       case 'lease_renewed': {
         const s = this.shards.get(t.key)?.rec;
         if (s?.state !== 'leased') return;
-        s.leaseExpiresMs = t.expiresMs;
-        s.leaseConfirmed = true;
-        const seen = this.progress.get(t.key);
-        if (!seen || seen.attempt !== s.attempt || t.progress > seen.value)
-          this.progress.set(t.key, { attempt: s.attempt, value: t.progress, sinceMs: t.nowMs });
+        const lease = s.backup?.attempt === t.token ? s.backup : s.attempt === t.token ? s : undefined;
+        if (!lease) return;
+        lease.leaseExpiresMs = t.expiresMs;
+        lease.leaseConfirmed = true;
+        let byToken = this.progress.get(t.key);
+        if (!byToken) this.progress.set(t.key, (byToken = new Map()));
+        const seen = byToken.get(t.token);
+        if (!seen || t.progress > seen.value) byToken.set(t.token, { value: t.progress, sinceMs: t.nowMs });
         return;
       }
       case 'lease_confirmed': {
         const s = this.shards.get(t.key)?.rec;
-        if (s?.state !== 'leased' || s.agentId !== t.agentId) return;
-        s.leaseConfirmed = true;
+        if (s?.state !== 'leased') return;
+        const lease = s.agentId === t.agentId ? s : s.backup?.agentId === t.agentId ? s.backup : undefined;
+        if (!lease) return;
+        lease.leaseConfirmed = true;
         this.registry.get(t.agentId)?.leases.add(t.key);
         return;
       }
+      case 'backup_taken':
+        this.backupsPending.add(t.key);
+        this.backupSpent.set(t.jobId, (this.backupSpent.get(t.jobId) ?? 0) + t.seconds);
+        return;
+      case 'backup_settled':
+        this.backupsPending.delete(t.key);
+        return;
       case 'online': {
         this.online = t.online;
         if (!t.online) return;
         this.resumedMs = t.nowMs;
         for (const a of this.registry.all()) if (a.liveness === 'live') a.lastSeenMs = t.nowMs;
         for (const { rec: s } of this.leased.values()) {
-          if (s.state === 'leased') s.leaseExpiresMs = Math.max(s.leaseExpiresMs, t.nowMs + t.leaseMs);
+          if (s.state !== 'leased') continue;
+          s.leaseExpiresMs = Math.max(s.leaseExpiresMs, t.nowMs + t.leaseMs);
+          if (s.backup) s.backup.leaseExpiresMs = Math.max(s.backup.leaseExpiresMs, t.nowMs + t.leaseMs);
         }
         return;
       }
@@ -174,6 +197,8 @@ export class FarmState {
       const held = { rec, rev };
       if (rec.state === 'leased') {
         rec.leaseExpiresMs = nowMs + leaseMs;
+        // A persisted backup resumes like its primary: its agent renews it or is found silent.
+        if (rec.backup) rec.backup.leaseExpiresMs = nowMs + leaseMs;
         this.leased.set(k, held);
         this.queue.runningStarted(job.owner);
       }
@@ -221,10 +246,24 @@ export class FarmState {
     return this.leased;
   }
 
-  /** When the shard's current attempt last made engine progress (its grant when never). */
-  progressSince(key: string, s: ShardRecord): number {
-    const p = this.progress.get(key);
-    return p && p.attempt === s.attempt ? p.sinceMs : s.leasedMs;
+  /** When attempt `lease.attempt` of the shard last made engine progress (its grant when never). */
+  progressSince(key: string, lease: Pick<ShardRecord, 'attempt' | 'leasedMs'>): number {
+    return this.progress.get(key)?.get(lease.attempt)?.sinceMs ?? lease.leasedMs;
+  }
+
+  /** The engine progress (0..1) attempt `token` of the shard last reported, if any. */
+  progressOf(key: string, token: number): number | undefined {
+    return this.progress.get(key)?.get(token)?.value;
+  }
+
+  /** True while a backup of the shard is being granted. */
+  backupPending(key: string): boolean {
+    return this.backupsPending.has(key);
+  }
+
+  /** Expected seconds of the backups granted for the job so far. */
+  backupSpentS(jobId: string): number {
+    return this.backupSpent.get(jobId) ?? 0;
   }
 
   /** The shard records of a job held in memory (an unfinished job's), in index order. */
@@ -295,9 +334,13 @@ export class FarmState {
       this.leased.delete(k);
       this.queue.runningEnded(this.jobs.get(rec.jobId)?.rec.owner ?? '');
     }
-    if (prev?.state === 'leased' && (rec.state !== 'leased' || rec.agentId !== prev.agentId))
-      this.registry.get(prev.agentId)?.leases.delete(k);
-    if (rec.state === 'leased') this.registry.get(rec.agentId)?.leases.add(k);
+    // Who holds a lease of it: the primary's agent and the backup's.
+    const holders = rec.state === 'leased' ? [rec.agentId, rec.backup?.agentId] : [];
+    if (prev?.state === 'leased')
+      for (const a of [prev.agentId, prev.backup?.agentId])
+        if (a && !holders.includes(a)) this.registry.get(a)?.leases.delete(k);
+    for (const a of holders) if (a) this.registry.get(a)?.leases.add(k);
+    if (rec.backup) this.backupsPending.delete(k);
     const delta = (rec.state === 'done' ? 1 : 0) - (prev?.state === 'done' ? 1 : 0);
     if (delta !== 0) this.doneCount.set(rec.jobId, (this.doneCount.get(rec.jobId) ?? 0) + delta);
     if (rec.state === 'queued') this.enqueue(rec, nowMs);
@@ -332,9 +375,13 @@ export class FarmState {
     for (let i = 0; i < job.shardsTotal; i++) {
       const k = shardKey(jobId, i);
       const s = this.shards.get(k)?.rec;
-      if (s?.state === 'leased') this.registry.get(s.agentId)?.leases.delete(k);
+      if (s?.state === 'leased') {
+        this.registry.get(s.agentId)?.leases.delete(k);
+        if (s.backup) this.registry.get(s.backup.agentId)?.leases.delete(k);
+      }
       this.shards.delete(k);
       this.progress.delete(k);
+      this.backupsPending.delete(k);
       if (this.leased.delete(k)) this.queue.runningEnded(job.owner);
     }
   }

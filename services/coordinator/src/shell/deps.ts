@@ -3,6 +3,7 @@
  * assemblers, time and identity, change notifications, metrics and options.
  */
 import type { HardwareTable } from '@tessera/hardware';
+import type { LeaseRef } from '@tessera/protocol';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blobs.js';
 import type { Clock, IdSource } from '../clock.js';
@@ -67,6 +68,8 @@ export interface CoordinatorEvents {
    * idle agents that lack one may fetch it ahead of their first shard (prefetch).
    */
   modelsWanted?(models: readonly string[], requiredClassGb: number): void;
+  /** One attempt of a shard was cancelled (it lost a speculative race, or was dropped): its agent should stop now. */
+  attemptCancelled?(ref: LeaseRef): void;
 }
 
 export interface CoordinatorDeps {

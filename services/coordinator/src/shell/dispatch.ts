@@ -72,7 +72,7 @@ export class Dispatcher {
         if (this.parked.length === 0) break;
         const grants = this.x.core.handle({ type: 'idle', agents: this.parked }, this.x.d.clock.now());
         if (grants.length === 0) break;
-        const chosen = new Set(grants.map((g) => (g.type === 'grant' ? g.agent : undefined)));
+        const chosen = new Set(grants.map((g) => (g.type === 'grant' || g.type === 'backup' ? g.agent : undefined)));
         this.parked = this.parked.filter((p) => !chosen.has(p));
         this.x.perform(grants);
       } while (this.pumpAgain);
@@ -130,6 +130,51 @@ export class Dispatcher {
     this.parked.push(again);
     // After a failed write (NATS trouble) back off instead of retrying at once.
     d.clock.after(writeFailed ? 500 : 0, () => this.pump());
+  }
+
+  /**
+   * Grants a backup lease of the leased shard `k` to the parked agent `p` (speculation): one
+   * compare-and-set adding the backup to the record; the agent gets the shard's task with the
+   * backup's own fencing token (and so its own output key).
+   */
+  async grantBackup(k: string, p: Parked): Promise<void> {
+    p.timer.cancel();
+    const { d, farm, locks, writer } = this.x;
+    const lease = await locks
+      .run(k, async () => {
+        const s = farm.shard(k);
+        const job = s && farm.job(s.jobId);
+        if (!s || !job || FINAL_JOB_STATES.has(job.state)) return undefined;
+        const now = d.clock.now();
+        const g = { agentId: p.agentId, agentName: p.advert.name, agentClassGb: p.classGb, nowMs: now };
+        const verdict = shardVerbs.grantBackup(s, { ...g, leaseMs: d.options.leaseMs });
+        if (isRefusal(verdict)) return undefined;
+        const next = await writer.shard(verdict);
+        const b = next?.backup;
+        if (!next || !b || b.agentId !== p.agentId) return undefined;
+        d.log.info(
+          { job: job.id, shard: next.index, primary: next.agentName, backup: b.agentName, attempt: b.attempt },
+          'straggler backed up',
+        );
+        d.events.shardChanged(job, next);
+        const dep = next.dependsOn >= 0 ? farm.shard(shardKey(job.id, next.dependsOn)) : undefined;
+        // What a lease fixes at grant time follows the backup's agent (e.g. its class's decode chunk).
+        const own = { ...next, ...leaseInputs(job, next, p.classGb, dep, d.table) };
+        return {
+          ref: { jobId: job.id, shardIndex: next.index, fencingToken: b.attempt },
+          expiresUnixMs: b.leaseExpiresMs,
+          renewEveryMs: d.options.renewEveryMs,
+          task: { ...taskFor(job, own, b.attempt, dep), workUnits: shardWork(d.table, job, next).units },
+        };
+      })
+      .catch((e) => {
+        d.log.error({ err: e, shard: k }, 'backup lease write failed');
+        return undefined;
+      })
+      .finally(() => farm.apply({ type: 'backup_settled', key: k }));
+    if (lease) return p.resolve({ lease });
+    // No backup after all (the shard committed or ended meanwhile): the agent asks again later.
+    p.resolve(NO_WORK);
   }
 
   /** Answers an agent's parked request (the given one only, when `only` is set) with "no work". */

@@ -26,6 +26,9 @@ export class EffectRunner {
         case 'grant':
           void dispatch.grant(e.key, e.agent);
           break;
+        case 'backup':
+          void dispatch.grantBackup(e.key, e.agent);
+          break;
         case 'requeue':
           background(results.requeue(e.key, e.attempt, e.reason, e.metric), 'requeue');
           break;

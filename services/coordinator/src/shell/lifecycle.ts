@@ -59,7 +59,9 @@ export class Lifecycle {
           return locks
             .run(k, async () => {
               const latest = farm.shard(k);
-              if (latest) await writer.shard(shardVerbs.cancel(latest, reason));
+              if (!latest) return;
+              const cancelled = await writer.shard(shardVerbs.cancel(latest, reason));
+              if (cancelled && latest.backup) d.metrics.speculativeAttempts.inc({ outcome: 'cancelled' });
             })
             .catch((e: unknown) => d.log.error({ err: e, shard: k }, 'could not cancel shard'));
         });
@@ -85,7 +87,9 @@ export class Lifecycle {
       if (job.inputKey) keys.add(job.inputKey);
       for (const s of shards) {
         if (s.inputKey) keys.add(s.inputKey);
-        for (let a = 1; a <= s.attempt; a++) keys.add(blobKeys.shardOutput(job.id, s.index, a));
+        // Every attempt's output, a speculative backup's too (its token may exceed `attempt`).
+        const tokens = Math.max(s.attempt, s.lastToken ?? 0);
+        for (let a = 1; a <= tokens; a++) keys.add(blobKeys.shardOutput(job.id, s.index, a));
       }
       for (const o of job.outputs ?? []) {
         if (o.format === 'png-frames') for (let f = 0; f < o.frames; f++) keys.add(`${o.key}/${f}`);

@@ -1,5 +1,7 @@
 /** hook(speed): placement by expected finish time, wired for the farm core (placement/fleet-view.ts). */
 import type { FarmState, Narrow } from '../core/farm.js';
+import type { SpeculationView } from '../core/speculation.js';
+import { speculationView } from '../placement/backups.js';
 import { coordinatorEftNarrow } from '../placement/fleet-view.js';
 import type { CoordinatorDeps } from './deps.js';
 import type { Parked } from './dispatch.js';
@@ -17,4 +19,15 @@ export function eftPlacement(d: Pick<CoordinatorDeps, 'table'>, farm: FarmState)
       nowMs,
       farm.queue.size,
     ) as unknown as Narrow;
+}
+
+/** Speculative backups of stragglers: the estimates of a dispatch pass (placement/backups.ts). */
+export function backupView(d: Pick<CoordinatorDeps, 'table'>, farm: FarmState): (nowMs: number) => SpeculationView {
+  const src = {
+    agent: (id: string) => farm.registry.get(id),
+    agents: () => farm.registry.all(),
+    progressOf: (k: string, token: number) => farm.progressOf(k, token),
+    jobShards: (jobId: string) => farm.jobShards(jobId),
+  };
+  return (nowMs) => speculationView(d.table, src, nowMs);
 }

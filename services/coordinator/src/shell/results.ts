@@ -42,8 +42,11 @@ export class Results {
       if (judged === 'duplicate') return { accepted: true, reason: 'duplicate' };
       if (!held) return this.refuse(job.state === 'cancelled' ? 'cancelled' : 'superseded', rec, r);
       if (judged !== 'current') return this.refuse(judged, rec, r);
+      const token = ref.fencingToken;
       if (!r.ok) {
-        await this.fail(rec, r);
+        // One of two attempts failed: the other goes on alone, the shard is neither requeued nor failed.
+        if (rec.backup) await this.dropLocked(rec, token, `attempt ${token} failed on ${r.agentId}: ${r.error}`);
+        else await this.fail(rec, r);
         return { accepted: true, reason: 'failure recorded' };
       }
       const info = await d.blobs.info(r.outputKey);
@@ -51,24 +54,26 @@ export class Results {
         !info ||
         info.sha256 !== r.outputSha256 ||
         info.size !== r.outputBytes ||
-        r.outputKey !== blobKeys.shardOutput(rec.jobId, rec.index, rec.attempt)
+        r.outputKey !== blobKeys.shardOutput(rec.jobId, rec.index, token)
       ) {
         d.metrics.resultsRefused.inc({ reason: 'checksum' });
-        await this.requeueLocked(k, rec.attempt, `output of attempt ${rec.attempt} failed its checksum`, 'checksum');
+        await this.requeueLocked(k, token, `output of attempt ${token} failed its checksum`, 'checksum');
         return { accepted: false, reason: 'checksum' };
       }
-      const next = await this.x.writer.shard(shardVerbs.commit(rec, r));
+      const next = await this.x.writer.shard(shardVerbs.commit(rec, r, token));
       if (!next) {
         // The record was reloaded: this very commit may have landed already (its acknowledgement lost).
         const cur = farm.shard(k);
-        const ours = cur?.state === 'done' && cur.attempt === rec.attempt && cur.agentId === r.agentId;
+        const ours = cur?.state === 'done' && cur.attempt === token && cur.agentId === r.agentId;
         return ours ? { accepted: true, reason: 'duplicate' } : { accepted: false, reason: 'superseded' };
       }
+      if (rec.backup) this.raceEnded(rec, token);
       const now = d.clock.now();
-      d.metrics.shardRunSeconds.observe({ model: job.model, vram_class: classLabel(rec.agentClassGb) }, r.runSeconds);
+      // `next` names the attempt that committed (a backup's agent and token when the backup won).
+      d.metrics.shardRunSeconds.observe({ model: job.model, vram_class: classLabel(next.agentClassGb) }, r.runSeconds);
       d.metrics.shardsCompleted.inc({ stage: rec.stage });
       d.log.debug(
-        { job: job.id, shard: rec.index, agent: rec.agentName, attempt: rec.attempt, ms: now - rec.leasedMs },
+        { job: job.id, shard: rec.index, agent: next.agentName, attempt: next.attempt, ms: now - next.leasedMs },
         'shard done',
       );
       d.events.shardChanged(job, next);
@@ -80,6 +85,37 @@ export class Results {
   /** Puts a leased shard back in the queue (lease lost, agent lost, timeout), under the shard lock. */
   requeue(k: string, attempt: number, reason: string, metric: string): Promise<void> {
     return this.x.locks.run(k, () => this.requeueLocked(k, attempt, reason, metric));
+  }
+
+  /**
+   * A shard with a backup committed attempt `token`: the race is over. Counts it (won: the backup
+   * committed; lost: the primary did) and stops the other attempt at once.
+   */
+  private raceEnded(rec: ShardRecord, token: number): void {
+    const { d } = this.x;
+    const b = rec.backup!;
+    const won = token === b.attempt;
+    d.metrics.speculativeAttempts.inc({ outcome: won ? 'won' : 'lost' });
+    const loser = won ? { attempt: rec.attempt, agent: rec.agentName } : { attempt: b.attempt, agent: b.agentName };
+    d.log.info({ job: rec.jobId, shard: rec.index, committed: token, cancelled: loser }, 'speculative race ended');
+    d.events.attemptCancelled?.({ jobId: rec.jobId, shardIndex: rec.index, fencingToken: loser.attempt });
+  }
+
+  /**
+   * Ends attempt `token` of a shard that has a backup (failed, lost, timed out) without requeueing
+   * it: a dropped backup counts as cancelled; a dropped primary leaves the backup as the shard's
+   * attempt (counted as won: it outlived its primary). The dropped attempt's agent is told to stop.
+   */
+  private async dropLocked(s: ShardRecord, token: number, reason: string): Promise<void> {
+    const { d, farm } = this.x;
+    const wasBackup = s.backup?.attempt === token;
+    const next = await this.x.writer.shard(shardVerbs.dropAttempt(s, token, reason));
+    if (!next) return;
+    d.metrics.speculativeAttempts.inc({ outcome: wasBackup ? 'cancelled' : 'won' });
+    d.log.warn({ job: s.jobId, shard: s.index, attempt: token, backup: wasBackup, reason }, 'attempt dropped');
+    d.events.attemptCancelled?.({ jobId: s.jobId, shardIndex: s.index, fencingToken: token });
+    const job = farm.job(s.jobId);
+    if (job) d.events.shardChanged(job, next);
   }
 
   private refuse(reason: string, rec: ShardRecord, r: ShardResult): ShardResultReply {
@@ -155,7 +191,10 @@ export class Results {
   ): Promise<void> {
     const { d, farm } = this.x;
     const s = farm.shard(k);
-    if (!s || s.state !== 'leased' || s.attempt !== attempt) return;
+    if (!s || s.state !== 'leased') return;
+    // With a backup running, an attempt that ends without a result is dropped alone.
+    if (s.backup && (s.attempt === attempt || s.backup.attempt === attempt)) return this.dropLocked(s, attempt, reason);
+    if (s.attempt !== attempt) return;
     const job = farm.job(s.jobId);
     if (!job || FINAL_JOB_STATES.has(job.state)) return;
     d.metrics.retries.inc({ reason: metric });
