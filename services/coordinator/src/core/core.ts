@@ -168,15 +168,14 @@ export class FarmCore {
   }
 
   private renewal<A extends IdleAgent>(ref: LeaseRef, agentId: string, progress: number, now: number): Effect<A> {
-    const no = (reason: string): Effect<A> => ({ type: 'renewal_reply', ok: false, expiresMs: 0, reason });
     const k = shardKey(ref.jobId, ref.shardIndex);
     const rec = this.state.shard(k);
     const job = this.state.job(ref.jobId);
-    if (job?.state === 'cancelled') return no('cancelled');
+    if (job?.state === 'cancelled') return refusedRenewal('cancelled');
     // A finished job's shards are no longer held: no lease of it is current.
-    if (!rec) return no(job ? 'superseded' : 'unknown');
-    if (rec.state === 'cancelled') return no('cancelled');
-    if (!holdsLease(rec, ref.fencingToken, agentId)) return no('superseded');
+    if (!rec) return refusedRenewal(job ? 'superseded' : 'unknown');
+    if (rec.state === 'cancelled') return refusedRenewal('cancelled');
+    if (!holdsLease(rec, ref.fencingToken, agentId)) return refusedRenewal('superseded');
     const expiresMs = now + this.o.leaseMs;
     this.state.apply({ type: 'lease_renewed', key: k, expiresMs, progress, nowMs: now });
     const agent = this.state.registry.get(agentId);
@@ -200,6 +199,11 @@ export class FarmCore {
     if (job.refine && !job.refine.ready && s.upscaleStageDone(job)) return [{ type: 'prepare_refine', jobId }];
     return [];
   }
+}
+
+/** A renewal refused for `reason` (module level: no closure per renewal). */
+function refusedRenewal<A extends IdleAgent>(reason: string): Effect<A> {
+  return { type: 'renewal_reply', ok: false, expiresMs: 0, reason };
 }
 
 /** How the core judges a result report against the shard record it holds. */

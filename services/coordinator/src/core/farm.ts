@@ -191,8 +191,11 @@ export class FarmState {
     this.queue.releaseDue(nowMs);
     // A narrowing returns a subset of the agents it is given, so it keeps their type.
     const n = narrow as ((shard: QueuedShard, agents: readonly A[]) => readonly A[]) | undefined;
-    return this.queue.take(idle, (k) => this.shards.get(k)?.rec.failedOn ?? [], n);
+    return this.queue.take(idle, this.failedOn, n);
   }
+
+  /** A queued shard's agents to avoid (one function for every dispatch pass). */
+  private readonly failedOn = (k: string): readonly string[] => this.shards.get(k)?.rec.failedOn ?? [];
 
   /** hook(speed): a held shard with its job, for placement's cost estimates. */
   shardAndJob(k: string): { job: JobRecord; rec: ShardRecord } | undefined {
