@@ -157,8 +157,9 @@ export class FarmCore {
     }
     // A lease granted to this agent that it does not know of (the grant was lost) goes back to the queue.
     for (const k of agent.leases) {
+      if (held.has(k)) continue;
       const rec = s.shard(k);
-      if (!rec || held.has(k)) continue;
+      if (!rec) continue;
       if (rec.state === 'leased' && !rec.leaseConfirmed && now - rec.leasedMs > this.o.agentSilenceMs) {
         const reason = `lease not picked up by ${advert.name}`;
         out.push({ type: 'requeue', key: k, attempt: rec.attempt, reason, metric: 'lease_lost' });
