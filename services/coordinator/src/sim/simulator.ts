@@ -268,8 +268,7 @@ export function simulate(sc: SimScenario): SimResult {
         const outcome = fail
           ? { ok: false as const, failure: 'error' as FailureClass, error: 'simulated failure' }
           : { ok: true as const };
-        const s = farm.shard(e.key);
-        if (shell.report(e.key, e.token, a.advert.agentId, outcome, now) === 'accepted' && !fail && s) {
+        if (shell.report(e.key, e.token, a.advert.agentId, outcome, now) === 'accepted' && !fail) {
           res.lifecycles++;
           mix(`c${now}|${e.key};`);
         }
