@@ -302,15 +302,15 @@ export class ShardQueue {
     for (const a of eligible) maxClass = Math.max(maxClass, a.classGb);
     let index = -1;
     let classGb = 0;
-    for (const [c, b] of job.buckets) {
-      if (c > maxClass || b.ready.size === 0) continue;
+    job.buckets.forEach((b, c) => {
+      if (c > maxClass || b.ready.size === 0) return;
       while (b.heap.length > 0 && !b.ready.has(b.heap.peek()!)) b.heap.pop();
       const top = b.heap.peek()!;
       if (index < 0 || top < index) {
         index = top;
         classGb = c;
       }
-    }
+    });
     if (index < 0) return null;
     const key = `${job.meta.id}.${index}`;
     const shard: QueuedShard = {

@@ -129,11 +129,12 @@ export class FarmCore {
         }
       }
     }
-    for (const [k, { rec }] of s.leasedShards()) {
-      if (rec.state !== 'leased') continue;
+    // forEach, not for…of over the entries: no array per leased shard per tick.
+    s.leasedShards().forEach(({ rec }, k) => {
+      if (rec.state !== 'leased') return;
       const x = leaseExpiry(rec, this.o.timeouts[rec.kind], now, s.progressSince(k, rec), s.resumedMs);
       if (x) out.push({ type: 'requeue', key: k, attempt: rec.attempt, reason: x.reason, metric: x.metric });
-    }
+    });
     return out;
   }
 
