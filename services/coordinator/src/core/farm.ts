@@ -303,7 +303,7 @@ export class FarmState {
     if (rec.state === 'leased') this.registry.get(rec.agentId)?.leases.add(k);
     const delta = (rec.state === 'done' ? 1 : 0) - (prev?.state === 'done' ? 1 : 0);
     if (delta !== 0) this.doneCount.set(rec.jobId, (this.doneCount.get(rec.jobId) ?? 0) + delta);
-    if (rec.state === 'queued') this.enqueue(rec, nowMs);
+    if (rec.state === 'queued') this.enqueue(rec, nowMs, k);
     // Only a queued record can be in the queue index (a taken one has left it already).
     else if (prev?.state === 'queued') this.queue.remove(k);
   }
@@ -312,12 +312,12 @@ export class FarmState {
    * Queues a shard in the index: held back while the shard it depends on has not committed or
    * (refine tiles) while the upscaled image is not assembled, and until its retry backoff passes.
    */
-  private enqueue(rec: ShardRecord, nowMs: number): void {
+  private enqueue(rec: ShardRecord, nowMs: number, k = shardKey(rec.jobId, rec.index)): void {
     const job = this.jobs.get(rec.jobId)?.rec;
     if (!job || FINAL_JOB_STATES.has(job.state)) return;
     const depPending = rec.dependsOn >= 0 && this.shards.get(shardKey(job.id, rec.dependsOn))?.rec.state !== 'done';
     const refinePending = rec.stage === 'refine' && !job.refine?.ready;
-    this.queue.add(shardKey(job.id, rec.index), job.id, rec.index, rec.requiredClassGb, {
+    this.queue.add(k, job.id, rec.index, rec.requiredClassGb, {
       gated: depPending || refinePending,
       notBeforeMs: rec.notBeforeMs ?? 0,
       nowMs,
