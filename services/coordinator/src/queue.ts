@@ -230,21 +230,25 @@ export class ShardQueue {
   ): Taken<A>[] {
     const out: Taken<A>[] = [];
     let agents: readonly A[] = free;
-    for (const prio of [...this.priorities]) {
+    // `priorities` is replaced, never changed in place: a pass may drop a level while it walks them.
+    for (const prio of this.priorities) {
       if (agents.length === 0) break;
       const owners = this.levels.get(prio)!;
-      const cursor = new Map<string, number>();
+      // Per owner, how many of its jobs this pass skipped (made on the first skip: most passes skip none).
+      let cursor: Map<string, number> | undefined;
       while (agents.length > 0) {
         // The owner with the smallest share whose next job (in age order) might serve a free agent.
+        // (forEach rather than for…of over the entries: a pass is made per request, and the entry
+        // arrays were most of what dispatch allocated.)
         let best: { owner: string; job: JobQueue } | undefined;
-        for (const [owner, list] of owners) {
-          const c = cursor.get(owner) ?? 0;
+        owners.forEach((list, owner) => {
+          const c = cursor?.get(owner) ?? 0;
           while (c < list.length && list[c].readyCount === 0) list.splice(c, 1)[0].listed = false;
-          if (c >= list.length) continue;
+          if (c >= list.length) return;
           const job = list[c];
           if (!best) {
             best = { owner, job };
-            continue;
+            return;
           }
           const s = compareShares(
             this.runningByOwner.get(owner) ?? 0,
@@ -253,11 +257,12 @@ export class ShardQueue {
             this.weight(best.owner),
           );
           if (s < 0 || (s === 0 && olderJob(job.meta, best.job.meta) < 0)) best = { owner, job };
-        }
+        });
         if (!best) break;
         const pick = this.pick(best.job, agents, failedOn, narrow);
         if (!pick) {
           // Nothing of this job fits the free agents: the owner's next job gets its turn.
+          cursor ??= new Map();
           cursor.set(best.owner, (cursor.get(best.owner) ?? 0) + 1);
           continue;
         }
@@ -269,12 +274,12 @@ export class ShardQueue {
       }
       // Exhausted jobs leave from the heads of the lists (the ones behind are skipped when reached):
       // a pass costs what it looked at, not the number of listed jobs.
-      for (const [owner, list] of owners) {
+      owners.forEach((list, owner) => {
         let n = 0;
         while (n < list.length && list[n].readyCount === 0) list[n++].listed = false;
         if (n > 0) list.splice(0, n);
         if (list.length === 0) owners.delete(owner);
-      }
+      });
       if (owners.size === 0) {
         this.levels.delete(prio);
         this.priorities = this.priorities.filter((p) => p !== prio);
@@ -297,15 +302,15 @@ export class ShardQueue {
     for (const a of eligible) maxClass = Math.max(maxClass, a.classGb);
     let index = -1;
     let classGb = 0;
-    for (const [c, b] of job.buckets) {
-      if (c > maxClass || b.ready.size === 0) continue;
+    job.buckets.forEach((b, c) => {
+      if (c > maxClass || b.ready.size === 0) return;
       while (b.heap.length > 0 && !b.ready.has(b.heap.peek()!)) b.heap.pop();
       const top = b.heap.peek()!;
       if (index < 0 || top < index) {
         index = top;
         classGb = c;
       }
-    }
+    });
     if (index < 0) return null;
     const key = `${job.meta.id}.${index}`;
     const shard: QueuedShard = {

@@ -74,13 +74,14 @@ export class AgentRegistry {
   /** Marks agents silent for longer than `silenceMs` as lost and returns them. */
   sweep(nowMs: number, silenceMs: number, forgetAfterMs = 600_000): AgentEntry[] {
     const lost: AgentEntry[] = [];
-    for (const [id, a] of this.agents) {
+    // Values, not entries: the sweeper runs every few hundred ms over every agent (the key is the advert's id).
+    for (const a of this.agents.values()) {
       if (a.liveness === 'live' && nowMs - a.lastSeenMs > silenceMs) {
         a.liveness = 'lost';
         a.lostSinceMs = nowMs;
         lost.push(a);
       } else if (a.liveness === 'lost' && a.leases.size === 0 && nowMs - a.lostSinceMs > forgetAfterMs) {
-        this.agents.delete(id);
+        this.agents.delete(a.advert.agentId);
       }
     }
     return lost;

@@ -107,27 +107,34 @@ export function compareShards(a: QueuedShard, b: QueuedShard): number {
  * only fitting ones.
  */
 export function bestAgentFor<A extends IdleAgent>(shard: QueuedShard, idle: readonly A[]): A | null {
-  // Lexicographic rank: not avoided, holds the model (hook(models)), smallest class, model loaded, waited longest.
-  const rank = (a: A): number[] => [
-    shard.failedOn.includes(a.agentId) ? 1 : 0,
-    a.modelRank?.(shard.model) ?? 0,
-    a.classGb,
-    hasModelLoaded(a, shard.model) ? 0 : 1,
-    a.waitingSince,
-  ];
   let best: A | null = null;
   let bestRank: number[] = [];
   for (const agent of idle) {
     if (!fits(agent.classGb, shard.requiredClassGb)) continue;
     if (shard.blocked?.includes(agentName(agent))) continue;
     if (agent.modelRank?.(shard.model) === null) continue; // hook(models): its cache cannot hold the model
-    const r = rank(agent);
+    const r = rankFor(shard, agent);
     if (best === null || lexLess(r, bestRank)) {
       best = agent;
       bestRank = r;
     }
   }
   return best;
+}
+
+/**
+ * An agent's rank for a shard, compared lexicographically (lower is better): not avoided, holds the
+ * model (hook(models)), smallest class, model loaded, waited longest. A module function rather than
+ * a closure per call: dispatch calls this once per free agent per decision.
+ */
+function rankFor(shard: QueuedShard, a: IdleAgent): number[] {
+  return [
+    shard.failedOn.includes(a.agentId) ? 1 : 0,
+    a.modelRank?.(shard.model) ?? 0,
+    a.classGb,
+    hasModelLoaded(a, shard.model) ? 0 : 1,
+    a.waitingSince,
+  ];
 }
 
 function lexLess(a: number[], b: number[]): boolean {

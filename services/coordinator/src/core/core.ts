@@ -12,7 +12,7 @@ import type { IdleAgent } from '../scheduler.js';
 import { FarmState, type Held, type Narrow } from './farm.js';
 import type { SpeculationOptions } from '../placement/speculate.js';
 import { leaseExpiry, type LeaseTimeouts } from './policy.js';
-import { committedBy, holdsLease, leaseOf, primaryLease, type LeaseHolder } from './shard.js';
+import { committedBy, holdsLease, leaseOf, type LeaseHolder } from './shard.js';
 import { chooseBackups, type SpeculationView } from './speculation.js';
 
 /** The options the core's rules read. */
@@ -155,14 +155,17 @@ export class FarmCore {
         }
       }
     }
-    for (const [k, { rec }] of s.leasedShards()) {
-      if (rec.state !== 'leased') continue;
-      for (const lease of rec.backup ? [primaryLease(rec), { ...rec.backup, isBackup: true }] : [primaryLease(rec)]) {
-        const view = { ...rec, ...lease };
-        const x = leaseExpiry(view, this.o.timeouts[rec.kind], now, s.progressSince(k, lease), s.resumedMs);
-        if (x) out.push({ type: 'requeue', key: k, attempt: lease.attempt, reason: x.reason, metric: x.metric });
-      }
-    }
+    // forEach, not for…of over the entries: no array per leased shard per tick. The primary lease is
+    // judged on the record itself; a backup on the record with the backup's lease fields.
+    s.leasedShards().forEach(({ rec }, k) => {
+      if (rec.state !== 'leased') return;
+      const judge = (view: ShardRecord) => {
+        const x = leaseExpiry(view, this.o.timeouts[rec.kind], now, s.progressSince(k, view), s.resumedMs);
+        if (x) out.push({ type: 'requeue', key: k, attempt: view.attempt, reason: x.reason, metric: x.metric });
+      };
+      judge(rec);
+      if (rec.backup) judge({ ...rec, ...rec.backup });
+    });
     // Stragglers fall behind as time passes: parked agents are matched again every second.
     if (this.speculates && s.leasedShards().size > 0 && now - this.lastSpeculationPumpMs >= 1000) {
       this.lastSpeculationPumpMs = now;
@@ -191,8 +194,9 @@ export class FarmCore {
     }
     // A lease granted to this agent that it does not know of (the grant was lost) goes back to the queue.
     for (const k of agent.leases) {
+      if (held.has(k)) continue;
       const rec = s.shard(k);
-      if (!rec || held.has(k)) continue;
+      if (!rec) continue;
       const lease = leaseOf(rec, advert.agentId);
       if (lease && !lease.leaseConfirmed && now - lease.leasedMs > this.o.agentSilenceMs) {
         const reason = `lease not picked up by ${advert.name}`;
@@ -203,15 +207,14 @@ export class FarmCore {
   }
 
   private renewal<A extends IdleAgent>(ref: LeaseRef, agentId: string, progress: number, now: number): Effect<A> {
-    const no = (reason: string): Effect<A> => ({ type: 'renewal_reply', ok: false, expiresMs: 0, reason });
     const k = shardKey(ref.jobId, ref.shardIndex);
     const rec = this.state.shard(k);
     const job = this.state.job(ref.jobId);
-    if (job?.state === 'cancelled') return no('cancelled');
+    if (job?.state === 'cancelled') return refusedRenewal('cancelled');
     // A finished job's shards are no longer held: no lease of it is current.
-    if (!rec) return no(job ? 'superseded' : 'unknown');
-    if (rec.state === 'cancelled') return no('cancelled');
-    if (!holdsLease(rec, ref.fencingToken, agentId)) return no('superseded');
+    if (!rec) return refusedRenewal(job ? 'superseded' : 'unknown');
+    if (rec.state === 'cancelled') return refusedRenewal('cancelled');
+    if (!holdsLease(rec, ref.fencingToken, agentId)) return refusedRenewal('superseded');
     const expiresMs = now + this.o.leaseMs;
     this.state.apply({ type: 'lease_renewed', key: k, token: ref.fencingToken, expiresMs, progress, nowMs: now });
     const agent = this.state.registry.get(agentId);
@@ -235,6 +238,11 @@ export class FarmCore {
     if (job.refine && !job.refine.ready && s.upscaleStageDone(job)) return [{ type: 'prepare_refine', jobId }];
     return [];
   }
+}
+
+/** A renewal refused for `reason` (module level: no closure per renewal). */
+function refusedRenewal<A extends IdleAgent>(reason: string): Effect<A> {
+  return { type: 'renewal_reply', ok: false, expiresMs: 0, reason };
 }
 
 /** How the core judges a result report against the shard record it holds. */

@@ -216,8 +216,11 @@ export class FarmState {
     this.queue.releaseDue(nowMs);
     // A narrowing returns a subset of the agents it is given, so it keeps their type.
     const n = narrow as ((shard: QueuedShard, agents: readonly A[]) => readonly A[]) | undefined;
-    return this.queue.take(idle, (k) => this.shards.get(k)?.rec.failedOn ?? [], n);
+    return this.queue.take(idle, this.failedOn, n);
   }
+
+  /** A queued shard's agents to avoid (one function for every dispatch pass). */
+  private readonly failedOn = (k: string): readonly string[] => this.shards.get(k)?.rec.failedOn ?? [];
 
   /** hook(speed): a held shard with its job, for placement's cost estimates. */
   shardAndJob(k: string): { job: JobRecord; rec: ShardRecord } | undefined {
@@ -343,7 +346,7 @@ export class FarmState {
     if (rec.backup) this.backupsPending.delete(k);
     const delta = (rec.state === 'done' ? 1 : 0) - (prev?.state === 'done' ? 1 : 0);
     if (delta !== 0) this.doneCount.set(rec.jobId, (this.doneCount.get(rec.jobId) ?? 0) + delta);
-    if (rec.state === 'queued') this.enqueue(rec, nowMs);
+    if (rec.state === 'queued') this.enqueue(rec, nowMs, k);
     // Only a queued record can be in the queue index (a taken one has left it already).
     else if (prev?.state === 'queued') this.queue.remove(k);
   }
@@ -352,12 +355,12 @@ export class FarmState {
    * Queues a shard in the index: held back while the shard it depends on has not committed or
    * (refine tiles) while the upscaled image is not assembled, and until its retry backoff passes.
    */
-  private enqueue(rec: ShardRecord, nowMs: number): void {
+  private enqueue(rec: ShardRecord, nowMs: number, k = shardKey(rec.jobId, rec.index)): void {
     const job = this.jobs.get(rec.jobId)?.rec;
     if (!job || FINAL_JOB_STATES.has(job.state)) return;
     const depPending = rec.dependsOn >= 0 && this.shards.get(shardKey(job.id, rec.dependsOn))?.rec.state !== 'done';
     const refinePending = rec.stage === 'refine' && !job.refine?.ready;
-    this.queue.add(shardKey(job.id, rec.index), job.id, rec.index, rec.requiredClassGb, {
+    this.queue.add(k, job.id, rec.index, rec.requiredClassGb, {
       gated: depPending || refinePending,
       notBeforeMs: rec.notBeforeMs ?? 0,
       nowMs,

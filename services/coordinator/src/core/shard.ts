@@ -2,7 +2,8 @@
  * The shard state machine: a closed union of states and one verb per transition. Every verb is a
  * pure function from the current record to the next one, or a refusal when the record is not in a
  * state the verb applies to. Nothing here writes: the shell persists the result with a revision
- * check, then hands it to `FarmState.apply`.
+ * check, then hands it to `FarmState.apply`. The hot verbs (grant, commit) copy by `copyShard`, which
+ * gives every record one hidden class; the others spread.
  *
  *   queued ──grant──▶ leased ──commit──▶ done
  *     ▲                │  │                │
@@ -16,7 +17,7 @@
  * one of the two without requeueing the shard (a surviving backup becomes the shard's attempt).
  * Every verb that leaves `leased` ends the backup too.
  */
-import type { BackupLease, ShardRecord } from '../model.js';
+import { copyShard, type BackupLease, type ShardRecord } from '../model.js';
 import { refuse, type Verdict } from './verdict.js';
 
 /** Who a lease goes to, and what the lease fixes at grant time (per kind: inputs, decode chunk). */
@@ -38,20 +39,19 @@ export function nextToken(s: Pick<ShardRecord, 'attempt' | 'lastToken'>): number
 /** queued → leased: a new attempt, whose number is the lease's fencing token. */
 export function grant(s: ShardRecord, g: GrantTo): Verdict<ShardRecord> {
   if (s.state !== 'queued') return refuse('grant', s.state);
-  return {
-    ...s,
-    ...g.inputs,
-    state: 'leased',
-    backup: undefined,
-    attempt: nextToken(s),
-    agentId: g.agentId,
-    agentName: g.agentName,
-    agentClassGb: g.agentClassGb,
-    leasedMs: g.nowMs,
-    leaseExpiresMs: g.nowMs + g.leaseMs,
-    leaseConfirmed: false,
-    reason: '',
-  };
+  const next = copyShard(s);
+  if (g.inputs) Object.assign(next, g.inputs);
+  next.state = 'leased';
+  next.backup = undefined;
+  next.attempt = nextToken(s);
+  next.agentId = g.agentId;
+  next.agentName = g.agentName;
+  next.agentClassGb = g.agentClassGb;
+  next.leasedMs = g.nowMs;
+  next.leaseExpiresMs = g.nowMs + g.leaseMs;
+  next.leaseConfirmed = false;
+  next.reason = '';
+  return next;
 }
 
 /** What an agent reports with a successful attempt. */
@@ -105,13 +105,27 @@ function promote(s: ShardRecord, b: BackupLease): ShardRecord {
 
 /**
  * leased → done with the attempt's output. `token` names the committing attempt (default the
- * primary's): when it is the backup's, the backup's agent and token become the record's.
+ * primary's): when it is the backup's, the backup's agent and token become the record's. Only the
+ * output fields are taken from `out`: a caller may pass a whole result report, whose other fields
+ * (ref, ok, error, decodeChunk) are not the record's.
  */
 export function commit(s: ShardRecord, out: ShardOutput, token = s.attempt): Verdict<ShardRecord> {
   if (s.state !== 'leased') return refuse('commit', s.state);
   const won = s.backup && s.backup.attempt === token ? promote(s, s.backup) : s;
   if (won.attempt !== token) return { refused: `cannot commit attempt ${token}: it holds no lease` };
-  return { ...won, ...out, state: 'done', reason: '', backup: undefined };
+  const next = copyShard(won);
+  next.outputKey = out.outputKey;
+  next.outputSha256 = out.outputSha256;
+  next.outputBytes = out.outputBytes;
+  next.outputWidth = out.outputWidth;
+  next.outputHeight = out.outputHeight;
+  next.outputFrames = out.outputFrames;
+  next.outputChannels = out.outputChannels;
+  next.runSeconds = out.runSeconds;
+  next.state = 'done';
+  next.reason = '';
+  next.backup = undefined;
+  return next;
 }
 
 /**

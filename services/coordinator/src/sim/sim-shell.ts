@@ -111,8 +111,8 @@ export class SimShell<A extends SimIdle> {
       if (this.idle.length === 0) break;
       const grants = this.core.handle({ type: 'idle', agents: this.idle }, now);
       if (grants.length === 0) break;
-      const chosen = new Set(grants.map((g) => (g.type === 'grant' ? g.agent : undefined)));
-      this.idle = this.idle.filter((a) => !chosen.has(a));
+      // A pass grants to a few agents (one, mostly): a scan beats building a set.
+      this.idle = this.idle.filter((a) => !grants.some((g) => g.type === 'grant' && g.agent === a));
       this.perform(grants, now);
     } while (this.pumpAgain);
     this.pumping = false;

@@ -8,11 +8,11 @@
  * withdrawn at once; assembly takes no time.
  */
 import TinyQueue from 'tinyqueue';
-import type { AgentAdvert } from '@tessera/protocol';
+import type { AgentAdvert, LeaseRef } from '@tessera/protocol';
 import { FarmCore, type CoreOptions } from '../core/core.js';
 import { FarmState } from '../core/farm.js';
 import type { FailureClass } from '../core/policy.js';
-import { newJob, newShard, type JobRecord, type ShardKind, type ShardRecord } from '../model.js';
+import { newJob, newShard, shardKey, type JobRecord, type ShardKind, type ShardRecord } from '../model.js';
 import { SimShell, type SimIdle } from './sim-shell.js';
 
 /** A simulated agent slot. */
@@ -69,9 +69,11 @@ export interface SimResult {
 
 /** A seeded 32-bit generator (mulberry32). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
+  // The state is kept as a signed 32-bit value (`| 0`): the same bits as the usual `>>> 0`, but a
+  // small integer to V8 rather than a heap number allocated at every draw.
+  let a = seed | 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
+    a = (a + 0x6d2b79f5) | 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
@@ -88,7 +90,8 @@ interface AgentState {
   spec: SimAgentSpec;
   advert: AgentAdvert;
   alive: boolean;
-  lease: { key: string; token: number } | undefined;
+  /** The attempt it runs: the shard key, the fencing token, and the lease as the agent names it. */
+  lease: { key: string; token: number; ref: LeaseRef } | undefined;
 }
 
 const KIND: ShardKind = 'upscale_tile';
@@ -162,11 +165,13 @@ export function simulate(sc: SimScenario): SimResult {
     {
       granted(idle, s) {
         const a = agents.get(idle.agentId)!;
-        a.lease = { key: `${s.jobId}.${s.index}`, token: s.attempt };
+        const ref = { jobId: s.jobId, shardIndex: s.index, fencingToken: s.attempt };
+        a.lease = { key: shardKey(s.jobId, s.index), token: s.attempt, ref };
         res.attempts++;
         mix(`g${now}|${a.lease.key}|${a.spec.name}|${s.attempt};`);
         if (sc.recordPlacements) res.placements.push({ key: a.lease.key, agent: a.spec.name });
-        push({ at: now + Math.max(1, Math.round(sc.durationMs(s, a.spec, rand))), kind: 'done', agent: a, ...a.lease });
+        const at = now + Math.max(1, Math.round(sc.durationMs(s, a.spec, rand)));
+        push({ at, kind: 'done', agent: a, key: a.lease.key, token: a.lease.token });
       },
       unparked: () => undefined,
       finished(job: JobRecord) {
@@ -251,10 +256,9 @@ export function simulate(sc: SimScenario): SimResult {
       case 'beat': {
         const a = e.agent;
         if (!a.alive) break;
-        const leases = a.lease ? [leaseRef(a.lease)] : [];
+        const leases = a.lease ? [a.lease.ref] : [];
         shell.perform(core.handle({ type: 'heartbeat', advert: a.advert, leases }, now), now);
-        if (a.lease)
-          core.handle({ type: 'renewal', ref: leaseRef(a.lease), agentId: a.advert.agentId, progress: 0.5 }, now);
+        if (a.lease) core.handle({ type: 'renewal', ref: a.lease.ref, agentId: a.advert.agentId, progress: 0.5 }, now);
         push({ at: now + heartbeatMs, kind: 'beat', agent: a });
         break;
       }
@@ -266,8 +270,7 @@ export function simulate(sc: SimScenario): SimResult {
         const outcome = fail
           ? { ok: false as const, failure: 'error' as FailureClass, error: 'simulated failure' }
           : { ok: true as const };
-        const s = farm.shard(e.key);
-        if (shell.report(e.key, e.token, a.advert.agentId, outcome, now) === 'accepted' && !fail && s) {
+        if (shell.report(e.key, e.token, a.advert.agentId, outcome, now) === 'accepted' && !fail) {
           res.lifecycles++;
           mix(`c${now}|${e.key};`);
         }
@@ -300,11 +303,6 @@ const liveCount = (agents: Map<string, AgentState>) => {
   for (const a of agents.values()) if (a.alive) n++;
   return n;
 };
-
-function leaseRef(l: { key: string; token: number }) {
-  const dot = l.key.lastIndexOf('.');
-  return { jobId: l.key.slice(0, dot), shardIndex: Number(l.key.slice(dot + 1)), fencingToken: l.token };
-}
 
 /**
  * A scenario of `shards` shards in jobs of 100 for 4 owners, `agents` agent slots of mixed classes
