@@ -18,17 +18,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import sharp from 'sharp';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { writeTinySvdModel } from '@tessera/engine';
-import { JobState, ShardState, blobKeys, farmNames, type Job } from '@tessera/protocol';
+import { JobState, ShardState, farmNames, type Job } from '@tessera/protocol';
 import { jobBytes, startFarm, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { waitFor, type Proc } from './helpers/process.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
-import { baboonCrop, baboonPng } from './helpers/images.js';
 import {
   CoordinatorLogTally,
   FAULT_KINDS,
@@ -37,6 +35,7 @@ import {
   type FaultKind,
   type Injection,
 } from './helpers/chaos.js';
+import { Gate, auditJobs, chaosSpecs, type Reference, type Spec } from './helpers/chaos-jobs.js';
 
 const SEED = process.env.TESSERA_CHAOS_SEED ? Number(process.env.TESSERA_CHAOS_SEED) : cryptoRandomInt(0, 2 ** 31 - 1);
 const INJECTIONS = 52;
@@ -55,32 +54,6 @@ const say = (...a: unknown[]) => verbose && console.log(`[chaos ${new Date().toI
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Submit = (farm: Farm, name: string) => Promise<Job>;
-interface Spec {
-  id: string;
-  submit: Submit;
-}
-
-/** What a fault-free run of a spec produced. */
-interface Reference {
-  shardsTotal: number;
-  outputs: Map<string, string>;
-  primarySha256: string;
-}
-
-/** A one-call lock: faults are not injected while a submission is in flight, nor the reverse. */
-class Gate {
-  private tail = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const out = this.tail.then(fn);
-    this.tail = out.then(
-      () => undefined,
-      () => undefined,
-    );
-    return out;
-  }
-}
-
 describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () => {
   let nats: TestNats;
   let models: string;
@@ -98,55 +71,7 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
     for (let i = 0; i < SLOTS.length; i++) proxies.push(await startTcpProxy(natsPort));
     models = mkdtempSync(join(tmpdir(), 'tessera-chaos-models-'));
     await writeTinySvdModel(join(models, 'svd-xt'));
-    const upA = await sharp(baboonPng()).resize(128, 96).png().toBuffer();
-    const upB = await baboonCrop(20, 40, 90, 70);
-    const still = await sharp(baboonPng()).resize(64, 64).png().toBuffer();
-    const key = await baboonCrop(32, 32, 64, 64);
-    const video = { model: 'svd-xt', width: 64, height: 64, steps: 3, seed: 5, image: still };
-    specs.push(
-      {
-        // 30 tiles of 32 px
-        id: 'upscale-x2',
-        submit: (f, name) =>
-          f.client.submitUpscale({ name, image: upA, model: 'esrgan-slim-x2', tile: 32, overlap: 12, seed: 1 }),
-      },
-      {
-        // 20 tiles of 28 px, 4× each
-        id: 'upscale-x4',
-        submit: (f, name) =>
-          f.client.submitUpscale({ name, image: upB, model: 'esrgan-slim-x4', tile: 28, overlap: 10, seed: 2 }),
-      },
-      {
-        // 4 batches at once, the second conditioned on a keyframe
-        id: 'video-keyframed',
-        submit: (f, name) =>
-          f.client.submitVideo({
-            name,
-            ...video,
-            keyframes: [key],
-            totalFrames: 24,
-            framesPerBatch: 8,
-            overlap: 2,
-            mode: 'keyframed',
-            formats: ['webp', 'png-frames'],
-          }),
-      },
-      {
-        // 4 batches one after the other, each starting from the previous one's output
-        id: 'video-chained',
-        submit: (f, name) =>
-          f.client.submitVideo({
-            name,
-            ...video,
-            seed: 9,
-            totalFrames: 24,
-            framesPerBatch: 8,
-            overlap: 2,
-            mode: 'chained',
-            formats: ['png-frames'],
-          }),
-      },
-    );
+    specs.push(...(await chaosSpecs()));
     farm = await startFarm({
       nats,
       agents: SLOTS.map((s, i) => ({ ...s, natsUrl: proxies[i].url })),
@@ -329,57 +254,14 @@ describe('chaos: ≥ 50 faults of four kinds during tiled and video jobs', () =>
     let shardsWithLoggedCommit = 0;
     try {
       const kv = await new Kvm(jetstream(nc)).open(farmNames(farm.farmPrefix).stateBucket);
-      const commitsByShard = new Map<string, Set<number>>();
-      for (const c of tally.commits) {
-        const k = `${c.job}/${c.shard}`;
-        commitsByShard.set(k, (commitsByShard.get(k) ?? new Set()).add(c.attempt));
-      }
-      for (const job of jobs) {
-        const ref = references.get(job.name.split('#')[0]);
-        const what = `${job.name} (${job.id})`;
-        if (!ref) throw new Error(`${what}: a job of no known spec`);
-        if (job.state !== JobState.JOB_STATE_SUCCEEDED)
-          problem('jobsNotSucceeded', `${what}: ${JobState[job.state]} ${job.error}`);
-        if (job.shardsTotal !== ref.shardsTotal || job.shards.length !== ref.shardsTotal)
-          problem(
-            'lostShards',
-            `${what}: ${job.shards.length}/${job.shardsTotal} shards, reference ${ref.shardsTotal}`,
-          );
-        if (job.state === JobState.JOB_STATE_SUCCEEDED) {
-          const formats = new Set(job.outputs.map((o) => o.format));
-          for (const [format, sha] of ref.outputs)
-            if (!formats.has(format) || job.outputs.find((o) => o.format === format)?.sha256 !== sha)
-              problem('outputsDiffering', `${what}: ${format} differs from the fault-free run`);
-          if (sha256(await jobBytes(farm.client, job.id)) !== ref.primarySha256)
-            problem('outputsDiffering', `${what}: the downloaded output differs from the fault-free run`);
-        }
-        for (const s of job.shards) {
-          shardsChecked++;
-          const entry = await kv.get(`shard.${job.id}.${s.index}`);
-          const rec = entry && (JSON.parse(new TextDecoder().decode(entry.value)) as Record<string, unknown>);
-          if (s.state !== ShardState.SHARD_STATE_DONE || rec?.state !== 'done') {
-            const stored = rec ? String(rec.state) : 'missing';
-            problem('lostShards', `${what} shard ${s.index}: ${ShardState[s.state]}, stored record ${stored}`);
-            continue;
-          }
-          // The committed output is the one written under the record's own attempt (fencing token).
-          const attempt = Number(rec.attempt);
-          if (rec.outputKey !== blobKeys.shardOutput(job.id, s.index, attempt))
-            problem(
-              'supersededCommits',
-              `${what} shard ${s.index}: ${String(rec.outputKey)} committed by attempt ${attempt}`,
-            );
-          // And the coordinator never logged a commit by another attempt of the shard.
-          const logged = commitsByShard.get(`${job.id}/${s.index}`) ?? new Set<number>();
-          if (logged.size) shardsWithLoggedCommit++;
-          for (const a of logged)
-            if (a !== attempt)
-              problem(
-                'supersededCommits',
-                `${what} shard ${s.index}: commit logged for attempt ${a}, current ${attempt}`,
-              );
-        }
-      }
+      ({ shardsChecked, shardsWithLoggedCommit } = await auditJobs({
+        jobs,
+        references,
+        kv,
+        commits: tally.commits,
+        client: farm.client,
+        problem,
+      }));
     } finally {
       await nc.close();
     }

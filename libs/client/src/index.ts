@@ -2,18 +2,16 @@
  * @tessera/client: the typed gRPC client of a Tessera farm, the pure formatters the `tessera` CLI
  * uses (and that scripts may reuse), and the stable JSON shapes of `--json` output.
  */
-export {
-  TesseraClient,
-  type CallOptions,
-  type SubmitUpscaleRequest,
-  type SubmitVideoRequest,
-  type SubmitImageRequest,
-  type SubmitVideoUpscaleRequest,
-  type OutputSelector,
-  type VideoFormatName,
-  type ImageFormatName,
-  type WatchListener,
-} from './client.js';
+export { TesseraClient, type CallOptions, type WatchListener } from './client.js';
+export type {
+  SubmitUpscaleRequest,
+  SubmitVideoRequest,
+  SubmitImageRequest,
+  SubmitVideoUpscaleRequest,
+  OutputSelector,
+  VideoFormatName,
+  ImageFormatName,
+} from './requests.js';
 export { DEFAULT_SERVER, MAX_MESSAGE_BYTES, type TesseraClientOptions, type TlsOptions } from './options.js';
 export { TesseraRpcError, OutputIntegrityError, codeName, toRpcError, type RpcCodeName } from './errors.js';
 export type { DownloadResult, DownloadProgress } from './download.js';

@@ -13,16 +13,12 @@ import {
   InvalidImageError,
   UnknownModelError,
   type EngineHost,
-  type SdRunParams,
 } from '@tessera/engine';
 import {
   AgentState,
   BLOB_CHUNK_BYTES,
   FailureKind,
-  LeaseRenewal,
-  LeaseRenewalReply,
   ShardResult,
-  ShardResultReply,
   WorkGrant,
   WorkRequest,
   type AgentAdvert,
@@ -31,12 +27,13 @@ import {
   type LeaseRef,
   type ShardTask,
 } from '@tessera/protocol';
-import { join } from 'node:path';
+import type { Logger } from '@tessera/runtime';
+import { attachmentDirs } from './image-inputs.js';
+import { reportResult, sleep, startRenewing, type LeaseMessaging } from './lease-messages.js';
 import { slowDown } from './slowdown.js';
-import { concatBytes, type Logger } from '@tessera/runtime';
-import { attachmentDirs, splitImageInput } from './image-inputs.js';
 import type { AgentMetrics } from './metrics.js';
 import { ModelUnavailableError, type AgentModels } from './models.js';
+import { computeShard } from './shard-compute.js';
 import { SpeedMeter } from './speed-meter.js';
 
 /**
@@ -81,12 +78,6 @@ interface Current {
   modelDir?: string;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
-
 export class Slot {
   private current: Current | undefined;
   private completed = 0;
@@ -96,7 +87,12 @@ export class Slot {
   /** Measured throughput per model (advertised). */
   readonly speed = new SpeedMeter();
 
-  constructor(private readonly d: SlotDeps) {}
+  /** Where this slot's renewals and results go. */
+  private readonly messaging: LeaseMessaging;
+
+  constructor(private readonly d: SlotDeps) {
+    this.messaging = { nc: d.nc, names: d.names, agentId: d.advert.agentId };
+  }
 
   /** The advert as it stands now. */
   advert(): AgentAdvert {
@@ -199,7 +195,7 @@ export class Slot {
     const log = this.d.log.child({ job: ref.jobId, shard: ref.shardIndex, token: ref.fencingToken });
     const cur: Current = { lease, abort: new AbortController(), progress: 0 };
     this.current = cur;
-    const renewer = this.startRenewing(cur, log);
+    const renewer = startRenewing(this.messaging, cur, log);
     const t0 = performance.now();
     let result: ShardResult;
     try {
@@ -218,7 +214,13 @@ export class Slot {
       const dirs = [dirModel ?? '', ...(task.kind === 'sd_stage' ? attachmentDirs(task.image) : [])].filter(Boolean);
       const held = dirs.length && this.d.models ? await this.d.models.holdAll(dirs, cur.abort.signal) : undefined;
       cur.modelDir = dirModel ? held?.dirOf(dirModel) : undefined;
-      const out = await this.compute(task, input, cur).finally(() => held?.release());
+      const out = await computeShard(task, input, {
+        engine: this.d.engine,
+        modelsDir: this.d.modelsDir,
+        signal: cur.abort.signal,
+        modelDir: cur.modelDir,
+        onProgress: (f) => this.progressed(cur, f),
+      }).finally(() => held?.release());
       const engineMs = performance.now() - tEngine;
       const delayMs = this.d.testDelayMs?.(task, engineMs / 1000) ?? 0;
       if (delayMs > 0) await slowDown(engineMs, delayMs, (p) => (cur.progress = p), cur.abort.signal);
@@ -295,7 +297,7 @@ export class Slot {
       };
     }
     clearInterval(renewer);
-    const reply = await this.report(result, log);
+    const reply = await reportResult(this.messaging, result, log);
     this.current = undefined;
     if (result.ok && reply?.accepted) this.completed++;
     this.d.metrics.shards.inc({
@@ -308,207 +310,6 @@ export class Slot {
     if (cur.firstProgressMs === undefined && fraction > 0) cur.firstProgressMs = performance.now();
     cur.progress = fraction;
   }
-
-  /**
-   * Runs the engine on a task. Outputs are raw RGB8: one image (upscale_tile) or `frames` images of
-   * width × height back to back (upscale_frames, svd_batch).
-   */
-  private async compute(
-    task: ShardTask,
-    input: Uint8Array,
-    cur: Current,
-  ): Promise<{ data: Uint8Array; width: number; height: number; frames: number; channels?: number }> {
-    const { inputWidth: w, inputHeight: h } = task;
-    const frameBytes = w * h * 3;
-    const signal = cur.abort.signal;
-    switch (task.kind) {
-      case 'upscale_tile': {
-        const out = await this.d.engine.upscale(
-          task.model,
-          { width: w, height: h, data: input },
-          { signal, onProgress: (f) => this.progressed(cur, f) },
-        );
-        return { data: out.data, width: out.width, height: out.height, frames: 1 };
-      }
-      case 'upscale_frames': {
-        const n = task.inputFrames;
-        if (input.length !== n * frameBytes)
-          throw new InvalidImageError(`input has ${input.length} bytes, expected ${n} frames of ${w}×${h}`);
-        const outs: Uint8Array[] = [];
-        let size = { width: 0, height: 0 };
-        for (let i = 0; i < n; i++) {
-          const out = await this.d.engine.upscale(
-            task.model,
-            { width: w, height: h, data: input.subarray(i * frameBytes, (i + 1) * frameBytes) },
-            { signal },
-          );
-          outs.push(out.data);
-          size = { width: out.width, height: out.height };
-          this.progressed(cur, (i + 1) / n);
-        }
-        return { data: concatBytes(outs), ...size, frames: n };
-      }
-      case 'svd_batch': {
-        const v = task.video;
-        if (!v) throw new InvalidImageError('svd_batch task without video parameters');
-        const f = v.conditioningFrame;
-        if (input.length < (f + 1) * frameBytes)
-          throw new InvalidImageError(`input has no frame ${f} (${input.length} bytes of ${w}×${h} frames)`);
-        const modelDir = cur.modelDir ?? join(this.d.modelsDir, task.model);
-        const frames = await this.d.engine.imageToVideo(
-          modelDir,
-          {
-            image: { width: w, height: h, data: input.slice(f * frameBytes, (f + 1) * frameBytes) },
-            numFrames: v.numFrames,
-            width: v.width,
-            height: v.height,
-            fps: v.fps,
-            motionBucketId: v.motionBucketId,
-            noiseAugStrength: v.noiseAugStrength,
-            steps: v.steps,
-            minGuidanceScale: v.minGuidanceScale,
-            maxGuidanceScale: v.maxGuidanceScale,
-            seed: task.seed,
-            decodeChunkSize: v.decodeChunk,
-          },
-          { signal, onProgress: (p) => this.progressed(cur, p) },
-        );
-        return {
-          data: concatBytes(frames.map((x) => x.data)),
-          width: v.width,
-          height: v.height,
-          frames: frames.length,
-        };
-      }
-      case 'sd_stage': {
-        const t = task.image;
-        if (!t) throw new InvalidImageError('sd_stage task without image parameters');
-        const params: SdRunParams = {
-          prompt: t.prompt,
-          // The wire cannot tell "no negative prompt" from "empty": '' means diffusers' None.
-          negativePrompt: t.negativePrompt || undefined,
-          width: t.width,
-          height: t.height,
-          steps: t.steps || undefined,
-          guidanceScale: t.guidanceScale || undefined,
-          seed: task.seed,
-          scheduler: t.scheduler || undefined,
-          strength: t.strength || undefined,
-          denoisingStart: t.denoisingStart || undefined,
-          denoisingEnd: t.denoisingEnd || undefined,
-          outputType: t.outputLatents ? 'latent' : 'image',
-        };
-        let crop: { width: number; height: number } | undefined;
-        // hook(engines-b): control images follow the init image in the input blob (image-inputs.ts).
-        const split = splitImageInput(t, input, this.d.modelsDir);
-        if (split.controlNets.length) params.controlNets = split.controlNets;
-        input = split.init;
-        if (t.inputKind === 'image') {
-          if (input.length !== t.width * t.height * 3)
-            throw new InvalidImageError(`input image has ${input.length} bytes, expected ${t.width}×${t.height} RGB8`);
-          // SD works on multiples of 8 pixels: pad an odd-sized tile by repeating its edge, crop after.
-          const padded = padToMultiple({ width: t.width, height: t.height, data: input }, 8);
-          if (padded.width !== t.width || padded.height !== t.height) crop = { width: t.width, height: t.height };
-          params.image = padded;
-          params.width = padded.width;
-          params.height = padded.height;
-        } else if (t.inputKind === 'latents') {
-          const n = t.latentChannels * t.latentHeight * t.latentWidth;
-          if (input.length !== n * 4)
-            throw new InvalidImageError(`input latents have ${input.length} bytes, expected ${n} float32`);
-          const data = new Float32Array(n);
-          new Uint8Array(data.buffer).set(input);
-          params.latents = { channels: t.latentChannels, height: t.latentHeight, width: t.latentWidth, data };
-        }
-        const r = await this.d.engine.generateImage(cur.modelDir ?? join(this.d.modelsDir, t.modelDir), params, {
-          ...(t.vaeDir ? { vaeDir: join(this.d.modelsDir, t.vaeDir) } : {}),
-          signal,
-          onProgress: (p) => this.progressed(cur, p),
-        });
-        if ('latents' in r) {
-          const l = r.latents;
-          return {
-            data: new Uint8Array(l.data.buffer, l.data.byteOffset, l.data.byteLength),
-            width: l.width,
-            height: l.height,
-            frames: 1,
-            channels: l.channels,
-          };
-        }
-        const img = crop ? cropTopLeft(r.images[0], crop.width, crop.height) : r.images[0];
-        return { data: img.data, width: img.width, height: img.height, frames: 1 };
-      }
-      default:
-        throw new UnknownModelError(`this agent cannot run shards of kind ${JSON.stringify(task.kind)}`);
-    }
-  }
-
-  /** Renews the lease every renewEveryMs; a refusal (superseded, cancelled) aborts the engine. */
-  private startRenewing(cur: Current, log: Logger): NodeJS.Timeout {
-    const ref = cur.lease.ref!;
-    const every = Math.max(50, cur.lease.renewEveryMs || 5000);
-    return setInterval(() => {
-      const body: LeaseRenewal = { ref, agentId: this.d.advert.agentId, progress: cur.progress };
-      this.d.nc
-        .request(this.d.names.workRenew, LeaseRenewal.encode(body).finish(), { timeout: every })
-        .then((m) => {
-          const r = LeaseRenewalReply.decode(m.data);
-          if (!r.ok && (r.reason === 'superseded' || r.reason === 'cancelled' || r.reason === 'unknown')) {
-            log.warn({ reason: r.reason }, 'lease lost; stopping the shard');
-            cur.abort.abort(new Error(`lease ${r.reason}`));
-          }
-        })
-        .catch((e: unknown) => log.debug({ err: (e as Error).message }, 'lease renewal got no answer'));
-    }, every);
-  }
-
-  /** Reports a result until the coordinator answers (it may be restarting). */
-  private async report(result: ShardResult, log: Logger): Promise<ShardResultReply | undefined> {
-    const body = ShardResult.encode(result).finish();
-    let backoff = 250;
-    for (let attempt = 1; attempt <= 120; attempt++) {
-      try {
-        const m = await this.d.nc.request(this.d.names.workResult, body, { timeout: 10_000 });
-        const reply = ShardResultReply.decode(m.data);
-        if (reply.accepted) log.debug({ reason: reply.reason || undefined }, 'result committed');
-        else log.warn({ reason: reply.reason }, 'result refused by the coordinator');
-        return reply;
-      } catch (e) {
-        log.warn({ err: (e as Error).message, attempt }, 'result not acknowledged; retrying');
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
-      }
-    }
-    log.error('giving up reporting the result; the lease will expire and the shard will run again');
-    return undefined;
-  }
-}
-
-type Rgb = { width: number; height: number; data: Uint8Array };
-
-/** Pads an RGB8 image right and bottom to multiples of `m` by repeating the last column and row. */
-function padToMultiple(img: Rgb, m: number): Rgb {
-  const width = Math.ceil(img.width / m) * m;
-  const height = Math.ceil(img.height / m) * m;
-  if (width === img.width && height === img.height) return img;
-  const out = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    const sy = Math.min(y, img.height - 1);
-    const row = img.data.subarray(sy * img.width * 3, (sy + 1) * img.width * 3);
-    out.set(row, y * width * 3);
-    const last = row.subarray(row.length - 3);
-    for (let x = img.width; x < width; x++) out.set(last, (y * width + x) * 3);
-  }
-  return { width, height, data: out };
-}
-
-/** The top-left width × height of an RGB8 image. */
-function cropTopLeft(img: Rgb, width: number, height: number): Rgb {
-  const out = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    out.set(img.data.subarray(y * img.width * 3, y * img.width * 3 + width * 3), y * width * 3);
-  }
-  return { width, height, data: out };
 }
 
 function sha256(b: Uint8Array): string {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { JobState, type Job } from '@tessera/protocol';
-import type { ImageFormatName, OutputSelector, TesseraClient } from '../client.js';
+import type { TesseraClient } from '../client.js';
+import type { ImageFormatName, OutputSelector } from '../requests.js';
 import { jobToJson, watchEventToJson } from '../format/json.js';
 import { formatBytes, formatJobStatus, formatJobsTable } from '../format/table.js';
 import { jobStateName } from '../states.js';

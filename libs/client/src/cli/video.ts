@@ -2,7 +2,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { SubmitImageRequest, VideoFormatName } from '../client.js';
+import type { SubmitImageRequest, VideoFormatName } from '../requests.js';
 import { collectControlNet, type ControlNetArg } from './controlnet-arg.js';
 import { withClient, type CliContext } from './context.js';
 import { finishSubmission } from './jobs.js';
