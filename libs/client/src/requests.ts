@@ -142,14 +142,16 @@ export interface OutputSelector {
 
 const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
+/** The fields every kind of job shares (zeros and empty strings: the farm's defaults). */
+function jobFields(req: { name?: string; seed?: number; priority?: number; maxAttempts?: number }) {
+  return { name: req.name ?? '', seed: req.seed ?? 0, priority: req.priority ?? 0, maxAttempts: req.maxAttempts ?? 0 };
+}
+
 /** A tiled upscale as a SubmitJob request (zeros and empty lists: the coordinator chooses). */
 export function upscaleJobRequest(req: SubmitUpscaleRequest): SubmitJobRequest {
   const image = Buffer.from(req.image.buffer, req.image.byteOffset, req.image.byteLength);
   return {
-    name: req.name ?? '',
-    seed: req.seed ?? 0,
-    priority: req.priority ?? 0,
-    maxAttempts: req.maxAttempts ?? 0,
+    ...jobFields(req),
     spec: {
       $case: 'upscale',
       value: {
@@ -177,10 +179,7 @@ export function upscaleJobRequest(req: SubmitUpscaleRequest): SubmitJobRequest {
 /** An image-to-video job as a SubmitJob request (zeros: the model's defaults). */
 export function videoJobRequest(req: SubmitVideoRequest): SubmitJobRequest {
   return {
-    name: req.name ?? '',
-    seed: req.seed ?? 0,
-    priority: req.priority ?? 0,
-    maxAttempts: req.maxAttempts ?? 0,
+    ...jobFields(req),
     spec: {
       $case: 'video',
       value: {
@@ -209,10 +208,7 @@ export function videoJobRequest(req: SubmitVideoRequest): SubmitJobRequest {
 /** A video upscale as a SubmitJob request. */
 export function videoUpscaleJobRequest(req: SubmitVideoUpscaleRequest): SubmitJobRequest {
   return {
-    name: req.name ?? '',
-    seed: req.seed ?? 0,
-    priority: req.priority ?? 0,
-    maxAttempts: req.maxAttempts ?? 0,
+    ...jobFields(req),
     spec: {
       $case: 'videoUpscale',
       value: {
@@ -230,10 +226,7 @@ export function videoUpscaleJobRequest(req: SubmitVideoUpscaleRequest): SubmitJo
 /** An image job as a SubmitJob request (zeros and empty strings: defaults). */
 export function imageJobRequest(req: SubmitImageRequest): SubmitJobRequest {
   return {
-    name: req.name ?? '',
-    seed: req.seed ?? 0,
-    priority: req.priority ?? 0,
-    maxAttempts: req.maxAttempts ?? 0,
+    ...jobFields(req),
     spec: {
       $case: 'image',
       value: {
