@@ -52,6 +52,10 @@ describe('agent killed mid-job', () => {
         { name: 'b', vramGb: 8 },
         { name: 'c', vramGb: 24 },
       ],
+      // The requeue of a lost agent's shard is under test. With speculation on, an idle agent may hold
+      // a backup of the victim's shard by the time it is killed; the backup then simply carries on
+      // (no requeue, no retry counted): core/speculation.test.ts covers that path.
+      coordinatorArgs: ['--speculation-budget', '0'],
     });
     try {
       const victimId = (await farm.client.listAgents()).find((a) => a.name === 'victim')!.id;
