@@ -21,10 +21,11 @@ describe('load (CI size): 40 jobs × 25 shards, 20 zero-work agents', () => {
   let agents: ZeroWorkAgents;
 
   beforeAll(async () => {
-    // Long leases: a slow shared CI box must not turn a late renewal into a second attempt.
+    // Long leases: a slow shared CI box must not turn a late renewal into a second attempt; nor may a
+    // backup of an attempt the box stalled (speculation off: every shard is leased exactly once here).
     farm = await startFarm({
       agents: [],
-      coordinatorArgs: ['--lease-ms', '60000', '--agent-silence-ms', '30000'],
+      coordinatorArgs: ['--lease-ms', '60000', '--agent-silence-ms', '30000', '--speculation-budget', '0'],
     });
     agents = await startZeroWorkLoadTestAgents({
       natsUrl: farm.nats.url,
