@@ -81,8 +81,7 @@ export function chooseBackups<A extends IdleAgent>(
       if (a.modelRank && a.modelRank(job.model) === null) continue;
       const idleSpeed = view.idleSpeed(a, e.model);
       if (idleSpeed === undefined) continue;
-      const c = { key: k, jobId: job.id, job, hasBackup: false, fits: true, idleSpeed };
-      cands.push({ ...c, workS: e.workS, remainingS: e.remainingS });
+      cands.push({ key: k, jobId: job.id, job, hasBackup: false, fits: true, idleSpeed, ...e });
     }
     const pick = pickBackup(cands, budget, o);
     if (!pick) continue;

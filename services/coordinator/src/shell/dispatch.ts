@@ -2,13 +2,13 @@
  * Dispatch: work requests park here until the core's dispatch pass gives them a shard (or their
  * wait ends); a grant is one compare-and-set of the shard record, answered with the lease.
  */
-import { AgentState, type AgentAdvert, type WorkGrant, type WorkRequest } from '@tessera/protocol';
+import { AgentState, type AgentAdvert, type Lease, type WorkGrant, type WorkRequest } from '@tessera/protocol';
 import { isRefusal } from '../core/verdict.js';
 import * as jobVerbs from '../core/job.js';
 import * as shardVerbs from '../core/shard.js';
 import type { Timer } from '../clock.js';
 import { leaseInputs, taskFor } from '../kinds/index.js';
-import { FINAL_JOB_STATES, shardKey } from '../model.js';
+import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from '../model.js';
 import type { IdleAgent } from '../scheduler.js';
 import { modelRank } from '../model-routing.js';
 import { shardWork } from '../placement/cost.js';
@@ -108,13 +108,7 @@ export class Dispatcher {
         d.metrics.dispatchLatency.observe((now - queuedSince) / 1000);
         if (job.state === 'queued') await writer.job(job.id, jobVerbs.start(now));
         d.events.shardChanged(farm.job(job.id)!, next);
-        return {
-          ref: { jobId: job.id, shardIndex: next.index, fencingToken: next.attempt },
-          expiresUnixMs: next.leaseExpiresMs,
-          renewEveryMs: d.options.renewEveryMs,
-          // hook(speed): the shard's work units by the cost model, what the agent measures its speed with
-          task: { ...taskFor(job, next, next.attempt, dep), workUnits: shardWork(d.table, job, next).units },
-        };
+        return this.lease(job, next, next.attempt, next.leaseExpiresMs, dep);
       })
       .catch((e) => {
         d.log.error({ err: e, shard: k }, 'lease write failed');
@@ -160,12 +154,7 @@ export class Dispatcher {
         const dep = next.dependsOn >= 0 ? farm.shard(shardKey(job.id, next.dependsOn)) : undefined;
         // What a lease fixes at grant time follows the backup's agent (e.g. its class's decode chunk).
         const own = { ...next, ...leaseInputs(job, next, p.classGb, dep, d.table) };
-        return {
-          ref: { jobId: job.id, shardIndex: next.index, fencingToken: b.attempt },
-          expiresUnixMs: b.leaseExpiresMs,
-          renewEveryMs: d.options.renewEveryMs,
-          task: { ...taskFor(job, own, b.attempt, dep), workUnits: shardWork(d.table, job, next).units },
-        };
+        return this.lease(job, own, b.attempt, b.leaseExpiresMs, dep);
       })
       .catch((e) => {
         d.log.error({ err: e, shard: k }, 'backup lease write failed');
@@ -175,6 +164,24 @@ export class Dispatcher {
     if (lease) return p.resolve({ lease });
     // No backup after all (the shard committed or ended meanwhile): the agent asks again later.
     p.resolve(NO_WORK);
+  }
+
+  /** The lease of attempt `token` of shard `rec` (a primary's or a backup's): its ref, expiry and task. */
+  private lease(
+    job: JobRecord,
+    rec: ShardRecord,
+    token: number,
+    expiresMs: number,
+    dep: ShardRecord | undefined,
+  ): Lease {
+    const { d } = this.x;
+    return {
+      ref: { jobId: job.id, shardIndex: rec.index, fencingToken: token },
+      expiresUnixMs: expiresMs,
+      renewEveryMs: d.options.renewEveryMs,
+      // hook(speed): the shard's work units by the cost model, what the agent measures its speed with
+      task: { ...taskFor(job, rec, token, dep), workUnits: shardWork(d.table, job, rec).units },
+    };
   }
 
   /** Answers an agent's parked request (the given one only, when `only` is set) with "no work". */
