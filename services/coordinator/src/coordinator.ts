@@ -4,7 +4,6 @@
  * Every transition is persisted with a revision check before it counts; the farm state is a cache of
  * the store, rebuilt by `start()` after a restart.
  */
-import { vramClassOf } from '@tessera/hardware';
 import type {
   AgentState,
   Heartbeat,
@@ -17,7 +16,8 @@ import type {
 } from '@tessera/protocol';
 import { withTimers, type Timer } from './clock.js';
 import { FarmCore } from './core/core.js';
-import { FarmState } from './core/farm.js';
+import type { FarmState } from './core/farm.js';
+import { ownerUsage, recentJobs } from './core/farm-queries.js';
 import { NotFoundError } from './errors.js';
 import * as kinds from './kinds/index.js';
 import { FINAL_JOB_STATES, type JobRecord, type ShardRecord } from './model.js';
@@ -30,7 +30,7 @@ import { Dispatcher } from './shell/dispatch.js';
 import { EffectRunner } from './shell/effects.js';
 import { Submissions } from './shell/intake.js';
 import { Lifecycle } from './shell/lifecycle.js';
-import { backupView, eftPlacement } from './shell/placement.js';
+import { backupView, eftPlacement, farmState } from './shell/placement.js';
 import { Results } from './shell/results.js';
 import { RecordWriter } from './shell/writer.js';
 
@@ -53,11 +53,7 @@ export class Coordinator {
   constructor(deps: CoordinatorDeps) {
     const d = (this.d = { ...deps, clock: withTimers(deps.clock) });
     const o = d.options;
-    this.farm = new FarmState(
-      (a) => vramClassOf(d.table, a.vramUsableGb),
-      o.maxAgents,
-      (u) => o.userWeights.get(u) ?? 1,
-    );
+    this.farm = farmState(d);
     this.core = new FarmCore(this.farm, o, eftPlacement(d, this.farm), backupView(d, this.farm)); // hook(speed)
     const base = {
       d,
@@ -130,7 +126,7 @@ export class Coordinator {
 
   /** What `owner` holds now (for the per-user limits). */
   ownerUsage(owner: string): { unfinishedJobs: number; queuedShards: number } {
-    return this.farm.ownerUsage(owner);
+    return ownerUsage(this.farm, owner);
   }
 
   /** A job record; throws NotFoundError. */
@@ -148,7 +144,7 @@ export class Coordinator {
   }
 
   listJobs(limit: number): JobRecord[] {
-    return this.farm.recentJobs(limit);
+    return recentJobs(this.farm, limit);
   }
 
   /** Cancels a job; leased shards learn it at their next renewal (and from the cancel notice). */

@@ -3,7 +3,8 @@
  * the heads of its queues, never at the whole queue.
  *
  * - Jobs are grouped by priority (levels served high first), then by owner; within an owner, jobs
- *   are in age order. Only jobs with a dispatchable ("ready") shard are listed.
+ *   with chains by remaining critical path (their `rank`, longest first), then in age order. Only
+ *   jobs with a dispatchable ("ready") shard are listed.
  * - Within a job, ready shard indices sit in one min-heap per required VRAM class, so the lowest
  *   index that some free agent fits is found by peeking at a handful of heaps.
  * - A queued shard can be *gated* (it waits for another shard's commit: a chained video batch, the
@@ -27,6 +28,12 @@ export interface QueueJobMeta {
   readonly model: string;
   /** Agent names on the job's blocklist. */
   readonly blocked: readonly string[];
+  /**
+   * hook(speed): the remaining critical path of a job whose shards form chains (HEFT's upward rank,
+   * reference seconds; scheduler.ts). Among one owner's jobs of one priority, a higher rank goes
+   * first; 0 (the default, every job without chains) keeps submission order.
+   */
+  readonly rank?: number;
 }
 
 type MemberState = 'ready' | 'gated' | 'delayed';
@@ -45,16 +52,16 @@ interface Bucket {
   ready: Set<number>;
 }
 
-interface JobQueue {
-  meta: QueueJobMeta;
+class JobQueue {
   /** Ready shards by required class. */
-  buckets: Map<number, Bucket>;
-  readyCount: number;
+  buckets = new Map<number, Bucket>();
+  readyCount = 0;
   /** Queued shards (any state) by required class, for waiting reasons. */
-  byClass: Map<number, number>;
-  members: number;
+  byClass = new Map<number, number>();
+  members = 0;
   /** True while it sits in its owner's list. */
-  listed: boolean;
+  listed = false;
+  constructor(public meta: QueueJobMeta) {}
 }
 
 interface Delayed {
@@ -62,8 +69,9 @@ interface Delayed {
   atMs: number;
 }
 
-const olderJob = (a: QueueJobMeta, b: QueueJobMeta): number =>
-  a.createdMs - b.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** Service order of one owner's jobs: remaining critical path (chains) desc, then age, then id. */
+const jobOrder = (a: QueueJobMeta, b: QueueJobMeta): number =>
+  (b.rank ?? 0) - (a.rank ?? 0) || a.createdMs - b.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export interface Taken<A extends IdleAgent> {
   key: string;
@@ -110,19 +118,17 @@ export class ShardQueue {
     return { count: j.members, maxClassGb: max };
   }
 
-  /** Registers a job or updates what the index knows of it (e.g. its blocklist). */
+  /**
+   * Registers a job or updates what the index knows of it (its blocklist, its rank). A listed job
+   * whose rank changed moves to its new place in its owner's list.
+   */
   setJob(meta: QueueJobMeta): void {
     const j = this.jobs.get(meta.id);
-    if (j) j.meta = meta;
-    else
-      this.jobs.set(meta.id, {
-        meta,
-        buckets: new Map(),
-        readyCount: 0,
-        byClass: new Map(),
-        members: 0,
-        listed: false,
-      });
+    if (!j) return void this.jobs.set(meta.id, new JobQueue(meta));
+    const moved = j.listed && (j.meta.rank ?? 0) !== (meta.rank ?? 0);
+    if (moved) this.unlist(j);
+    j.meta = meta;
+    if (moved) this.list(j);
   }
 
   /**
@@ -256,7 +262,7 @@ export class ShardQueue {
             this.runningByOwner.get(best.owner) ?? 0,
             this.weight(best.owner),
           );
-          if (s < 0 || (s === 0 && olderJob(job.meta, best.job.meta) < 0)) best = { owner, job };
+          if (s < 0 || (s === 0 && jobOrder(job.meta, best.job.meta) < 0)) best = { owner, job };
         });
         if (!best) break;
         const pick = this.pick(best.job, agents, failedOn, narrow);
@@ -324,6 +330,7 @@ export class ShardQueue {
       model: job.meta.model,
       owner: job.meta.owner,
       blocked,
+      jobRank: job.meta.rank ?? 0,
     };
     const agent = bestAgentFor(shard, narrow ? narrow(shard, eligible) : eligible);
     return agent ? { key, index, agent } : null;
@@ -354,7 +361,15 @@ export class ShardQueue {
     if (!j.listed) this.list(j);
   }
 
-  /** Puts a job in its owner's list at its age position. */
+  /** Takes a listed job out of its owner's list (it goes back in with `list`). */
+  private unlist(j: JobQueue): void {
+    const list = this.levels.get(j.meta.priority)?.get(j.meta.owner);
+    const at = list ? list.indexOf(j) : -1;
+    if (at >= 0) list!.splice(at, 1);
+    j.listed = false;
+  }
+
+  /** Puts a job in its owner's list at its place in service order (rank, then age). */
   private list(j: JobQueue): void {
     j.listed = true;
     const { priority, owner } = j.meta;
@@ -373,7 +388,7 @@ export class ShardQueue {
     let hi = list.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (olderJob(list[mid].meta, j.meta) < 0) lo = mid + 1;
+      if (jobOrder(list[mid].meta, j.meta) < 0) lo = mid + 1;
       else hi = mid;
     }
     list.splice(lo, 0, j);

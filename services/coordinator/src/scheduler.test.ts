@@ -139,6 +139,8 @@ describe('queue index', () => {
           owner: owners[rnd(owners.length)],
           model: 'm',
           blocked: rnd(3) === 0 ? [agentNames[rnd(7)], agentNames[rnd(7)]] : [],
+          // Jobs with chains carry their remaining critical path; the others rank 0.
+          rank: rnd(3) === 0 ? 1 + rnd(3) : 0,
         };
         queue.setJob(meta);
         const n = 1 + rnd(8);
@@ -163,7 +165,14 @@ describe('queue index', () => {
             model: 'm',
             owner: meta.owner,
             blocked: meta.blocked,
+            jobRank: meta.rank,
           });
+        }
+        // A listed job whose rank changes (a link committed) moves in its owner's list.
+        if (rnd(4) === 0) {
+          const rank = rnd(4);
+          queue.setJob({ ...meta, rank });
+          for (const sh of shards) if (sh.jobId === jobId) Object.assign(sh, { jobRank: rank });
         }
       }
       const idle = Array.from({ length: 1 + rnd(6) }, (_, i) => ({

@@ -9,7 +9,10 @@
  * - shards are served by job priority (high first); priority always dominates;
  * - among jobs of the same priority, weighted fair share between owners: the owner with the fewest
  *   running shards per unit weight goes next (running = leased or being granted, counted across
- *   priorities); on equal shares, then within one owner, the older job first, then shard index;
+ *   priorities); on equal shares, then within one owner, a job whose shards form chains (chained
+ *   video, image stages) by its remaining critical path (HEFT's upward rank: a link delayed delays
+ *   the rest of its chain), longest first, ahead of jobs without chains; then the older job first,
+ *   then shard index;
  * - an agent on a job's blocklist (it failed that job's shards too often) gets no shard of the job;
  * - an agent that already failed a shard is not given that shard again while others can run it;
  * - among agents of the same class, one that has the shard's model loaded wins (model affinity:
@@ -51,6 +54,8 @@ export interface QueuedShard {
   readonly owner?: string;
   /** Agent names on the job's blocklist: they never get this shard. */
   readonly blocked?: readonly string[];
+  /** Its job's remaining critical path (reference seconds) when the job has chains; 0 otherwise. */
+  readonly jobRank?: number;
 }
 
 /** What fair share between owners needs: their running shards now and their weights. */
@@ -91,10 +96,11 @@ export function fits(agentClassGb: number, requiredClassGb: number): boolean {
   return agentClassGb >= requiredClassGb;
 }
 
-/** Service order of queued shards: priority desc, job age asc, job id, shard index asc. */
+/** Service order of queued shards: priority desc, job rank desc, job age asc, job id, shard index asc. */
 export function compareShards(a: QueuedShard, b: QueuedShard): number {
   return (
     b.priority - a.priority ||
+    (b.jobRank ?? 0) - (a.jobRank ?? 0) ||
     a.jobCreatedMs - b.jobCreatedMs ||
     (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0) ||
     a.index - b.index
@@ -144,8 +150,8 @@ function lexLess(a: number[], b: number[]): boolean {
 
 /**
  * Matches queued shards to idle agents, the rules above spelled out plainly: each turn, of the
- * shards some free agent can take, the first in service order (priority, owner share, job age, job
- * id, index) goes to its best agent. Each agent gets at most one shard. Returns the assignments in
+ * shards some free agent can take, the first in service order (priority, owner share, job rank,
+ * job age, job id, index) goes to its best agent. Each agent gets at most one shard. Returns the assignments in
  * decision order; shards and agents left over stay waiting.
  *
  * This is the reference definition, quadratic in the queue: the coordinator dispatches from the

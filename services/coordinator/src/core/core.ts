@@ -10,6 +10,7 @@ import { shardKey, type JobRecord, type ShardKind, type ShardRecord } from '../m
 import type { AgentEntry } from '../registry.js';
 import type { IdleAgent } from '../scheduler.js';
 import { FarmState, type Held, type Narrow } from './farm.js';
+import { expiredJobs } from './farm-queries.js';
 import type { SpeculationOptions } from '../placement/speculate.js';
 import { leaseExpiry, type LeaseTimeouts } from './policy.js';
 import { committedBy, holdsLease, leaseOf, type LeaseHolder } from './shard.js';
@@ -140,7 +141,7 @@ export class FarmCore {
     if (s.queue.releaseDue(now) > 0) out.push({ type: 'pump' });
     if (this.o.retentionMs > 0 && now - s.lastRetentionMs > Math.min(60_000, this.o.retentionMs)) {
       s.lastRetentionMs = now;
-      const expired = s.expiredJobs(now, this.o.retentionMs).map((j) => j.id);
+      const expired = expiredJobs(s, now, this.o.retentionMs).map((j) => j.id);
       if (expired.length) out.push({ type: 'expire', jobIds: expired });
     }
     for (const a of s.registry.sweep(now, this.o.agentSilenceMs)) {

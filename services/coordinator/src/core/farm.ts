@@ -12,6 +12,7 @@ import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from '..
 import { ShardQueue, type QueueJobMeta, type Taken } from '../queue.js';
 import { AgentRegistry, type AgentEntry } from '../registry.js';
 import type { IdleAgent, QueuedShard } from '../scheduler.js';
+import { ChainRanks, type ShardWorkS } from './chains.js';
 
 /**
  * hook(speed): narrows the agents a shard may go to (placement by expected finish time, given by
@@ -52,9 +53,10 @@ export type Transition =
   /** NATS connectivity changed; coming back refreshes every agent's and lease's deadline. */
   | { type: 'online'; online: boolean; nowMs: number; leaseMs: number };
 
-/** What the queue index needs of a job. */
-export function queueMeta(job: JobRecord): QueueJobMeta {
+/** What the queue index needs of a job (`rank`: its remaining critical path, core/chains.ts). */
+export function queueMeta(job: JobRecord, rank = 0): QueueJobMeta {
   return {
+    rank,
     id: job.id,
     priority: job.priority,
     createdMs: job.createdMs,
@@ -89,9 +91,18 @@ export class FarmState {
   /** When retention last ran. */
   lastRetentionMs = 0;
 
-  constructor(classOf: (a: AgentAdvert) => number, maxAgents: number, weight: (owner: string) => number) {
+  /** hook(speed): remaining critical paths of jobs with chains, the queue's order among an owner's jobs. */
+  private readonly chains: ChainRanks;
+
+  constructor(
+    classOf: (a: AgentAdvert) => number,
+    maxAgents: number,
+    weight: (owner: string) => number,
+    workS?: ShardWorkS,
+  ) {
     this.registry = new AgentRegistry(classOf, maxAgents);
     this.queue = new ShardQueue(weight);
+    this.chains = new ChainRanks(workS);
   }
 
   /** Applies one transition to the records and every index derived from them. */
@@ -100,7 +111,7 @@ export class FarmState {
       case 'job': {
         this.jobs.set(t.rec.id, { rec: t.rec, rev: t.rev });
         if (FINAL_JOB_STATES.has(t.rec.state)) this.closeJob(t.rec.id);
-        else this.queue.setJob(queueMeta(t.rec));
+        else this.queue.setJob(queueMeta(t.rec, this.chains.current(t.rec.id)));
         return;
       }
       case 'shard':
@@ -122,8 +133,11 @@ export class FarmState {
         if (s?.state === 'queued') this.enqueue(s, t.nowMs);
         return;
       }
-      case 'released':
+      case 'released': {
+        const s = this.shards.get(t.key)?.rec;
+        if (s) this.rerank(s.jobId);
         return this.queue.release(t.key, t.nowMs);
+      }
       case 'lease_renewed': {
         const s = this.shards.get(t.key)?.rec;
         if (s?.state !== 'leased') return;
@@ -288,33 +302,6 @@ export class FarmState {
     return true;
   }
 
-  /** The newest `limit` jobs held (unfinished, or finished and retained), newest first. */
-  recentJobs(limit: number): JobRecord[] {
-    return [...this.jobs.values()]
-      .map((h) => h.rec)
-      .sort((a, b) => b.createdMs - a.createdMs || (a.id < b.id ? 1 : -1))
-      .slice(0, limit);
-  }
-
-  /** What `owner` holds now (for the per-user limits); one pass over the jobs. */
-  ownerUsage(owner: string): { unfinishedJobs: number; queuedShards: number } {
-    let unfinishedJobs = 0;
-    let queuedShards = 0;
-    for (const { rec } of this.jobs.values()) {
-      if ((rec.owner ?? '') !== owner || FINAL_JOB_STATES.has(rec.state)) continue;
-      unfinishedJobs++;
-      queuedShards += this.queue.jobQueued(rec.id).count;
-    }
-    return { unfinishedJobs, queuedShards };
-  }
-
-  /** Finished jobs older than the retention period. */
-  expiredJobs(nowMs: number, retentionMs: number): JobRecord[] {
-    return [...this.jobs.values()]
-      .map((h) => h.rec)
-      .filter((j) => FINAL_JOB_STATES.has(j.state) && j.finishedMs > 0 && nowMs - j.finishedMs > retentionMs);
-  }
-
   /** Live agents as the blocklist sees them. */
   liveAgents(): { classGb: number; name: string; entry: AgentEntry }[] {
     return this.registry.live().map((entry) => ({ classGb: entry.classGb, name: entry.advert.name, entry }));
@@ -360,6 +347,7 @@ export class FarmState {
     if (!job || FINAL_JOB_STATES.has(job.state)) return;
     const depPending = rec.dependsOn >= 0 && this.shards.get(shardKey(job.id, rec.dependsOn))?.rec.state !== 'done';
     const refinePending = rec.stage === 'refine' && !job.refine?.ready;
+    this.rerank(job.id);
     this.queue.add(k, job.id, rec.index, rec.requiredClassGb, {
       gated: depPending || refinePending,
       notBeforeMs: rec.notBeforeMs ?? 0,
@@ -367,7 +355,17 @@ export class FarmState {
     });
   }
 
+  /** Tells the queue a job's remaining critical path when it changed (jobs with chains only). */
+  private rerank(jobId: string): void {
+    const job = this.jobs.get(jobId)?.rec;
+    if (!job || (job.kind !== 'video' && job.kind !== 'image')) return;
+    const before = this.chains.current(jobId);
+    const rank = this.chains.rank(job, (i) => this.shards.get(shardKey(jobId, i))?.rec);
+    if (rank !== before) this.queue.setJob(queueMeta(job, rank));
+  }
+
   private closeJob(jobId: string): void {
+    this.chains.forget(jobId);
     const job = this.jobs.get(jobId)?.rec;
     if (job) this.queue.removeJob(jobId, job.shardsTotal, (i) => shardKey(jobId, i));
   }

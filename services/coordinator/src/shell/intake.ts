@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IdSource } from '../clock.js';
 import type { Intake, IntakeContext } from '../kinds/requests.js';
+import { ownerUsage } from '../core/farm-queries.js';
 import { checkUserShards } from '../limits.js';
 import { LimitExceededError } from '../errors.js';
 import type { JobRecord } from '../model.js';
@@ -58,6 +59,6 @@ export class Submissions {
         `the farm has ${queued} shards queued; ${more} more would exceed the limit of ${o.maxQueuedShards}; try again later`,
       );
     }
-    if (o.maxQueuedShardsPerUser) checkUserShards(o, owner, this.x.farm.ownerUsage(owner), more);
+    if (o.maxQueuedShardsPerUser) checkUserShards(o, owner, ownerUsage(this.x.farm, owner), more);
   }
 }

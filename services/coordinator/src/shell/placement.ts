@@ -1,10 +1,26 @@
 /** hook(speed): placement by expected finish time, wired for the farm core (placement/fleet-view.ts). */
-import type { FarmState, Narrow } from '../core/farm.js';
+import { vramClassOf } from '@tessera/hardware';
+import { FarmState, type Narrow } from '../core/farm.js';
 import type { SpeculationView } from '../core/speculation.js';
 import { speculationView } from '../placement/backups.js';
+import { shardWork } from '../placement/cost.js';
 import { coordinatorEftNarrow } from '../placement/fleet-view.js';
 import type { CoordinatorDeps } from './deps.js';
 import type { Parked } from './dispatch.js';
+
+/**
+ * The coordinator's farm state: agents classed by the hardware table, owners weighted for fair
+ * share, and jobs with chains ranked by their remaining critical path in the table's cost model.
+ */
+export function farmState(d: Pick<CoordinatorDeps, 'table' | 'options'>): FarmState {
+  const o = d.options;
+  return new FarmState(
+    (a) => vramClassOf(d.table, a.vramUsableGb),
+    o.maxAgents,
+    (u) => o.userWeights.get(u) ?? 1,
+    (job, s) => shardWork(d.table, job, s).workS,
+  );
+}
 
 /**
  * A slow agent gets a shard only if it finishes before a faster fitting one could. The dispatch pass

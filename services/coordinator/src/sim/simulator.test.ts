@@ -35,4 +35,31 @@ describe('discrete-event simulator', () => {
     expect(r.makespanMs).toBeGreaterThan(10_000);
     expect(r.jobsSucceeded).toBe(1);
   });
+
+  it('runs a chain’s ready link before an older job’s tiles: the chain is the critical path (HEFT rank)', () => {
+    // Four agents; an older job of 40 one-second tiles, then a clip of 10 chained one-second batches
+    // from the same owner. In age order the clip starts when the tiles are done (20 s); ranked by
+    // remaining critical path, its links run beside the tiles (the tiles take 40 / 3 rounds).
+    const scenario = (chainRanks: boolean) =>
+      simulate({
+        seed: 3,
+        jobs: [
+          { id: 'tiles', shards: 40, createdMs: 0 },
+          { id: 'clip', shards: 10, createdMs: 1, chained: true },
+        ],
+        agents: ['a', 'b', 'c', 'd'].map((name) => ({ name, classGb: 8 })),
+        durationMs: () => 1_000,
+        recordPlacements: true,
+        chainRanks,
+      });
+    const ranked = scenario(true);
+    const aged = scenario(false);
+    expect(ranked.jobsSucceeded).toBe(2);
+    expect(aged.jobsSucceeded).toBe(2);
+    expect(aged.makespanMs).toBeGreaterThanOrEqual(20_000);
+    expect(ranked.makespanMs).toBeLessThanOrEqual(14_000);
+    // The clip's first batch goes with the first wave, not after the 40 tiles.
+    expect(ranked.placements.slice(0, 4).map((p) => p.key)).toContain('clip.0');
+    expect(aged.placements.findIndex((p) => p.key === 'clip.0')).toBeGreaterThanOrEqual(40);
+  });
 });

@@ -34,6 +34,8 @@ export interface SimJobSpec {
   createdMs?: number;
   /** Required VRAM class of shard i. Default 8. */
   classOf?: (index: number) => number;
+  /** Its shards form one chain (a chained video: batch i waits for batch i − 1). */
+  chained?: boolean;
 }
 
 export interface SimScenario {
@@ -51,6 +53,8 @@ export interface SimScenario {
   maxAttempts?: number;
   /** Keep the list of placements (shard key → agent name, in grant order). */
   recordPlacements?: boolean;
+  /** Rank jobs with chains by remaining critical path (1 s per shard). Default true; false: age order. */
+  chainRanks?: boolean;
 }
 
 export interface SimResult {
@@ -114,6 +118,7 @@ export function simulate(sc: SimScenario): SimResult {
     (a) => a.vramUsableGb,
     100_000,
     () => 1,
+    sc.chainRanks === false ? () => 0 : () => 1,
   );
   const core = new FarmCore(farm, options);
   const events = new TinyQueue<SimEvent>([], (a, b) => a.at - b.at || a.seq - b.seq);
@@ -193,7 +198,7 @@ export function simulate(sc: SimScenario): SimResult {
     const job = newJob({
       id: j.id,
       name: j.id,
-      kind: 'upscale',
+      kind: j.chained ? 'video' : 'upscale',
       model: 'sim',
       seed: sc.seed,
       priority: j.priority ?? 0,
@@ -203,7 +208,13 @@ export function simulate(sc: SimScenario): SimResult {
       shardsTotal: j.shards,
     });
     const shards = Array.from({ length: j.shards }, (_, i) =>
-      newShard({ jobId: j.id, index: i, stage: 'upscale', kind: KIND, requiredClassGb: j.classOf?.(i) ?? 8, seed: i }),
+      newShard({
+        jobId: j.id,
+        index: i,
+        ...(j.chained ? { stage: 'video', kind: 'svd_batch', dependsOn: i - 1 } : { stage: 'upscale', kind: KIND }),
+        requiredClassGb: j.classOf?.(i) ?? 8,
+        seed: i,
+      }),
     );
     shell.submit(job, shards, 0);
   }
