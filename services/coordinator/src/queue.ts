@@ -73,6 +73,12 @@ interface Delayed {
 const jobOrder = (a: QueueJobMeta, b: QueueJobMeta): number =>
   (b.rank ?? 0) - (a.rank ?? 0) || a.createdMs - b.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
+/**
+ * hook(speed): the agents of `agents` a shard may go to; `ahead` counts the ready shards ahead of it
+ * in service order that this pass leaves for the agents that are busy now.
+ */
+export type Narrowing<A extends IdleAgent> = (shard: QueuedShard, agents: readonly A[], ahead: number) => readonly A[];
+
 export interface Taken<A extends IdleAgent> {
   key: string;
   jobId: string;
@@ -232,9 +238,11 @@ export class ShardQueue {
     free: readonly A[],
     failedOn: (key: string) => readonly string[],
     // hook(speed): placement by expected finish time narrows the agents a shard may go to (placement/eft.ts)
-    narrow?: (shard: QueuedShard, agents: readonly A[]) => readonly A[],
+    narrow?: Narrowing<A>,
   ): Taken<A>[] {
     const out: Taken<A>[] = [];
+    // Ready shards of the jobs this pass skipped: ahead of the later ones in service order.
+    let skipped = 0;
     let agents: readonly A[] = free;
     // `priorities` is replaced, never changed in place: a pass may drop a level while it walks them.
     for (const prio of this.priorities) {
@@ -265,8 +273,9 @@ export class ShardQueue {
           if (s < 0 || (s === 0 && jobOrder(job.meta, best.job.meta) < 0)) best = { owner, job };
         });
         if (!best) break;
-        const pick = this.pick(best.job, agents, failedOn, narrow);
+        const pick = this.pick(best.job, agents, failedOn, narrow, skipped);
         if (!pick) {
+          skipped += best.job.readyCount;
           // Nothing of this job fits the free agents: the owner's next job gets its turn.
           cursor ??= new Map();
           cursor.set(best.owner, (cursor.get(best.owner) ?? 0) + 1);
@@ -299,7 +308,8 @@ export class ShardQueue {
     job: JobQueue,
     agents: readonly A[],
     failedOn: (key: string) => readonly string[],
-    narrow?: (shard: QueuedShard, agents: readonly A[]) => readonly A[],
+    narrow: Narrowing<A> | undefined,
+    skipped: number,
   ): { key: string; index: number; agent: A } | null {
     const blocked = job.meta.blocked;
     const eligible = blocked.length ? agents.filter((a) => !blocked.includes(agentName(a))) : agents;
@@ -332,7 +342,8 @@ export class ShardQueue {
       blocked,
       jobRank: job.meta.rank ?? 0,
     };
-    const agent = bestAgentFor(shard, narrow ? narrow(shard, eligible) : eligible);
+    // Any ready shard of the job may be the one left for last: the others are ahead of it.
+    const agent = bestAgentFor(shard, narrow ? narrow(shard, eligible, skipped + job.readyCount - 1) : eligible);
     return agent ? { key, index, agent } : null;
   }
 

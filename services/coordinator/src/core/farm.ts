@@ -9,16 +9,16 @@
  */
 import type { AgentAdvert } from '@tessera/protocol';
 import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from '../model.js';
-import { ShardQueue, type QueueJobMeta, type Taken } from '../queue.js';
+import { ShardQueue, type Narrowing, type QueueJobMeta, type Taken } from '../queue.js';
 import { AgentRegistry, type AgentEntry } from '../registry.js';
-import type { IdleAgent, QueuedShard } from '../scheduler.js';
+import type { IdleAgent } from '../scheduler.js';
 import { ChainRanks, type ShardWorkS } from './chains.js';
 
 /**
  * hook(speed): narrows the agents a shard may go to (placement by expected finish time, given by
  * the shell: placement/fleet-view.ts). Returns a subset of `agents`.
  */
-export type Narrow = (shard: QueuedShard, agents: readonly IdleAgent[]) => readonly IdleAgent[];
+export type Narrow = Narrowing<IdleAgent>;
 
 /** A record with the store revision it was read or written at. */
 export interface Held<T> {
@@ -229,7 +229,7 @@ export class FarmState {
     if (!this.online || idle.length === 0 || this.queue.size === 0) return [];
     this.queue.releaseDue(nowMs);
     // A narrowing returns a subset of the agents it is given, so it keeps their type.
-    const n = narrow as ((shard: QueuedShard, agents: readonly A[]) => readonly A[]) | undefined;
+    const n = narrow as Narrowing<A> | undefined;
     return this.queue.take(idle, this.failedOn, n);
   }
 

@@ -10,7 +10,7 @@ import type { RunningEstimate, SpeculationView } from '../core/speculation.js';
 import type { JobRecord, ShardRecord } from '../model.js';
 import { fits, type IdleAgent } from '../scheduler.js';
 import { shardWork } from './cost.js';
-import { estimateRemainingS } from './fleet-view.js';
+import { estimateRemainingS, type WorkOf } from './fleet-view.js';
 import { agentSpeed } from './speeds.js';
 
 /** What the view needs of a live agent. */
@@ -39,11 +39,17 @@ export interface SpeculationSource {
  * estimate). A job's GPU-seconds: what its shards have spent (a committed shard's run seconds, a
  * running attempt's time so far) and, for the others, their cost ÷ the mean speed of the live agents
  * that fit them (measured speeds where any agent measured the model: table defaults can be far off).
+ * `work` is the cost model (the simulator hands in its own).
  */
-export function speculationView(table: HardwareTable, src: SpeculationSource, nowMs: number): SpeculationView {
+export function speculationView(
+  table: HardwareTable,
+  src: SpeculationSource,
+  nowMs: number,
+  work: WorkOf = (job, rec) => shardWork(table, job, rec),
+): SpeculationView {
   return {
     running(key: string, rec: ShardRecord, job: JobRecord): RunningEstimate {
-      const w = shardWork(table, job, rec);
+      const w = work(job, rec);
       const holder = src.agent(rec.agentId);
       const speed = agentSpeed(table, holder?.classGb ?? rec.agentClassGb, holder?.advert.modelSpeeds, w.model).speed;
       const elapsedS = Math.max(0, nowMs - rec.leasedMs) / 1000;
@@ -59,7 +65,7 @@ export function speculationView(table: HardwareTable, src: SpeculationSource, no
       const live = src.agents().filter((a) => a.liveness === 'live');
       let total = 0;
       for (const s of src.jobShards(job.id)) {
-        const w = shardWork(table, job, s);
+        const w = work(job, s);
         if (s.state === 'done' && s.runSeconds > 0) total += s.runSeconds;
         else if (s.state === 'leased') total += Math.max(0, nowMs - s.leasedMs) / 1000;
         else total += w.workS / meanSpeed(table, live, s.requiredClassGb, w.model);

@@ -26,8 +26,10 @@ describe('shouldTake', () => {
     expect(shouldTake(1, slow, [fast('f')], 19)).toBe(true);
     // Near the end the fast agent finishes the last tile before the slow one could.
     expect(shouldTake(1, slow, [fast('f')], 6)).toBe(false);
-    // Within the slack (25 %) of the faster agent's finish, it still takes it.
-    expect(shouldTake(1, slow, [fast('f')], 7)).toBe(true);
+    // The finish times are compared as they are: one tile later than break-even, it waits; at break-even
+    // (the fast agent would end it at 10 s too) it takes it.
+    expect(shouldTake(1, slow, [fast('f')], 8)).toBe(false);
+    expect(shouldTake(1, slow, [fast('f')], 9)).toBe(true);
     expect(shouldTake(1, { agentId: 'g', speed: 0.85 }, [fast('f')], 0)).toBe(true);
     expect(shouldTake(1, slow, [fast('f', 0.5)], 0)).toBe(false);
   });

@@ -30,7 +30,7 @@ describe('placement by expected finish time in a dispatch pass', () => {
       table,
       (a) => a.speeds,
       busy,
-      () => 0.03,
+      () => ({ model: 'esrgan-slim-x4', workS: 0.03 }),
       queued,
     );
 

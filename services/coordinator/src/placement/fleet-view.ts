@@ -43,19 +43,19 @@ export function estimateRemainingS(expectedS: number, elapsedS: number, progress
 
 /**
  * The filter a dispatch pass applies to the agents that fit a shard (queue.take's `narrow`): keeps
- * the waiting agents that {@link shouldTake} it, given every fitting agent, busy or waiting, and
- * `queued` shards waiting (the others counted as this one's size ahead of it: the index does not
- * know their sizes). `workS` gives a shard's reference seconds.
+ * the waiting agents that {@link shouldTake} it, given every fitting agent, busy or waiting, and the
+ * ready shards ahead of it in service order that the busy agents would take first (`ahead`, each
+ * counted as this one's size: the index does not know their sizes; without it, all `queued` ones). `work` gives a shard's model (whose speeds apply) and reference seconds.
  */
 export function eftNarrow<A extends IdleAgent>(
   table: HardwareTable,
   speedsOf: (agent: A) => readonly ModelSpeed[] | undefined,
   busy: readonly BusyAgentView[],
-  workS: (shard: QueuedShard) => number,
+  work: (shard: QueuedShard) => { model: string; workS: number },
   queued: number,
-): (shard: QueuedShard, agents: readonly A[]) => readonly A[] {
-  return (shard, agents) => {
-    const model = shard.model ?? '';
+): (shard: QueuedShard, agents: readonly A[], ahead?: number) => readonly A[] {
+  return (shard, agents, ahead) => {
+    const { model, workS: w } = work(shard);
     const fleet: FleetAgent[] = [];
     const speedOf = new Map<A, number>();
     const waiting = new Set(agents.map((a) => a.agentId));
@@ -75,16 +75,18 @@ export function eftNarrow<A extends IdleAgent>(
       const { speed, source } = agentSpeed(table, b.classGb, b.modelSpeeds, model);
       if (source === 'measured') fleet.push({ agentId: b.agentId, speed, freeInS: b.freeInS });
     }
-    const w = workS(shard);
     return agents.filter(
       (a) =>
         !shard.blocked?.includes(agentName(a)) &&
         // An agent that has not measured the model yet is never held back: running it is how it measures.
         (unmeasured.has(a) ||
-          shouldTake(w, { agentId: a.agentId, speed: speedOf.get(a)! }, fleet, Math.max(0, queued - 1) * w)),
+          shouldTake(w, { agentId: a.agentId, speed: speedOf.get(a)! }, fleet, Math.max(0, ahead ?? queued - 1) * w)),
     );
   };
 }
+
+/** The cost of a shard of a job: its model and reference seconds (placement/cost.ts in production). */
+export type WorkOf = (job: JobRecord, rec: ShardRecord) => { model: string; workS: number };
 
 /** A leased shard as the coordinator holds it: its job, record, and agent. */
 export interface LeasedView {
@@ -96,7 +98,8 @@ export interface LeasedView {
  * The dispatch filter from the coordinator's state: `agents` are its live registry entries, `held`
  * finds a held shard's job and record. An agent holding a lease frees up when its shard's expected
  * run (cost model ÷ its speed on the model) ends, by {@link remainingS}; one without a lease (between
- * work requests, or being granted one) counts as free now. Draining agents are left out.
+ * work requests, or being granted one) counts as free now. Draining agents are left out. `work` is
+ * the cost model (the simulator hands in its own).
  */
 export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpeeds: ModelSpeed[] } }>(
   table: HardwareTable,
@@ -104,7 +107,8 @@ export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpee
   held: (key: string) => LeasedView | undefined,
   nowMs: number,
   queued: number,
-): (shard: QueuedShard, agents: readonly A[]) => readonly A[] {
+  work: WorkOf = (job, rec) => shardWork(table, job, rec),
+): (shard: QueuedShard, agents: readonly A[], ahead?: number) => readonly A[] {
   const busy: BusyAgentView[] = [];
   for (const a of agents) {
     // An agent without a lease is between work requests or being granted one: about to be free.
@@ -113,7 +117,7 @@ export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpee
     for (const k of a.leases) {
       const l = held(k);
       if (!l || l.rec.state !== 'leased') continue;
-      const w = shardWork(table, l.job, l.rec);
+      const w = work(l.job, l.rec);
       const speed = agentSpeed(table, a.classGb, a.advert.modelSpeeds, w.model).speed;
       freeInS = Math.max(freeInS, remainingS(w.workS / speed, Math.max(0, nowMs - l.rec.leasedMs) / 1000));
     }
@@ -125,9 +129,9 @@ export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpee
       freeInS,
     });
   }
-  const work = (shard: QueuedShard): number => {
+  const workOf = (shard: QueuedShard) => {
     const l = held(shard.key);
-    return l ? shardWork(table, l.job, l.rec).workS : 1;
+    return l ? work(l.job, l.rec) : { model: shard.model ?? '', workS: 1 };
   };
-  return eftNarrow<A>(table, (a) => a.advert.modelSpeeds, busy, work, queued);
+  return eftNarrow<A>(table, (a) => a.advert.modelSpeeds, busy, workOf, queued);
 }

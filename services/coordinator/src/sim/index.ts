@@ -6,7 +6,8 @@ import type { SimOptions } from './simulate.js';
 export { planFromFiles, planFleet, formatPlan, lowerBound, type PlanReport, type PlanAttempt } from './plan.js';
 export { checkSchedule } from './check.js';
 export { PlanInputError, parseFleet, parseWorkload, type FleetEntry, type WorkloadEntry } from './scenario.js';
-export { simulate, type SimOptions, type SimResult, type SimAttempt } from './simulate.js';
+export { simulateFifo, type SimOptions, type SimResult, type SimAttempt } from './simulate.js';
+export { simulateOnCore } from './core-run.js';
 export { expandFleet, expandWorkload, speedOf, type SimAgent, type SimJob, type SimShard } from './expand.js';
 
 /** Plans from the files' text with the bundled hardware table or `hardwareTable` (a path). */

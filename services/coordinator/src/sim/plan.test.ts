@@ -6,7 +6,7 @@ import { checkSchedule } from './check.js';
 import { expandFleet, type SimJob } from './expand.js';
 import { planFromFiles, type PlanReport } from './plan.js';
 import { PlanInputError } from './scenario.js';
-import { simulate } from './simulate.js';
+import { simulateOnCore } from './core-run.js';
 
 const table = loadHardwareTable();
 const dir = fileURLToPath(new URL('../../../../docs/plan-scenarios/', import.meta.url));
@@ -98,7 +98,7 @@ describe('plan inputs', () => {
   });
 });
 
-describe('speculative backups in the simulator', () => {
+describe('speculative backups in the farm core, simulated', () => {
   it('one agent 5× slower: p99 job completion over 20 seeds ≤ 1.3 × p50, backups ≤ 10 % of GPU-seconds', () => {
     const times: number[] = [];
     const without: number[] = [];
@@ -123,9 +123,9 @@ describe('speculative backups in the simulator', () => {
         })),
       };
       const o = { learnSpeeds: true, jitter: { seed, sigma: 0.15 } };
-      const r = simulate(agents, [job], o);
+      const r = simulateOnCore(table, agents, [job], o);
       times.push(r.jobDoneS.get('tiles')!);
-      without.push(simulate(agents, [job], { ...o, speculation: false }).jobDoneS.get('tiles')!);
+      without.push(simulateOnCore(table, agents, [job], { ...o, speculation: false }).jobDoneS.get('tiles')!);
       for (const a of r.attempts) {
         gpuS += a.endS - a.startS;
         if (a.backup) backupS += a.endS - a.startS;

@@ -1,13 +1,14 @@
 /**
- * `tessera plan`: runs the coordinator's placement in the simulator on a described fleet and
- * workload and answers the capacity questions (makespan, lower bound, the FIFO any-fit baseline,
+ * `tessera plan`: runs the farm core (core/, the coordinator's own rules) in the simulator on a
+ * described fleet and workload (core-run.ts) and answers the capacity questions (makespan, lower bound, the FIFO any-fit baseline,
  * utilisation and queue time per class, the makespan with one more agent of each kind). The JSON
  * is a contract (docs/plan.md). Pure: text in, report out.
  */
 import { classLabel, type HardwareTable } from '@tessera/hardware';
 import { expandFleet, expandWorkload, speedOf, type SimAgent, type SimJob } from './expand.js';
 import { parseFleet, parseWorkload, type FleetEntry } from './scenario.js';
-import { simulate, type SimOptions, type SimResult } from './simulate.js';
+import { simulateOnCore } from './core-run.js';
+import { simulateFifo, type SimOptions, type SimResult } from './simulate.js';
 
 /** One attempt in the plan's schedule (JSON names are the contract). */
 export interface PlanAttempt {
@@ -80,15 +81,15 @@ export function planFleet(
 ): PlanReport {
   const agents = expandFleet(table, fleet);
   const jobs = workloadOf(agents);
-  const eft = simulate(agents, jobs, options);
-  const fifo = simulate(agents, jobs, { ...options, policy: 'fifo' });
+  const eft = simulateOnCore(table, agents, jobs, options);
+  const fifo = simulateFifo(agents, jobs, options);
   const marginal = fleet.map((e) => {
     const more = expandFleet(table, [...fleet.map((f) => (f === e ? { ...f, count: f.count + 1 } : f))]);
     return {
       add: e.name,
       add_vram_gb: e.vramGb,
       speed: e.speed,
-      makespan_s: round(simulate(more, workloadOf(more), options).makespanS),
+      makespan_s: round(simulateOnCore(table, more, workloadOf(more), options).makespanS),
     };
   });
   return {

@@ -31,8 +31,10 @@ export interface SimIdle extends IdleAgent {
 
 /** What the shell reports to the simulator. */
 export interface SimHooks<A extends SimIdle> {
-  /** A lease was granted: the agent starts the shard. */
-  granted(agent: A, shard: ShardRecord): void;
+  /** A lease was granted: the agent starts attempt `token` of the shard (`backup`: a speculative one). */
+  granted(agent: A, shard: ShardRecord, token: number, backup: boolean): void;
+  /** The other attempt of a shard committed first: the agent stops attempt `token` at once. */
+  cancelled?(agentId: string, token: number): void;
   /** The agent's parked request ends without work (lost, draining). */
   unparked(agentId: string): void;
   /** A job reached a final state. */
@@ -78,6 +80,9 @@ export class SimShell<A extends SimIdle> {
         case 'grant':
           this.grant(e.key, e.agent, now);
           break;
+        case 'backup':
+          this.backup(e.key, e.agent, now);
+          break;
         case 'requeue':
           this.requeue(e.key, e.attempt, e.reason, {}, now);
           break;
@@ -112,7 +117,9 @@ export class SimShell<A extends SimIdle> {
       const grants = this.core.handle({ type: 'idle', agents: this.idle }, now);
       if (grants.length === 0) break;
       // A pass grants to a few agents (one, mostly): a scan beats building a set.
-      this.idle = this.idle.filter((a) => !grants.some((g) => g.type === 'grant' && g.agent === a));
+      this.idle = this.idle.filter(
+        (a) => !grants.some((g) => (g.type === 'grant' || g.type === 'backup') && g.agent === a),
+      );
       this.perform(grants, now);
     } while (this.pumpAgain);
     this.pumping = false;
@@ -123,13 +130,20 @@ export class SimShell<A extends SimIdle> {
     key: string,
     token: number,
     agentId: string,
-    outcome: { ok: true } | { ok: false; failure: policy.FailureClass; error: string },
+    outcome: { ok: true; runSeconds?: number } | { ok: false; failure: policy.FailureClass; error: string },
     now: number,
   ): 'accepted' | 'refused' {
     const s = this.farm.shard(key);
     if (!s || !shardVerbs.holdsLease(s, token, agentId)) return 'refused';
     if (outcome.ok) {
-      this.write(shardVerbs.commit(s, SIM_OUTPUT), now);
+      const b = s.backup;
+      if (!this.write(shardVerbs.commit(s, { ...SIM_OUTPUT, runSeconds: outcome.runSeconds ?? 0 }, token), now))
+        return 'refused';
+      // A race with a backup ended: the other attempt stops.
+      if (b) {
+        const backupWon = b.attempt === token;
+        this.hooks.cancelled?.(backupWon ? s.agentId : b.agentId, backupWon ? s.attempt : b.attempt);
+      }
       this.perform(this.core.handle({ type: 'committed', jobId: s.jobId, index: s.index }, now), now);
       return 'accepted';
     }
@@ -180,7 +194,24 @@ export class SimShell<A extends SimIdle> {
       return;
     }
     if (job.state === 'queued') this.job(job.id, jobVerbs.start(now));
-    this.hooks.granted(agent, next);
+    this.hooks.granted(agent, next, next.attempt, false);
+  }
+
+  /** A backup lease of leased shard `key` for `agent` (speculation). */
+  private backup(key: string, agent: A, now: number): void {
+    const s = this.farm.shard(key);
+    const job = s && this.farm.job(s.jobId);
+    const g = { agentId: agent.agentId, agentName: agent.name, agentClassGb: agent.classGb, nowMs: now };
+    const next =
+      s && job && !FINAL_JOB_STATES.has(job.state)
+        ? this.write(shardVerbs.grantBackup(s, { ...g, leaseMs: this.core.o.leaseMs }), now)
+        : undefined;
+    this.farm.apply({ type: 'backup_settled', key });
+    if (!next?.backup || next.backup.agentId !== agent.agentId) {
+      this.idle.push(agent);
+      return;
+    }
+    this.hooks.granted(agent, next, next.backup.attempt, true);
   }
 
   private requeue(key: string, attempt: number, reason: string, patch: Partial<ShardRecord>, now: number): void {

@@ -168,10 +168,10 @@ export function simulate(sc: SimScenario): SimResult {
       },
     },
     {
-      granted(idle, s) {
+      granted(idle, s, token) {
         const a = agents.get(idle.agentId)!;
-        const ref = { jobId: s.jobId, shardIndex: s.index, fencingToken: s.attempt };
-        a.lease = { key: shardKey(s.jobId, s.index), token: s.attempt, ref };
+        const ref = { jobId: s.jobId, shardIndex: s.index, fencingToken: token };
+        a.lease = { key: shardKey(s.jobId, s.index), token, ref };
         res.attempts++;
         mix(`g${now}|${a.lease.key}|${a.spec.name}|${s.attempt};`);
         if (sc.recordPlacements) res.placements.push({ key: a.lease.key, agent: a.spec.name });
