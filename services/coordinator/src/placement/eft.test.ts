@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aheadDoneS, fasterFinishS, shouldTake, upwardRanks, type FleetAgent } from './eft.js';
+import { aheadDoneS, fasterFinishS, shouldTake, type FleetAgent } from './eft.js';
 import { pickBackup, type RunningAttempt } from './speculate.js';
 
 const fast = (id: string, freeInS = 0): FleetAgent => ({ agentId: id, speed: 1, freeInS });
@@ -44,19 +44,6 @@ describe('shouldTake', () => {
   it('takes a shard when the faster agents are busy long enough', () => {
     expect(shouldTake(1, slow, [fast('f', 30)], 0)).toBe(true);
     expect(shouldTake(1, slow, [fast('f', 5)], 0)).toBe(false);
-  });
-});
-
-describe('upwardRanks', () => {
-  it('is the remaining critical path at the fastest speed', () => {
-    // 0 → 1 → 2 chain, 3 independent.
-    const nodes = [
-      { workS: 4, dependents: [1] },
-      { workS: 4, dependents: [2] },
-      { workS: 2, dependents: [] },
-      { workS: 6, dependents: [] },
-    ];
-    expect(upwardRanks(nodes, 2)).toEqual([5, 3, 1, 3]);
   });
 });
 

@@ -8,6 +8,7 @@
  * end, where a straggler would hold the whole job back. An agent with no faster fitting agent is
  * always eligible, so a shard never waits while its fastest fitting agent idles (work-conserving for
  * the fastest class; the VRAM fit, blocklist and affinity rules apply before and after this filter).
+ * HEFT's other half, the upward rank of chains, orders the queue (core/chains.ts).
  */
 
 /** A fitting agent other than the candidate, as placement sees it. */
@@ -78,29 +79,3 @@ export function shouldTake(
  * so among them the VRAM best-fit and affinity rules decide, as before.
  */
 export const SPEED_SLACK = 0.25;
-
-/** A shard in a job's dependency graph, for upward rank. */
-export interface RankNode {
-  /** Reference seconds at speed 1. */
-  readonly workS: number;
-  /** Indices of the shards that wait for this one. */
-  readonly dependents: readonly number[];
-}
-
-/**
- * HEFT upward rank of every node: its own time on the fastest agent plus the largest rank among
- * its dependents, i.e. the remaining critical path from it to the end of its job. Nodes must form
- * a DAG (dependents only later in dependency order); computed bottom-up with memoisation.
- */
-export function upwardRanks(nodes: readonly RankNode[], fastestSpeed: number): number[] {
-  const rank = new Array<number>(nodes.length).fill(-1);
-  const visit = (i: number): number => {
-    if (rank[i] >= 0) return rank[i];
-    let tail = 0;
-    for (const d of nodes[i].dependents) tail = Math.max(tail, visit(d));
-    rank[i] = nodes[i].workS / fastestSpeed + tail;
-    return rank[i];
-  };
-  for (let i = 0; i < nodes.length; i++) visit(i);
-  return rank;
-}
