@@ -8,7 +8,11 @@
  * coordinator's memory over time (RSS and heap from its /metrics; the memory at 25 % and at 100 % of
  * the jobs finished shows whether memory follows the history or the live work).
  *
- *   npm run bench -- load [--jobs 1000] [--grid 10] [--agents 100] [--agent-procs 2]
+ * With `--rate R`, jobs are submitted at R shards per second offered instead of all up front, and the
+ * coordinator's own dispatch latency is reported: work request → grant for requests that found a
+ * shard waiting (`tessera_grant_latency_seconds`, p50 and p99 by histogram_quantile).
+ *
+ *   npm run bench -- load [--jobs 1000] [--grid 10] [--agents 100] [--agent-procs 2] [--rate SHARDS_PER_S]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -17,7 +21,7 @@ import sharp from 'sharp';
 import { JobState, ShardState } from '@tessera/protocol';
 import { startFarm } from '../test/helpers/farm.js';
 import { repoRoot, waitFor } from '../test/helpers/process.js';
-import { parseExposition, scrape, sumOf } from '../test/helpers/prometheus.js';
+import { histogramQuantile, parseExposition, scrape, sumOf } from '../test/helpers/prometheus.js';
 import { mapLimit } from '../services/coordinator/src/util.js';
 
 const MiB = 1024 * 1024;
@@ -41,8 +45,10 @@ export async function main(argv: string[]): Promise<void> {
       agents: { type: 'string', default: '100' },
       'agent-procs': { type: 'string', default: '2' },
       'submit-concurrency': { type: 'string', default: '8' },
+      rate: { type: 'string', default: '' },
     },
   });
+  const rate = values.rate ? Number(values.rate) : 0;
   const jobs = Number(values.jobs);
   const grid = Number(values.grid);
   const agentCount = Number(values.agents);
@@ -123,13 +129,17 @@ export async function main(argv: string[]): Promise<void> {
       }
     })();
 
-    // Every job queued up front (a few submissions in flight at a time).
+    // Every job queued up front (a few submissions in flight at a time), or paced at --rate.
     const ids = await mapLimit(
       Array.from({ length: jobs }, (_, i) => i),
       Number(values['submit-concurrency']),
-      async (i) =>
-        (await farm.client.submitUpscale({ image, model: 'esrgan-slim-x2', tile: 16, overlap: 10, name: `load-${i}` }))
-          .id,
+      async (i) => {
+        const due = rate > 0 ? (i * grid * grid * 1000) / rate - (performance.now() - t0) : 0;
+        if (due > 0) await new Promise((r) => setTimeout(r, due));
+        return (
+          await farm.client.submitUpscale({ image, model: 'esrgan-slim-x2', tile: 16, overlap: 10, name: `load-${i}` })
+        ).id;
+      },
     );
     const submitSeconds = (performance.now() - t0) / 1000;
     console.log(`submitted ${jobs} jobs in ${submitSeconds.toFixed(1)} s`);
@@ -156,6 +166,9 @@ export async function main(argv: string[]): Promise<void> {
     const committed = sumOf(m, 'tessera_shards_completed_total');
     const refused = sumOf(m, 'tessera_shard_results_refused_total');
     const retries = sumOf(m, 'tessera_shard_retries_total');
+    const grantP50 = histogramQuantile(m, 'tessera_grant_latency_seconds', 0.5) * 1000;
+    const grantP99 = histogramQuantile(m, 'tessera_grant_latency_seconds', 0.99) * 1000;
+    const grantsMeasured = sumOf(m, 'tessera_grant_latency_seconds_count');
 
     // Agents drain and say how many shards their engine computed (a second run of a shard shows here).
     for (const c of children) c.child.kill('SIGTERM');
@@ -178,6 +191,9 @@ export async function main(argv: string[]): Promise<void> {
       `jobs succeeded ${succeeded}/${jobs}; shards done ${shardsDoneSeen}/${shardsTotal}, committed ${committed}, computed by agents ${computed}, leased more than once ${multiAttempt}; results refused ${refused}; retries ${retries}`,
     );
     console.log(
+      `dispatch latency (work request → grant, ${grantsMeasured} requests that found a shard waiting): p50 ${grantP50.toFixed(2)} ms, p99 ${grantP99.toFixed(2)} ms${rate > 0 ? ` at ${rate} shards/s offered` : ' (all jobs queued up front)'}`,
+    );
+    console.log(
       `coordinator memory: peak RSS ${(peakRss / MiB).toFixed(0)} MiB, heap ${(peakHeap / MiB).toFixed(0)} MiB; at ${quarter.jobsDone} jobs done RSS ${(quarter.rss / MiB).toFixed(0)} MiB heap ${(quarter.heap / MiB).toFixed(0)} MiB held ${quarter.held}; at ${end.jobsDone} done RSS ${(end.rss / MiB).toFixed(0)} MiB heap ${(end.heap / MiB).toFixed(0)} MiB held ${end.held}`,
     );
     console.log(
@@ -187,6 +203,10 @@ export async function main(argv: string[]): Promise<void> {
         shards: shardsTotal,
         agents: agentCount,
         agent_procs: procs,
+        offered_shards_per_s: rate || null,
+        grant_latency_p50_ms: round(grantP50),
+        grant_latency_p99_ms: round(grantP99),
+        grants_measured: grantsMeasured,
         submit_s: round(submitSeconds),
         wall_s: round(wallSeconds),
         jobs_per_s: round(jobs / wallSeconds),

@@ -115,6 +115,35 @@ export function sumOf(e: Exposition, name: string, match: Record<string, string>
     .reduce((a, s) => a + s.value, 0);
 }
 
+/**
+ * The q-quantile of histogram `name` (all label sets summed), as PromQL's histogram_quantile computes
+ * it: linear within the bucket it falls in (the upper bound of the last finite bucket when it falls
+ * in +Inf). NaN without observations.
+ */
+export function histogramQuantile(e: Exposition, name: string, q: number): number {
+  const byLe = new Map<number, number>();
+  for (const s of e.samples)
+    if (s.name === `${name}_bucket`) {
+      const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+      byLe.set(le, (byLe.get(le) ?? 0) + s.value);
+    }
+  const buckets = [...byLe].sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (le === Infinity) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1e-12, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
 /** GETs a /metrics page. */
 export async function scrape(url: string): Promise<string> {
   const res = await fetch(url);

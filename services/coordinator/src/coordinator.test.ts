@@ -67,6 +67,7 @@ interface Rig {
   c: Coordinator;
   store: MemoryStateStore;
   blobs: MemoryBlobs;
+  metrics: CoordinatorDeps['metrics'];
   clock: { t: number; now(): number; after: Clock['after'] };
 }
 
@@ -103,7 +104,7 @@ async function rig(
   const c = new Coordinator(deps);
   await c.start();
   running.push(c);
-  return { c, store, blobs, clock };
+  return { c, store, blobs, clock, metrics: deps.metrics };
 }
 
 /** A grid image cut into `tiles`² upscale tiles of 16 px (overlap 10). */
@@ -311,5 +312,22 @@ describe('coordinator core', () => {
     expect(await commit(r, leases[4], 'a4')).toEqual({ accepted: true, reason: 'duplicate' });
     const stale = { ...leases[4], ref: { ...leases[4].ref!, fencingToken: 0 } };
     expect((await commit(r, stale, 'a4')).accepted).toBe(false);
+  });
+});
+
+describe('dispatch latency', () => {
+  it('times a work request that finds a shard waiting, not one that parks until work arrives', async () => {
+    const r = await rig();
+    const timed = async () =>
+      (await r.metrics.grantLatency.get()).values.find((v) => v.metricName === 'tessera_grant_latency_seconds_count')
+        ?.value ?? 0;
+    // Nothing queued: the request parks, and the submission's shards wake it.
+    const parked = r.c.requestWork({ advert: advert('a'), waitMs: 5_000 });
+    await submit(r.c, 2);
+    expect((await parked).lease).toBeDefined();
+    expect(await timed()).toBe(0);
+    // Shards are waiting: the next request is granted in its own dispatch pass, and timed.
+    expect(await ask(r.c, 'b')).toBeDefined();
+    expect(await timed()).toBe(1);
   });
 });

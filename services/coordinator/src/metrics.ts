@@ -15,6 +15,7 @@ export interface CoordinatorMetrics {
   shardsQueued: Gauge<'required_class'>;
   shardsCompleted: Counter<'stage'>;
   dispatchLatency: Histogram<string>;
+  grantLatency: Histogram<string>;
   shardRunSeconds: Histogram<'model' | 'vram_class'>;
   retries: Counter<'reason'>;
   resultsRefused: Counter<'reason'>;
@@ -83,6 +84,12 @@ export function createCoordinatorMetrics(collect: {
       name: 'tessera_dispatch_latency_seconds',
       help: 'Time a shard waited in the queue before it was leased.',
       buckets: seconds,
+      registers: r,
+    }),
+    grantLatency: new Histogram({
+      name: 'tessera_grant_latency_seconds',
+      help: "The coordinator's own dispatch latency: from a work request's arrival to its grant being sent, for requests that found a shard waiting (a request that parks until work arrives is waiting for work, not for the coordinator).",
+      buckets: [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: r,
     }),
     shardRunSeconds: new Histogram({

@@ -19,6 +19,10 @@ export interface Parked extends IdleAgent {
   advert: AgentAdvert;
   resolve: (grant: WorkGrant) => void;
   timer: Timer;
+  /** When the request arrived. */
+  arrivedMs: number;
+  /** Chosen by the pass its own arrival ran: it found work waiting (its grant latency is measured). */
+  immediate?: boolean;
 }
 
 const NO_WORK: WorkGrant = { lease: undefined };
@@ -28,6 +32,8 @@ export class Dispatcher {
   private parkSeq = 0;
   private pumping = false;
   private pumpAgain = false;
+  /** The request whose arrival runs the current pass. */
+  private arriving: Parked | undefined;
   stopped = false;
 
   constructor(private readonly x: ShellContext) {}
@@ -50,9 +56,12 @@ export class Dispatcher {
         advert,
         resolve,
         timer: this.x.d.clock.after(waitMs, () => this.unpark(advert.agentId, parked)),
+        arrivedMs: this.x.d.clock.now(),
       };
       this.parked.push(parked);
+      this.arriving = parked;
       this.pump();
+      this.arriving = undefined;
     });
   }
 
@@ -74,6 +83,7 @@ export class Dispatcher {
         if (grants.length === 0) break;
         const chosen = new Set(grants.map((g) => (g.type === 'grant' || g.type === 'backup' ? g.agent : undefined)));
         this.parked = this.parked.filter((p) => !chosen.has(p));
+        if (this.arriving && chosen.has(this.arriving)) this.arriving.immediate = true;
         this.x.perform(grants);
       } while (this.pumpAgain);
     } finally {
@@ -115,12 +125,19 @@ export class Dispatcher {
         writeFailed = true;
         return undefined;
       });
-    if (lease) return p.resolve({ lease });
+    if (lease) {
+      if (p.immediate) d.metrics.grantLatency.observe((d.clock.now() - p.arrivedMs) / 1000);
+      return p.resolve({ lease });
+    }
     // The shard went away (its job ended, or a write failed). Re-queue it only if it can still
     // run, and give the agent another chance on a later turn of the event loop: re-pumping in the
     // same microtask chain could spin without ever letting I/O through.
     farm.apply({ type: 'grant_abandoned', key: k, nowMs: d.clock.now() });
-    const again: Parked = { ...p, timer: d.clock.after(1000, () => this.unpark(p.agentId, again)) };
+    const again: Parked = {
+      ...p,
+      immediate: false,
+      timer: d.clock.after(1000, () => this.unpark(p.agentId, again)),
+    };
     this.parked.push(again);
     // After a failed write (NATS trouble) back off instead of retrying at once.
     d.clock.after(writeFailed ? 500 : 0, () => this.pump());
