@@ -19,7 +19,7 @@ import { speculationView } from '../placement/backups.js';
 import { coordinatorEftNarrow, type WorkOf } from '../placement/fleet-view.js';
 import { SPECULATION_DEFAULTS } from '../placement/speculate.js';
 import { speedOf, type SimAgent, type SimJob, type SimShard } from './expand.js';
-import { SimShell, type SimIdle } from './sim-shell.js';
+import { simAdvert, SimShell, type SimIdle } from './sim-shell.js';
 import { normals, type SimAttempt, type SimOptions, type SimResult } from './simulate.js';
 
 /** Virtual ms the core sees per simulated second. */
@@ -186,25 +186,7 @@ export function simulateOnCore(
     // Known speeds: agents that have measured every model of the workload (learnSpeeds: none yet).
     if (!o.learnSpeeds)
       for (const m of models) speeds.set(m, { model: m, unitsPerSecond: speedOf(sim, m) / spu(m), samples: 1 });
-    const advert: AgentAdvert = {
-      agentId: sim.name,
-      name: sim.name,
-      hostname: 'plan',
-      deviceIndex: 0,
-      deviceName: 'plan',
-      vramTotalGb: sim.vramGb,
-      vramUsableGb: sim.classGb,
-      vramClass: '',
-      executionProvider: 'none',
-      modelsLoaded: [],
-      version: 'plan',
-      state: 1,
-      shardsCompleted: 0,
-      modelsHeld: [],
-      modelCacheFreeBytes: 0,
-      modelCacheCapacityBytes: 0,
-      modelSpeeds: [],
-    };
+    const advert = simAdvert(sim.name, sim.name, sim.classGb, sim.vramGb);
     byId.set(sim.name, { sim, advert, speeds });
   }
   for (const job of jobs) push({ at: job.submitAtS, kind: 'submit', job });

@@ -4,6 +4,7 @@
  * every decision — dispatch, the verbs, the failure policy, the sweeper's rules — is the
  * production core's (core/), the same code the coordinator's shell drives.
  */
+import type { AgentAdvert } from '@tessera/protocol';
 import { FarmCore, type Effect } from '../core/core.js';
 import * as jobVerbs from '../core/job.js';
 import * as policy from '../core/policy.js';
@@ -23,6 +24,29 @@ const SIM_OUTPUT = {
   outputChannels: 0,
   runSeconds: 0,
 };
+
+/** The advert of a simulated agent slot of class `classGb` (its speeds are the simulator's to set). */
+export function simAdvert(agentId: string, name: string, classGb: number, vramTotalGb = classGb): AgentAdvert {
+  return {
+    agentId,
+    name,
+    hostname: 'sim',
+    deviceIndex: 0,
+    deviceName: 'sim',
+    vramTotalGb,
+    vramUsableGb: classGb,
+    vramClass: '',
+    executionProvider: 'none',
+    modelsLoaded: [],
+    version: 'sim',
+    state: 1,
+    shardsCompleted: 0,
+    modelsHeld: [],
+    modelCacheFreeBytes: 0,
+    modelCacheCapacityBytes: 0,
+    modelSpeeds: [],
+  };
+}
 
 /** A simulated agent slot waiting for work. */
 export interface SimIdle extends IdleAgent {

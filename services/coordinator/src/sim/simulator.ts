@@ -13,7 +13,7 @@ import { FarmCore, type CoreOptions } from '../core/core.js';
 import { FarmState } from '../core/farm.js';
 import type { FailureClass } from '../core/policy.js';
 import { newJob, newShard, shardKey, type JobRecord, type ShardKind, type ShardRecord } from '../model.js';
-import { SimShell, type SimIdle } from './sim-shell.js';
+import { simAdvert, SimShell, type SimIdle } from './sim-shell.js';
 
 /** A simulated agent slot. */
 export interface SimAgentSpec {
@@ -223,25 +223,7 @@ export function simulate(sc: SimScenario): SimResult {
       spec,
       alive: false,
       lease: undefined,
-      advert: {
-        agentId: `${spec.name}-id`,
-        name: spec.name,
-        hostname: 'sim',
-        deviceIndex: 0,
-        deviceName: 'sim',
-        vramTotalGb: spec.classGb,
-        vramUsableGb: spec.classGb,
-        vramClass: '',
-        executionProvider: 'none',
-        modelsLoaded: [],
-        version: 'sim',
-        state: 1,
-        shardsCompleted: 0,
-        modelsHeld: [],
-        modelCacheFreeBytes: 0,
-        modelCacheCapacityBytes: 0,
-        modelSpeeds: [],
-      },
+      advert: simAdvert(`${spec.name}-id`, spec.name, spec.classGb),
     };
     agents.set(a.advert.agentId, a);
     push({ at: spec.joinMs ?? 0, kind: 'join', agent: a });
