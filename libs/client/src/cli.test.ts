@@ -94,6 +94,8 @@ describe('tessera against a fake coordinator', () => {
       frameCount: 0,
       dependsOn: -1,
       decodeChunk: 0,
+      backupAgent: '',
+      backupAttempt: 0,
     });
   });
 

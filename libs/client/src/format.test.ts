@@ -33,6 +33,8 @@ function shard(over: Partial<ShardStatus> = {}): ShardStatus {
     frameCount: 0,
     dependsOn: -1,
     decodeChunk: 0,
+    backupAgent: '',
+    backupAttempt: 0,
     ...over,
   };
 }
@@ -151,6 +153,8 @@ describe('jobToJson', () => {
       'frameCount',
       'dependsOn',
       'decodeChunk',
+      'backupAgent',
+      'backupAttempt',
     ]);
   });
 
@@ -188,6 +192,8 @@ describe('jobToJson', () => {
           frameCount: 0,
           dependsOn: -1,
           decodeChunk: 0,
+          backupAgent: '',
+          backupAttempt: 0,
         },
       ],
       frames: 0,

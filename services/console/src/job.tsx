@@ -227,7 +227,10 @@ function ShardTable(props: { job: Job }) {
               <td>
                 <Badge state={shardState(s)} />
               </td>
-              <td>{s.agent || '—'}</td>
+              <td>
+                {s.agent || '—'}
+                {s.backupAgent ? ` + ${s.backupAgent} (backup)` : ''}
+              </td>
               <td>
                 {s.agentVramClass || '—'} ({s.requiredVramClass})
               </td>

@@ -44,6 +44,8 @@ export interface Shard {
   firstFrame: number;
   frameCount: number;
   dependsOn: number;
+  /** A straggler's speculative backup running beside `agent` ("" when none). */
+  backupAgent?: string;
 }
 
 export interface JobOutput {

@@ -23,6 +23,7 @@ import { Coordinator } from './coordinator.js';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from './metrics.js';
 import { compileCoordinatorOptions } from './options.js';
 import { MemoryStateStore } from './state/memory-store.js';
+import { shardView } from './views.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -156,6 +157,9 @@ describe('speculative backups through the coordinator', () => {
     expect(s.primary.ref?.fencingToken).toBe(1);
     expect(s.backup?.ref).toMatchObject({ jobId: s.job.id, shardIndex: 0, fencingToken: 2 });
     expect(s.backup?.task?.outputKey).toMatch(/out-2$/);
+    // Status views show the race: the primary's agent and the backup's.
+    const racing = shardView((await s.c.getJob(s.job.id)).shards[0]);
+    expect(racing).toMatchObject({ agent: 'slow', attempts: 1, backupAgent: 'fast', backupAttempt: 2 });
     expect((await s.renew(s.backup!, 'fast')).ok).toBe(true);
     expect(await s.report(s.backup!, 'fast')).toEqual({ accepted: true, reason: '' });
     expect(await s.outcomes()).toEqual({ won: 1, lost: 0, cancelled: 0 });
@@ -165,6 +169,7 @@ describe('speculative backups through the coordinator', () => {
     expect(await s.report(s.primary, 'slow')).toMatchObject({ accepted: false, reason: 'superseded' });
     const job = await s.c.getJob(s.job.id);
     expect(job.shards[0]).toMatchObject({ agentName: 'fast', attempt: 2 });
+    expect(shardView(job.shards[0])).toMatchObject({ agent: 'fast', attempts: 2, backupAgent: '', backupAttempt: 0 });
   });
 
   it('primary commits first: the backup is cancelled (lost) and its result refused', async () => {

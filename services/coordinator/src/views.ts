@@ -47,6 +47,8 @@ export function shardView(s: ShardRecord): ShardStatus {
     frameCount: s.frameCount ?? 0,
     dependsOn: s.dependsOn ?? -1,
     decodeChunk: s.decodeChunk ?? 0,
+    backupAgent: (s.state === 'leased' && s.backup?.agentName) || '',
+    backupAttempt: s.state === 'leased' ? (s.backup?.attempt ?? 0) : 0,
   };
 }
 

@@ -31,6 +31,9 @@ export interface ShardJson {
   dependsOn: number;
   /** Image-to-video: the VAE decode chunk the agent used (0 before it ran). */
   decodeChunk: number;
+  /** A straggler's speculative backup running beside `agent`: its agent ("" when none) and token. */
+  backupAgent: string;
+  backupAttempt: number;
 }
 
 /** A job in `status --json`, `jobs --json`, `submit --json`. Timestamps are ISO-8601 UTC or null. */
@@ -110,6 +113,8 @@ export function shardToJson(s: ShardStatus): ShardJson {
     frameCount: s.frameCount,
     dependsOn: s.dependsOn,
     decodeChunk: s.decodeChunk,
+    backupAgent: s.backupAgent,
+    backupAttempt: s.backupAttempt,
   };
 }
 

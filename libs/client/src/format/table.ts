@@ -71,7 +71,7 @@ export function formatJobStatus(job: Job): string {
     s.stage,
     s.state,
     String(s.attempts),
-    dash(s.agent),
+    s.backupAgent ? `${dash(s.agent)} +${s.backupAgent} (backup)` : dash(s.agent),
     `${dash(s.agentVramClass)}/${dash(s.requiredVramClass)}`,
     `${s.region.width}x${s.region.height}+${s.region.x}+${s.region.y}`,
     s.runSeconds > 0 ? s.runSeconds.toFixed(2) : '-',

@@ -575,6 +575,13 @@ export interface ShardStatus {
   dependsOn: number;
   /** VAE decode chunk the agent used (video). */
   decodeChunk: number;
+  /**
+   * Agent running a speculative backup of this shard beside `agent` (a straggler's second attempt;
+   * the first to commit wins), "" when none.
+   */
+  backupAgent: string;
+  /** The backup's fencing token (0 when none). */
+  backupAttempt: number;
 }
 
 /** A job as clients see it. */
@@ -2322,6 +2329,8 @@ function createBaseShardStatus(): ShardStatus {
     frameCount: 0,
     dependsOn: 0,
     decodeChunk: 0,
+    backupAgent: "",
+    backupAttempt: 0,
   };
 }
 
@@ -2368,6 +2377,12 @@ export const ShardStatus: MessageFns<ShardStatus> = {
     }
     if (message.decodeChunk !== 0) {
       writer.uint32(112).uint32(message.decodeChunk);
+    }
+    if (message.backupAgent !== "") {
+      writer.uint32(122).string(message.backupAgent);
+    }
+    if (message.backupAttempt !== 0) {
+      writer.uint32(128).uint32(message.backupAttempt);
     }
     return writer;
   },
@@ -2497,6 +2512,22 @@ export const ShardStatus: MessageFns<ShardStatus> = {
             message.decodeChunk = reader.uint32();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.backupAgent = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.backupAttempt = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2553,6 +2584,16 @@ export const ShardStatus: MessageFns<ShardStatus> = {
         : isSet(object.decode_chunk)
         ? globalThis.Number(object.decode_chunk)
         : 0,
+      backupAgent: isSet(object.backupAgent)
+        ? globalThis.String(object.backupAgent)
+        : isSet(object.backup_agent)
+        ? globalThis.String(object.backup_agent)
+        : "",
+      backupAttempt: isSet(object.backupAttempt)
+        ? globalThis.Number(object.backupAttempt)
+        : isSet(object.backup_attempt)
+        ? globalThis.Number(object.backup_attempt)
+        : 0,
     };
   },
 
@@ -2600,6 +2641,12 @@ export const ShardStatus: MessageFns<ShardStatus> = {
     if (message.decodeChunk !== 0) {
       obj.decodeChunk = Math.round(message.decodeChunk);
     }
+    if (message.backupAgent !== "") {
+      obj.backupAgent = message.backupAgent;
+    }
+    if (message.backupAttempt !== 0) {
+      obj.backupAttempt = Math.round(message.backupAttempt);
+    }
     return obj;
   },
 
@@ -2624,6 +2671,8 @@ export const ShardStatus: MessageFns<ShardStatus> = {
     message.frameCount = object.frameCount ?? 0;
     message.dependsOn = object.dependsOn ?? 0;
     message.decodeChunk = object.decodeChunk ?? 0;
+    message.backupAgent = object.backupAgent ?? "";
+    message.backupAttempt = object.backupAttempt ?? 0;
     return message;
   },
 };
