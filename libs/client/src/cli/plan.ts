@@ -9,7 +9,7 @@ export function addPlanCommand(program: Command, ctx: CliContext): void {
   program
     .command('plan')
     .description(
-      'simulate a fleet running a workload with the coordinator’s placement: makespan, lower bound, FIFO baseline, utilisation, one more agent (docs/plan.md)',
+      'simulate a fleet running a workload on the coordinator’s farm core: makespan, lower bound, FIFO baseline, utilisation, one more agent (docs/plan.md)',
     )
     .addOption(valueOption('--fleet <file>', 'fleet YAML (agents: name, vram_gb, count, speed)', 'TESSERA_PLAN_FLEET'))
     .addOption(
