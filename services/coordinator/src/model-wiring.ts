@@ -55,9 +55,19 @@ export async function startModels(
   const watch = watchModelHolders(nc, names);
   let sizes = new Map<string, number>();
   const self: { handle?: ModelsHandle } = {};
-  // Refreshes run one after another, so a slow older listing never overwrites a newer one.
+  // Refreshes run one after another, so a slow older listing never overwrites a newer one; a burst of
+  // watch events (a store of many models at start, a push of many files) shares the one listing that
+  // has not started yet instead of listing the store once per event.
   let chain = Promise.resolve();
-  const refresh = () => (chain = chain.then(relist));
+  let pending: Promise<void> | undefined;
+  const refresh = (): Promise<void> => {
+    if (pending) return pending;
+    chain = chain.then(() => {
+      pending = undefined;
+      return relist();
+    });
+    return (pending = chain);
+  };
   const relist = async () => {
     try {
       const next = new Map((await store.list()).map((m) => [m.id, m.totalBytes]));
