@@ -144,6 +144,11 @@ export interface JobRecord {
   agentFailures: Record<string, number>;
   /** Agent names that get no more shards of this job (they failed it too often). */
   blockedAgents: string[];
+  /**
+   * Expected seconds of the speculative backups granted for it so far (what its backup budget has
+   * spent; absent in records written before it was kept).
+   */
+  backupSpentS?: number;
 }
 
 /** A shard as persisted under `shard.<jobId>.<index>`. */

@@ -160,6 +160,10 @@ describe('speculative backups through the coordinator', () => {
     // Status views show the race: the primary's agent and the backup's.
     const racing = shardView((await s.c.getJob(s.job.id)).shards[0]);
     expect(racing).toMatchObject({ agent: 'slow', attempts: 1, backupAgent: 'fast', backupAttempt: 2 });
+    // What the backup budget spent is written to the job record (a restart does not spend it again).
+    for (let i = 0; i < 100 && !(await s.c.getJob(s.job.id)).job.backupSpentS; i++)
+      await new Promise((r) => setTimeout(r, 5));
+    expect((await s.c.getJob(s.job.id)).job.backupSpentS).toBeGreaterThan(0);
     expect((await s.renew(s.backup!, 'fast')).ok).toBe(true);
     expect(await s.report(s.backup!, 'fast')).toEqual({ accepted: true, reason: '' });
     expect(await s.outcomes()).toEqual({ won: 1, lost: 0, cancelled: 0 });
@@ -185,6 +189,8 @@ describe('speculative backups through the coordinator', () => {
     const s = await straggler();
     expect(await s.report(s.backup!, 'fast', false)).toEqual({ accepted: true, reason: 'failure recorded' });
     expect(await s.outcomes()).toEqual({ won: 0, lost: 0, cancelled: 1 });
+    // The failure counts against the backup's agent on the job, as any failed attempt does.
+    expect((await s.c.getJob(s.job.id)).job.agentFailures).toEqual({ fast: 1 });
     expect((await s.renew(s.primary, 'slow')).ok).toBe(true);
     expect((await s.renew(s.backup!, 'fast')).reason).toBe('superseded');
     expect(await s.report(s.primary, 'slow')).toEqual({ accepted: true, reason: '' });

@@ -47,7 +47,7 @@ export type Effect<A extends IdleAgent = IdleAgent> =
   | { type: 'requeue'; key: string; attempt: number; reason: string; metric: string }
   | { type: 'grant'; key: string; agent: A }
   /** Grant a backup lease of the leased shard to the parked agent (speculation). */
-  | { type: 'backup'; key: string; agent: A }
+  | { type: 'backup'; key: string; agent: A; seconds: number }
   | { type: 'pump' }
   /** Answer the agent's parked work request with "no work". */
   | { type: 'unpark'; agentId: string }
@@ -105,7 +105,7 @@ export class FarmCore {
     const busy = new Set<A>(taken.map((t) => t.agent));
     const left = agents.filter((a) => !busy.has(a));
     for (const b of chooseBackups(this.state, left, this.speculation!(nowMs), this.o.speculation!))
-      out.push({ type: 'backup', key: b.key, agent: b.agent });
+      out.push({ type: 'backup', key: b.key, agent: b.agent, seconds: b.seconds });
     return out;
   }
 

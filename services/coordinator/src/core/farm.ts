@@ -110,6 +110,9 @@ export class FarmState {
     switch (t.type) {
       case 'job': {
         this.jobs.set(t.rec.id, { rec: t.rec, rev: t.rev });
+        // The budget spent persists in the job record (a restart starts from it), counted here at once.
+        const spent = t.rec.backupSpentS ?? 0;
+        if (spent > (this.backupSpent.get(t.rec.id) ?? 0)) this.backupSpent.set(t.rec.id, spent);
         if (FINAL_JOB_STATES.has(t.rec.state)) this.closeJob(t.rec.id);
         else this.queue.setJob(queueMeta(t.rec, this.chains.current(t.rec.id)));
         return;

@@ -34,6 +34,14 @@ export const recordOutputs =
     return { ...j, outputs };
   };
 
+/** A speculative backup expected to take `seconds` was granted: its budget has spent them. */
+export const spendOnBackup =
+  (seconds: number): JobVerb =>
+  (j) =>
+    FINAL_JOB_STATES.has(j.state)
+      ? refuse('spend a backup budget of', j.state)
+      : { ...j, backupSpentS: (j.backupSpentS ?? 0) + seconds };
+
 /** Any unfinished state → succeeded | failed | cancelled. */
 export const finish =
   (state: 'succeeded' | 'failed' | 'cancelled', error: string, nowMs: number): JobVerb =>

@@ -269,7 +269,7 @@ describe('speculative backups through the core', () => {
       () => 1,
     );
     const { resumed } = state.load(
-      [{ rec: f.state.job('j1')!, rev: 1 }],
+      [{ rec: { ...f.state.job('j1')!, backupSpentS: 12 }, rev: 1 }],
       [{ rec: structuredClone(backed!), rev: 2 }],
       99_000,
       20_000,
@@ -284,6 +284,8 @@ describe('speculative backups through the core', () => {
     core.handle({ type: 'heartbeat', advert: advert('fast'), leases: [ref(rec, 2)] }, 99_500);
     expect(state.registry.get('fast-id')!.leases.has('j1.0')).toBe(true);
     expect(state.queue.size).toBe(0);
+    // The budget the job's backups spent before the restart stays spent.
+    expect(state.backupSpentS('j1')).toBe(12);
   });
 
   it('caps backups by the job’s budget, and not at all at 0', () => {

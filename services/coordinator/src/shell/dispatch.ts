@@ -148,7 +148,7 @@ export class Dispatcher {
    * compare-and-set adding the backup to the record; the agent gets the shard's task with the
    * backup's own fencing token (and so its own output key).
    */
-  async grantBackup(k: string, p: Parked): Promise<void> {
+  async grantBackup(k: string, p: Parked, seconds: number): Promise<void> {
     p.timer.cancel();
     const { d, farm, locks, writer } = this.x;
     const lease = await locks
@@ -168,6 +168,8 @@ export class Dispatcher {
           'straggler backed up',
         );
         d.events.shardChanged(job, next);
+        // The job record keeps what its budget spent, so a restarted coordinator does not spend it again.
+        this.x.background(writer.job(job.id, jobVerbs.spendOnBackup(seconds)), 'backup budget write');
         const dep = next.dependsOn >= 0 ? farm.shard(shardKey(job.id, next.dependsOn)) : undefined;
         // What a lease fixes at grant time follows the backup's agent (e.g. its class's decode chunk).
         const own = { ...next, ...leaseInputs(job, next, p.classGb, dep, d.table) };

@@ -27,7 +27,7 @@ export class EffectRunner {
           void dispatch.grant(e.key, e.agent);
           break;
         case 'backup':
-          void dispatch.grantBackup(e.key, e.agent);
+          void dispatch.grantBackup(e.key, e.agent, e.seconds);
           break;
         case 'requeue':
           background(results.requeue(e.key, e.attempt, e.reason, e.metric), 'requeue');

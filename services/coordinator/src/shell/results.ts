@@ -44,9 +44,13 @@ export class Results {
       if (judged !== 'current') return this.refuse(judged, rec, r);
       const token = ref.fencingToken;
       if (!r.ok) {
-        // One of two attempts failed: the other goes on alone, the shard is neither requeued nor failed.
-        if (rec.backup) await this.dropLocked(rec, token, `attempt ${token} failed on ${r.agentId}: ${r.error}`);
-        else await this.fail(rec, r);
+        // One of two attempts failed: the other goes on alone, the shard is neither requeued nor failed;
+        // the failure still counts against its agent on the job, as the policy says.
+        if (rec.backup) {
+          const plan = this.failurePlan(rec, r);
+          await this.dropLocked(rec, token, `attempt ${token} failed on ${r.agentId}: ${r.error}`);
+          if (plan.then === 'requeue' && plan.countAgainstAgent) await this.blocklist(k, rec, plan.agentName, r.error);
+        } else await this.fail(rec, r);
         return { accepted: true, reason: 'failure recorded' };
       }
       const info = await d.blobs.info(r.outputKey);
@@ -127,10 +131,9 @@ export class Results {
     return { accepted: false, reason };
   }
 
-  /** A failed attempt, by the failure policy: fail the job, or requeue (counted against the agent). */
-  private async fail(rec: ShardRecord, r: ShardResult): Promise<void> {
+  /** What the failure policy makes of a failed attempt, with the name of the agent it ran on. */
+  private failurePlan(rec: ShardRecord, r: ShardResult) {
     const { d, farm } = this.x;
-    const k = shardKey(rec.jobId, rec.index);
     const agentName = farm.registry.get(r.agentId)?.advert.name ?? r.agentId;
     const plan = policy.planFailure(
       rec,
@@ -146,6 +149,15 @@ export class Results {
         classLabel,
       },
     );
+    return { ...plan, agentName };
+  }
+
+  /** A failed attempt, by the failure policy: fail the job, or requeue (counted against the agent). */
+  private async fail(rec: ShardRecord, r: ShardResult): Promise<void> {
+    const { d } = this.x;
+    const k = shardKey(rec.jobId, rec.index);
+    const plan = this.failurePlan(rec, r);
+    const agentName = plan.agentName;
     if (plan.then === 'fail') {
       if (r.failure === FailureKind.FAILURE_KIND_FATAL) d.metrics.retries.inc({ reason: 'fatal' });
       await this.x.writer.shard(shardVerbs.fail(rec, plan.shardReason));

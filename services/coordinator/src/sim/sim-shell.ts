@@ -105,7 +105,7 @@ export class SimShell<A extends SimIdle> {
           this.grant(e.key, e.agent, now);
           break;
         case 'backup':
-          this.backup(e.key, e.agent, now);
+          this.backup(e.key, e.agent, e.seconds, now);
           break;
         case 'requeue':
           this.requeue(e.key, e.attempt, e.reason, {}, now);
@@ -222,7 +222,7 @@ export class SimShell<A extends SimIdle> {
   }
 
   /** A backup lease of leased shard `key` for `agent` (speculation). */
-  private backup(key: string, agent: A, now: number): void {
+  private backup(key: string, agent: A, seconds: number, now: number): void {
     const s = this.farm.shard(key);
     const job = s && this.farm.job(s.jobId);
     const g = { agentId: agent.agentId, agentName: agent.name, agentClassGb: agent.classGb, nowMs: now };
@@ -235,6 +235,7 @@ export class SimShell<A extends SimIdle> {
       this.idle.push(agent);
       return;
     }
+    this.job(next.jobId, jobVerbs.spendOnBackup(seconds));
     this.hooks.granted(agent, next, next.backup.attempt, true);
   }
 
