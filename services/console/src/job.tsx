@@ -28,6 +28,7 @@ export function JobView(props: { id: string }) {
   const [job, setJob] = useState<Job | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [up, setUp] = useState(false);
+  const apply = (j: Job) => setJob((cur) => (cur ? { ...j, shards: cur.shards } : cur));
   useEventStream(props.id, {
     ready: () =>
       void api.job(props.id).then(
@@ -37,7 +38,9 @@ export function JobView(props: { id: string }) {
         },
         (e: Error) => setError(e.message),
       ),
-    job: (j) => setJob((cur) => (cur ? { ...j, shards: cur.shards } : cur)),
+    // The end of a job shows with the stored shards: the snapshot taken when the stream connected may
+    // have landed after some shard events and undone them.
+    job: (j) => (isFinished(j) ? void api.job(props.id).then(setJob, () => apply(j)) : apply(j)),
     shard: (j, s) => setJob((cur) => (cur ? upsertShard({ ...j, shards: cur.shards }, s) : cur)),
     connected: setUp,
   });
