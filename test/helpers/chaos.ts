@@ -87,6 +87,8 @@ export class CoordinatorLogTally {
   /** Results refused, by reason (superseded = a late result of an attempt that lost its lease). */
   readonly refused = new Map<string, number>();
   readonly refusedSuperseded: { job: string; shard: number; token: number; current: number }[] = [];
+  /** Speculative backup leases granted, as `job.shard.token`. */
+  readonly backups = new Set<string>();
   requeues = 0;
   /** Writes refused because the stored record's revision was not the cached one. */
   staleWrites = 0;
@@ -131,6 +133,9 @@ export class CoordinatorLogTally {
       }
       case 'shard requeued':
         this.requeues++;
+        break;
+      case 'straggler backed up':
+        this.backups.add(`${String(e.job)}.${Number(e.shard)}.${Number(e.attempt)}`);
         break;
       case 'shard record changed under us; refusing the transition':
         this.staleWrites++;
