@@ -1,9 +1,10 @@
 /**
  * The architecture's fences in eslint.config.js, proven on fixtures that break them: the coordinator
  * importing the engine, a second module importing onnxruntime-node, the farm core importing I/O. And
- * the engine's pure entry point loads no onnxruntime.
+ * the engine's pure entry point loads no onnxruntime. And the size limits of issue 11.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
@@ -59,5 +60,18 @@ describe('architecture fences (npm run lint)', () => {
       );
     expect(loads('@tessera/engine/pure')).toBe('false');
     expect(loads('@tessera/engine')).toBe('true');
+  });
+
+  it('keep every hand-written source file at 400 lines or fewer, and coordinator.ts at 250 (issue 11)', () => {
+    const files = execFileSync('git', ['ls-files', '*.ts', '*.tsx', '*.mts', '*.mjs'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((f) => f && !f.includes('/gen/') && !f.startsWith('test/fixtures/'));
+    const lines = (f: string) => readFileSync(join(repoRoot, f), 'utf8').split('\n').length - 1;
+    expect(files.length).toBeGreaterThan(100);
+    expect(files.filter((f) => lines(f) > 400).map((f) => `${f}: ${lines(f)} lines`)).toEqual([]);
+    expect(lines('services/coordinator/src/coordinator.ts')).toBeLessThanOrEqual(250);
   });
 });

@@ -16,7 +16,8 @@
  * same order); scheduler.test.ts checks that on random queues.
  */
 import TinyQueue from 'tinyqueue';
-import { agentName, bestAgentFor, compareShares, type IdleAgent, type QueuedShard } from './scheduler.js';
+import { agentName, bestAgentFor, compareShares } from './scheduler.js';
+import type { IdleAgent, Narrowing, QueuedShard } from './scheduler.js';
 
 /** What the index knows of a job. */
 export interface QueueJobMeta {
@@ -64,20 +65,9 @@ class JobQueue {
   constructor(public meta: QueueJobMeta) {}
 }
 
-interface Delayed {
-  key: string;
-  atMs: number;
-}
-
 /** Service order of one owner's jobs: remaining critical path (chains) desc, then age, then id. */
 const jobOrder = (a: QueueJobMeta, b: QueueJobMeta): number =>
   (b.rank ?? 0) - (a.rank ?? 0) || a.createdMs - b.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-
-/**
- * hook(speed): the agents of `agents` a shard may go to; `ahead` counts the ready shards ahead of it
- * in service order that this pass leaves for the agents that are busy now.
- */
-export type Narrowing<A extends IdleAgent> = (shard: QueuedShard, agents: readonly A[], ahead: number) => readonly A[];
 
 export interface Taken<A extends IdleAgent> {
   key: string;
@@ -94,7 +84,7 @@ export class ShardQueue {
   /** Priorities with a level, high first. */
   private priorities: number[] = [];
   /** Delayed members by due time (lazy: entries whose member moved on are skipped). */
-  private readonly delayed = new TinyQueue<Delayed>([], (a, b) => a.atMs - b.atMs);
+  private readonly delayed = new TinyQueue<{ key: string; atMs: number }>([], (a, b) => a.atMs - b.atMs);
   private readonly classCounts = new Map<number, number>();
   /** Running shards per owner (leased or being granted). */
   private readonly runningByOwner = new Map<string, number>();

@@ -58,6 +58,13 @@ export interface QueuedShard {
   readonly jobRank?: number;
 }
 
+/**
+ * hook(speed): the agents of `agents` a shard may go to (placement by expected finish time,
+ * placement/fleet-view.ts); `ahead` counts the ready shards ahead of it in service order that the
+ * dispatch pass leaves for the agents that are busy now.
+ */
+export type Narrowing<A extends IdleAgent> = (shard: QueuedShard, agents: readonly A[], ahead: number) => readonly A[];
+
 /** What fair share between owners needs: their running shards now and their weights. */
 export interface FairShare {
   /** Shards running (leased or being granted) per owner. */

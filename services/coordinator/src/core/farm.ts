@@ -9,9 +9,9 @@
  */
 import type { AgentAdvert } from '@tessera/protocol';
 import { FINAL_JOB_STATES, shardKey, type JobRecord, type ShardRecord } from '../model.js';
-import { ShardQueue, type Narrowing, type QueueJobMeta, type Taken } from '../queue.js';
+import { ShardQueue, type QueueJobMeta, type Taken } from '../queue.js';
 import { AgentRegistry, type AgentEntry } from '../registry.js';
-import type { IdleAgent } from '../scheduler.js';
+import type { IdleAgent, Narrowing } from '../scheduler.js';
 import { ChainRanks, type ShardWorkS } from './chains.js';
 
 /**
