@@ -12,6 +12,7 @@ import * as jobs from './job.js';
 import * as policy from './policy.js';
 import * as shards from './shard.js';
 import { isRefusal, type Verdict } from './verdict.js';
+import { simAdvert } from '../sim/sim-shell.js';
 
 const T = { startMs: 30_000, runtimeMs: 3_600_000, stallMs: 600_000 };
 const OPTIONS: CoreOptions = {
@@ -21,25 +22,7 @@ const OPTIONS: CoreOptions = {
   timeouts: { upscale_tile: T, upscale_frames: T, svd_batch: T, sd_stage: T },
 };
 
-const advert = (name: string, gb = 8): AgentAdvert => ({
-  agentId: `${name}-id`,
-  name,
-  hostname: 'h',
-  deviceIndex: 0,
-  deviceName: 'test',
-  vramTotalGb: gb,
-  vramUsableGb: gb,
-  vramClass: '',
-  executionProvider: 'cpu',
-  modelsLoaded: [],
-  version: 'test',
-  state: 1,
-  shardsCompleted: 0,
-  modelsHeld: [],
-  modelCacheFreeBytes: 0,
-  modelCacheCapacityBytes: 0,
-  modelSpeeds: [],
-});
+const advert = (name: string, gb = 8): AgentAdvert => simAdvert(`${name}-id`, name, gb);
 
 /** A farm with one job of `n` shards, and a tiny shell that lands every write at once. */
 function farm(n = 1, o: Partial<CoreOptions> = {}) {

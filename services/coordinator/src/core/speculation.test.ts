@@ -12,6 +12,7 @@ import { FarmState } from './farm.js';
 import * as shards from './shard.js';
 import type { SpeculationView } from './speculation.js';
 import { isRefusal, type Verdict } from './verdict.js';
+import { simAdvert } from '../sim/sim-shell.js';
 
 const T = { startMs: 30_000, runtimeMs: 3_600_000, stallMs: 600_000 };
 const OPTIONS: CoreOptions = {
@@ -22,25 +23,7 @@ const OPTIONS: CoreOptions = {
   speculation: SPECULATION_DEFAULTS,
 };
 
-const advert = (name: string): AgentAdvert => ({
-  agentId: `${name}-id`,
-  name,
-  hostname: 'h',
-  deviceIndex: 0,
-  deviceName: 'test',
-  vramTotalGb: 8,
-  vramUsableGb: 8,
-  vramClass: '',
-  executionProvider: 'cpu',
-  modelsLoaded: [],
-  version: 'test',
-  state: 1,
-  shardsCompleted: 0,
-  modelsHeld: [],
-  modelCacheFreeBytes: 0,
-  modelCacheCapacityBytes: 0,
-  modelSpeeds: [],
-});
+const advert = (name: string): AgentAdvert => simAdvert(`${name}-id`, name, 8);
 
 /**
  * The estimates: every shard is 10 s of work; agents `slow…` run at speed 0.1 (100 s a shard), every
