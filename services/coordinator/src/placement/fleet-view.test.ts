@@ -25,13 +25,12 @@ function queueOf(n: number): ShardQueue {
 }
 
 describe('placement by expected finish time in a dispatch pass', () => {
-  const narrow = (busy: BusyAgentView[], queued: number) =>
+  const narrow = (busy: BusyAgentView[]) =>
     eftNarrow<Agent>(
       table,
       (a) => a.speeds,
       busy,
       () => ({ model: 'esrgan-slim-x4', workS: 0.03 }),
-      queued,
     );
 
   it('without the filter the slow agent that waited longest takes the shard', () => {
@@ -42,7 +41,7 @@ describe('placement by expected finish time in a dispatch pass', () => {
   it('holds the last shard back from a slow agent while a faster one waits or is about to free up', () => {
     expect(
       queueOf(1)
-        .take([slowA, fastA], () => [], narrow([], 1))
+        .take([slowA, fastA], () => [], narrow([]))
         .map((t) => t.agent.agentId),
     ).toEqual(['fast']);
     const busyFast: BusyAgentView = {
@@ -52,7 +51,7 @@ describe('placement by expected finish time in a dispatch pass', () => {
       modelSpeeds: fastA.speeds,
       freeInS: 0.5,
     };
-    expect(queueOf(1).take([slowA], () => [], narrow([busyFast], 1))).toEqual([]);
+    expect(queueOf(1).take([slowA], () => [], narrow([busyFast]))).toEqual([]);
   });
 
   it('gives the slow agent work while the queue is long enough to need it', () => {
@@ -65,14 +64,14 @@ describe('placement by expected finish time in a dispatch pass', () => {
     };
     expect(
       queueOf(20)
-        .take([slowA], () => [], narrow([busyFast], 20))
+        .take([slowA], () => [], narrow([busyFast]))
         .map((t) => t.agent.agentId),
     ).toEqual(['slow']);
     // Two agents of one speed: nothing is held back.
     const twin = agent('twin', 10, 1);
     expect(
       queueOf(1)
-        .take([twin], () => [], narrow([busyFast], 1))
+        .take([twin], () => [], narrow([busyFast]))
         .map((t) => t.agent.agentId),
     ).toEqual(['twin']);
   });
@@ -81,13 +80,13 @@ describe('placement by expected finish time in a dispatch pass', () => {
     const fresh: Agent = { agentId: 'fresh', classGb: 0, waitingSince: 1, speeds: [] };
     expect(
       queueOf(1)
-        .take([fresh, fastA], () => [], narrow([], 1))
+        .take([fresh, fastA], () => [], narrow([]))
         .map((t) => t.agent.agentId),
     ).toEqual(['fresh']);
     const near = agent('near', 8.5, 1);
     expect(
       queueOf(1)
-        .take([near, fastA], () => [], narrow([], 1))
+        .take([near, fastA], () => [], narrow([]))
         .map((t) => t.agent.agentId),
     ).toEqual(['near']);
   });

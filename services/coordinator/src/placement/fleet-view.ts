@@ -5,7 +5,7 @@
  */
 import type { HardwareTable } from '@tessera/hardware';
 import { AgentState, type ModelSpeed } from '@tessera/protocol';
-import { agentName, fits, type IdleAgent, type QueuedShard } from '../scheduler.js';
+import { agentName, fits, type IdleAgent, type Narrowing, type QueuedShard } from '../scheduler.js';
 import { shouldTake, type FleetAgent } from './eft.js';
 import { agentSpeed } from './speeds.js';
 import { shardWork } from './cost.js';
@@ -45,15 +45,15 @@ export function estimateRemainingS(expectedS: number, elapsedS: number, progress
  * The filter a dispatch pass applies to the agents that fit a shard (queue.take's `narrow`): keeps
  * the waiting agents that {@link shouldTake} it, given every fitting agent, busy or waiting, and the
  * ready shards ahead of it in service order that the busy agents would take first (`ahead`, each
- * counted as this one's size: the index does not know their sizes; without it, all `queued` ones). `work` gives a shard's model (whose speeds apply) and reference seconds.
+ * counted as this one's size: the index does not know their sizes). `work` gives a shard's model
+ * (whose speeds apply) and reference seconds.
  */
 export function eftNarrow<A extends IdleAgent>(
   table: HardwareTable,
   speedsOf: (agent: A) => readonly ModelSpeed[] | undefined,
   busy: readonly BusyAgentView[],
   work: (shard: QueuedShard) => { model: string; workS: number },
-  queued: number,
-): (shard: QueuedShard, agents: readonly A[], ahead?: number) => readonly A[] {
+): Narrowing<A> {
   return (shard, agents, ahead) => {
     const { model, workS: w } = work(shard);
     const fleet: FleetAgent[] = [];
@@ -80,7 +80,7 @@ export function eftNarrow<A extends IdleAgent>(
         !shard.blocked?.includes(agentName(a)) &&
         // An agent that has not measured the model yet is never held back: running it is how it measures.
         (unmeasured.has(a) ||
-          shouldTake(w, { agentId: a.agentId, speed: speedOf.get(a)! }, fleet, Math.max(0, ahead ?? queued - 1) * w)),
+          shouldTake(w, { agentId: a.agentId, speed: speedOf.get(a)! }, fleet, Math.max(0, ahead) * w)),
     );
   };
 }
@@ -106,9 +106,8 @@ export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpee
   agents: readonly AgentEntry[],
   held: (key: string) => LeasedView | undefined,
   nowMs: number,
-  queued: number,
   work: WorkOf = (job, rec) => shardWork(table, job, rec),
-): (shard: QueuedShard, agents: readonly A[], ahead?: number) => readonly A[] {
+): Narrowing<A> {
   const busy: BusyAgentView[] = [];
   for (const a of agents) {
     // An agent without a lease is between work requests or being granted one: about to be free.
@@ -133,5 +132,5 @@ export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpee
     const l = held(shard.key);
     return l ? work(l.job, l.rec) : { model: shard.model ?? '', workS: 1 };
   };
-  return eftNarrow<A>(table, (a) => a.advert.modelSpeeds, busy, workOf, queued);
+  return eftNarrow<A>(table, (a) => a.advert.modelSpeeds, busy, workOf);
 }

@@ -28,13 +28,7 @@ export function farmState(d: Pick<CoordinatorDeps, 'table' | 'options'>): FarmSt
  */
 export function eftPlacement(d: Pick<CoordinatorDeps, 'table'>, farm: FarmState): (nowMs: number) => Narrow {
   return (nowMs) =>
-    coordinatorEftNarrow<Parked>(
-      d.table,
-      farm.registry.all(),
-      (k) => farm.shardAndJob(k),
-      nowMs,
-      farm.queue.size,
-    ) as unknown as Narrow;
+    coordinatorEftNarrow<Parked>(d.table, farm.registry.all(), (k) => farm.shardAndJob(k), nowMs) as unknown as Narrow;
 }
 
 /** Speculative backups of stragglers: the estimates of a dispatch pass (placement/backups.ts). */

@@ -85,14 +85,7 @@ export function simulateOnCore(
     (job, rec) => work(job, rec).workS,
   );
   const placement = (nowMs: number): Narrow =>
-    coordinatorEftNarrow(
-      table,
-      farm.registry.all(),
-      (k) => farm.shardAndJob(k),
-      nowMs,
-      farm.queue.size,
-      work,
-    ) as unknown as Narrow;
+    coordinatorEftNarrow(table, farm.registry.all(), (k) => farm.shardAndJob(k), nowMs, work) as unknown as Narrow;
   const src = {
     agent: (id: string) => farm.registry.get(id),
     agents: () => farm.registry.all(),
