@@ -3,16 +3,10 @@
  * split into (number, wire type, bytes) and written back. No schema: it reads what generated code would refuse.
  */
 
+import { concatBytes } from '@tessera/runtime';
+
 /** The parts back to back. */
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+export const concat = concatBytes;
 
 /** One field as it appears on the wire: number, wire type and the raw value bytes (without the tag). */
 export interface WireField {

@@ -5,6 +5,7 @@
  */
 import type { HardwareTable, ModelRow } from '@tessera/hardware';
 import type { ControlNetTask } from '@tessera/protocol';
+import { concatBytes } from '@tessera/runtime';
 import { InvalidArgumentError } from './errors.js';
 import type { ImageParams } from './model.js';
 
@@ -158,12 +159,5 @@ export async function imageInputRgb(
 
 /** The input blob of an image job: [init image RGB8 when img2img] then each control image RGB8, all width×height. */
 export function imageInputBlob(init: Uint8Array | undefined, controls: readonly Uint8Array[]): Uint8Array {
-  const parts = [...(init ? [init] : []), ...controls];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes([...(init ? [init] : []), ...controls]);
 }
