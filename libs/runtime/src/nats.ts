@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { setSha256Backend } from '@nats-io/obj';
 import type { Logger } from 'pino';
+import { fixRequestReplyPath } from './nats-request-fix.js';
 
 export interface ServiceConnectOptions {
   servers: string;
@@ -65,6 +66,7 @@ export async function connectService(o: ServiceConnectOptions): Promise<NatsConn
   // Object-store digests with Node's native SHA-256: ~5× faster than the default pure-JS one on
   // multi-megabyte tiles (measured: 12 MiB put 450 ms → 90 ms on loopback).
   setSha256Backend('native');
+  fixRequestReplyPath();
   const servers = o.servers
     .split(',')
     .map((s) => s.trim())
