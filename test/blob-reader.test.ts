@@ -1,49 +1,94 @@
 /**
- * @tessera/runtime's blobReader against a real nats-server: single-chunk blobs read without a
- * consumer and checked against their digest, larger ones through the client's reader.
+ * @tessera/runtime's blobAccess against a real nats-server: one-chunk blobs read and written without
+ * the stream API and checked against their digest, in the client's object-store layout (either side
+ * reads what the other wrote), larger ones through the client.
  */
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blobReader } from '@tessera/runtime';
+import { blobAccess, digestHex, type BlobAccess } from '@tessera/runtime';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 
-describe('blobReader', () => {
+describe('blobAccess', () => {
   let nats: TestNats;
   let nc: NatsConnection;
   let os: ObjectStore;
+  let blobs: BlobAccess;
   const bucket = `br${Date.now().toString(36)}`;
+  const bytes = (n: number, k: number) => new Uint8Array(n).map((_, i) => (i * k) % 251);
 
   beforeAll(async () => {
     nats = await startNats();
     nc = await connect({ servers: nats.url });
     os = await new Objm(jetstream(nc)).create(bucket);
+    blobs = blobAccess(nc, os, bucket, 8192);
   });
   afterAll(async () => {
     await nc?.close();
     await nats?.stop();
   });
 
-  it('reads a one-chunk blob, a many-chunk blob, and null for a missing one', async () => {
-    const read = blobReader(nc, os);
-    const small = new Uint8Array(3000).map((_, i) => i % 251);
+  /** The client's reader, as a plain Uint8Array (it may answer with a Buffer). */
+  const clientRead = async (key: string) => {
+    const b = await os.getBlob(key);
+    return b && new Uint8Array(b);
+  };
+  /** Messages held on the bucket's chunk subjects. */
+  const chunkMessages = async () => {
+    const jsm = await jetstreamManager(nc);
+    const si = await jsm.streams.info(`OBJ_${bucket}`, { subjects_filter: `$O.${bucket}.C.>` });
+    return Object.values(si.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  };
+
+  it('reads what the client wrote: one chunk, many chunks, absent, deleted', async () => {
+    const small = bytes(3000, 1);
     await os.putBlob({ name: 'small' }, small);
-    expect(await read('small')).toEqual(small);
-    const big = new Uint8Array(50_000).map((_, i) => (i * 7) % 256);
+    expect(await blobs.read('small')).toEqual(small);
+    const big = bytes(50_000, 7);
     const info = await os.putBlob({ name: 'big', options: { max_chunk_size: 4096 } }, big);
     expect(info.chunks).toBeGreaterThan(1);
-    expect(await read('big')).toEqual(big);
-    expect(await read('absent')).toBeNull();
+    expect(await blobs.read('big')).toEqual(big);
+    expect(await blobs.info('big')).toEqual({ size: 50_000, chunks: info.chunks, sha256: digestHex(info.digest) });
+    expect(await blobs.read('absent')).toBeNull();
+    expect(await blobs.info('absent')).toBeNull();
     await os.delete('small');
-    expect(await read('small')).toBeNull();
+    expect(await blobs.read('small')).toBeNull();
+    expect(await blobs.info('small')).toBeNull();
+  });
+
+  it('writes what the client reads, with the same digest, and replaces without leaving chunks', async () => {
+    const before = await chunkMessages();
+    const a = bytes(5000, 3);
+    const put = await blobs.put('job/a b/ü', a);
+    expect(put).toEqual({ size: 5000, chunks: 1, sha256: digestHex((await os.info('job/a b/ü'))!.digest) });
+    expect(await clientRead('job/a b/ü')).toEqual(a);
+    // Replacing: the old chunk is purged; the client and blobAccess both see the new bytes.
+    const b = bytes(4000, 5);
+    await blobs.put('job/a b/ü', b);
+    expect(await clientRead('job/a b/ü')).toEqual(b);
+    expect(await blobs.read('job/a b/ü')).toEqual(b);
+    expect(await chunkMessages()).toBe(before + 1);
+    // Larger than one chunk, and empty: through the client, still readable both ways.
+    const c = bytes(20_000, 11);
+    expect((await blobs.put('large', c)).chunks).toBe(3);
+    expect(await blobs.read('large')).toEqual(c);
+    expect(await clientRead('large')).toEqual(c);
+    await blobs.put('empty', new Uint8Array());
+    expect(await blobs.read('empty')).toEqual(new Uint8Array());
+    // Deleting: gone for both, its chunks purged.
+    const chunks = await chunkMessages();
+    await blobs.delete('job/a b/ü');
+    await blobs.delete('never-there');
+    expect(await blobs.read('job/a b/ü')).toBeNull();
+    expect(await os.info('job/a b/ü')).toMatchObject({ deleted: true });
+    expect(await chunkMessages()).toBe(chunks - 1);
   });
 
   it('refuses a chunk whose bytes do not match the stored digest', async () => {
-    const read = blobReader(nc, os);
     const info = await os.putBlob({ name: 'victim' }, new Uint8Array([1, 2, 3, 4]));
     // A later message on the chunk's subject (what a tampering writer could publish).
     await jetstream(nc).publish(`$O.${bucket}.C.${info.nuid}`, new Uint8Array([9, 9, 9, 9]));
-    await expect(read('victim')).rejects.toThrow(/corrupt/);
+    await expect(blobs.read('victim')).rejects.toThrow(/corrupt/);
   });
 });

@@ -1,39 +1,156 @@
-/** Object-store reads without a consumer per read. */
+/**
+ * Object-store access for the farm's many small blobs (shard inputs and outputs) that keeps the
+ * broker's work per blob small. Same bucket, same on-stream layout as the client's object store
+ * (NATS ADR-20: chunks on `$O.<bucket>.C.<nuid>`, the metadata JSON on `$O.<bucket>.M.<base64url
+ * name>`, rolled up), so either side can read what the other wrote.
+ */
 import { createHash } from 'node:crypto';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { ObjectStore } from '@nats-io/obj';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, nuid, type NatsConnection } from '@nats-io/transport-node';
+
+/** A stored blob: its size, chunk count and lower-case hex SHA-256. */
+export interface StoredBlob {
+  size: number;
+  chunks: number;
+  sha256: string;
+}
+
+export interface BlobAccess {
+  /** The bytes, checked against the stored SHA-256 (a mismatch throws "corrupt"); null when absent. */
+  read(key: string): Promise<Uint8Array | null>;
+  /** Size and digest; null when absent or deleted. */
+  info(key: string): Promise<StoredBlob | null>;
+  /** Stores (or replaces) the blob. */
+  put(key: string, data: Uint8Array): Promise<StoredBlob>;
+  /** Deletes the blob (marks its metadata deleted and purges its chunks); absent is fine. */
+  delete(key: string): Promise<void>;
+}
+
+/** The metadata record an object store keeps per object (ADR-20), as far as Tessera reads it. */
+interface ObjectMeta {
+  name: string;
+  bucket: string;
+  nuid: string;
+  size: number;
+  chunks: number;
+  digest: string;
+  deleted?: boolean;
+  options?: { link?: unknown; max_chunk_size?: number };
+}
 
 /**
- * A blob reader for `os`. A blob stored in one chunk (every shard input and output up to the
- * 512 KiB chunk size) is read with two gets, its metadata and its chunk (a direct get), and its
- * bytes are checked against the stored SHA-256 (a mismatch throws). The client's own reader creates
- * an ordered push consumer per read, which costs the server a consumer create and delete each time:
- * at thousands of small shards per minute that was the farm's bottleneck (docs/benchmarks.md, load).
- * Larger blobs, and links, go through the client's reader. Null when the blob is absent.
+ * Blob access for bucket `bucket` (`os` is the client's store on it). Blobs of one chunk, up to
+ * `chunkBytes` (every shard input and output up to 512 KiB), go the short way:
+ * - metadata is read with a direct get (raw bytes) instead of the stream API's message get, which
+ *   answers in JSON with the payload in base64 and makes the server publish an API advisory. The
+ *   client's `info`, `put` and `delete` each make one such call; at 5 per shard they were the
+ *   largest share of the server's work under `npm run bench -- load`;
+ * - a read is two direct gets, metadata and chunk, checked against the stored SHA-256 (the client's
+ *   own reader creates an ordered consumer per read);
+ * - a put publishes the chunk and then the metadata with a subject rollup, as the client does, and
+ *   purges a replaced object's chunks.
+ * Larger blobs, links, and streams go through the client's object store.
  */
-export function blobReader(nc: NatsConnection, os: ObjectStore): (key: string) => Promise<Uint8Array | null> {
+export function blobAccess(nc: NatsConnection, os: ObjectStore, bucket: string, chunkBytes: number): BlobAccess {
+  const stream = `OBJ_${bucket}`;
+  const js = jetstream(nc);
   let jsm: Promise<JetStreamManager> | undefined;
-  return async (key) => {
-    const info = await os.info(key);
-    if (!info || info.deleted) return null;
-    if (info.chunks !== 1 || info.options?.link) return os.getBlob(key);
-    jsm ??= jetstreamManager(nc, { checkAPI: false });
-    const api = await jsm;
-    const stream = `OBJ_${info.bucket}`;
-    const query = { last_by_subj: `$O.${info.bucket}.C.${info.nuid}` };
-    // A direct get answers with the raw bytes (object stores allow it); the stream API's answer is
-    // JSON with the payload in base64, whose decoding cost the coordinator 6 % of its CPU under load.
-    // A stream made without direct access falls back to the API.
-    const m = await api.direct.getMessage(stream, query).catch(() => api.streams.getMessage(stream, query));
-    if (!m) return null;
-    const want = Buffer.from(info.digest.replace(/^SHA-256=/, ''), 'base64').toString('hex');
-    const got = createHash('sha256').update(m.data).digest('hex');
-    if (got !== want || m.data.length !== info.size)
-      throw new Error(
-        `blob ${key} is corrupt: ${m.data.length} bytes with SHA-256 ${got}, stored ${info.size} bytes ${want}`,
-      );
-    // Its own copy: a direct get's payload is a view into the connection's read buffer.
-    return new Uint8Array(m.data);
+  const api = () => (jsm ??= jetstreamManager(nc, { checkAPI: false }));
+  // The client encodes names with btoa: one byte per character (Latin-1), base64url, padded.
+  const metaSubject = (key: string) => {
+    const name = Buffer.from(key, 'latin1');
+    return `$O.${bucket}.M.${name.toString('base64url')}${pad(name)}`;
   };
+  const chunkSubject = (id: string) => `$O.${bucket}.C.${id}`;
+
+  /** The last message on `subject`: a direct get, or the stream API on a stream without direct access. */
+  const last = async (subject: string) => {
+    const query = { last_by_subj: subject };
+    const a = await api();
+    return a.direct.getMessage(stream, query).catch(() => a.streams.getMessage(stream, query));
+  };
+  const meta = async (key: string): Promise<ObjectMeta | null> => {
+    const m = await last(metaSubject(key));
+    return m ? (JSON.parse(new TextDecoder().decode(m.data)) as ObjectMeta) : null;
+  };
+  const stored = (m: ObjectMeta): StoredBlob => ({ size: m.size, chunks: m.chunks, sha256: digestHex(m.digest) });
+  const purgeChunks = (m: ObjectMeta) =>
+    api()
+      .then((a) => a.streams.purge(stream, { filter: chunkSubject(m.nuid) }))
+      .catch(() => undefined); // the new metadata is live; a chunk left behind is only space
+
+  return {
+    async read(key) {
+      const m = await meta(key);
+      if (!m || m.deleted) return null;
+      if (m.chunks !== 1 || m.options?.link) return os.getBlob(key);
+      const c = await last(chunkSubject(m.nuid));
+      if (!c) return null;
+      const want = digestHex(m.digest);
+      const got = createHash('sha256').update(c.data).digest('hex');
+      if (got !== want || c.data.length !== m.size)
+        throw new Error(
+          `blob ${key} is corrupt: ${c.data.length} bytes with SHA-256 ${got}, stored ${m.size} bytes ${want}`,
+        );
+      // Its own copy: a direct get's payload is a view into the connection's read buffer.
+      return new Uint8Array(c.data);
+    },
+
+    async info(key) {
+      const m = await meta(key);
+      return m && !m.deleted ? stored(m) : null;
+    },
+
+    async put(key, data) {
+      if (data.length === 0 || data.length > Math.min(chunkBytes, nc.info?.max_payload ?? 1024 * 1024)) {
+        const i = await os.putBlob({ name: key, options: { max_chunk_size: chunkBytes } }, data);
+        return { size: i.size, chunks: i.chunks, sha256: digestHex(i.digest) };
+      }
+      const old = await meta(key);
+      const id = nuid.next();
+      await js.publish(chunkSubject(id), data);
+      const sha = createHash('sha256').update(data).digest();
+      const m = {
+        name: key,
+        description: '',
+        options: { max_chunk_size: chunkBytes },
+        bucket,
+        nuid: id,
+        size: data.length,
+        chunks: 1,
+        mtime: new Date().toISOString(),
+        digest: `SHA-256=${sha.toString('base64url')}${pad(sha)}`,
+        deleted: false,
+      };
+      await js.publish(metaSubject(key), JSON.stringify(m), { headers: rollup() });
+      if (old && !old.deleted && old.nuid !== id) await purgeChunks(old);
+      return stored(m);
+    },
+
+    async delete(key) {
+      const m = await meta(key);
+      if (!m || m.deleted) return;
+      const gone = { ...m, deleted: true, size: 0, chunks: 0, digest: '' };
+      await js.publish(metaSubject(key), JSON.stringify(gone), { headers: rollup() });
+      await purgeChunks(m);
+    },
+  };
+}
+
+/** The header that makes a metadata message replace the subject's earlier ones. */
+function rollup() {
+  const h = headers();
+  h.set('Nats-Rollup', 'sub');
+  return h;
+}
+
+/** `=` padding of the base64 form of `bytes` (the object store's names and digests are padded). */
+function pad(bytes: Uint8Array): string {
+  return '='.repeat((3 - (bytes.length % 3)) % 3);
+}
+
+/** The object store's `SHA-256=<base64url>` digest as lower-case hex. */
+export function digestHex(digest: string): string {
+  return Buffer.from(digest.replace(/^SHA-256=/, ''), 'base64url').toString('hex');
 }

@@ -5,5 +5,5 @@ export { fixRequestReplyPath } from './nats-request-fix.js';
 export { createLogger, type Logger } from './log.js';
 export { createServiceRegistry } from './metrics.js';
 export { concatBytes } from './bytes.js';
-export { blobReader } from './blobs.js';
+export { blobAccess, digestHex, type BlobAccess, type StoredBlob } from './blobs.js';
 export { SERVICE_ENV_HELP } from './env-help.js';

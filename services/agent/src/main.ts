@@ -9,8 +9,8 @@ import { jetstream } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { EngineHost, executionProviders, resolveCacheDir } from '@tessera/engine';
 import { classLabel, loadHardwareTable, usableVramGb, vramClassOf } from '@tessera/hardware';
-import { AgentState, farmNames, type AgentAdvert } from '@tessera/protocol';
-import { blobReader, connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
+import { AgentState, BLOB_CHUNK_BYTES, farmNames, type AgentAdvert } from '@tessera/protocol';
+import { blobAccess, connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
 import { detectGpus } from './gpu.js';
 import { createAgentMetrics } from './metrics.js';
 import { compileAgentOptions, type AgentOptions } from './options.js';
@@ -122,7 +122,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
       }
     }
   });
-  const readBlob = blobReader(nc, os);
+  const blobs = blobAccess(nc, os, names.blobBucket, BLOB_CHUNK_BYTES);
   // hook(models): one model cache for every slot (models.ts).
   const models = await createAgentModels({
     nc,
@@ -136,7 +136,7 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
     (s) =>
       new Slot({
         nc,
-        os,
+        blobs,
         names,
         engine: s.engine,
         log: log.child({ slot: s.advert.name }),
@@ -144,7 +144,6 @@ export async function startAgent(raw: AgentOptions, log: Logger = createLogger('
         advert: s.advert,
         waitMs: o.waitMs,
         modelsDir: resolveCacheDir({ cacheDir: o.modelsDir }),
-        readBlob,
         models, // hook(models)
         testDelayMs: slowdownDelay(testSlowdown(process.env.TESSERA_TEST_ENGINE_SLOWDOWN)),
       }),

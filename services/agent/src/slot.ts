@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ObjectStore } from '@nats-io/obj';
 import {
   EngineAbortedError,
   EngineOutOfMemoryError,
@@ -16,7 +15,6 @@ import {
 } from '@tessera/engine';
 import {
   AgentState,
-  BLOB_CHUNK_BYTES,
   FailureKind,
   ShardResult,
   WorkGrant,
@@ -27,7 +25,7 @@ import {
   type LeaseRef,
   type ShardTask,
 } from '@tessera/protocol';
-import type { Logger } from '@tessera/runtime';
+import type { BlobAccess, Logger } from '@tessera/runtime';
 import { attachmentDirs } from './image-inputs.js';
 import { reportResult, sleep, startRenewing, type LeaseMessaging } from './lease-messages.js';
 import { slowDown } from './slowdown.js';
@@ -44,7 +42,8 @@ export type SlotEngine = Pick<EngineHost, 'upscale' | 'imageToVideo' | 'generate
 
 export interface SlotDeps {
   nc: NatsConnection;
-  os: ObjectStore;
+  /** Shard inputs and outputs (@tessera/runtime's `blobAccess`: one-chunk blobs without the stream API). */
+  blobs: Pick<BlobAccess, 'read' | 'put'>;
   names: FarmNames;
   engine: SlotEngine;
   log: Logger;
@@ -55,8 +54,6 @@ export interface SlotDeps {
   waitMs: number;
   /** Where model directories live (`<modelsDir>/<model id>/`, e.g. svd-xt in the documented layout). */
   modelsDir: string;
-  /** Reads a blob (@tessera/runtime's `blobReader`: no consumer per one-chunk read). */
-  readBlob: (key: string) => Promise<Uint8Array | null>;
   /** hook(models): the model cache (models.ts); without it, models are read from `<modelsDir>/<id>/`. */
   models?: AgentModels;
   /**
@@ -201,7 +198,7 @@ export class Slot {
     try {
       log.debug({ model: task.model, size: `${task.inputWidth}x${task.inputHeight}` }, 'shard started');
       // Some tasks have no input (txt2img's first stage).
-      const input = task.inputKey ? await this.d.readBlob(task.inputKey) : new Uint8Array();
+      const input = task.inputKey ? await this.d.blobs.read(task.inputKey) : new Uint8Array();
       if (!input) throw new InvalidImageError(`input ${task.inputKey} is missing from the object store`);
       if (task.inputKey && sha256(input) !== task.inputSha256)
         throw new Error(`input ${task.inputKey} failed its checksum`);
@@ -232,7 +229,7 @@ export class Slot {
       const tPut = performance.now();
       const runSeconds = (tPut - tEngine) / 1000;
       const digest = sha256(out.data);
-      await this.d.os.putBlob({ name: task.outputKey, options: { max_chunk_size: BLOB_CHUNK_BYTES } }, out.data);
+      await this.d.blobs.put(task.outputKey, out.data);
       log.debug(
         {
           fetchMs: Math.round(tEngine - t0),

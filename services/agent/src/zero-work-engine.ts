@@ -14,8 +14,8 @@ import { jetstream } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import type { RgbImage, SdRunParams, SdRunResult, SvdRunParams } from '@tessera/engine';
 import { classLabel, loadHardwareTable, usableVramGb, vramClassOf } from '@tessera/hardware';
-import { AgentState, farmNames, type AgentAdvert, type ShardTask } from '@tessera/protocol';
-import { blobReader, connectService, type Logger } from '@tessera/runtime';
+import { AgentState, BLOB_CHUNK_BYTES, farmNames, type AgentAdvert, type ShardTask } from '@tessera/protocol';
+import { blobAccess, connectService, type Logger } from '@tessera/runtime';
 import { createAgentMetrics } from './metrics.js';
 import { runSlots } from './run-slots.js';
 import { Slot, type SlotEngine } from './slot.js';
@@ -138,7 +138,7 @@ export async function startZeroWorkLoadTestAgents(o: ZeroWorkAgentsOptions): Pro
   const usable = usableVramGb(table, vramGb);
   const incarnation = randomBytes(3).toString('hex');
   const metrics = createAgentMetrics(() => []);
-  const readBlob = blobReader(nc, os);
+  const blobs = blobAccess(nc, os, names.blobBucket, BLOB_CHUNK_BYTES);
   const slots = Array.from({ length: o.count }, (_, i) => {
     const name = `${o.namePrefix}-${i}`;
     const advert: AgentAdvert = {
@@ -162,7 +162,7 @@ export async function startZeroWorkLoadTestAgents(o: ZeroWorkAgentsOptions): Pro
     };
     return new Slot({
       nc,
-      os,
+      blobs,
       names,
       engine,
       log: o.log.child({ slot: name }),
@@ -170,7 +170,6 @@ export async function startZeroWorkLoadTestAgents(o: ZeroWorkAgentsOptions): Pro
       advert,
       waitMs: o.waitMs ?? 10_000,
       modelsDir: '/nonexistent',
-      readBlob,
       testDelayMs: o.secondsPerUnit?.length
         ? (task: ShardTask) => task.workUnits * o.secondsPerUnit![i % o.secondsPerUnit!.length] * 1000
         : undefined,

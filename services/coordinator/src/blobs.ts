@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '@nats-io/obj';
 import { BLOB_CHUNK_BYTES } from '@tessera/protocol';
+import { digestHex, type BlobAccess } from '@tessera/runtime';
 
 /** Size and content hash of a stored blob. */
 export interface BlobInfo {
@@ -38,33 +39,29 @@ export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** Converts the object store's `SHA-256=<base64url>` digest to hex. */
-export function digestToHex(digest: string): string {
-  const b64 = digest.replace(/^SHA-256=/, '');
-  return Buffer.from(b64, 'base64url').toString('hex');
-}
-
-/** BlobStore over a JetStream Object Store bucket. */
+/**
+ * BlobStore over a JetStream Object Store bucket: whole blobs through @tessera/runtime's `blobAccess`
+ * (one-chunk blobs without the stream API), streams through the client's object store.
+ */
 export class ObjBlobStore implements BlobStore {
-  /** `read`: how `get` reads a blob (default the client's `getBlob`; main.ts passes runtime's `blobReader`). */
   constructor(
     private readonly os: ObjectStore,
-    private readonly read: (key: string) => Promise<Uint8Array | null> = (k) => os.getBlob(k),
+    private readonly access: BlobAccess,
   ) {}
 
   async put(key: string, data: Uint8Array): Promise<BlobInfo> {
-    const info = await this.os.putBlob({ name: key, options: { max_chunk_size: BLOB_CHUNK_BYTES } }, data);
-    return { size: info.size, sha256: digestToHex(info.digest) };
+    const { size, sha256 } = await this.access.put(key, data);
+    return { size, sha256 };
   }
 
   async putStream(key: string, data: ReadableStream<Uint8Array>): Promise<BlobInfo> {
     const info = await this.os.put({ name: key, options: { max_chunk_size: BLOB_CHUNK_BYTES } }, data);
-    return { size: info.size, sha256: digestToHex(info.digest) };
+    return { size: info.size, sha256: digestHex(info.digest) };
   }
 
   /** The verified bytes; BlobCorruptError when they do not match the stored digest. */
   async get(key: string): Promise<Uint8Array | null> {
-    return this.read(key).catch((e: unknown) => {
+    return this.access.read(key).catch((e: unknown) => {
       // The one place that reads the clients' error text: both readers say "corrupt" or "digest".
       const message = e instanceof Error ? e.message : String(e);
       if (/corrupt|digest/i.test(message)) throw new BlobCorruptError(key, message, { cause: e });
@@ -75,16 +72,15 @@ export class ObjBlobStore implements BlobStore {
   async getStream(key: string) {
     const r = await this.os.get(key);
     if (!r) return null;
-    return { info: { size: r.info.size, sha256: digestToHex(r.info.digest) }, data: r.data };
+    return { info: { size: r.info.size, sha256: digestHex(r.info.digest) }, data: r.data };
   }
 
   async info(key: string): Promise<BlobInfo | null> {
-    const i = await this.os.info(key);
-    if (!i || i.deleted) return null;
-    return { size: i.size, sha256: digestToHex(i.digest) };
+    const i = await this.access.info(key);
+    return i && { size: i.size, sha256: i.sha256 };
   }
 
   async delete(key: string): Promise<void> {
-    await this.os.delete(key).catch(() => undefined);
+    await this.access.delete(key).catch(() => undefined);
   }
 }

@@ -10,8 +10,8 @@ import { Objm } from '@nats-io/obj';
 import { jetstream } from '@nats-io/jetstream';
 import { loadHardwareTable, classLabel } from '@tessera/hardware';
 import type { Subscription } from '@nats-io/transport-node';
-import { AgentServiceService, JobServiceService, farmNames } from '@tessera/protocol';
-import { blobReader, connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
+import { AgentServiceService, BLOB_CHUNK_BYTES, JobServiceService, farmNames } from '@tessera/protocol';
+import { blobAccess, connectService, createLogger, startHttp, type Logger } from '@tessera/runtime';
 import { ObjBlobStore } from './blobs.js';
 import { systemClock } from './clock.js';
 import { createSharpCodec } from './codec.js';
@@ -99,7 +99,7 @@ export async function startCoordinator(
   const js = jetstream(nc);
   const kv = await new Kvm(js).create(names.stateBucket, { history: 1, storage: 'file' } as never);
   const os = await new Objm(js).create(names.blobBucket, { storage: 'file' } as never);
-  const blobs = new ObjBlobStore(os, blobReader(nc, os));
+  const blobs = new ObjBlobStore(os, blobAccess(nc, os, names.blobBucket, BLOB_CHUNK_BYTES));
   const events = new NatsEvents(nc, names);
   // hook(models): the farm's model store and its ModelService (model-wiring.ts).
   const models = await startModels(
