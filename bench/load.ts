@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { JobState, ShardState } from '@tessera/protocol';
 import { startFarm } from '../test/helpers/farm.js';
-import { repoRoot, waitFor } from '../test/helpers/process.js';
+import { cpuProfileArgs, repoRoot, waitFor } from '../test/helpers/process.js';
 import { histogramQuantile, parseExposition, scrape, sumOf } from '../test/helpers/prometheus.js';
 import { mapLimit } from '../services/coordinator/src/util.js';
 
@@ -77,6 +77,7 @@ export async function main(argv: string[]): Promise<void> {
       const child = spawn(
         process.execPath,
         [
+          ...cpuProfileArgs(),
           '--import',
           'tsx',
           join(repoRoot, 'bench/load-agents.ts'),

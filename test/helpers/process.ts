@@ -55,6 +55,15 @@ export interface Proc {
 }
 
 /**
+ * With `TESSERA_CPU_PROF_DIR=DIR` (benchmarks), spawned farm processes write V8 CPU profiles there on a
+ * clean exit (`node --cpu-prof`, which NODE_OPTIONS does not allow).
+ */
+export function cpuProfileArgs(): string[] {
+  const dir = process.env.TESSERA_CPU_PROF_DIR;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
+
+/**
  * Spawns `node <bin> ...args` from the repo, capturing stdout+stderr (the last 100–200 kB; `onOutput`
  * sees all of it, in chunks as they arrive).
  */
@@ -65,7 +74,7 @@ export function spawnBin(
   env: Record<string, string> = {},
   onOutput?: (name: string, text: string) => void,
 ): Proc {
-  const child = spawn(process.execPath, [join(repoRoot, bin), ...args], {
+  const child = spawn(process.execPath, [...cpuProfileArgs(), join(repoRoot, bin), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
