@@ -95,4 +95,31 @@ describe('placement by expected finish time in a dispatch pass', () => {
     expect(remainingS(10, 4)).toBe(6);
     expect(remainingS(10, 13)).toBe(3);
   });
+
+  it('gathers the busy agents once per pass, and not at all when the pass places nothing', () => {
+    let gathered = 0;
+    const busyFast: BusyAgentView = {
+      agentId: 'fast',
+      name: 'fast',
+      classGb: 0,
+      modelSpeeds: fastA.speeds,
+      freeInS: 0.5,
+    };
+    const lazy = () =>
+      eftNarrow<Agent>(
+        table,
+        (a) => a.speeds,
+        () => (gathered++, [busyFast]),
+        () => ({ model: 'esrgan-slim-x4', workS: 0.03 }),
+      );
+    lazy();
+    expect(gathered).toBe(0);
+    const n = lazy();
+    // Same decision as with the list handed in, for three shards.
+    for (const ahead of [0, 5, 50])
+      expect(n({ key: 'j.0' } as never, [slowA], ahead)).toEqual(
+        narrow([busyFast])({ key: 'j.0' } as never, [slowA], ahead),
+      );
+    expect(gathered).toBe(1);
+  });
 });

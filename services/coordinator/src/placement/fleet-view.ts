@@ -51,10 +51,21 @@ export function estimateRemainingS(expectedS: number, elapsedS: number, progress
 export function eftNarrow<A extends IdleAgent>(
   table: HardwareTable,
   speedsOf: (agent: A) => readonly ModelSpeed[] | undefined,
-  busy: readonly BusyAgentView[],
+  busyAgents: readonly BusyAgentView[] | (() => readonly BusyAgentView[]),
   work: (shard: QueuedShard) => { model: string; workS: number },
 ): Narrowing<A> {
+  // A pass places many shards of few models on the same agents: each agent's speed on a model is
+  // looked up once per pass, and the busy agents are gathered only if the pass places anything.
+  const speeds = new Map<string, ReturnType<typeof agentSpeed>>();
+  const speedOn = (agentId: string, classGb: number, measured: readonly ModelSpeed[] | undefined, model: string) => {
+    const key = `${agentId}\u0000${model}`;
+    let s = speeds.get(key);
+    if (!s) speeds.set(key, (s = agentSpeed(table, classGb, measured, model)));
+    return s;
+  };
+  let busy: readonly BusyAgentView[] | undefined;
   return (shard, agents, ahead) => {
+    busy ??= typeof busyAgents === 'function' ? busyAgents() : busyAgents;
     const { model, workS: w } = work(shard);
     const fleet: FleetAgent[] = [];
     const speedOf = new Map<A, number>();
@@ -65,14 +76,14 @@ export function eftNarrow<A extends IdleAgent>(
     const competes = (classGb: number, name: string) =>
       fits(classGb, shard.requiredClassGb) && !shard.blocked?.includes(name);
     for (const a of agents) {
-      const { speed, source } = agentSpeed(table, a.classGb, speedsOf(a), model);
+      const { speed, source } = speedOn(a.agentId, a.classGb, speedsOf(a), model);
       speedOf.set(a, speed);
       if (source === 'table') unmeasured.add(a);
       else if (competes(a.classGb, agentName(a))) fleet.push({ agentId: a.agentId, speed, freeInS: 0 });
     }
     for (const b of busy) {
       if (waiting.has(b.agentId) || !competes(b.classGb, b.name)) continue;
-      const { speed, source } = agentSpeed(table, b.classGb, b.modelSpeeds, model);
+      const { speed, source } = speedOn(b.agentId, b.classGb, b.modelSpeeds, model);
       if (source === 'measured') fleet.push({ agentId: b.agentId, speed, freeInS: b.freeInS });
     }
     return agents.filter(
@@ -108,29 +119,32 @@ export function coordinatorEftNarrow<A extends IdleAgent & { advert: { modelSpee
   nowMs: number,
   work: WorkOf = (job, rec) => shardWork(table, job, rec),
 ): Narrowing<A> {
-  const busy: BusyAgentView[] = [];
-  for (const a of agents) {
-    // An agent without a lease is between work requests or being granted one: about to be free.
-    if (a.liveness !== 'live' || a.advert.state === AgentState.AGENT_STATE_DRAINING) continue;
-    let freeInS = 0;
-    for (const k of a.leases) {
-      const l = held(k);
-      if (!l || l.rec.state !== 'leased') continue;
-      const w = work(l.job, l.rec);
-      const speed = agentSpeed(table, a.classGb, a.advert.modelSpeeds, w.model).speed;
-      freeInS = Math.max(freeInS, remainingS(w.workS / speed, Math.max(0, nowMs - l.rec.leasedMs) / 1000));
+  const busyAgents = () => {
+    const busy: BusyAgentView[] = [];
+    for (const a of agents) {
+      // An agent without a lease is between work requests or being granted one: about to be free.
+      if (a.liveness !== 'live' || a.advert.state === AgentState.AGENT_STATE_DRAINING) continue;
+      let freeInS = 0;
+      for (const k of a.leases) {
+        const l = held(k);
+        if (!l || l.rec.state !== 'leased') continue;
+        const w = work(l.job, l.rec);
+        const speed = agentSpeed(table, a.classGb, a.advert.modelSpeeds, w.model).speed;
+        freeInS = Math.max(freeInS, remainingS(w.workS / speed, Math.max(0, nowMs - l.rec.leasedMs) / 1000));
+      }
+      busy.push({
+        agentId: a.advert.agentId,
+        name: a.advert.name,
+        classGb: a.classGb,
+        modelSpeeds: a.advert.modelSpeeds,
+        freeInS,
+      });
     }
-    busy.push({
-      agentId: a.advert.agentId,
-      name: a.advert.name,
-      classGb: a.classGb,
-      modelSpeeds: a.advert.modelSpeeds,
-      freeInS,
-    });
-  }
+    return busy;
+  };
   const workOf = (shard: QueuedShard) => {
     const l = held(shard.key);
     return l ? work(l.job, l.rec) : { model: shard.model ?? '', workS: 1 };
   };
-  return eftNarrow<A>(table, (a) => a.advert.modelSpeeds, busy, workOf);
+  return eftNarrow<A>(table, (a) => a.advert.modelSpeeds, busyAgents, workOf);
 }
