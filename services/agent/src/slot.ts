@@ -228,8 +228,7 @@ export class Slot {
         this.d.metrics.modelLoad.observe({ model: task.model }, (cur.firstProgressMs - tEngine) / 1000);
       const tPut = performance.now();
       const runSeconds = (tPut - tEngine) / 1000;
-      const digest = sha256(out.data);
-      await this.d.blobs.put(task.outputKey, out.data);
+      const { sha256: digest } = await this.d.blobs.put(task.outputKey, out.data);
       log.debug(
         {
           fetchMs: Math.round(tEngine - t0),
