@@ -85,6 +85,27 @@ describe('blobAccess', () => {
     expect(await chunkMessages()).toBe(chunks - 1);
   });
 
+  it('a read after info needs only the chunk, and still sees a replacement or a deletion since', async () => {
+    const a = bytes(1000, 13);
+    const b = bytes(1200, 17);
+    await blobs.put('out/1', a, { fresh: true });
+    expect(await blobs.info('out/1')).toMatchObject({ size: 1000, chunks: 1 });
+    expect(await blobs.read('out/1')).toEqual(a);
+    // Remembered, then replaced by another writer (the old chunk purged): the read asks again.
+    await blobs.info('out/1');
+    await os.putBlob({ name: 'out/1' }, b);
+    expect(await blobs.read('out/1')).toEqual(b);
+    // Remembered, then deleted by another writer.
+    await blobs.info('out/1');
+    await os.delete('out/1');
+    expect(await blobs.read('out/1')).toBeNull();
+    // Remembered, then its chunk tampered with: still refused.
+    const info = await os.putBlob({ name: 'out/2' }, a);
+    await blobs.info('out/2');
+    await jetstream(nc).publish(`$O.${bucket}.C.${info.nuid}`, b);
+    await expect(blobs.read('out/2')).rejects.toThrow(/corrupt/);
+  });
+
   it('refuses a chunk whose bytes do not match the stored digest', async () => {
     const info = await os.putBlob({ name: 'victim' }, new Uint8Array([1, 2, 3, 4]));
     // A later message on the chunk's subject (what a tampering writer could publish).

@@ -19,10 +19,19 @@ export interface StoredBlob {
 export interface BlobAccess {
   /** The bytes, checked against the stored SHA-256 (a mismatch throws "corrupt"); null when absent. */
   read(key: string): Promise<Uint8Array | null>;
-  /** Size and digest; null when absent or deleted. */
+  /**
+   * Size and digest; null when absent or deleted. A one-chunk blob's metadata is remembered (the
+   * last `rememberInfos` of them) for the next `read` of the key, which then needs only the chunk:
+   * the coordinator checks each shard output when it commits and reads it when it assembles.
+   */
   info(key: string): Promise<StoredBlob | null>;
-  /** Stores (or replaces) the blob. */
-  put(key: string, data: Uint8Array): Promise<StoredBlob>;
+  /**
+   * Stores (or replaces) the blob. `fresh`: the caller knows `key` was never written (a new job's
+   * input, an attempt's output named by its fencing token), so the replaced object's lookup is
+   * skipped; were it written after all, its old chunk would stay in the stream (space, not bytes
+   * anyone reads: the metadata names the new chunk).
+   */
+  put(key: string, data: Uint8Array, opts?: { fresh?: boolean }): Promise<StoredBlob>;
   /** Deletes the blob (marks its metadata deleted and purges its chunks); absent is fine. */
   delete(key: string): Promise<void>;
 }
@@ -52,7 +61,13 @@ interface ObjectMeta {
  *   purges a replaced object's chunks.
  * Larger blobs, links, and streams go through the client's object store.
  */
-export function blobAccess(nc: NatsConnection, os: ObjectStore, bucket: string, chunkBytes: number): BlobAccess {
+export function blobAccess(
+  nc: NatsConnection,
+  os: ObjectStore,
+  bucket: string,
+  chunkBytes: number,
+  rememberInfos = 50_000,
+): BlobAccess {
   const stream = `OBJ_${bucket}`;
   const js = jetstream(nc);
   let jsm: Promise<JetStreamManager> | undefined;
@@ -74,19 +89,24 @@ export function blobAccess(nc: NatsConnection, os: ObjectStore, bucket: string, 
     const m = await last(metaSubject(key));
     return m ? (JSON.parse(new TextDecoder().decode(m.data)) as ObjectMeta) : null;
   };
+  // Metadata from `info`, for the key's next read (insertion order: the oldest goes first).
+  const remembered = new Map<string, ObjectMeta>();
   const stored = (m: ObjectMeta): StoredBlob => ({ size: m.size, chunks: m.chunks, sha256: digestHex(m.digest) });
   const purgeChunks = (m: ObjectMeta) =>
     api()
       .then((a) => a.streams.purge(stream, { filter: chunkSubject(m.nuid) }))
       .catch(() => undefined); // the new metadata is live; a chunk left behind is only space
 
-  return {
+  const access: BlobAccess = {
     async read(key) {
-      const m = await meta(key);
+      const known = remembered.get(key);
+      remembered.delete(key);
+      const m = known ?? (await meta(key));
       if (!m || m.deleted) return null;
       if (m.chunks !== 1 || m.options?.link) return os.getBlob(key);
       const c = await last(chunkSubject(m.nuid));
-      if (!c) return null;
+      // A remembered object replaced or deleted since: its chunk is purged; ask again.
+      if (!c) return known ? access.read(key) : null;
       const want = digestHex(m.digest);
       const got = createHash('sha256').update(c.data).digest('hex');
       if (got !== want || c.data.length !== m.size)
@@ -99,15 +119,21 @@ export function blobAccess(nc: NatsConnection, os: ObjectStore, bucket: string, 
 
     async info(key) {
       const m = await meta(key);
-      return m && !m.deleted ? stored(m) : null;
+      if (!m || m.deleted) return null;
+      if (m.chunks === 1 && !m.options?.link && rememberInfos > 0) {
+        remembered.delete(key);
+        remembered.set(key, m);
+        if (remembered.size > rememberInfos) remembered.delete(remembered.keys().next().value!);
+      }
+      return stored(m);
     },
 
-    async put(key, data) {
+    async put(key, data, opts) {
       if (data.length === 0 || data.length > Math.min(chunkBytes, nc.info?.max_payload ?? 1024 * 1024)) {
         const i = await os.putBlob({ name: key, options: { max_chunk_size: chunkBytes } }, data);
         return { size: i.size, chunks: i.chunks, sha256: digestHex(i.digest) };
       }
-      const old = await meta(key);
+      const old = opts?.fresh ? null : await meta(key);
       const id = nuid.next();
       await js.publish(chunkSubject(id), data);
       const sha = createHash('sha256').update(data).digest();
@@ -129,6 +155,7 @@ export function blobAccess(nc: NatsConnection, os: ObjectStore, bucket: string, 
     },
 
     async delete(key) {
+      remembered.delete(key);
       const m = await meta(key);
       if (!m || m.deleted) return;
       const gone = { ...m, deleted: true, size: 0, chunks: 0, digest: '' };
@@ -136,6 +163,7 @@ export function blobAccess(nc: NatsConnection, os: ObjectStore, bucket: string, 
       await purgeChunks(m);
     },
   };
+  return access;
 }
 
 /** The header that makes a metadata message replace the subject's earlier ones. */

@@ -228,7 +228,8 @@ export class Slot {
         this.d.metrics.modelLoad.observe({ model: task.model }, (cur.firstProgressMs - tEngine) / 1000);
       const tPut = performance.now();
       const runSeconds = (tPut - tEngine) / 1000;
-      const { sha256: digest } = await this.d.blobs.put(task.outputKey, out.data);
+      // The output key names this attempt's fencing token: written once, nothing to replace.
+      const { sha256: digest } = await this.d.blobs.put(task.outputKey, out.data, { fresh: true });
       log.debug(
         {
           fetchMs: Math.round(tEngine - t0),

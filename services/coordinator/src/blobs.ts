@@ -12,7 +12,8 @@ export interface BlobInfo {
 
 /** What the coordinator needs from blob storage (JetStream Object Store in production). */
 export interface BlobStore {
-  put(key: string, data: Uint8Array): Promise<BlobInfo>;
+  /** `fresh`: `key` was never written (see @tessera/runtime's BlobAccess.put). */
+  put(key: string, data: Uint8Array, opts?: { fresh?: boolean }): Promise<BlobInfo>;
   putStream(key: string, data: ReadableStream<Uint8Array>): Promise<BlobInfo>;
   /** The bytes, verified against the stored digest; null when absent, BlobCorruptError when corrupt. */
   get(key: string): Promise<Uint8Array | null>;
@@ -49,8 +50,8 @@ export class ObjBlobStore implements BlobStore {
     private readonly access: BlobAccess,
   ) {}
 
-  async put(key: string, data: Uint8Array): Promise<BlobInfo> {
-    const { size, sha256 } = await this.access.put(key, data);
+  async put(key: string, data: Uint8Array, opts?: { fresh?: boolean }): Promise<BlobInfo> {
+    const { size, sha256 } = await this.access.put(key, data, opts);
     return { size, sha256 };
   }
 

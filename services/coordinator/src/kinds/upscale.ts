@@ -4,7 +4,6 @@
  * SD img2img stages) and assembly (assembler.ts: blend, then refine preparation and final blend).
  */
 import { blobKeys, type ImageTask, type UpscaleSpec } from '@tessera/protocol';
-import { sha256Hex } from '../blobs.js';
 import { imageTaskAttachments } from '../image-attachments.js';
 import type { JobRecord, ShardRecord } from '../model.js';
 import { imageFormatsOf } from '../image-formats.js';
@@ -86,8 +85,8 @@ export async function intake(sub: UpscaleSubmission, ctx: IntakeContext): Promis
     async (s) => {
       const crop = cropRgb(img, s.input);
       s.inputKey = blobKeys.shardInput(job.id, s.index);
-      s.inputSha256 = sha256Hex(crop);
-      await d.blobs.put(s.inputKey, crop);
+      // A new job's key: nothing to replace.
+      s.inputSha256 = (await d.blobs.put(s.inputKey, crop, { fresh: true })).sha256;
     },
   );
   return {
