@@ -8,7 +8,7 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadHardwareTable } from '@tessera/hardware';
-import { AgentState, FailureKind, type AgentAdvert, type Lease, type ShardResult } from '@tessera/protocol';
+import { FailureKind, type AgentAdvert, type Lease, type ShardResult } from '@tessera/protocol';
 import type { BlobInfo, BlobStore } from './blobs.js';
 import { ManualClock, sequentialIds, systemClock, type Clock } from './clock.js';
 import { createSharpCodec } from './codec.js';
@@ -16,6 +16,7 @@ import { Coordinator, type CoordinatorDeps } from './coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { compileCoordinatorOptions, type CoordinatorOptions } from './options.js';
 import { MemoryStateStore } from './state/memory-store.js';
+import { simAdvert } from './sim/sim-shell.js';
 
 class MemoryBlobs implements BlobStore {
   readonly data = new Map<string, Uint8Array>();
@@ -43,25 +44,7 @@ class MemoryBlobs implements BlobStore {
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-const advert = (name: string, vramGb = 8): AgentAdvert => ({
-  agentId: `${name}-id`,
-  name,
-  hostname: 'h',
-  deviceIndex: 0,
-  deviceName: 'test',
-  vramTotalGb: vramGb,
-  vramUsableGb: vramGb,
-  vramClass: '',
-  executionProvider: 'cpu',
-  modelsLoaded: [],
-  version: 'test',
-  state: AgentState.AGENT_STATE_IDLE,
-  shardsCompleted: 0,
-  modelsHeld: [],
-  modelCacheFreeBytes: 0,
-  modelCacheCapacityBytes: 0,
-  modelSpeeds: [],
-});
+const advert = (name: string, vramGb = 8): AgentAdvert => simAdvert(`${name}-id`, name, vramGb);
 
 interface Rig {
   c: Coordinator;

@@ -1,25 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { AgentState, type AgentAdvert } from '@tessera/protocol';
+import type { AgentAdvert } from '@tessera/protocol';
 import { ModelHolders } from './model-holders.js';
 import { mayManageModels } from './model-service.js';
+import { simAdvert } from './sim/sim-shell.js';
 
 const advert = (name: string, held: [string, string][]): AgentAdvert => ({
-  agentId: `${name}-1`,
-  name,
-  hostname: 'h',
-  deviceIndex: -1,
-  deviceName: 'cpu',
-  vramTotalGb: 24,
-  vramUsableGb: 24,
-  vramClass: '24gb',
-  executionProvider: 'cpu',
-  modelsLoaded: [],
-  version: 'test',
-  state: AgentState.AGENT_STATE_IDLE,
-  shardsCompleted: 0,
+  ...simAdvert(`${name}-1`, name, 24),
   modelsHeld: held.map(([id, digest]) => ({ id, digest, bytes: 1 })),
-  modelCacheFreeBytes: 0,
-  modelCacheCapacityBytes: 0,
 });
 
 describe('ModelHolders', () => {

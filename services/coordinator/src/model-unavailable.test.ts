@@ -8,13 +8,14 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadHardwareTable } from '@tessera/hardware';
-import { AgentState, FailureKind, type AgentAdvert, type Lease, type ShardResult } from '@tessera/protocol';
+import { FailureKind, type AgentAdvert, type Lease, type ShardResult } from '@tessera/protocol';
 import type { BlobInfo, BlobStore } from './blobs.js';
 import { createSharpCodec } from './codec.js';
 import { Coordinator } from './coordinator.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { compileCoordinatorOptions } from './options.js';
 import { MemoryStateStore } from './state/memory-store.js';
+import { simAdvert } from './sim/sim-shell.js';
 
 const blobs = new Map<string, Uint8Array>();
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -41,24 +42,7 @@ const memoryBlobs: BlobStore = {
   },
 };
 
-const advert = (name: string): AgentAdvert => ({
-  agentId: `${name}-id`,
-  name,
-  hostname: 'h',
-  deviceIndex: 0,
-  deviceName: 'test',
-  vramTotalGb: 8,
-  vramUsableGb: 8,
-  vramClass: '8gb',
-  executionProvider: 'cpu',
-  modelsLoaded: [],
-  version: 'test',
-  state: AgentState.AGENT_STATE_IDLE,
-  shardsCompleted: 0,
-  modelsHeld: [],
-  modelCacheFreeBytes: 0,
-  modelCacheCapacityBytes: 0,
-});
+const advert = (name: string): AgentAdvert => simAdvert(`${name}-id`, name, 8);
 
 const running: Coordinator[] = [];
 afterEach(() => {

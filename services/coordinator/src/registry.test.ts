@@ -1,26 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { AgentState, type AgentAdvert } from '@tessera/protocol';
+import type { AgentAdvert } from '@tessera/protocol';
 import { AgentRegistry } from './registry.js';
+import { simAdvert } from './sim/sim-shell.js';
 
-const advert = (id: string): AgentAdvert => ({
-  agentId: id,
-  name: id,
-  hostname: 'h',
-  deviceIndex: 0,
-  deviceName: 'gpu',
-  vramTotalGb: 8,
-  vramUsableGb: 8,
-  vramClass: '8gb',
-  executionProvider: 'cpu',
-  modelsLoaded: [],
-  version: '0.1.0',
-  state: AgentState.AGENT_STATE_IDLE,
-  shardsCompleted: 0,
-  modelsHeld: [],
-  modelCacheFreeBytes: 0,
-  modelCacheCapacityBytes: 0,
-  modelSpeeds: [],
-});
+const advert = (id: string): AgentAdvert => simAdvert(id, id, 8);
 
 describe('AgentRegistry size cap', () => {
   it('refuses new agents when full of live ones; known agents are always admitted', () => {

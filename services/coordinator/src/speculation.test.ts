@@ -8,14 +8,7 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadHardwareTable } from '@tessera/hardware';
-import {
-  AgentState,
-  FailureKind,
-  type AgentAdvert,
-  type Lease,
-  type LeaseRef,
-  type ShardResult,
-} from '@tessera/protocol';
+import { FailureKind, type AgentAdvert, type Lease, type LeaseRef, type ShardResult } from '@tessera/protocol';
 import type { BlobStore } from './blobs.js';
 import { sequentialIds, systemClock } from './clock.js';
 import { createSharpCodec } from './codec.js';
@@ -24,6 +17,7 @@ import { createCoordinatorMetrics, type CoordinatorMetrics } from './metrics.js'
 import { compileCoordinatorOptions } from './options.js';
 import { MemoryStateStore } from './state/memory-store.js';
 import { shardView } from './views.js';
+import { simAdvert } from './sim/sim-shell.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -47,22 +41,7 @@ function memoryBlobs(): BlobStore & { data: Map<string, Uint8Array> } {
 
 /** `fast` has measured esrgan-slim-x2 (a backup may run there); `slow` has not. */
 const advert = (name: 'fast' | 'slow'): AgentAdvert => ({
-  agentId: `${name}-id`,
-  name,
-  hostname: 'h',
-  deviceIndex: 0,
-  deviceName: 'test',
-  vramTotalGb: 8,
-  vramUsableGb: 8,
-  vramClass: '',
-  executionProvider: 'cpu',
-  modelsLoaded: [],
-  version: 'test',
-  state: AgentState.AGENT_STATE_IDLE,
-  shardsCompleted: 0,
-  modelsHeld: [],
-  modelCacheFreeBytes: 0,
-  modelCacheCapacityBytes: 0,
+  ...simAdvert(`${name}-id`, name, 8),
   modelSpeeds: name === 'fast' ? [{ model: 'esrgan-slim-x2', unitsPerSecond: 1, samples: 3 }] : [],
 });
 

@@ -8,13 +8,14 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadHardwareTable } from '@tessera/hardware';
-import { AgentState, type AgentAdvert, type ModelSpeed } from '@tessera/protocol';
+import type { AgentAdvert, ModelSpeed } from '@tessera/protocol';
 import type { BlobInfo, BlobStore } from '../blobs.js';
 import { createSharpCodec } from '../codec.js';
 import { Coordinator } from '../coordinator.js';
 import { createCoordinatorMetrics } from '../metrics.js';
 import { compileCoordinatorOptions } from '../options.js';
 import { MemoryStateStore } from '../state/memory-store.js';
+import { simAdvert } from '../sim/sim-shell.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -44,19 +45,7 @@ class MemoryBlobs implements BlobStore {
 
 const MODEL = 'esrgan-slim-x2';
 const advert = (name: string, unitsPerSecond?: number): AgentAdvert => ({
-  agentId: `${name}-id`,
-  name,
-  hostname: 'h',
-  deviceIndex: 0,
-  deviceName: 'test',
-  vramTotalGb: 8,
-  vramUsableGb: 8,
-  vramClass: '',
-  executionProvider: 'cpu',
-  modelsLoaded: [],
-  version: 'test',
-  state: AgentState.AGENT_STATE_IDLE,
-  shardsCompleted: 0,
+  ...simAdvert(`${name}-id`, name, 8),
   modelSpeeds: unitsPerSecond === undefined ? [] : [{ model: MODEL, unitsPerSecond, samples: 3 } satisfies ModelSpeed],
 });
 

@@ -4,7 +4,7 @@
  * every decision — dispatch, the verbs, the failure policy, the sweeper's rules — is the
  * production core's (core/), the same code the coordinator's shell drives.
  */
-import type { AgentAdvert } from '@tessera/protocol';
+import { AgentState, type AgentAdvert } from '@tessera/protocol';
 import { FarmCore, type Effect } from '../core/core.js';
 import * as jobVerbs from '../core/job.js';
 import * as policy from '../core/policy.js';
@@ -39,7 +39,7 @@ export function simAdvert(agentId: string, name: string, classGb: number, vramTo
     executionProvider: 'none',
     modelsLoaded: [],
     version: 'sim',
-    state: 1,
+    state: AgentState.AGENT_STATE_IDLE,
     shardsCompleted: 0,
     modelsHeld: [],
     modelCacheFreeBytes: 0,
