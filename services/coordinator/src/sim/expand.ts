@@ -48,6 +48,9 @@ export interface SimShard {
 export interface SimJob {
   readonly id: string;
   readonly submitAtS: number;
+  /** Fair share between owners and priority, as the coordinator's (default '' and 0). */
+  readonly owner?: string;
+  readonly priority?: number;
   readonly shards: readonly SimShard[];
 }
 
@@ -86,7 +89,7 @@ export function expandWorkload(
     };
     for (let c = 0; c < e.count; c++) {
       const id = `${e.name}-${c}`;
-      jobs.push({ id, submitAtS: e.submitAtS, shards: shards(id) });
+      jobs.push({ id, submitAtS: e.submitAtS, owner: e.owner, priority: e.priority, shards: shards(id) });
     }
   });
   return jobs;

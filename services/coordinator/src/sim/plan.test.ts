@@ -78,6 +78,39 @@ describe('plan inputs', () => {
       /sd15 is a image model, not usable for kind video/,
     );
     expect(run(fleet, 'work:\n  - {}\n')).toThrow(PlanInputError);
+    expect(run(fleet, 'jobs:\n  - { kind: image, model: sd15, priority: 1001 }\n')).toThrow(
+      /jobs\[0\]\.priority must be an integer in -1000\.\.1000, got 1001/,
+    );
+    expect(run(fleet, 'jobs:\n  - { kind: image, model: sd15, owner: "a b" }\n')).toThrow(
+      /jobs\[0\]\.owner must be a name/,
+    );
+  });
+
+  it('serves owners by fair share and jobs by priority, as the coordinator does', () => {
+    const agents = 'agents:\n  - { name: a, vram_gb: 8, count: 4 }\n';
+    // Alice queues four 64-tile upscales (0.03 s a tile) at 0 s; a fifth job arrives at 0.1 s.
+    const work = (late: string) =>
+      `jobs:\n  - { kind: upscale, model: esrgan-slim-x4, width: 8192, height: 8192, tile: 1024, overlap: 0, count: 4, owner: alice }\n` +
+      `  - { kind: upscale, model: esrgan-slim-x4, width: 8192, height: 8192, tile: 1024, overlap: 0, submit_at_s: 0.1, name: late, ${late} }\n`;
+    const lateDone = (w: string) => {
+      const p = run(agents, w)();
+      const late = p.schedule.filter((a) => a.job === 'late-0' && !a.cancelled);
+      return { p, end: Math.max(...late.map((a) => a.end_s)) };
+    };
+    const sameOwner = lateDone(work('owner: alice'));
+    const otherOwner = lateDone(work('owner: bob'));
+    const urgent = lateDone(work('owner: alice, priority: 10'));
+    // Same owner, same priority: it waits behind the four older jobs and ends last.
+    expect(sameOwner.end).toBeCloseTo(sameOwner.p.makespan_s, 6);
+    // Another owner gets half the agents at once: done long before alice's last job.
+    expect(otherOwner.end).toBeLessThan(0.6 * otherOwner.p.makespan_s);
+    expect(otherOwner.p.owners.map((o) => [o.owner, o.jobs])).toEqual([
+      ['alice', 4],
+      ['bob', 1],
+    ]);
+    expect(otherOwner.p.owners[1].max_completion_s).toBeCloseTo(otherOwner.end - 0.1, 6);
+    // Higher priority: every agent as soon as it frees up, ahead of the older jobs.
+    expect(urgent.end).toBeLessThan(otherOwner.end);
   });
 
   it('expands the fleet per agent and keeps the speed as written', () => {

@@ -38,6 +38,8 @@ export interface PlanReport {
   speculative_attempts: { won: number; lost: number };
   /** Whether speculative backups were simulated. */
   speculation: boolean;
+  /** Per owner of the workload ('' the anonymous one): jobs and their completion (done − submit). */
+  owners: { owner: string; jobs: number; mean_completion_s: number; max_completion_s: number }[];
 }
 
 /** Numbers go out at full precision: the checker recomputes end − start = work_s / speed from them. */
@@ -115,7 +117,27 @@ export function planFleet(
     marginal,
     speculative_attempts: { ...eft.speculative },
     speculation: options.speculation !== false,
+    owners: ownerStats(jobs, eft),
   };
+}
+
+function ownerStats(jobs: readonly SimJob[], r: SimResult): PlanReport['owners'] {
+  const byOwner = new Map<string, number[]>();
+  for (const j of jobs) {
+    const done = r.jobDoneS.get(j.id);
+    if (done === undefined) continue;
+    const list = byOwner.get(j.owner ?? '') ?? [];
+    list.push(done - j.submitAtS);
+    byOwner.set(j.owner ?? '', list);
+  }
+  return [...byOwner]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([owner, c]) => ({
+      owner,
+      jobs: c.length,
+      mean_completion_s: round(c.reduce((s, x) => s + x, 0) / c.length),
+      max_completion_s: round(Math.max(...c)),
+    }));
 }
 
 /** `tessera plan` from the two files' text. Throws PlanInputError naming a bad key or model. */
@@ -160,6 +182,12 @@ export function formatPlan(p: PlanReport): string {
     ...p.classes.map(
       (c) =>
         `${c.vram_class.padEnd(7)} ${String(c.agents).padStart(6)}  ${`${(c.utilisation * 100).toFixed(1)} %`.padStart(11)}  ${s(c.mean_queue_s).padStart(10)}  ${s(c.max_queue_s).padStart(9)}`,
+    ),
+    '',
+    'owner         jobs  completion mean  completion max',
+    ...p.owners.map(
+      (o) =>
+        `${(o.owner || '(anonymous)').padEnd(12)} ${String(o.jobs).padStart(5)}  ${s(o.mean_completion_s).padStart(15)}  ${s(o.max_completion_s).padStart(14)}`,
     ),
     '',
     'one more agent            makespan',

@@ -36,6 +36,10 @@ export interface WorkloadEntry {
   submitAtS: number;
   /** Job names are `<name>-<n>`; default `<kind><line>`. */
   name: string;
+  /** Who submits them (fair share between owners, weight 1 each; default '', the anonymous owner). */
+  owner: string;
+  /** Job priority, -1000..1000 (high first; default 0), as `tessera submit --priority`. */
+  priority: number;
   /** upscale: input size; image: output size (default the model's native size). */
   width?: number;
   height?: number;
@@ -52,7 +56,7 @@ export interface WorkloadEntry {
 }
 
 const FLEET_KEYS = ['name', 'vram_gb', 'count', 'speed'];
-const COMMON_KEYS = ['kind', 'model', 'count', 'submit_at_s', 'name'];
+const COMMON_KEYS = ['kind', 'model', 'count', 'submit_at_s', 'name', 'owner', 'priority'];
 const KIND_KEYS: Record<WorkloadKind, string[]> = {
   upscale: ['width', 'height', 'tile', 'overlap'],
   image: ['width', 'height', 'steps', 'refine'],
@@ -163,7 +167,11 @@ export function parseWorkload(text: string, file: string, table: HardwareTable):
       count: raw.count === undefined ? 1 : num(file, `${at}.count`, raw.count, { int: true, min: 1 }),
       submitAtS: raw.submit_at_s === undefined ? 0 : num(file, `${at}.submit_at_s`, raw.submit_at_s, { min: 0 }),
       name: raw.name === undefined ? `${kind}${i}` : str(file, `${at}.name`, raw.name),
+      owner: raw.owner === undefined ? '' : str(file, `${at}.owner`, raw.owner),
+      priority: raw.priority === undefined ? 0 : num(file, `${at}.priority`, raw.priority, { int: true, min: -1000 }),
     };
+    if (e.priority > 1000)
+      throw new PlanInputError(file, `${at}.priority`, `must be an integer in -1000..1000, got ${e.priority}`);
     const opt = (key: string, o: { int?: boolean; min: number; above?: boolean }) =>
       raw[key] === undefined ? undefined : num(file, `${at}.${key}`, raw[key], o);
     e.width = opt('width', { int: true, min: 1 });
