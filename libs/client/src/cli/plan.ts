@@ -9,13 +9,13 @@ export function addPlanCommand(program: Command, ctx: CliContext): void {
   program
     .command('plan')
     .description(
-      'simulate a fleet running a workload on the coordinator’s farm core: makespan, lower bound, FIFO baseline, utilisation, one more agent (docs/plan.md)',
+      'simulate a fleet running a workload on the coordinator’s farm core: makespan, lower bound, FIFO baseline, utilisation, completion per owner, one more agent (docs/plan.md)',
     )
     .addOption(valueOption('--fleet <file>', 'fleet YAML (agents: name, vram_gb, count, speed)', 'TESSERA_PLAN_FLEET'))
     .addOption(
       valueOption(
         '--workload <file>',
-        'workload YAML (jobs: kind, model, count, submit_at_s, …)',
+        'workload YAML (jobs: kind, model, count, submit_at_s, owner, priority, …)',
         'TESSERA_PLAN_WORKLOAD',
       ),
     )
