@@ -16,6 +16,8 @@ const agent = (agentId: string, unitsPerSecond: number, waitingSince: number): A
 });
 const fastA = agent('fast', 10, 2);
 const slowA = agent('slow', 1, 1);
+/** The fast agent, busy for another half second. */
+const busyFast: BusyAgentView = { agentId: 'fast', name: 'fast', classGb: 0, modelSpeeds: fastA.speeds, freeInS: 0.5 };
 
 function queueOf(n: number): ShardQueue {
   const q = new ShardQueue();
@@ -44,24 +46,10 @@ describe('placement by expected finish time in a dispatch pass', () => {
         .take([slowA, fastA], () => [], narrow([]))
         .map((t) => t.agent.agentId),
     ).toEqual(['fast']);
-    const busyFast: BusyAgentView = {
-      agentId: 'fast',
-      name: 'fast',
-      classGb: 0,
-      modelSpeeds: fastA.speeds,
-      freeInS: 0.5,
-    };
     expect(queueOf(1).take([slowA], () => [], narrow([busyFast]))).toEqual([]);
   });
 
   it('gives the slow agent work while the queue is long enough to need it', () => {
-    const busyFast: BusyAgentView = {
-      agentId: 'fast',
-      name: 'fast',
-      classGb: 0,
-      modelSpeeds: fastA.speeds,
-      freeInS: 0.5,
-    };
     expect(
       queueOf(20)
         .take([slowA], () => [], narrow([busyFast]))
@@ -98,13 +86,6 @@ describe('placement by expected finish time in a dispatch pass', () => {
 
   it('gathers the busy agents once per pass, and not at all when the pass places nothing', () => {
     let gathered = 0;
-    const busyFast: BusyAgentView = {
-      agentId: 'fast',
-      name: 'fast',
-      classGb: 0,
-      modelSpeeds: fastA.speeds,
-      freeInS: 0.5,
-    };
     const lazy = () =>
       eftNarrow<Agent>(
         table,
