@@ -129,6 +129,7 @@ export function blobAccess(
     },
 
     async put(key, data, opts) {
+      remembered.delete(key);
       if (data.length === 0 || data.length > Math.min(chunkBytes, nc.info?.max_payload ?? 1024 * 1024)) {
         const i = await os.putBlob({ name: key, options: { max_chunk_size: chunkBytes } }, data);
         return { size: i.size, chunks: i.chunks, sha256: digestHex(i.digest) };
