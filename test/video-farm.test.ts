@@ -14,7 +14,7 @@ import { Upscaler, writeTinySvdModel } from '@tessera/engine';
 import { JobState, ShardState, type Job } from '@tessera/protocol';
 import { ffmpegAvailable } from '@tessera/video/codecs';
 import { panZoomClip } from '@tessera/video/testing';
-import { jobBytes, startFarm, type AgentSpec, type Farm } from './helpers/farm.js';
+import { jobBytes, startFarm, waitForParked, type AgentSpec, type Farm } from './helpers/farm.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { waitFor } from './helpers/process.js';
 import { baboonPng, diffStats, rgbOf } from './helpers/images.js';
@@ -82,6 +82,8 @@ describe('SVD-XT video on the farm', () => {
       { name: 'k24b', vramGb: 24 },
     ]);
     const req = { ...base, formats: [...base.formats], image, totalFrames: 60, mode: 'keyframed' as const, steps: 10 };
+    // All three waiting: the first pass gives each a batch.
+    await waitForParked(three, 3);
     const a = await runVideo(three, req);
     expect(a.job.shards.length).toBeGreaterThanOrEqual(3);
     expect(a.maxLeased).toBeGreaterThanOrEqual(2);

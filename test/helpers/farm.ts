@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { TesseraClient, type TlsOptions } from '@tessera/client';
 import { rgbOf } from './images.js';
+import { parseExposition, scrape, sumOf } from './prometheus.js';
 import { startNats, type TestNats } from './nats-server.js';
 import { freePort, spawnBin, waitFor, type Proc } from './process.js';
 
@@ -188,6 +189,20 @@ export async function startFarm(o: FarmOptions): Promise<Farm> {
       if (!o.nats) await nats.stop();
     },
   };
+}
+
+/**
+ * Waits until `n` agent work requests are parked at the coordinator (`tessera_work_requests_parked`):
+ * a job submitted then finds that many agents waiting, so its first dispatch pass places that many
+ * shards (placement does not depend on when each agent happened to ask).
+ */
+export async function waitForParked(farm: Pick<Farm, 'metricsUrl'>, n: number): Promise<void> {
+  await waitFor(
+    async () => sumOf(parseExposition(await scrape(farm.metricsUrl)), 'tessera_work_requests_parked') >= n,
+    30_000,
+    `${n} work requests parked at the coordinator`,
+    100,
+  );
 }
 
 /** A succeeded job's output (the primary, or one format / frame), downloaded whole. */

@@ -306,8 +306,10 @@ describe('dispatch latency', () => {
         ?.value ?? 0;
     // Nothing queued: the request parks, and the submission's shards wake it.
     const parked = r.c.requestWork({ advert: advert('a'), waitMs: 5_000 });
+    expect(r.c.parkedRequests()).toBe(1);
     await submit(r.c, 2);
     expect((await parked).lease).toBeDefined();
+    expect(r.c.parkedRequests()).toBe(0);
     expect(await timed()).toBe(0);
     // Shards are waiting: the next request is granted in its own dispatch pass, and timed.
     expect(await ask(r.c, 'b')).toBeDefined();

@@ -175,6 +175,11 @@ export class Coordinator {
     return this.farm.shards.size;
   }
 
+  /** Work requests parked, waiting for a shard (for metrics). */
+  parkedRequests(): number {
+    return this.dispatch.parkedCount;
+  }
+
   /** Committed shards of a job. */
   shardsDone(jobId: string): number {
     return this.farm.shardsDone(jobId);
@@ -232,10 +237,7 @@ export class Coordinator {
     return this.results.report(r);
   }
 
-  /**
-   * NATS connectivity of this coordinator. While offline nothing is dispatched and no agent or lease
-   * is judged by its silence; when the connection comes back every agent and lease gets a fresh deadline.
-   */
+  /** NATS connectivity: offline, nothing is dispatched or judged by silence; back, every deadline is fresh. */
   setOnline(online: boolean): void {
     if (online === this.farm.online) return;
     this.farm.apply({ type: 'online', online, nowMs: this.d.clock.now(), leaseMs: this.d.options.leaseMs });

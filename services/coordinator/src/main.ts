@@ -73,6 +73,7 @@ export async function startCoordinator(
         vramBytes: Math.round(entry.advert.vramUsableGb * 1024 ** 3),
       })),
     shardRecordsHeld: () => core?.c.heldShardCount() ?? 0,
+    workRequestsParked: () => core?.c.parkedRequests() ?? 0,
     agentSpeeds: () =>
       (core?.c.agents(false) ?? []).flatMap(({ entry }) =>
         speedSamples(table, { name: entry.advert.name, classGb: entry.classGb, modelSpeeds: entry.advert.modelSpeeds }),

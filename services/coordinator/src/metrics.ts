@@ -27,6 +27,7 @@ export interface CoordinatorMetrics {
   isLeader: Gauge<string>;
   leaderChanges: Counter<string>;
   shardRecordsHeld: Gauge<string>;
+  workRequestsParked: Gauge<string>;
   agentSpeed: Gauge<'agent' | 'model' | 'source'>;
   speculativeAttempts: Counter<'outcome'>;
 }
@@ -37,6 +38,8 @@ export function createCoordinatorMetrics(collect: {
   agents: () => { vramClass: string; state: string; name: string; vramBytes: number }[];
   /** Shard records held in memory. */
   shardRecordsHeld?: () => number;
+  /** Agent work requests waiting at the coordinator for a shard. */
+  workRequestsParked?: () => number;
   /** Each live agent's speed per model (placement/speeds.ts speedSamples). */
   agentSpeeds?: () => { agent: string; model: string; source: string; speed: number }[];
 }): CoordinatorMetrics {
@@ -169,6 +172,14 @@ export function createCoordinatorMetrics(collect: {
       registers: r,
       collect() {
         this.set(collect.shardRecordsHeld?.() ?? 0);
+      },
+    }),
+    workRequestsParked: new Gauge({
+      name: 'tessera_work_requests_parked',
+      help: 'Agent work requests waiting at this coordinator for a shard: slots ready to start one now.',
+      registers: r,
+      collect() {
+        this.set(collect.workRequestsParked?.() ?? 0);
       },
     }),
     speculativeAttempts: outcomes(

@@ -38,6 +38,11 @@ export class Dispatcher {
 
   constructor(private readonly x: ShellContext) {}
 
+  /** Work requests waiting for a shard. */
+  get parkedCount(): number {
+    return this.parked.length;
+  }
+
   /** A work request: answered at once with a lease, or parked until work arrives or wait_ms passes. */
   request(req: WorkRequest & { advert: AgentAdvert }, classGb: number): Promise<WorkGrant> {
     const { advert } = req;
