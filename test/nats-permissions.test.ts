@@ -26,7 +26,7 @@ import {
   farmNames,
 } from '@tessera/protocol';
 import { ModelStore } from '@tessera/models';
-import { startFarm, type Farm } from './helpers/farm.js';
+import { startFarm, waitForParked, type Farm } from './helpers/farm.js';
 import { baboonCrop } from './helpers/images.js';
 import { startNats, type TestNats } from './helpers/nats-server.js';
 import { repoRoot, waitFor } from './helpers/process.js';
@@ -145,6 +145,8 @@ describe('NATS users per role (deploy/nats/permissions.conf)', () => {
       },
     });
     await viewer.nc.flush();
+    // Both agents waiting: the first dispatch pass gives each a tile.
+    await waitForParked(farm, 2);
     const job = await farm.client.submitUpscale({
       image: await baboonCrop(0, 0, 64, 64),
       model: 'esrgan-slim-x2',
