@@ -3,7 +3,8 @@
  * crossover, bad varints) and raw garbage frames.
  */
 import type { Mutant, Rng } from './fuzz-rng.js';
-import { concat, varint } from './protobuf-wire.js';
+import { concatBytes } from '@tessera/runtime';
+import { varint } from './protobuf-wire.js';
 
 const BOUNDARY_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x0a, 0x12];
 
@@ -23,14 +24,14 @@ function mutateBytesOnce(rng: Rng, b: Uint8Array, maxBytes: number, donors: read
     }
     case 2: {
       const n = Math.min(rng.length(64 * 1024), Math.max(0, maxBytes - b.length));
-      return { bytes: concat([b, rng.bytes(n)]), how: `extend by ${n} random bytes` };
+      return { bytes: concatBytes([b, rng.bytes(n)]), how: `extend by ${n} random bytes` };
     }
     case 3: {
       const from = at();
       const to = Math.min(b.length, from + rng.length(256));
       const n = Math.min(rng.length(4096), Math.max(0, maxBytes - b.length));
       return {
-        bytes: concat([b.subarray(0, from), rng.bytes(n), b.subarray(to)]),
+        bytes: concatBytes([b.subarray(0, from), rng.bytes(n), b.subarray(to)]),
         how: `splice ${n} random bytes over [${from}, ${to})`,
       };
     }
@@ -41,7 +42,7 @@ function mutateBytesOnce(rng: Rng, b: Uint8Array, maxBytes: number, donors: read
       const times = slice.length ? Math.min(rng.int(2, 2000), Math.floor((maxBytes - b.length) / slice.length)) : 0;
       const reps = Array.from({ length: Math.max(0, times) }, () => slice);
       return {
-        bytes: concat([b.subarray(0, to), ...reps, b.subarray(to)]),
+        bytes: concatBytes([b.subarray(0, to), ...reps, b.subarray(to)]),
         how: `repeat [${from}, ${to}) ${times} times`,
       };
     }
@@ -54,7 +55,7 @@ function mutateBytesOnce(rng: Rng, b: Uint8Array, maxBytes: number, donors: read
     case 6: {
       const from = at();
       const to = Math.min(b.length, from + rng.length(512));
-      return { bytes: concat([b.subarray(0, from), b.subarray(to)]), how: `delete [${from}, ${to})` };
+      return { bytes: concatBytes([b.subarray(0, from), b.subarray(to)]), how: `delete [${from}, ${to})` };
     }
     case 7: {
       // Crossover: a piece of another valid message in the middle of this one.
@@ -64,7 +65,7 @@ function mutateBytesOnce(rng: Rng, b: Uint8Array, maxBytes: number, donors: read
       const piece = d.subarray(df, Math.min(dt, df + Math.max(0, maxBytes - b.length)));
       const p = at();
       return {
-        bytes: concat([b.subarray(0, p), piece, b.subarray(p)]),
+        bytes: concatBytes([b.subarray(0, p), piece, b.subarray(p)]),
         how: `insert ${piece.length} donor bytes at ${p}`,
       };
     }
@@ -74,7 +75,7 @@ function mutateBytesOnce(rng: Rng, b: Uint8Array, maxBytes: number, donors: read
       const junk = rng.chance(0.5)
         ? new Uint8Array(rng.int(1, 12)).fill(0xff)
         : Uint8Array.of(0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f);
-      return { bytes: concat([b.subarray(0, p), junk, b.subarray(p)]), how: `insert a bad varint at ${p}` };
+      return { bytes: concatBytes([b.subarray(0, p), junk, b.subarray(p)]), how: `insert a bad varint at ${p}` };
     }
   }
 }
@@ -115,7 +116,7 @@ export function garbage(rng: Rng, maxBytes: number): Mutant {
       const wt = rng.pick([3, 4, 6, 7]);
       const no = rng.int(1, 20);
       return {
-        bytes: concat([varint(BigInt((no << 3) | wt)), rng.bytes(rng.int(0, 16))]),
+        bytes: concatBytes([varint(BigInt((no << 3) | wt)), rng.bytes(rng.int(0, 16))]),
         how: `garbage: wire type ${wt}`,
       };
     }
@@ -123,7 +124,7 @@ export function garbage(rng: Rng, maxBytes: number): Mutant {
       // Deeply nested length-delimited fields: recursion limits.
       const depth = rng.int(50, 5000);
       let b: Uint8Array = new Uint8Array(0);
-      for (let i = 0; i < depth; i++) b = concat([Uint8Array.of(0x52), varint(BigInt(b.length)), b]);
+      for (let i = 0; i < depth; i++) b = concatBytes([Uint8Array.of(0x52), varint(BigInt(b.length)), b]);
       return { bytes: b, how: `garbage: ${depth} nested messages` };
     }
     case 5: {

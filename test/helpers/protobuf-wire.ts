@@ -5,9 +5,6 @@
 
 import { concatBytes } from '@tessera/runtime';
 
-/** The parts back to back. */
-export const concat = concatBytes;
-
 /** One field as it appears on the wire: number, wire type and the raw value bytes (without the tag). */
 export interface WireField {
   no: number;
@@ -79,5 +76,5 @@ export function encodeWire(fields: readonly WireField[]): Uint8Array {
     if (f.wt === 2) parts.push(varint(BigInt(f.data.length)));
     parts.push(f.data);
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
