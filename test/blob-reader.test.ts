@@ -3,6 +3,7 @@
  * the stream API and checked against their digest, in the client's object-store layout (either side
  * reads what the other wrote), larger ones through the client.
  */
+import { createHash } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -50,6 +51,12 @@ describe('blobAccess', () => {
     expect(info.chunks).toBeGreaterThan(1);
     expect(await blobs.read('big')).toEqual(big);
     expect(await blobs.info('big')).toEqual({ size: 50_000, chunks: info.chunks, sha256: digestHex(info.digest) });
+    // With the digest the caller expects (an agent's task): the same bytes, or "failed its checksum".
+    const smallSha = createHash('sha256').update(small).digest('hex');
+    expect(await blobs.read('small', smallSha)).toEqual(small);
+    await expect(blobs.read('small', '0'.repeat(64))).rejects.toThrow(/small failed its checksum/);
+    expect(await blobs.read('big', digestHex(info.digest))).toEqual(big);
+    await expect(blobs.read('big', smallSha)).rejects.toThrow(/big failed its checksum/);
     expect(await blobs.read('absent')).toBeNull();
     expect(await blobs.info('absent')).toBeNull();
     await os.delete('small');

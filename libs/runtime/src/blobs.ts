@@ -17,8 +17,12 @@ export interface StoredBlob {
 }
 
 export interface BlobAccess {
-  /** The bytes, checked against the stored SHA-256 (a mismatch throws "corrupt"); null when absent. */
-  read(key: string): Promise<Uint8Array | null>;
+  /**
+   * The bytes, checked against the stored SHA-256 (a mismatch throws "corrupt") and, when given,
+   * against the hex SHA-256 the caller expects (a mismatch throws "failed its checksum"), one hash for
+   * both; null when absent.
+   */
+  read(key: string, expectSha256?: string): Promise<Uint8Array | null>;
   /**
    * Size and digest; null when absent or deleted. A one-chunk blob's metadata is remembered (the
    * last `rememberInfos` of them) for the next `read` of the key, which then needs only the chunk:
@@ -78,6 +82,11 @@ export function blobAccess(
     return `$O.${bucket}.M.${name.toString('base64url')}${pad(name)}`;
   };
   const chunkSubject = (id: string) => `$O.${bucket}.C.${id}`;
+  const utf8 = new TextDecoder();
+  const expected = (key: string, got: string, expectSha256: string | undefined) => {
+    if (expectSha256 !== undefined && got !== expectSha256)
+      throw new Error(`blob ${key} failed its checksum: SHA-256 ${got}, expected ${expectSha256}`);
+  };
 
   /** The last message on `subject`: a direct get, or the stream API on a stream without direct access. */
   const last = async (subject: string) => {
@@ -87,7 +96,7 @@ export function blobAccess(
   };
   const meta = async (key: string): Promise<ObjectMeta | null> => {
     const m = await last(metaSubject(key));
-    return m ? (JSON.parse(new TextDecoder().decode(m.data)) as ObjectMeta) : null;
+    return m ? (JSON.parse(utf8.decode(m.data)) as ObjectMeta) : null;
   };
   // Metadata from `info`, for the key's next read (insertion order: the oldest goes first).
   const remembered = new Map<string, ObjectMeta>();
@@ -98,21 +107,26 @@ export function blobAccess(
       .catch(() => undefined); // the new metadata is live; a chunk left behind is only space
 
   const access: BlobAccess = {
-    async read(key) {
+    async read(key, expectSha256) {
       const known = remembered.get(key);
       remembered.delete(key);
       const m = known ?? (await meta(key));
       if (!m || m.deleted) return null;
-      if (m.chunks !== 1 || m.options?.link) return os.getBlob(key);
+      if (m.chunks !== 1 || m.options?.link) {
+        const whole = await os.getBlob(key);
+        if (whole) expected(key, createHash('sha256').update(whole).digest('hex'), expectSha256);
+        return whole;
+      }
       const c = await last(chunkSubject(m.nuid));
       // A remembered object replaced or deleted since: its chunk is purged; ask again.
-      if (!c) return known ? access.read(key) : null;
+      if (!c) return known ? access.read(key, expectSha256) : null;
       const want = digestHex(m.digest);
       const got = createHash('sha256').update(c.data).digest('hex');
       if (got !== want || c.data.length !== m.size)
         throw new Error(
           `blob ${key} is corrupt: ${c.data.length} bytes with SHA-256 ${got}, stored ${m.size} bytes ${want}`,
         );
+      expected(key, got, expectSha256);
       // Its own copy: a direct get's payload is a view into the connection's read buffer.
       return new Uint8Array(c.data);
     },

@@ -4,7 +4,6 @@
  * fencing token. The work loop is `run(signal)`; aborting the signal drains the slot (the current
  * shard finishes and is reported, no new work is taken).
  */
-import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   EngineAbortedError,
@@ -198,10 +197,9 @@ export class Slot {
     try {
       log.debug({ model: task.model, size: `${task.inputWidth}x${task.inputHeight}` }, 'shard started');
       // Some tasks have no input (txt2img's first stage).
-      const input = task.inputKey ? await this.d.blobs.read(task.inputKey) : new Uint8Array();
+      // Checked against the stored digest and the task's in one hash.
+      const input = task.inputKey ? await this.d.blobs.read(task.inputKey, task.inputSha256) : new Uint8Array();
       if (!input) throw new InvalidImageError(`input ${task.inputKey} is missing from the object store`);
-      if (task.inputKey && sha256(input) !== task.inputSha256)
-        throw new Error(`input ${task.inputKey} failed its checksum`);
       const tEngine = performance.now();
       const modelId = task.image?.modelDir ?? task.model;
       const cold = !this.d.engine.loadedModels().some((m) => m === modelId || m.endsWith(`/${modelId}`));
@@ -307,8 +305,4 @@ export class Slot {
     if (cur.firstProgressMs === undefined && fraction > 0) cur.firstProgressMs = performance.now();
     cur.progress = fraction;
   }
-}
-
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
 }
