@@ -31,7 +31,7 @@ describe('placement by expected finish time in a dispatch pass', () => {
     eftNarrow<Agent>(
       table,
       (a) => a.speeds,
-      busy,
+      () => busy,
       () => ({ model: 'esrgan-slim-x4', workS: 0.03 }),
     );
 

@@ -45,13 +45,14 @@ export function estimateRemainingS(expectedS: number, elapsedS: number, progress
  * The filter a dispatch pass applies to the agents that fit a shard (queue.take's `narrow`): keeps
  * the waiting agents that {@link shouldTake} it, given every fitting agent, busy or waiting, and the
  * ready shards ahead of it in service order that the busy agents would take first (`ahead`, each
- * counted as this one's size: the index does not know their sizes). `work` gives a shard's model
- * (whose speeds apply) and reference seconds.
+ * counted as this one's size: the index does not know their sizes); `busyAgents` gathers the busy
+ * ones (called at most once, on the first shard). `work` gives a shard's model (whose speeds apply)
+ * and reference seconds.
  */
 export function eftNarrow<A extends IdleAgent>(
   table: HardwareTable,
   speedsOf: (agent: A) => readonly ModelSpeed[] | undefined,
-  busyAgents: readonly BusyAgentView[] | (() => readonly BusyAgentView[]),
+  busyAgents: () => readonly BusyAgentView[],
   work: (shard: QueuedShard) => { model: string; workS: number },
 ): Narrowing<A> {
   // A pass places many shards of few models on the same agents: each agent's speed on a model is
@@ -65,7 +66,7 @@ export function eftNarrow<A extends IdleAgent>(
   };
   let busy: readonly BusyAgentView[] | undefined;
   return (shard, agents, ahead) => {
-    busy ??= typeof busyAgents === 'function' ? busyAgents() : busyAgents;
+    busy ??= busyAgents();
     const { model, workS: w } = work(shard);
     const fleet: FleetAgent[] = [];
     const speedOf = new Map<A, number>();
